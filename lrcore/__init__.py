@@ -1,0 +1,67 @@
+"""lrcore: learning-rate schedules from the theory of schedule refinement.
+
+Linear decay is the worst-case optimal schedule for the last iterate of SGD; given the
+gradient norms of a previous run, refinement yields a schedule for that problem
+(Defazio, Cutkosky, Mehta, Mishchenko, arXiv:2310.07831).
+
+Importing ``lrcore`` loads numpy, scipy and pandas only: torch lives in ``lrcore.train``.
+"""
+
+from lrcore.bound import best_scale, bound_terms, last_iterate_bound, optimal_schedule
+from lrcore.refine import (
+    ScheduleSummary,
+    refine,
+    refine_reference,
+    smooth_norms,
+    smoothing_width,
+    stretch,
+    summarize,
+)
+from lrcore.schedules import (
+    REGISTRY,
+    build_schedule,
+    constant,
+    cosine_decay,
+    evaluate,
+    exponential_decay,
+    from_array,
+    inverse_sqrt,
+    join,
+    linear_decay,
+    piecewise_constant,
+    polynomial_decay,
+    step_decay,
+    warmup,
+    warmup_stable_decay,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REGISTRY",
+    "ScheduleSummary",
+    "best_scale",
+    "bound_terms",
+    "build_schedule",
+    "constant",
+    "cosine_decay",
+    "evaluate",
+    "exponential_decay",
+    "from_array",
+    "inverse_sqrt",
+    "join",
+    "last_iterate_bound",
+    "linear_decay",
+    "optimal_schedule",
+    "piecewise_constant",
+    "polynomial_decay",
+    "refine",
+    "refine_reference",
+    "smooth_norms",
+    "smoothing_width",
+    "step_decay",
+    "stretch",
+    "summarize",
+    "warmup",
+    "warmup_stable_decay",
+]

@@ -1,0 +1,167 @@
+"""The ``lrcore`` command: refine a log, write a schedule, inspect a log, run training.
+
+Output (schedules, tables) goes to stdout or ``--out``; summaries and progress go to
+stderr; errors are one line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+from lrcore import export
+from lrcore.refine import OPTIMIZERS, refine, smoothing_width, stretch, summarize
+from lrcore.schedules import REGISTRY, build_schedule, evaluate
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+_OUTPUTS = ("csv", "json", "torch", "hf")
+
+
+def command(fn):
+    COMMANDS[fn.__name__.removeprefix("cmd_")] = fn
+    return fn
+
+
+def _emit(values: np.ndarray, args, what: str) -> str:
+    """Write lrs (peak-normalised ``values`` times ``--peak-lr``) in the chosen format."""
+    if args.output == "csv":
+        text = export.to_csv(values, peak_lr=args.peak_lr)
+    elif args.output == "json":
+        text = export.to_json(values, peak_lr=args.peak_lr, schedule=what)
+    else:
+        text = export.to_snippet(values, flavour=args.output, what=what)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+        return f"wrote {len(values):,} steps to {args.out}"
+    sys.stdout.write(text)
+    return f"wrote {len(values):,} steps to stdout"
+
+
+def _log_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("log", help="gradient-norm log: a file or a folder of TensorBoard event files")
+    p.add_argument("--metric", help="which series to read when the log holds several")
+    p.add_argument("--fmt", help="force a format instead of detecting it (see `lrcore inspect`)")
+
+
+def _out_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--peak-lr", type=float, default=1.0, help="multiply the schedule by this")
+    p.add_argument("--out", help="write here instead of stdout")
+    p.add_argument("--as", dest="output", choices=_OUTPUTS, default="csv",
+                   help="csv (step,lr), json, or a torch / Hugging Face LambdaLR snippet")
+
+
+@command
+def cmd_refine(args) -> int:
+    from lrcore.logs import load_log
+
+    log = load_log(args.log, metric=args.metric, fmt=args.fmt)
+    optimizer = log.suggested_optimizer if args.optimizer == "auto" else args.optimizer
+    refined = refine(log.grad_norms, tau=args.tau, optimizer=optimizer)
+    span = int(log.steps[-1] - log.steps[0] + 1)
+    steps = args.steps or span
+    values = stretch(refined, steps, steps=log.steps)
+    info = summarize(values)
+    done = _emit(values, args, f"refined from {log.source} ({optimizer}, tau={args.tau})")
+    print(
+        f"refined {len(log):,} points of {log.metric!r} ({log.fmt}, {log.norm_type} -> {optimizer}, "
+        f"tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
+        f"peak at {info.warmup_fraction:.1%} of the run, halves at {info.half_fraction:.1%}, "
+        f"mean {info.mean:.3f}; {log.report.describe()}; {done}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+@command
+def cmd_schedule(args) -> int:
+    params = {p.name: getattr(args, p.name) for p in REGISTRY[args.name].params}
+    sched = build_schedule(args.name, args.total_steps, peak_lr=1.0,
+                           warmup_steps=args.warmup_steps, **params)
+    values = evaluate(sched, args.total_steps)
+    what = f"{args.name} " + " ".join(f"{k}={v}" for k, v in params.items())
+    done = _emit(values, args, what.strip())
+    print(f"{what.strip()}, {args.total_steps:,} steps, warm-up {args.warmup_steps}; {done}",
+          file=sys.stderr)
+    return 0
+
+
+@command
+def cmd_inspect(args) -> int:
+    from lrcore.logs import list_metrics, load_log
+
+    log = load_log(args.log, metric=args.metric, fmt=args.fmt)
+    found = list_metrics(args.log, fmt=args.fmt)
+    g = log.grad_norms
+    print(f"source:   {log.source}")
+    print(f"format:   {log.fmt}")
+    print(f"metrics:  {', '.join(found)}")
+    print(f"chosen:   {log.metric} ({log.norm_type} norms -> refine with optimizer={log.suggested_optimizer})")
+    print(f"points:   {len(log):,}")
+    print(f"steps:    {log.steps[0]:,} .. {log.steps[-1]:,}")
+    print(f"norms:    min {g.min():.4g}, median {np.median(g):.4g}, max {g.max():.4g}")
+    print(f"cleaning: {log.report.describe()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lrcore",
+        description="Learning-rate schedules from schedule refinement (arXiv:2310.07831).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("refine", help="refined schedule from a gradient-norm log")
+    _log_args(p)
+    p.add_argument("--tau", type=float, default=0.1, help="median smoothing width, fraction of the run")
+    p.add_argument("--optimizer", choices=["auto", *OPTIMIZERS], default="auto",
+                   help="sgd: l2 norms, w=s^-2; adam: l1 norms, w=s^-1; auto: from the metric name")
+    p.add_argument("--steps", type=int, help="steps of the next run (default: the log's step span)")
+    _out_args(p)
+
+    p = sub.add_parser("schedule", help="write any named schedule")
+    names = p.add_subparsers(dest="name", required=True, metavar="NAME")
+    for spec in REGISTRY.values():
+        q = names.add_parser(spec.name, help=spec.label)
+        q.add_argument("--total-steps", type=int, required=True)
+        q.add_argument("--warmup-steps", type=int, default=0)
+        for prm in spec.params:
+            q.add_argument(f"--{prm.name.replace('_', '-')}", dest=prm.name, type=prm.kind,
+                           default=prm.default, choices=prm.choices or None,
+                           help=f"{prm.help} (default {prm.default})")
+        _out_args(q)
+
+    p = sub.add_parser("inspect", help="what a log holds: format, metrics, steps, cleaning")
+    _log_args(p)
+
+    _add_train_commands(sub)
+    return parser
+
+
+def _add_train_commands(sub) -> None:
+    """``run`` / ``compare`` / ``study`` live in lrcore.train (torch is imported only there)."""
+    try:
+        from lrcore.train import cli as train_cli
+    except ImportError:
+        return
+    train_cli.add_commands(sub, COMMANDS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, OSError) as e:
+        print(f"lrcore: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lrcore: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Turn a refined curve into a plain config: fit a standard family to a schedule.
+
+Families (both built from :data:`lrcore.schedules.REGISTRY`, so the fit is a config
+any trainer can express):
+
+- ``warmup_poly``: linear warm-up over a fraction ``w`` of the run, then ``(1 - p) ** power``;
+- ``wsd``: linear warm-up, a flat stretch, then a cool-down over a fraction ``d``.
+
+>>> import numpy as np
+>>> fit = fit_family(1 - np.arange(100) / 100)
+>>> fit.family, fit.params["warmup_fraction"], round(fit.params["power"], 2), fit.r2 > 0.999
+('warmup_poly', 0.0, 1.0, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from lrcore._validate import as_norms
+from lrcore.refine import stretch
+from lrcore.schedules import Schedule, build_schedule, evaluate
+
+__all__ = ["FamilyFit", "fit_family", "FAMILIES"]
+
+_FIT_POINTS = 1000  # long schedules are resampled to this many points for fitting
+
+
+@dataclass(frozen=True)
+class FamilyFit:
+    """A fitted family: parameters as fractions of the run, and the quality of the fit."""
+
+    family: str  # "warmup_poly" or "wsd"
+    params: dict = field(hash=False)  # warmup_fraction and power, or decay_fraction and cooldown
+    r2: float  # coefficient of determination against the peak-normalised target
+
+    def to_schedule(self, total_steps: int, peak_lr: float = 1.0) -> Schedule:
+        """The fitted family as a registry schedule of ``total_steps`` steps."""
+        p = dict(self.params)
+        w = round(p.pop("warmup_fraction") * total_steps)
+        w = min(w, total_steps - 1)
+        name = "polynomial" if self.family == "warmup_poly" else "wsd"
+        return build_schedule(name, total_steps, peak_lr=peak_lr, warmup_steps=w, **p)
+
+    def describe(self) -> str:
+        p = self.params
+        if self.family == "warmup_poly":
+            shape = f"then (1 - p)^{p['power']:.2f}"
+        else:
+            shape = f"flat, then a {p['cooldown']} cool-down over the last {p['decay_fraction']:.0%}"
+        return f"linear warm-up over {p['warmup_fraction']:.1%} of the run, {shape} (R² = {self.r2:.3f})"
+
+
+def _r2(target: np.ndarray, model: np.ndarray) -> float:
+    ss_tot = float(np.sum((target - target.mean()) ** 2))
+    ss_res = float(np.sum((target - model) ** 2))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
+
+
+def _curve(name: str, n: int, warmup_steps: int, **params) -> np.ndarray:
+    v = evaluate(build_schedule(name, n, warmup_steps=warmup_steps, **params), n)
+    return v / v.max()
+
+
+def _warmup_grid(target: np.ndarray) -> np.ndarray:
+    n = len(target)
+    peak = int(np.argmax(target))
+    grid = np.unique(np.clip(np.r_[np.linspace(0, 0.5, 26) * n, peak + np.arange(-3, 4)], 0, n - 2))
+    return grid.astype(int)
+
+
+def _fit_poly(target: np.ndarray) -> tuple[dict, float]:
+    n = len(target)
+    best = ({}, -np.inf)
+    for w in _warmup_grid(target):
+
+        def loss(log_power, w=w):
+            return float(np.sum((_curve("polynomial", n, w, power=np.exp(log_power)) - target) ** 2))
+
+        res = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
+                              options={"xatol": 1e-4})
+        power = float(np.exp(res.x))
+        r2 = _r2(target, _curve("polynomial", n, w, power=power))
+        if r2 > best[1]:
+            best = ({"warmup_fraction": float(w / n), "power": power}, r2)
+    return best
+
+
+def _fit_wsd(target: np.ndarray) -> tuple[dict, float]:
+    n = len(target)
+    best = ({}, -np.inf)
+    for w in _warmup_grid(target):
+        for d in np.linspace(0.05, 1.0, 20):
+            if w >= n * (1 - d) and d < 1.0:
+                continue
+            for cooldown in ("linear", "cosine", "1-sqrt"):
+                model = _curve("wsd", n, w, decay_fraction=float(d), cooldown=cooldown)
+                r2 = _r2(target, model)
+                if r2 > best[1]:
+                    best = ({"warmup_fraction": float(w / n), "decay_fraction": float(d),
+                             "cooldown": cooldown}, r2)
+    return best
+
+
+FAMILIES = {"warmup_poly": _fit_poly, "wsd": _fit_wsd}
+
+
+def fit_family(schedule, family: str = "warmup_poly") -> FamilyFit:
+    """Least-squares fit of ``family`` (or ``"best"`` of all) to a peak-normalised schedule."""
+    v = as_norms("fit_family", schedule, name="schedule", positive=False)
+    if v.max() <= 0:
+        raise ValueError("fit_family: schedule must have a positive value")
+    if family != "best" and family not in FAMILIES:
+        raise ValueError(
+            f"fit_family: family must be one of {sorted(FAMILIES) + ['best']}, got {family!r}"
+        )
+    target = v / v.max()
+    if len(target) > _FIT_POINTS:
+        target = stretch(target, _FIT_POINTS)
+    names = list(FAMILIES) if family == "best" else [family]
+    fits = [FamilyFit(name, *FAMILIES[name](target)) for name in names]
+    return max(fits, key=lambda f: f.r2)

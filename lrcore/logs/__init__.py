@@ -1,0 +1,117 @@
+"""Read the gradient-norm logs people already have into one type, :class:`GradNormLog`.
+
+Formats (log-formats.md) are detected from the content; ``fmt=`` forces one. Every
+failure is a :class:`LogError` (a ``ValueError``) that says what is wrong and where.
+
+>>> log = load_log(b"step,grad_norm\\n0,2.0\\n1,nan\\n2,1.0\\n")
+>>> log.fmt, log.steps.tolist(), log.grad_norms.tolist(), log.report.nan
+('csv', [0, 2], [2.0, 1.0], 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lrcore.logs import _other, _tables
+from lrcore.logs._clean import RawSeries, clean
+from lrcore.logs._metrics import choose_metric, norm_candidates
+from lrcore.logs._source import Source, open_source
+from lrcore.logs._types import CleaningReport, GradNormLog, LogError
+
+__all__ = ["FORMATS", "CleaningReport", "Format", "GradNormLog", "LogError", "detect_format",
+           "list_metrics", "load_log"]
+
+
+@dataclass(frozen=True)
+class Format:
+    label: str  # for people
+    detect: Callable[[str, Source], bool]  # sees the decoded head of the file (bytes for binary)
+    parse: Callable[[Source, str], dict[str, RawSeries]]
+    binary: bool = False
+
+
+# detection tries these in order; the first whose detect() says yes parses the file
+FORMATS: dict[str, Format] = {
+    "tensorboard": Format("TensorBoard event file", _other.detect_tensorboard,
+                          _other.parse_tensorboard, binary=True),
+    "hf_trainer": Format("Hugging Face trainer_state.json", _other.detect_hf_trainer,
+                         _other.parse_hf_trainer),
+    "tensorboard_json": Format("TensorBoard JSON download", _other.detect_tensorboard_json,
+                               _other.parse_tensorboard_json),
+    "jsonl": Format("JSON lines", _other.detect_jsonl, _other.parse_jsonl),
+    "json": Format("JSON (unsupported shape)", _other.detect_json_other, _other.parse_json_other),
+    "tensorboard_csv": Format("TensorBoard CSV download", _tables.detect_tensorboard_csv,
+                              _tables.parse_tensorboard_csv),
+    "wandb": Format("W&B panel export (CSV)", _tables.detect_wandb, _tables.parse_wandb),
+    "lightning": Format("Lightning CSVLogger metrics.csv", _tables.detect_lightning,
+                        _tables.parse_lightning),
+    "mlflow": Format("MLflow metric file", _tables.detect_mlflow, _tables.parse_mlflow),
+    "csv": Format("plain CSV / TSV / one number per line", _tables.detect_csv, _tables.parse_csv),
+}
+
+
+def _head_text(src: Source, head: bytes) -> str:
+    if src.size() == 0:
+        raise LogError(f"{src.name}: file is empty")
+    if b"\x00" in head:
+        raise LogError(f"{src.name}: binary content that is not a TensorBoard event file")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # not just a multi-byte character cut at the end
+            raise LogError(f"{src.name}: not a text log (byte {e.start} is not UTF-8) and not a "
+                           "TensorBoard event file") from None
+        text = head[: e.start].decode("utf-8-sig")
+    if not text.strip():
+        raise LogError(f"{src.name}: file holds only whitespace")
+    return text
+
+
+def detect_format(source) -> str:
+    """The key of :data:`FORMATS` that reads ``source``."""
+    return _detect(open_source(source))[0]
+
+
+def _detect(src: Source, fmt: str | None = None) -> tuple[str, str]:
+    if fmt is not None and fmt not in FORMATS:
+        raise LogError(f"load_log: fmt must be one of {sorted(FORMATS)}, got {fmt!r}")
+    head = src.head() if not src.event_files else b""
+    if fmt is not None:
+        return fmt, (head if FORMATS[fmt].binary else _head_text(src, head))
+    if FORMATS["tensorboard"].detect(head, src):
+        return "tensorboard", head
+    text = _head_text(src, head)
+    for name, f in FORMATS.items():
+        if not f.binary and f.detect(text, src):
+            return name, text
+    raise LogError(f"{src.name}: unknown log format")  # unreachable: csv accepts any text
+
+
+def _parse(source, fmt: str | None) -> tuple[Source, str, dict[str, RawSeries]]:
+    src = open_source(source)
+    name, head = _detect(src, fmt)
+    series = FORMATS[name].parse(src, head)
+    if not series:
+        raise LogError(f"{src.name}: no numeric series found")
+    return src, name, series
+
+
+def list_metrics(source, fmt: str | None = None) -> list[str]:
+    """The series in ``source`` that look like gradient norms (best guess first); every
+    numeric series if none does."""
+    return norm_candidates(list(_parse(source, fmt)[2]))
+
+
+def load_log(source, metric: str | None = None, fmt: str | None = None) -> GradNormLog:
+    """Read and clean one gradient-norm series from a path (file or folder), bytes, or a
+    binary file object with ``.name`` (a Streamlit upload).
+
+    ``metric`` names the series when there are several (a W&B column, a CSV column, a
+    TensorBoard tag, a JSON key); by default the name that looks most like a gradient norm.
+    """
+    src, name, series = _parse(source, fmt)
+    names = list(series)
+    chosen = choose_metric(names, metric, src.name)
+    return clean(series[chosen], metric=chosen, fmt=name, source=src.name,
+                 candidates=tuple(norm_candidates(names)))

@@ -1,0 +1,79 @@
+"""Cleaning (log-formats.md): drop missing / nan / inf rows and count them, sort steps,
+keep the last value of a repeated step, reject norms <= 0 and fewer than 2 points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrcore.logs._types import CleaningReport, GradNormLog, LogError
+
+
+@dataclass
+class RawSeries:
+    """One series as a parser found it, before cleaning."""
+
+    values: np.ndarray  # float64; nan where the source said nan
+    steps: np.ndarray | None = None  # float64 (nan = no step); None means 0..n-1
+    missing: np.ndarray | None = None  # bool, True where the source had no value at all
+    first_line: int | None = None  # line of row 0 in the file, when rows are lines
+
+
+def clean(raw: RawSeries, *, metric: str, fmt: str, source: str,
+          candidates: tuple[str, ...] = ()) -> GradNormLog:
+    values = np.asarray(raw.values, dtype=np.float64)
+    n = len(values)
+    steps = np.arange(n, dtype=np.float64) if raw.steps is None else np.asarray(raw.steps, float)
+    missing = np.zeros(n, bool) if raw.missing is None else np.asarray(raw.missing, bool)
+    missing = missing | np.isnan(steps)
+    is_nan = np.isnan(values) & ~missing
+    is_inf = np.isinf(values) & ~missing
+    keep = ~(missing | is_nan | is_inf)
+    rows = np.flatnonzero(keep)
+    steps, values = steps[keep], values[keep]
+
+    bad = values <= 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        where = f"line {raw.first_line + rows[i]}, " if raw.first_line is not None else ""
+        raise LogError(
+            f"{source}: {where}step {steps[i]:g}: {metric} = {values[i]:g}; gradient norms must "
+            "be > 0 (refinement divides by them)"
+        )
+    if np.any(steps != np.round(steps)):
+        i = int(np.argmax(steps != np.round(steps)))
+        raise LogError(f"{source}: step {steps[i]!r} is not a whole number")
+
+    resorted = bool(np.any(np.diff(steps) < 0))
+    if resorted:
+        order = np.argsort(steps, kind="stable")
+        steps, values = steps[order], values[order]
+    duplicates = 0
+    if len(steps) > 1 and np.any(steps[1:] == steps[:-1]):
+        last = np.r_[steps[1:] != steps[:-1], True]  # last row of each run of equal steps
+        duplicates = int(len(steps) - last.sum())
+        steps, values = steps[last], values[last]
+
+    report = CleaningReport(
+        rows_read=n,
+        missing=int(missing.sum()),
+        nan=int(is_nan.sum()),
+        inf=int(is_inf.sum()),
+        duplicates=duplicates,
+        resorted=resorted,
+    )
+    if len(values) < 2:
+        raise LogError(
+            f"{source}: {metric} has {len(values)} usable point(s) after cleaning, need at least 2 "
+            f"({report.describe()})"
+        )
+    return GradNormLog(
+        steps=steps.astype(np.int64),
+        grad_norms=values,
+        metric=metric,
+        fmt=fmt,
+        source=source,
+        report=report,
+        candidates=candidates or (metric,),
+    )

@@ -1,0 +1,221 @@
+"""Delimited text logs: plain CSV/TSV/one number per line, W&B panel exports, TensorBoard
+CSV downloads, Lightning ``metrics.csv``, MLflow metric files. Parsed with pandas'
+pyarrow engine (vectorised: 10 million rows in seconds)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import PurePath
+
+import numpy as np
+import pandas as pd
+
+from lrcore.logs._clean import RawSeries
+from lrcore.logs._source import Source
+from lrcore.logs._types import LogError
+
+STEP_NAMES = ("step", "global_step", "trainer/global_step", "_step", "iteration", "iter")
+# columns that are never a gradient norm
+_NOT_METRICS = {"epoch", "wall time", "time", "timestamp", "_timestamp", "_runtime", "created_at"}
+_NAN_WORDS = {"nan", "-nan", "+nan"}
+
+
+def is_number(token: str) -> bool:
+    try:
+        float(token.strip().strip('"'))
+    except ValueError:
+        return False
+    return True
+
+
+def first_lines(head: str, n: int = 2) -> list[str]:
+    return [ln for ln in head.splitlines() if ln.strip()][:n]
+
+
+def sniff_delimiter(line: str) -> str:
+    for d in ("\t", ",", ";"):
+        if d in line:
+            return d
+    return " "
+
+
+def split_fields(line: str, delimiter: str) -> list[str]:
+    if delimiter == " ":
+        return line.split()
+    return next(csv.reader([line], delimiter=delimiter))
+
+
+def read_table(src: Source, *, delimiter: str = ",", header: bool = True) -> pd.DataFrame:
+    """All columns; nulls stay distinct from nan (pyarrow dtypes)."""
+    try:
+        return pd.read_csv(
+            src.buffer(),
+            engine="pyarrow",
+            sep=delimiter,
+            header=0 if header else None,
+            keep_default_na=False,
+            na_values=[""],
+            dtype_backend="pyarrow",
+        )
+    except Exception as e:  # pyarrow reports ragged rows, bad quoting, etc.
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise LogError(f"{src.name}: cannot parse as a table: {msg}") from None
+
+
+def to_float(src: Source, col: pd.Series, name: str, first_line: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values, missing) of a column; a non-numeric cell is an error naming its line."""
+    missing = col.isna().to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan), missing
+    text = col.astype(str).str.strip()
+    values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(values) & ~missing & ~text.str.lower().isin(_NAN_WORDS).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LogError(f"{src.name}, line {first_line + i}: {text.iloc[i]!r} in column "
+                       f"{name!r} is not a number")
+    return values, missing
+
+
+def _series_from_frame(src: Source, df: pd.DataFrame, step_col: str | None,
+                       metric_cols: list[str], first_line: int) -> dict[str, RawSeries]:
+    steps = None
+    if step_col is not None:
+        steps, step_missing = to_float(src, df[step_col], step_col, first_line)
+        steps = np.where(step_missing, np.nan, steps)
+    out = {}
+    for c in metric_cols:
+        values, missing = to_float(src, df[c], c, first_line)
+        out[str(c)] = RawSeries(values=values, steps=steps, missing=missing, first_line=first_line)
+    return out
+
+
+def _step_column(columns: list[str]) -> str | None:
+    lower = {str(c).lower(): c for c in columns}
+    for name in STEP_NAMES:
+        if name in lower:
+            return lower[name]
+    return None
+
+
+def _no_data(src: Source, df: pd.DataFrame) -> None:
+    if len(df) == 0:
+        raise LogError(f"{src.name}: has a header but no data rows")
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def detect_csv(head: str, src: Source) -> bool:
+    return bool(first_lines(head))
+
+
+def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
+    """Plain CSV/TSV or one number per line; optional header; step column by name."""
+    line1 = first_lines(head, 1)[0]
+    delim = sniff_delimiter(line1)
+    fields = split_fields(line1, delim)
+    header = not all(is_number(f) for f in fields)
+    df = read_table(src, delimiter=delim, header=header)
+    _no_data(src, df)
+    first_line = 2 if header else 1
+    cols = [str(c) for c in df.columns]
+    if not header:
+        if len(cols) == 1:
+            return {"value": _series_from_frame(src, df, None, [df.columns[0]],
+                                                first_line)[str(df.columns[0])]}
+        if len(cols) == 2:
+            return {"value": _series_from_frame(src, df, df.columns[0], [df.columns[1]],
+                                                first_line)[str(df.columns[1])]}
+        raise LogError(f"{src.name}: {len(cols)} columns and no header: cannot tell which is the "
+                       "gradient norm; add a header line such as step,grad_norm")
+    step = _step_column(cols)
+    if step is None and len(cols) == 2:
+        step = df.columns[0]
+    metrics = [c for c in df.columns if c != step and str(c).lower() not in _NOT_METRICS]
+    if not metrics:
+        raise LogError(f"{src.name}: no value column besides {step!r}")
+    return _series_from_frame(src, df, step, metrics, first_line)
+
+
+def detect_wandb(head: str, src: Source) -> bool:
+    lines = first_lines(head, 1)
+    if not lines or not lines[0].startswith('"'):
+        return False
+    fields = split_fields(lines[0], ",")
+    return any(" - " in f or f.endswith(("__MIN", "__MAX")) for f in fields[1:])
+
+
+def parse_wandb(src: Source, head: str) -> dict[str, RawSeries]:
+    """W&B panel export: x-axis first, then per run ``<run> - <metric>`` (+ __MIN/__MAX)."""
+    df = read_table(src)
+    _no_data(src, df)
+    metrics = [c for c in df.columns[1:] if not str(c).endswith(("__MIN", "__MAX"))]
+    return _series_from_frame(src, df, df.columns[0], metrics, 2)
+
+
+def detect_tensorboard_csv(head: str, src: Source) -> bool:
+    lines = first_lines(head, 1)
+    return bool(lines) and lines[0].strip().replace('"', "") == "Wall time,Step,Value"
+
+
+def _stem_metric(src: Source, default: str) -> str:
+    """TensorBoard downloads are named ``run-<run>-tag-<tag>.csv``; use the tag if present."""
+    if src.name.startswith("<"):
+        return default
+    stem = PurePath(src.name).stem
+    return stem.split("-tag-", 1)[1] if "-tag-" in stem else stem
+
+
+def parse_tensorboard_csv(src: Source, head: str) -> dict[str, RawSeries]:
+    df = read_table(src)
+    _no_data(src, df)
+    series = _series_from_frame(src, df, "Step", ["Value"], 2)["Value"]
+    return {_stem_metric(src, "Value"): series}
+
+
+def detect_lightning(head: str, src: Source) -> bool:
+    lines = first_lines(head, 1)
+    if not lines:
+        return False
+    fields = {f.strip().lower() for f in split_fields(lines[0], ",")}
+    return {"epoch", "step"} <= fields
+
+
+def parse_lightning(src: Source, head: str) -> dict[str, RawSeries]:
+    """Sparse rows: each metric's empty cells are other metrics' rows; steps repeat."""
+    df = read_table(src)
+    _no_data(src, df)
+    step = _step_column([str(c) for c in df.columns])
+    metrics = [c for c in df.columns if c != step and str(c).lower() not in _NOT_METRICS]
+    series = _series_from_frame(src, df, step, metrics, 2)
+    for s in series.values():  # rows of other metrics are not this metric's missing values
+        keep = ~s.missing
+        s.values, s.steps, s.missing = s.values[keep], s.steps[keep], None
+        s.first_line = None
+    return series
+
+
+def detect_mlflow(head: str, src: Source) -> bool:
+    lines = first_lines(head, 2)
+    if not lines:
+        return False
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 3 or "," in line or not all(is_number(f) for f in fields):
+            return False
+    return float(lines[0].split()[0]) >= 1e9  # a millisecond timestamp
+
+
+def parse_mlflow(src: Source, head: str) -> dict[str, RawSeries]:
+    """``<timestamp_ms> <value> <step>`` lines; if every step is 0, order by timestamp."""
+    df = read_table(src, delimiter=" ", header=False)
+    if df.shape[1] != 3:
+        raise LogError(f"{src.name}: MLflow metric lines need 3 fields, found {df.shape[1]}")
+    ts, _ = to_float(src, df[0], "timestamp", 1)
+    values, missing = to_float(src, df[1], "value", 1)
+    steps, _ = to_float(src, df[2], "step", 1)
+    if np.all(steps == 0):
+        steps = np.argsort(np.argsort(ts, kind="stable"), kind="stable").astype(np.float64)
+    name = _stem_metric(src, "value")
+    return {name: RawSeries(values=values, steps=steps, missing=missing, first_line=1)}

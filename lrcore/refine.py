@@ -1,0 +1,181 @@
+"""Schedule refinement (Defazio et al., arXiv:2310.07831): from observed gradient norms
+to a learning-rate schedule for the next run of the same problem.
+
+The fast path is vectorised; :func:`refine_reference` follows the paper line by line
+and the tests check that both agree.
+
+>>> refine([4, 2, 1, 1, 2], tau=0.1, optimizer="sgd").tolist()
+[0.125, 0.45, 1.0, 0.2, 0.0]
+>>> refine([1, 1, 1, 1, 1]).tolist()
+[1.0, 0.75, 0.5, 0.25, 0.0]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from lrcore._validate import as_norms, check_int, check_unit
+
+__all__ = [
+    "OPTIMIZERS",
+    "smoothing_width",
+    "smooth_norms",
+    "refine",
+    "refine_reference",
+    "stretch",
+    "ScheduleSummary",
+    "summarize",
+]
+
+# weight exponent per optimizer family: w_t = s_t ** -power
+OPTIMIZERS: dict[str, int] = {"sgd": 2, "adam": 1}
+
+
+def smoothing_width(tau: float, n: int) -> int:
+    """Odd median-filter width ``2 * floor(floor(tau * n) / 2) + 1`` (1 = no smoothing).
+
+    >>> smoothing_width(0.1, 100), smoothing_width(0.3, 10), smoothing_width(0.1, 5)
+    (11, 3, 1)
+    """
+    check_unit("smoothing_width", "tau", tau)
+    return 2 * (math.floor(tau * n) // 2) + 1
+
+
+def smooth_norms(grad_norms, tau: float = 0.1) -> np.ndarray:
+    """Running median of width :func:`smoothing_width` ``(tau, n)``.
+
+    The end is padded by reflection (``2 * width`` values) and the filter's own
+    boundary is nearest-value, so the start repeats its first value and a rise at the
+    very end of training survives the smoothing.
+
+    >>> smooth_norms([9, 1, 1, 1, 1, 1, 1, 1, 1, 9], tau=0.3).tolist()
+    [9.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    x = as_norms("smooth_norms", grad_norms, positive=False)
+    width = smoothing_width(tau, len(x))
+    if width == 1:
+        return x.copy()
+    padded = np.pad(x, (0, 2 * width), mode="reflect")
+    return median_filter(padded, size=width, mode="nearest")[: len(x)]
+
+
+def _check_optimizer(fn: str, optimizer: str) -> int:
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"{fn}: optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+    return OPTIMIZERS[optimizer]
+
+
+def refine(grad_norms, tau: float = 0.1, optimizer: str = "sgd") -> np.ndarray:
+    """Refined schedule, peak-normalised to 1, same length as ``grad_norms``, last value 0.
+
+    ``s = smooth_norms(grad_norms, tau)``, ``w_t = s_t ** -2`` (sgd, l2 norms) or
+    ``s_t ** -1`` (adam, l1 norms), ``eta_t = w_t * sum_{p > t} w_p``, ``eta / max(eta)``.
+
+    >>> refine([4, 2, 1, 1, 2], optimizer="adam").round(7).tolist()
+    [0.5, 0.8333333, 1.0, 0.3333333, 0.0]
+    """
+    power = _check_optimizer("refine", optimizer)
+    check_unit("refine", "tau", tau)
+    x = as_norms("refine", grad_norms)
+    s = smooth_norms(x, tau)
+    w = s**-power
+    tail = np.empty_like(w)
+    # sum_{p > t} w_p, summed from the end so small late weights are not lost
+    np.cumsum(w[:0:-1], out=tail[-2::-1])
+    tail[-1] = 0.0
+    eta = w * tail
+    return eta / eta.max()
+
+
+def refine_reference(grad_norms, tau: float = 0.1, optimizer: str = "sgd") -> np.ndarray:
+    """The paper's procedure written as plain loops (the oracle for :func:`refine`)."""
+    power = _check_optimizer("refine_reference", optimizer)
+    norms = [float(g) for g in as_norms("refine_reference", grad_norms)]
+    n = len(norms)
+    width = smoothing_width(tau, n)
+    half = width // 2
+    # pad the end by reflection (edge not repeated): bounce back and forth over the values
+    padded, pos, direction = list(norms), n - 1, -1
+    for _ in range(2 * width):
+        if not 0 <= pos + direction <= n - 1:
+            direction = -direction
+        pos += direction
+        padded.append(norms[pos])
+    # centred median, indices outside the padded sequence take the nearest value
+    smooth = []
+    for t in range(n):
+        window = [padded[min(max(j, 0), len(padded) - 1)] for j in range(t - half, t + half + 1)]
+        smooth.append(sorted(window)[half])
+    weights = [s ** -power for s in smooth]
+    eta = []
+    for t in range(n):
+        eta.append(weights[t] * sum(weights[t + 1 :]))
+    peak = max(eta)
+    return np.array([e / peak for e in eta])
+
+
+def stretch(values, total_steps: int, steps=None) -> np.ndarray:
+    """Resample a schedule defined at logged ``steps`` onto ``total_steps`` new steps.
+
+    Logged steps map to progress ``(s_i - s_0) / (s_last - s_0)``; the result is the
+    linear interpolation at ``k / (total_steps - 1)``. ``steps`` defaults to 0..n-1.
+
+    >>> stretch([1.0, 0.5, 0.0], 5).tolist()
+    [1.0, 0.75, 0.5, 0.25, 0.0]
+    >>> stretch([1.0, 0.0], 3, steps=[10, 30]).tolist()
+    [1.0, 0.5, 0.0]
+    """
+    v = as_norms("stretch", values, name="values", positive=False)
+    check_int("stretch", "total_steps", total_steps, minimum=2)
+    if steps is None:
+        s = np.arange(len(v), dtype=np.float64)
+    else:
+        s = np.asarray(steps, dtype=np.float64)
+        if s.shape != v.shape:
+            raise ValueError(
+                f"stretch: steps must have the same length as values ({len(v)}), got {s.shape}"
+            )
+        if np.any(np.diff(s) <= 0):
+            i = int(np.argmax(np.diff(s) <= 0)) + 1
+            raise ValueError(f"stretch: steps must increase, but steps[{i}] = {s[i]:g} does not")
+    progress = (s - s[0]) / (s[-1] - s[0])
+    return np.interp(np.linspace(0.0, 1.0, total_steps), progress, v)
+
+
+@dataclass(frozen=True)
+class ScheduleSummary:
+    """Shape of a schedule, as fractions of the run (0 = first step, 1 = last step)."""
+
+    peak_step: int  # index of the largest lr
+    warmup_fraction: float  # where the peak sits: the length of the implied warm-up
+    half_fraction: float  # first point after the peak where lr <= peak / 2 (1.0 if never)
+    mean: float  # mean lr divided by the peak lr
+    final: float  # last lr divided by the peak lr
+
+
+def summarize(schedule) -> ScheduleSummary:
+    """Warm-up length, where the schedule halves, and its mean, relative to its peak.
+
+    >>> s = summarize([0.5, 1.0, 0.8, 0.4, 0.0])
+    >>> s.warmup_fraction, s.half_fraction, round(s.mean, 3)
+    (0.25, 0.75, 0.54)
+    """
+    v = as_norms("summarize", schedule, name="schedule", positive=False)
+    peak_step = int(np.argmax(v))
+    peak = v[peak_step]
+    if peak <= 0:
+        raise ValueError("summarize: schedule must have a positive value")
+    span = len(v) - 1
+    below = np.flatnonzero(v[peak_step:] <= 0.5 * peak)
+    half = (peak_step + below[0]) / span if len(below) else 1.0
+    return ScheduleSummary(
+        peak_step=peak_step,
+        warmup_fraction=peak_step / span,
+        half_fraction=float(half),
+        mean=float(v.mean() / peak),
+        final=float(v[-1] / peak),
+    )
