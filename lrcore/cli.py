@@ -50,8 +50,13 @@ def _log_args(p: argparse.ArgumentParser) -> None:
 def _out_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peak-lr", type=float, default=1.0, help="multiply the schedule by this")
     p.add_argument("--out", help="write here instead of stdout")
-    p.add_argument("--as", dest="output", choices=_OUTPUTS, default="csv",
-                   help="csv (step,lr), json, or a torch / Hugging Face LambdaLR snippet")
+    p.add_argument(
+        "--as",
+        dest="output",
+        choices=_OUTPUTS,
+        default="csv",
+        help="csv (step,lr), json, or a torch / Hugging Face LambdaLR snippet",
+    )
 
 
 @command
@@ -79,13 +84,16 @@ def cmd_refine(args) -> int:
 @command
 def cmd_schedule(args) -> int:
     params = {p.name: getattr(args, p.name) for p in REGISTRY[args.name].params}
-    sched = build_schedule(args.name, args.total_steps, peak_lr=1.0,
-                           warmup_steps=args.warmup_steps, **params)
+    sched = build_schedule(
+        args.name, args.total_steps, peak_lr=1.0, warmup_steps=args.warmup_steps, **params
+    )
     values = evaluate(sched, args.total_steps)
     what = f"{args.name} " + " ".join(f"{k}={v}" for k, v in params.items())
     done = _emit(values, args, what.strip())
-    print(f"{what.strip()}, {args.total_steps:,} steps, warm-up {args.warmup_steps}; {done}",
-          file=sys.stderr)
+    print(
+        f"{what.strip()}, {args.total_steps:,} steps, warm-up {args.warmup_steps}; {done}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -99,7 +107,9 @@ def cmd_inspect(args) -> int:
     print(f"source:   {log.source}")
     print(f"format:   {log.fmt}")
     print(f"metrics:  {', '.join(found)}")
-    print(f"chosen:   {log.metric} ({log.norm_type} norms -> refine with optimizer={log.suggested_optimizer})")
+    print(
+        f"chosen:   {log.metric} ({log.norm_type} norms -> refine with optimizer={log.suggested_optimizer})"
+    )
     print(f"points:   {len(log):,}")
     print(f"steps:    {log.steps[0]:,} .. {log.steps[-1]:,}")
     print(f"norms:    min {g.min():.4g}, median {np.median(g):.4g}, max {g.max():.4g}")
@@ -116,9 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("refine", help="refined schedule from a gradient-norm log")
     _log_args(p)
-    p.add_argument("--tau", type=float, default=0.1, help="median smoothing width, fraction of the run")
-    p.add_argument("--optimizer", choices=["auto", *OPTIMIZERS], default="auto",
-                   help="sgd: l2 norms, w=s^-2; adam: l1 norms, w=s^-1; auto: from the metric name")
+    p.add_argument(
+        "--tau", type=float, default=0.1, help="median smoothing width, fraction of the run"
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=["auto", *OPTIMIZERS],
+        default="auto",
+        help="sgd: l2 norms, w=s^-2; adam: l1 norms, w=s^-1; auto: from the metric name",
+    )
     p.add_argument("--steps", type=int, help="steps of the next run (default: the log's step span)")
     _out_args(p)
 
@@ -129,9 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--total-steps", type=int, required=True)
         q.add_argument("--warmup-steps", type=int, default=0)
         for prm in spec.params:
-            q.add_argument(f"--{prm.name.replace('_', '-')}", dest=prm.name, type=prm.kind,
-                           default=prm.default, choices=prm.choices or None,
-                           help=f"{prm.help} (default {prm.default})")
+            q.add_argument(
+                f"--{prm.name.replace('_', '-')}",
+                dest=prm.name,
+                type=prm.kind,
+                default=prm.default,
+                choices=prm.choices or None,
+                help=f"{prm.help} (default {prm.default})",
+            )
         _out_args(q)
 
     p = sub.add_parser("inspect", help="what a log holds: format, metrics, steps, cleaning")

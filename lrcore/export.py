@@ -57,19 +57,26 @@ def _write(text: str, path: str | Path | None) -> str:
     return text
 
 
-def to_csv(schedule, total_steps: int | None = None, path: str | Path | None = None,
-           peak_lr: float = 1.0) -> str:
+def to_csv(
+    schedule, total_steps: int | None = None, path: str | Path | None = None, peak_lr: float = 1.0
+) -> str:
     """CSV text with header ``step,lr`` (``lr`` = ``peak_lr`` times the schedule)."""
     values = as_values(schedule, total_steps) * peak_lr
     buf = io.StringIO()
     buf.write("step,lr\n")
-    np.savetxt(buf, np.column_stack([np.arange(len(values)), values]), fmt=["%d", "%.10g"],
-               delimiter=",")
+    np.savetxt(
+        buf, np.column_stack([np.arange(len(values)), values]), fmt=["%d", "%.10g"], delimiter=","
+    )
     return _write(buf.getvalue(), path)
 
 
-def to_json(schedule, total_steps: int | None = None, path: str | Path | None = None,
-            peak_lr: float = 1.0, **meta) -> str:
+def to_json(
+    schedule,
+    total_steps: int | None = None,
+    path: str | Path | None = None,
+    peak_lr: float = 1.0,
+    **meta,
+) -> str:
     """JSON ``{"total_steps": N, "peak_lr": ..., "lr": [...], **meta}``.
 
     >>> import json; json.loads(to_json([1.0, 0.0], name="refined"))["lr"]
@@ -103,42 +110,43 @@ def _knots(values: np.ndarray) -> tuple[list[int] | None, list[float]]:
     return idx.tolist(), [float(f"{v:.8g}") for v in values[idx]]
 
 
-_HEAD = '''# Learning-rate schedule exported by lrcore ({what}); needs only torch.
+_HEAD = """# Learning-rate schedule exported by lrcore ({what}); needs only torch.
 # Factor at step t = lr_t / peak lr: set the optimizer's lr to your peak lr.
 {imports}TOTAL_STEPS = {total}
 {table}
 
 def lr_factor(step):
 {body}
-'''
+"""
 
-_BODY_TABLE = '''    return FACTORS[min(max(step, 0), TOTAL_STEPS - 1)]'''
-_BODY_KNOTS = '''    step = min(max(step, 0), TOTAL_STEPS - 1)
+_BODY_TABLE = """    return FACTORS[min(max(step, 0), TOTAL_STEPS - 1)]"""
+_BODY_KNOTS = """    step = min(max(step, 0), TOTAL_STEPS - 1)
     i = max(bisect.bisect_right(KNOTS, step) - 1, 0)
     if i >= len(KNOTS) - 1:
         return FACTORS[-1]
     frac = (step - KNOTS[i]) / (KNOTS[i + 1] - KNOTS[i])
-    return FACTORS[i] + frac * (FACTORS[i + 1] - FACTORS[i])'''
+    return FACTORS[i] + frac * (FACTORS[i + 1] - FACTORS[i])"""
 
 _TAILS = {
-    "torch": '''
+    "torch": """
 # In your training script (scheduler.step() once after each optimizer.step()):
 #   optimizer = torch.optim.SGD(model.parameters(), lr=PEAK_LR)
 #   scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-''',
-    "hf": '''
+""",
+    "hf": """
 # With a Hugging Face Trainer (it calls scheduler.step() for you):
 #   optimizer = torch.optim.AdamW(model.parameters(), lr=PEAK_LR)
 #   scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 #   trainer = Trainer(model=model, args=TrainingArguments(..., max_steps=TOTAL_STEPS),
 #                     optimizers=(optimizer, scheduler), ...)
-''',
+""",
 }
 SNIPPET_FLAVOURS = tuple(_TAILS)
 
 
-def to_snippet(schedule, total_steps: int | None = None, flavour: str = "torch",
-               what: str = "schedule") -> str:
+def to_snippet(
+    schedule, total_steps: int | None = None, flavour: str = "torch", what: str = "schedule"
+) -> str:
     """Copy-paste Python defining ``lr_factor(step)`` (no lrcore, no numpy needed).
 
     Up to 2,000 steps every factor is embedded; longer schedules embed 2,000 knots
@@ -157,7 +165,10 @@ def to_snippet(schedule, total_steps: int | None = None, flavour: str = "torch",
         table = f"KNOTS = {knots!r}\n{table}"
     body = _BODY_TABLE if knots is None else _BODY_KNOTS
     imports = "" if knots is None else "import bisect\n\n"
-    return _HEAD.format(what=what, imports=imports, total=len(values), table=table, body=body) + _TAILS[flavour]
+    return (
+        _HEAD.format(what=what, imports=imports, total=len(values), table=table, body=body)
+        + _TAILS[flavour]
+    )
 
 
 def log_to_csv(steps, grad_norms, path: str | Path | None = None) -> str:
@@ -165,7 +176,9 @@ def log_to_csv(steps, grad_norms, path: str | Path | None = None) -> str:
     s = np.asarray(steps, dtype=np.int64)
     g = np.asarray(grad_norms, dtype=np.float64)
     if s.shape != g.shape or s.ndim != 1:
-        raise ValueError(f"log_to_csv: steps {s.shape} and grad_norms {g.shape} must be 1-D and match")
+        raise ValueError(
+            f"log_to_csv: steps {s.shape} and grad_norms {g.shape} must be 1-D and match"
+        )
     buf = io.StringIO()
     buf.write("step,grad_norm\n")
     np.savetxt(buf, np.column_stack([s, g]), fmt=["%d", "%.10g"], delimiter=",")

@@ -49,7 +49,9 @@ class FamilyFit:
         if self.family == "warmup_poly":
             shape = f"then (1 - p)^{p['power']:.2f}"
         else:
-            shape = f"flat, then a {p['cooldown']} cool-down over the last {p['decay_fraction']:.0%}"
+            shape = (
+                f"flat, then a {p['cooldown']} cool-down over the last {p['decay_fraction']:.0%}"
+            )
         return f"linear warm-up over {p['warmup_fraction']:.1%} of the run, {shape} (R² = {self.r2:.3f})"
 
 
@@ -77,10 +79,13 @@ def _fit_poly(target: np.ndarray) -> tuple[dict, float]:
     for w in _warmup_grid(target):
 
         def loss(log_power, w=w):
-            return float(np.sum((_curve("polynomial", n, w, power=np.exp(log_power)) - target) ** 2))
+            return float(
+                np.sum((_curve("polynomial", n, w, power=np.exp(log_power)) - target) ** 2)
+            )
 
-        res = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
-                              options={"xatol": 1e-4})
+        res = minimize_scalar(
+            loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-4}
+        )
         power = float(np.exp(res.x))
         r2 = _r2(target, _curve("polynomial", n, w, power=power))
         if r2 > best[1]:
@@ -99,8 +104,14 @@ def _fit_wsd(target: np.ndarray) -> tuple[dict, float]:
                 model = _curve("wsd", n, w, decay_fraction=float(d), cooldown=cooldown)
                 r2 = _r2(target, model)
                 if r2 > best[1]:
-                    best = ({"warmup_fraction": float(w / n), "decay_fraction": float(d),
-                             "cooldown": cooldown}, r2)
+                    best = (
+                        {
+                            "warmup_fraction": float(w / n),
+                            "decay_fraction": float(d),
+                            "cooldown": cooldown,
+                        },
+                        r2,
+                    )
     return best
 
 

@@ -110,7 +110,7 @@ def refine_reference(grad_norms, tau: float = 0.1, optimizer: str = "sgd") -> np
     for t in range(n):
         window = [padded[min(max(j, 0), len(padded) - 1)] for j in range(t - half, t + half + 1)]
         smooth.append(sorted(window)[half])
-    weights = [s ** -power for s in smooth]
+    weights = [s**-power for s in smooth]
     eta = []
     for t in range(n):
         eta.append(weights[t] * sum(weights[t + 1 :]))

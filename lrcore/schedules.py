@@ -319,7 +319,9 @@ def from_array(values: Sequence[float] | np.ndarray) -> Schedule:
     """
     vals = np.asarray(values, dtype=np.float64)
     if vals.ndim != 1 or len(vals) == 0:
-        raise ValueError(f"from_array: values must be a non-empty 1-D array, got shape {vals.shape}")
+        raise ValueError(
+            f"from_array: values must be a non-empty 1-D array, got shape {vals.shape}"
+        )
     if not np.all(np.isfinite(vals)):
         bad = int(np.flatnonzero(~np.isfinite(vals))[0])
         raise ValueError(f"from_array: values[{bad}] = {vals[bad]} is not finite")
@@ -363,8 +365,9 @@ class ScheduleSpec:
     params: tuple[Param, ...] = ()
 
 
-_FINAL = Param("final_fraction", float, 0.0, "final lr as a fraction of the peak lr",
-               minimum=0.0, maximum=1.0)
+_FINAL = Param(
+    "final_fraction", float, 0.0, "final lr as a fraction of the peak lr", minimum=0.0, maximum=1.0
+)
 
 
 def _final(factory):
@@ -374,6 +377,7 @@ def _final(factory):
         return factory(peak_lr, total_steps, final_lr=final_fraction * peak_lr, **kw)
 
     return make
+
 
 REGISTRY: dict[str, ScheduleSpec] = {
     s.name: s
@@ -385,7 +389,10 @@ REGISTRY: dict[str, ScheduleSpec] = {
             "polynomial",
             "Polynomial decay",
             _final(polynomial_decay),
-            (Param("power", float, 2.0, "exponent of (1 - t/T)", minimum=0.01, maximum=20.0), _FINAL),
+            (
+                Param("power", float, 2.0, "exponent of (1 - t/T)", minimum=0.01, maximum=20.0),
+                _FINAL,
+            ),
         ),
         ScheduleSpec(
             "step",
@@ -394,8 +401,14 @@ REGISTRY: dict[str, ScheduleSpec] = {
                 peak_lr, max(1, round(step_fraction * total_steps)), gamma
             ),
             (
-                Param("step_fraction", float, 0.33, "fraction of the run between drops",
-                      minimum=0.01, maximum=1.0),
+                Param(
+                    "step_fraction",
+                    float,
+                    0.33,
+                    "fraction of the run between drops",
+                    minimum=0.01,
+                    maximum=1.0,
+                ),
                 Param("gamma", float, 0.1, "factor at each drop", minimum=0.0, maximum=1.0),
             ),
         ),
@@ -403,8 +416,16 @@ REGISTRY: dict[str, ScheduleSpec] = {
             "exponential",
             "Exponential decay",
             _final(exponential_decay),
-            (Param("final_fraction", float, 0.01, "final lr as a fraction of the peak lr (> 0)",
-                   minimum=1e-12, maximum=1.0),),
+            (
+                Param(
+                    "final_fraction",
+                    float,
+                    0.01,
+                    "final lr as a fraction of the peak lr (> 0)",
+                    minimum=1e-12,
+                    maximum=1.0,
+                ),
+            ),
         ),
         ScheduleSpec(
             "inverse_sqrt",
@@ -412,18 +433,33 @@ REGISTRY: dict[str, ScheduleSpec] = {
             lambda peak_lr, total_steps, timescale_fraction=0.05: inverse_sqrt(
                 peak_lr, max(1, round(timescale_fraction * total_steps))
             ),
-            (Param("timescale_fraction", float, 0.05, "flat part before 1/sqrt(t), as a fraction",
-                   minimum=0.0, maximum=1.0),),
+            (
+                Param(
+                    "timescale_fraction",
+                    float,
+                    0.05,
+                    "flat part before 1/sqrt(t), as a fraction",
+                    minimum=0.0,
+                    maximum=1.0,
+                ),
+            ),
         ),
         ScheduleSpec(
             "wsd",
             "Warmup-stable-decay",
             _final(warmup_stable_decay),
             (
-                Param("decay_fraction", float, 0.2, "fraction of the run spent cooling down",
-                      minimum=0.01, maximum=1.0),
-                Param("cooldown", str, "linear", "shape of the cool-down",
-                      choices=tuple(_COOLDOWNS)),
+                Param(
+                    "decay_fraction",
+                    float,
+                    0.2,
+                    "fraction of the run spent cooling down",
+                    minimum=0.01,
+                    maximum=1.0,
+                ),
+                Param(
+                    "cooldown", str, "linear", "shape of the cool-down", choices=tuple(_COOLDOWNS)
+                ),
                 _FINAL,
             ),
         ),

@@ -70,8 +70,11 @@ def test_analytic_gradient_matches_finite_differences():
     x, g2 = rng.random(40) + 0.1, rng.random(40) + 0.1
     _, grad = _bound_and_grad(x, g2, 1.3)
     eps = 1e-6
-    fd = [(_bound_and_grad(x + eps * e, g2, 1.3)[0] - _bound_and_grad(x - eps * e, g2, 1.3)[0]) / (2 * eps)
-          for e in np.eye(40)]
+    fd = [
+        (_bound_and_grad(x + eps * e, g2, 1.3)[0] - _bound_and_grad(x - eps * e, g2, 1.3)[0])
+        / (2 * eps)
+        for e in np.eye(40)
+    ]
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
 
 
@@ -80,7 +83,10 @@ def test_analytic_gradient_matches_finite_differences():
     [
         (lambda: last_iterate_bound([0.0, 0.0], 1.0), r"lrs are all zero"),
         (lambda: last_iterate_bound([1.0, -1.0], 1.0), r"lrs\[1\] = -1.0 must be >= 0"),
-        (lambda: last_iterate_bound([1.0, 1.0], [1.0, 1.0, 1.0]), r"grad_norms must be a number or have the length"),
+        (
+            lambda: last_iterate_bound([1.0, 1.0], [1.0, 1.0, 1.0]),
+            r"grad_norms must be a number or have the length",
+        ),
         (lambda: last_iterate_bound([1.0, 1.0], 1.0, D=0), r"D must be > 0"),
         (lambda: best_scale([1.0, 1.0], 0.0), r"grad_norms are all zero"),
         (lambda: last_iterate_bound([1.0], 1.0), r"lrs needs at least 2 values"),

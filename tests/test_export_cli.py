@@ -41,7 +41,9 @@ def test_snippet_rebuilds_schedule_without_lrcore(n, flavour):
     ns = {}
     exec(to_snippet(v, flavour=flavour), ns)  # our own generated code
     got = np.array([ns["lr_factor"](t) for t in range(0, n, max(1, n // 997))])
-    np.testing.assert_allclose(got, (v / v.max())[:: max(1, n // 997)], atol=1e-3 if n > 2000 else 1e-7)
+    np.testing.assert_allclose(
+        got, (v / v.max())[:: max(1, n // 997)], atol=1e-3 if n > 2000 else 1e-7
+    )
     assert ns["TOTAL_STEPS"] == n
 
 
@@ -74,7 +76,10 @@ def test_cli_refine_matches_library(tmp_path, capsys):
 
 def test_cli_refine_steps_and_out(tmp_path, capsys):
     (tmp_path / "g.csv").write_text("step,grad_norm_l1\n0,3\n10,2\n20,1\n30,1\n")
-    assert main(["refine", str(tmp_path / "g.csv"), "--steps", "7", "--out", str(tmp_path / "o.csv")]) == 0
+    assert (
+        main(["refine", str(tmp_path / "g.csv"), "--steps", "7", "--out", str(tmp_path / "o.csv")])
+        == 0
+    )
     rows = np.loadtxt(tmp_path / "o.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(rows[:, 1], stretch(refine([3, 2, 1, 1.0], optimizer="adam"), 7))
     assert "l1 -> adam" in capsys.readouterr().err
@@ -92,7 +97,10 @@ def test_cli_schedule(capsys):
         (["refine", "/no/such/file.csv"], "no such file"),
         (["refine", "{bad}", "--tau", "3"], "tau must be in"),
         (["schedule", "linear", "--total-steps", "0"], "total_steps must be > 0"),
-        (["schedule", "exponential", "--total-steps", "5", "--final-fraction", "0"], "must be >= 1e-12"),
+        (
+            ["schedule", "exponential", "--total-steps", "5", "--final-fraction", "0"],
+            "must be >= 1e-12",
+        ),
     ],
 )
 def test_cli_errors_are_one_line(argv, match, tmp_path, capsys):
@@ -107,18 +115,25 @@ def test_cli_errors_are_one_line(argv, match, tmp_path, capsys):
 def test_python_dash_m_and_console_script_work(tmp_path):
     (tmp_path / "g.csv").write_text("1\n2\n3\n")
     for cmd in ([sys.executable, "-m", "lrcore"], ["lrcore"]):
-        r = subprocess.run([*cmd, "inspect", str(tmp_path / "g.csv")], capture_output=True, text=True)
+        r = subprocess.run(
+            [*cmd, "inspect", str(tmp_path / "g.csv")], capture_output=True, text=True
+        )
         assert r.returncode == 0 and "format:   csv" in r.stdout
-        r = subprocess.run([*cmd, "inspect", str(tmp_path / "nope")], capture_output=True, text=True)
+        r = subprocess.run(
+            [*cmd, "inspect", str(tmp_path / "nope")], capture_output=True, text=True
+        )
         assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
 def test_import_lrcore_stays_light_and_layering():
-    code = ("import sys, lrcore, lrcore.logs, lrcore.cli, lrcore.export, lrcore.fit; "
-            "print(sorted(m for m in ('torch', 'streamlit', 'plotly') if m in sys.modules))")
+    code = (
+        "import sys, lrcore, lrcore.logs, lrcore.cli, lrcore.export, lrcore.fit; "
+        "print(sorted(m for m in ('torch', 'streamlit', 'plotly') if m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
     import pathlib
+
     for f in pathlib.Path(__file__).parents[1].joinpath("lrcore").rglob("*.py"):
         text = f.read_text()
         assert "import streamlit" not in text and "from app" not in text, f

@@ -20,8 +20,9 @@ GOLDEN = [
 
 @pytest.mark.parametrize("norms,tau,opt,expected", GOLDEN)
 def test_golden_refine(norms, tau, opt, expected):
-    np.testing.assert_allclose(refine(np.array(norms, float), tau=tau, optimizer=opt), expected,
-                               atol=5e-8)
+    np.testing.assert_allclose(
+        refine(np.array(norms, float), tau=tau, optimizer=opt), expected, atol=5e-8
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,17 +37,21 @@ def test_golden_smoothing(norms, tau, expected):
     np.testing.assert_array_equal(smooth_norms(norms, tau), expected)
 
 
-norms_strategy = arrays(np.float64, st.integers(2, 300),
-                        elements=st.floats(1e-3, 1e3, allow_nan=False, allow_infinity=False))
+norms_strategy = arrays(
+    np.float64,
+    st.integers(2, 300),
+    elements=st.floats(1e-3, 1e3, allow_nan=False, allow_infinity=False),
+)
 
 
 @given(norms_strategy, st.floats(0, 1), st.sampled_from(["sgd", "adam"]))
 def test_fast_equals_plain_loop_reference(g, tau, opt):
-    np.testing.assert_allclose(refine(g, tau, opt), refine_reference(g, tau, opt), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        refine(g, tau, opt), refine_reference(g, tau, opt), rtol=1e-9, atol=1e-12
+    )
 
 
-@given(norms_strategy, st.floats(0, 1), st.sampled_from(["sgd", "adam"]),
-       st.floats(1e-3, 1e3))
+@given(norms_strategy, st.floats(0, 1), st.sampled_from(["sgd", "adam"]), st.floats(1e-3, 1e3))
 def test_properties(g, tau, opt, c):
     r = refine(g, tau, opt)
     assert r.shape == g.shape
@@ -55,10 +60,13 @@ def test_properties(g, tau, opt, c):
     np.testing.assert_allclose(refine(c * g, tau, opt), r, rtol=1e-9, atol=1e-12)
 
 
-@given(st.integers(2, 2000), st.floats(1e-3, 1e3), st.floats(0, 1), st.sampled_from(["sgd", "adam"]))
+@given(
+    st.integers(2, 2000), st.floats(1e-3, 1e3), st.floats(0, 1), st.sampled_from(["sgd", "adam"])
+)
 def test_constant_norms_give_linear_decay(n, value, tau, opt):
-    np.testing.assert_allclose(refine(np.full(n, value), tau, opt), 1 - np.arange(n) / (n - 1),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        refine(np.full(n, value), tau, opt), 1 - np.arange(n) / (n - 1), atol=1e-9
+    )
 
 
 def test_large_early_norms_give_warmup_and_late_rise_gives_fast_annealing():
@@ -113,7 +121,9 @@ def test_fit_family_recovers_known_parameters():
     assert fit.r2 > 0.999
     rebuilt = evaluate(fit.to_schedule(T), T)
     assert np.abs(rebuilt - target / target.max()).max() < 0.02
-    wsd = evaluate(build_schedule("wsd", T, warmup_steps=0, decay_fraction=0.3, cooldown="cosine"), T)
+    wsd = evaluate(
+        build_schedule("wsd", T, warmup_steps=0, decay_fraction=0.3, cooldown="cosine"), T
+    )
     fw = fit_family(wsd, "best")
     assert fw.family == "wsd" and fw.params["cooldown"] == "cosine" and fw.r2 > 0.99
     assert "warm-up" in fw.describe()
@@ -130,7 +140,10 @@ def test_fit_family_recovers_known_parameters():
         (lambda: refine([1.0, -2.0]), r"grad_norms\[1\] = -2.0 must be > 0"),
         (lambda: refine([1.0, 2.0], tau=1.5), r"tau must be in \[0, 1\], got 1.5"),
         (lambda: refine([1.0, 2.0], tau=-0.1), r"tau must be in \[0, 1\], got -0.1"),
-        (lambda: refine([1.0, 2.0], optimizer="lion"), r"optimizer must be one of \['adam', 'sgd'\], got 'lion'"),
+        (
+            lambda: refine([1.0, 2.0], optimizer="lion"),
+            r"optimizer must be one of \['adam', 'sgd'\], got 'lion'",
+        ),
         (lambda: refine([[1.0, 2.0]]), r"grad_norms must be 1-D"),
         (lambda: refine(["a", "b"]), r"grad_norms must be a sequence of numbers"),
         (lambda: stretch([1.0, 0.0], 1), r"stretch: total_steps must be > 1"),

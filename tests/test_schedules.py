@@ -26,15 +26,21 @@ def test_linear_matches_torch_linearlr(T):
 
 @pytest.mark.parametrize("T,final", [(10, 0.0), (50, 0.1)])
 def test_cosine_matches_torch_cosineannealing(T, final):
-    ref = _torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T, eta_min=final), T + 1)
+    ref = _torch_lrs(
+        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T, eta_min=final), T + 1
+    )
     np.testing.assert_allclose(S.evaluate(S.cosine_decay(1.0, T, final), T + 1), ref, atol=1e-12)
 
 
 @pytest.mark.parametrize("power", [0.5, 1.0, 2.0, 3.0])
 def test_polynomial_matches_torch_polynomiallr(power):
     T = 40
-    ref = _torch_lrs(lambda o: torch.optim.lr_scheduler.PolynomialLR(o, T, power), T + 2, base_lr=0.3)
-    np.testing.assert_allclose(S.evaluate(S.polynomial_decay(0.3, T, power), T + 2), ref, atol=1e-12)
+    ref = _torch_lrs(
+        lambda o: torch.optim.lr_scheduler.PolynomialLR(o, T, power), T + 2, base_lr=0.3
+    )
+    np.testing.assert_allclose(
+        S.evaluate(S.polynomial_decay(0.3, T, power), T + 2), ref, atol=1e-12
+    )
 
 
 def test_step_decay_matches_torch_steplr():
@@ -91,8 +97,12 @@ def test_from_array_clamps():
     assert f(-1) == 3.0 and f(10) == 1.0
 
 
-@given(st.sampled_from(sorted(S.REGISTRY)), st.integers(2, 500), st.floats(1e-4, 10),
-       st.integers(0, 50))
+@given(
+    st.sampled_from(sorted(S.REGISTRY)),
+    st.integers(2, 500),
+    st.floats(1e-4, 10),
+    st.integers(0, 50),
+)
 def test_every_registry_schedule_is_finite_nonneg_and_bounded_by_peak(name, T, peak, w):
     w = min(w, T - 1)
     v = S.evaluate(S.build_schedule(name, T, peak_lr=peak, warmup_steps=w), T)
@@ -105,8 +115,14 @@ def test_every_registry_schedule_is_finite_nonneg_and_bounded_by_peak(name, T, p
     "call,match",
     [
         (lambda: S.cosine_decay(1.0, 0), r"cosine_decay: total_steps must be > 0, got 0"),
-        (lambda: S.linear_decay(float("nan"), 10), r"linear_decay: peak_lr must be a finite number"),
-        (lambda: S.linear_decay(1.0, 2.5), r"linear_decay: total_steps must be an integer, got 2.5"),
+        (
+            lambda: S.linear_decay(float("nan"), 10),
+            r"linear_decay: peak_lr must be a finite number",
+        ),
+        (
+            lambda: S.linear_decay(1.0, 2.5),
+            r"linear_decay: total_steps must be an integer, got 2.5",
+        ),
         (lambda: S.polynomial_decay(1.0, 10, power=0), r"polynomial_decay: power must be > 0"),
         (lambda: S.step_decay(1.0, 0), r"step_decay: step_size must be > 0, got 0"),
         (lambda: S.exponential_decay(1.0, 10, final_lr=0.0), r"exponential_decay: .* must be > 0"),
@@ -118,7 +134,10 @@ def test_every_registry_schedule_is_finite_nonneg_and_bounded_by_peak(name, T, p
         (lambda: S.piecewise_constant([1, 2, 3], [4, 4]), r"strictly increasing"),
         (lambda: S.from_array([]), r"from_array: values must be a non-empty"),
         (lambda: S.build_schedule("zigzag", 10), r"unknown schedule 'zigzag'; known:"),
-        (lambda: S.build_schedule("linear", 10, warmup_steps=10), r"warmup_steps must be < total_steps"),
+        (
+            lambda: S.build_schedule("linear", 10, warmup_steps=10),
+            r"warmup_steps must be < total_steps",
+        ),
         (lambda: S.build_schedule("linear", 10, power=2), r"linear takes no parameter 'power'"),
         (lambda: S.build_schedule("polynomial", 10, power="x"), r"polynomial.power must be float"),
         (lambda: S.build_schedule("polynomial", 10, power=-1), r"polynomial.power must be >= 0.01"),

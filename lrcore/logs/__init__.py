@@ -19,8 +19,16 @@ from lrcore.logs._metrics import choose_metric, norm_candidates
 from lrcore.logs._source import Source, open_source
 from lrcore.logs._types import CleaningReport, GradNormLog, LogError
 
-__all__ = ["FORMATS", "CleaningReport", "Format", "GradNormLog", "LogError", "detect_format",
-           "list_metrics", "load_log"]
+__all__ = [
+    "FORMATS",
+    "CleaningReport",
+    "Format",
+    "GradNormLog",
+    "LogError",
+    "detect_format",
+    "list_metrics",
+    "load_log",
+]
 
 
 @dataclass(frozen=True)
@@ -33,19 +41,24 @@ class Format:
 
 # detection tries these in order; the first whose detect() says yes parses the file
 FORMATS: dict[str, Format] = {
-    "tensorboard": Format("TensorBoard event file", _other.detect_tensorboard,
-                          _other.parse_tensorboard, binary=True),
-    "hf_trainer": Format("Hugging Face trainer_state.json", _other.detect_hf_trainer,
-                         _other.parse_hf_trainer),
-    "tensorboard_json": Format("TensorBoard JSON download", _other.detect_tensorboard_json,
-                               _other.parse_tensorboard_json),
+    "tensorboard": Format(
+        "TensorBoard event file", _other.detect_tensorboard, _other.parse_tensorboard, binary=True
+    ),
+    "hf_trainer": Format(
+        "Hugging Face trainer_state.json", _other.detect_hf_trainer, _other.parse_hf_trainer
+    ),
+    "tensorboard_json": Format(
+        "TensorBoard JSON download", _other.detect_tensorboard_json, _other.parse_tensorboard_json
+    ),
     "jsonl": Format("JSON lines", _other.detect_jsonl, _other.parse_jsonl),
     "json": Format("JSON (unsupported shape)", _other.detect_json_other, _other.parse_json_other),
-    "tensorboard_csv": Format("TensorBoard CSV download", _tables.detect_tensorboard_csv,
-                              _tables.parse_tensorboard_csv),
+    "tensorboard_csv": Format(
+        "TensorBoard CSV download", _tables.detect_tensorboard_csv, _tables.parse_tensorboard_csv
+    ),
     "wandb": Format("W&B panel export (CSV)", _tables.detect_wandb, _tables.parse_wandb),
-    "lightning": Format("Lightning CSVLogger metrics.csv", _tables.detect_lightning,
-                        _tables.parse_lightning),
+    "lightning": Format(
+        "Lightning CSVLogger metrics.csv", _tables.detect_lightning, _tables.parse_lightning
+    ),
     "mlflow": Format("MLflow metric file", _tables.detect_mlflow, _tables.parse_mlflow),
     "csv": Format("plain CSV / TSV / one number per line", _tables.detect_csv, _tables.parse_csv),
 }
@@ -60,8 +73,10 @@ def _head_text(src: Source, head: bytes) -> str:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         if e.start < len(head) - 4:  # not just a multi-byte character cut at the end
-            raise LogError(f"{src.name}: not a text log (byte {e.start} is not UTF-8) and not a "
-                           "TensorBoard event file") from None
+            raise LogError(
+                f"{src.name}: not a text log (byte {e.start} is not UTF-8) and not a "
+                "TensorBoard event file"
+            ) from None
         text = head[: e.start].decode("utf-8-sig")
     if not text.strip():
         raise LogError(f"{src.name}: file holds only whitespace")
@@ -113,5 +128,10 @@ def load_log(source, metric: str | None = None, fmt: str | None = None) -> GradN
     src, name, series = _parse(source, fmt)
     names = list(series)
     chosen = choose_metric(names, metric, src.name)
-    return clean(series[chosen], metric=chosen, fmt=name, source=src.name,
-                 candidates=tuple(norm_candidates(names)))
+    return clean(
+        series[chosen],
+        metric=chosen,
+        fmt=name,
+        source=src.name,
+        candidates=tuple(norm_candidates(names)),
+    )

@@ -20,8 +20,9 @@ class RawSeries:
     first_line: int | None = None  # line of row 0 in the file, when rows are lines
 
 
-def clean(raw: RawSeries, *, metric: str, fmt: str, source: str,
-          candidates: tuple[str, ...] = ()) -> GradNormLog:
+def clean(
+    raw: RawSeries, *, metric: str, fmt: str, source: str, candidates: tuple[str, ...] = ()
+) -> GradNormLog:
     values = np.asarray(raw.values, dtype=np.float64)
     n = len(values)
     steps = np.arange(n, dtype=np.float64) if raw.steps is None else np.asarray(raw.steps, float)

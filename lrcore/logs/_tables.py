@@ -62,7 +62,9 @@ def read_table(src: Source, *, delimiter: str = ",", header: bool = True) -> pd.
         raise LogError(f"{src.name}: cannot parse as a table: {msg}") from None
 
 
-def to_float(src: Source, col: pd.Series, name: str, first_line: int) -> tuple[np.ndarray, np.ndarray]:
+def to_float(
+    src: Source, col: pd.Series, name: str, first_line: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(values, missing) of a column; a non-numeric cell is an error naming its line."""
     missing = col.isna().to_numpy(dtype=bool)
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
@@ -72,13 +74,16 @@ def to_float(src: Source, col: pd.Series, name: str, first_line: int) -> tuple[n
     bad = np.isnan(values) & ~missing & ~text.str.lower().isin(_NAN_WORDS).to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
-        raise LogError(f"{src.name}, line {first_line + i}: {text.iloc[i]!r} in column "
-                       f"{name!r} is not a number")
+        raise LogError(
+            f"{src.name}, line {first_line + i}: {text.iloc[i]!r} in column "
+            f"{name!r} is not a number"
+        )
     return values, missing
 
 
-def _series_from_frame(src: Source, df: pd.DataFrame, step_col: str | None,
-                       metric_cols: list[str], first_line: int) -> dict[str, RawSeries]:
+def _series_from_frame(
+    src: Source, df: pd.DataFrame, step_col: str | None, metric_cols: list[str], first_line: int
+) -> dict[str, RawSeries]:
     steps = None
     if step_col is not None:
         steps, step_missing = to_float(src, df[step_col], step_col, first_line)
@@ -122,13 +127,21 @@ def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
     cols = [str(c) for c in df.columns]
     if not header:
         if len(cols) == 1:
-            return {"value": _series_from_frame(src, df, None, [df.columns[0]],
-                                                first_line)[str(df.columns[0])]}
+            return {
+                "value": _series_from_frame(src, df, None, [df.columns[0]], first_line)[
+                    str(df.columns[0])
+                ]
+            }
         if len(cols) == 2:
-            return {"value": _series_from_frame(src, df, df.columns[0], [df.columns[1]],
-                                                first_line)[str(df.columns[1])]}
-        raise LogError(f"{src.name}: {len(cols)} columns and no header: cannot tell which is the "
-                       "gradient norm; add a header line such as step,grad_norm")
+            return {
+                "value": _series_from_frame(src, df, df.columns[0], [df.columns[1]], first_line)[
+                    str(df.columns[1])
+                ]
+            }
+        raise LogError(
+            f"{src.name}: {len(cols)} columns and no header: cannot tell which is the "
+            "gradient norm; add a header line such as step,grad_norm"
+        )
     step = _step_column(cols)
     if step is None and len(cols) == 2:
         step = df.columns[0]

@@ -29,8 +29,11 @@ class CleaningReport:
     def describe(self) -> str:
         """One line for people: ``'1,000 rows read; dropped 2 nan, 1 inf; ...'``."""
         parts = [f"{self.rows_read:,} rows read"]
-        drops = [f"{n:,} {what}" for n, what in
-                 ((self.missing, "missing"), (self.nan, "nan"), (self.inf, "inf")) if n]
+        drops = [
+            f"{n:,} {what}"
+            for n, what in ((self.missing, "missing"), (self.nan, "nan"), (self.inf, "inf"))
+            if n
+        ]
         parts.append("dropped " + ", ".join(drops) if drops else "nothing dropped")
         if self.duplicates:
             parts.append(f"{self.duplicates:,} repeated steps (kept the last value)")
