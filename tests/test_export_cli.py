@@ -118,7 +118,7 @@ def test_python_dash_m_and_console_script_work(tmp_path):
         r = subprocess.run(
             [*cmd, "inspect", str(tmp_path / "g.csv")], capture_output=True, text=True
         )
-        assert r.returncode == 0 and "format:   csv" in r.stdout
+        assert r.returncode == 0 and "format:   text" in r.stdout
         r = subprocess.run(
             [*cmd, "inspect", str(tmp_path / "nope")], capture_output=True, text=True
         )

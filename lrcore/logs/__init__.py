@@ -60,7 +60,8 @@ FORMATS: dict[str, Format] = {
         "Lightning CSVLogger metrics.csv", _tables.detect_lightning, _tables.parse_lightning
     ),
     "mlflow": Format("MLflow metric file", _tables.detect_mlflow, _tables.parse_mlflow),
-    "csv": Format("plain CSV / TSV / one number per line", _tables.detect_csv, _tables.parse_csv),
+    "text": Format("one number per line", _tables.detect_text, _tables.parse_csv),
+    "csv": Format("plain CSV / TSV", _tables.detect_csv, _tables.parse_csv),
 }
 
 

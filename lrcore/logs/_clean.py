@@ -25,28 +25,35 @@ def clean(
 ) -> GradNormLog:
     values = np.asarray(raw.values, dtype=np.float64)
     n = len(values)
-    steps = np.arange(n, dtype=np.float64) if raw.steps is None else np.asarray(raw.steps, float)
+    steps = np.arange(n) if raw.steps is None else np.asarray(raw.steps)
+    integral = steps.dtype.kind in "iu"
     missing = np.zeros(n, bool) if raw.missing is None else np.asarray(raw.missing, bool)
-    missing = missing | np.isnan(steps)
-    is_nan = np.isnan(values) & ~missing
-    is_inf = np.isinf(values) & ~missing
-    keep = ~(missing | is_nan | is_inf)
-    rows = np.flatnonzero(keep)
-    steps, values = steps[keep], values[keep]
+    if not integral:
+        missing = missing | np.isnan(steps)
+    finite = np.isfinite(values)
+    is_nan = is_inf = np.zeros(n, bool)
+    rows = None
+    if missing.any() or not finite.all():  # the common case (a clean log) skips the copies
+        is_nan = np.isnan(values) & ~missing
+        is_inf = np.isinf(values) & ~missing
+        keep = ~(missing | is_nan | is_inf)
+        rows = np.flatnonzero(keep)
+        steps, values = steps[keep], values[keep]
 
     bad = values <= 0
     if bad.any():
         i = int(np.argmax(bad))
-        where = f"line {raw.first_line + rows[i]}, " if raw.first_line is not None else ""
+        row = i if rows is None else rows[i]
+        where = f"line {raw.first_line + row}, " if raw.first_line is not None else ""
         raise LogError(
             f"{source}: {where}step {steps[i]:g}: {metric} = {values[i]:g}; gradient norms must "
             "be > 0 (refinement divides by them)"
         )
-    if np.any(steps != np.round(steps)):
+    if not integral and np.any(steps != np.round(steps)):
         i = int(np.argmax(steps != np.round(steps)))
-        raise LogError(f"{source}: step {steps[i]!r} is not a whole number")
+        raise LogError(f"{source}: step {steps[i]:g} is not a whole number")
 
-    resorted = bool(np.any(np.diff(steps) < 0))
+    resorted = bool(np.any(steps[1:] < steps[:-1]))
     if resorted:
         order = np.argsort(steps, kind="stable")
         steps, values = steps[order], values[order]
@@ -70,7 +77,7 @@ def clean(
             f"({report.describe()})"
         )
     return GradNormLog(
-        steps=steps.astype(np.int64),
+        steps=steps.astype(np.int64, copy=False),
         grad_norms=values,
         metric=metric,
         fmt=fmt,

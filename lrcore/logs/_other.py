@@ -151,7 +151,7 @@ def parse_tensorboard_json(src: Source, head: str) -> dict[str, RawSeries]:
 
 def detect_jsonl(head: str, src: Source) -> bool:
     lines = first_lines(head, 2)
-    return bool(lines) and all(ln.lstrip().startswith("{") for ln in lines)
+    return len(lines) == 2 and all(ln.lstrip().startswith("{") for ln in lines)
 
 
 def parse_jsonl(src: Source, head: str) -> dict[str, RawSeries]:

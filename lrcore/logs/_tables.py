@@ -64,11 +64,18 @@ def read_table(src: Source, *, delimiter: str = ",", header: bool = True) -> pd.
 
 def to_float(
     src: Source, col: pd.Series, name: str, first_line: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(values, missing) of a column; a non-numeric cell is an error naming its line."""
-    missing = col.isna().to_numpy(dtype=bool)
-    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values, missing) of a column; ``missing`` is None when no cell is empty. Integer
+    columns stay int64. A non-numeric cell is an error naming its line."""
+    dtype = col.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        arr = col.array.__arrow_array__() if hasattr(col.array, "__arrow_array__") else None
+        if arr is not None and arr.null_count == 0:  # fast path: no copy for float64
+            values = arr.to_numpy()
+            return (values if values.dtype.kind in "if" else values.astype(np.float64)), None
+        missing = col.isna().to_numpy(dtype=bool)
         return col.to_numpy(dtype=np.float64, na_value=np.nan), missing
+    missing = col.isna().to_numpy(dtype=bool)
     text = col.astype(str).str.strip()
     values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
     bad = np.isnan(values) & ~missing & ~text.str.lower().isin(_NAN_WORDS).to_numpy()
@@ -87,7 +94,8 @@ def _series_from_frame(
     steps = None
     if step_col is not None:
         steps, step_missing = to_float(src, df[step_col], step_col, first_line)
-        steps = np.where(step_missing, np.nan, steps)
+        if step_missing is not None:
+            steps = np.where(step_missing, np.nan, steps)
     out = {}
     for c in metric_cols:
         values, missing = to_float(src, df[c], c, first_line)
@@ -109,6 +117,14 @@ def _no_data(src: Source, df: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- formats
+
+
+def detect_text(head: str, src: Source) -> bool:
+    """One number per line (no delimiter)."""
+    lines = head.splitlines()[:-1] or head.splitlines()  # the last line of a head may be cut
+    return all(
+        is_number(ln) and "," not in ln and len(ln.split()) == 1 for ln in lines if ln.strip()
+    )
 
 
 def detect_csv(head: str, src: Source) -> bool:
@@ -203,6 +219,8 @@ def parse_lightning(src: Source, head: str) -> dict[str, RawSeries]:
     metrics = [c for c in df.columns if c != step and str(c).lower() not in _NOT_METRICS]
     series = _series_from_frame(src, df, step, metrics, 2)
     for s in series.values():  # rows of other metrics are not this metric's missing values
+        if s.missing is None:
+            continue
         keep = ~s.missing
         s.values, s.steps, s.missing = s.values[keep], s.steps[keep], None
         s.first_line = None
