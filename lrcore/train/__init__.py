@@ -1,0 +1,30 @@
+"""Training runs that check a schedule (torch lives here and only here).
+
+Names are imported on first use, so ``import lrcore.train.cli`` (what the ``lrcore``
+command does at start-up) does not load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "RunConfig": "lrcore.train.config",
+    "TASKS": "lrcore.train.config",
+    "RunResult": "lrcore.train.result",
+    "Progress": "lrcore.train.loop",
+    "train": "lrcore.train.loop",
+    "run_many": "lrcore.train.loop",
+    "compare": "lrcore.train.experiments",
+    "refine_and_retrain": "lrcore.train.experiments",
+    "RefineRetrain": "lrcore.train.experiments",
+    "GradNormRecorder": "lrcore.train.recorder",
+    "load_dataset": "lrcore.train.data",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lrcore.train' has no attribute {name!r}")

@@ -1,0 +1,169 @@
+"""``lrcore run`` and ``lrcore compare`` (torch is imported when they run, not before)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from lrcore.schedules import REGISTRY
+
+_FIELDS = (
+    "task",
+    "dataset",
+    "optimizer",
+    "momentum",
+    "steps",
+    "batch_size",
+    "peak_lr",
+    "weight_decay",
+    "warmup_steps",
+    "device",
+    "eval_every",
+)
+
+
+class StderrProgress:
+    """A one-line progress bar on stderr, redrawn in place; ``on_step`` for run_many."""
+
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream, self.start = label, stream or sys.stderr, time.perf_counter()
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = 0.01 if self.tty else 0.25  # a log file gets a line per quarter
+        self.last = -1.0
+
+    def __call__(self, p) -> None:
+        frac = p.fraction
+        if frac - self.last < self.every and frac < 1.0 or frac == self.last:
+            return
+        self.last = frac
+        bar = "#" * int(30 * frac)
+        elapsed = time.perf_counter() - self.start
+        line = (
+            f"{self.label} [{bar:<30}] {frac:4.0%} runs {p.runs_done}/{p.total_runs} "
+            f"step {p.step}/{p.total_steps} loss {p.loss:.4g} {elapsed:.1f}s ({p.device})"
+        )
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if frac >= 1.0 else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    from lrcore.train.config import OPTIMIZERS, TASKS
+
+    p.add_argument("--task", choices=list(TASKS), default="logreg")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="; ".join(f"{t}: {', '.join(d)}" for t, d in TASKS.items()),
+    )
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
+    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--peak-lr", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--eval-every", type=int, default=100)
+
+
+def _base_config(args):
+    from lrcore.train.config import RunConfig
+
+    return RunConfig(**{f: getattr(args, f) for f in _FIELDS})
+
+
+def _schedule(value: str):
+    """A registry name, or a CSV with an ``lr`` column (e.g. from ``lrcore refine``)."""
+    if value in REGISTRY:
+        return value
+    try:
+        data = np.genfromtxt(value, delimiter=",", names=True)
+    except OSError:
+        raise ValueError(
+            f"--schedule: {value!r} is neither a schedule name {sorted(REGISTRY)} "
+            "nor a readable CSV file"
+        ) from None
+    if data.dtype.names is None or "lr" not in data.dtype.names:
+        raise ValueError(f"--schedule: {value} has no 'lr' column")
+    return tuple(np.atleast_1d(data["lr"]).tolist())
+
+
+def cmd_run(args) -> int:
+    from lrcore.train.loop import train
+
+    cfg = _base_config(args).with_(schedule=_schedule(args.schedule), seed=args.seed)
+    result = train(cfg, on_step=StderrProgress("run"))
+    f = result.final
+    print(
+        f"{'schedule':<10} {'status':<22} {'train_loss':>10} {'test_loss':>10} {'test_acc':>8} "
+        f"{'wall_s':>7} device"
+    )
+    print(
+        f"{cfg.schedule_name:<10} {result.status():<22} {f['train_loss']:>10.5f} {f['test_loss']:>10.5f} "
+        f"{f['test_accuracy']:>8.4f} {result.wall_time:>7.2f} {result.device}"
+    )
+    if args.out:
+        print(f"saved to {result.save(args.out)}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_compare(args) -> int:
+    from lrcore.train.experiments import compare, refined_from_linear
+
+    cfg = _base_config(args)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    peaks = [float(x) for x in args.peak_lrs.split(",")] if args.peak_lrs else None
+    schedules = {}
+    for name in args.schedules.split(","):
+        if name == "refined":
+            shape, _ = refined_from_linear(
+                cfg, seeds, tau=args.tau, on_step=StderrProgress("linear run for refinement")
+            )
+            schedules["refined"] = shape
+        else:
+            schedules[name] = _schedule(name)
+    table = compare(cfg, schedules, seeds=seeds, peak_lrs=peaks, on_step=StderrProgress("compare"))
+    if not args.all:
+        table = table[table["best"]]
+    cols = [
+        "schedule",
+        "peak_lr",
+        "n_seeds",
+        "diverged",
+        "train_loss_mean",
+        "train_loss_sem",
+        "test_accuracy_mean",
+        "test_accuracy_sem",
+    ]
+    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.5g}"))
+    return 0
+
+
+def add_commands(sub, commands: dict) -> None:
+    p = sub.add_parser("run", help="train once with a schedule (logistic regression or small CNN)")
+    _config_args(p)
+    p.add_argument(
+        "--schedule", default="linear", help="a schedule name, or a CSV with an lr column"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="save the run here (grad_norms.csv, evals.csv, result.json)")
+    commands["run"] = cmd_run
+
+    p = sub.add_parser("compare", help="schedules x seeds (x peak lrs), mean and standard error")
+    _config_args(p)
+    p.add_argument(
+        "--schedules",
+        default="linear,cosine,refined",
+        help="comma-separated names; 'refined' refines from a linear run first",
+    )
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--peak-lrs", help="comma-separated grid; each schedule keeps its best")
+    p.add_argument("--tau", type=float, default=0.1, help="smoothing for 'refined'")
+    p.add_argument("--all", action="store_true", help="show every peak lr, not only each best")
+    commands["compare"] = cmd_compare

@@ -1,0 +1,146 @@
+"""What a training run is: one dataclass, one comment per field (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from lrcore.refine import stretch
+from lrcore.schedules import REGISTRY, build_schedule, evaluate
+
+TASKS = {
+    # task -> datasets it can train on
+    "logreg": ("digits", "breast_cancer", "wine", "iris", "synthetic"),
+    "cnn": ("digits", "synthetic_images"),
+}
+OPTIMIZERS = ("sgd", "adam", "adamw")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run. Runs that differ only in schedule, peak lr or seed batch together."""
+
+    task: str = "logreg"  # "logreg" (convex: the theory holds) or "cnn" (small conv net)
+    dataset: str = "digits"  # see TASKS; all ship with scikit-learn or are generated
+    optimizer: str = "sgd"  # "sgd" (l2 norms, refine with sgd) or "adam"/"adamw" (l1 norms)
+    momentum: float = 0.0  # SGD momentum (0 = plain SGD, the setting the theory covers)
+    steps: int = 1000  # optimizer steps (the T of the schedule)
+    batch_size: int = 32  # examples per step, drawn i.i.d. with replacement
+    peak_lr: float = 0.1  # the schedule's largest lr; shapes are peak-normalised
+    weight_decay: float = 0.0  # L2 for sgd/adam, decoupled for adamw
+    schedule: str | tuple = "linear"  # a registry name, or a shape (tuple of floats, peak 1)
+    schedule_params: dict = field(default_factory=dict)  # registry parameters, e.g. {"power": 2}
+    warmup_steps: int = 0  # linear warm-up in front of a registry schedule
+    seed: int = 0  # data split, initialisation and batches; same seed, same numbers
+    device: str = "auto"  # "auto" = CUDA when available, else CPU
+    eval_every: int = 100  # steps between full evaluations (train loss, test loss, accuracy)
+    synthetic_samples: int = 2000  # synthetic datasets only: number of examples
+    synthetic_features: int = 20  # synthetic logreg only: feature dimension
+    synthetic_classes: int = 4  # synthetic datasets only: number of classes
+    synthetic_condition: float = 1.0  # synthetic logreg only: condition number of the features
+
+    def __post_init__(self):
+        if not isinstance(self.schedule, str):  # arrays become tuples: configs stay hashable
+            object.__setattr__(self, "schedule", tuple(float(v) for v in np.ravel(self.schedule)))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field, the value and what is allowed."""
+
+        def bad(name, allowed):
+            raise ValueError(f"RunConfig: {name} must be {allowed}, got {getattr(self, name)!r}")
+
+        if self.task not in TASKS:
+            bad("task", f"one of {list(TASKS)}")
+        if self.dataset not in TASKS[self.task]:
+            bad("dataset", f"one of {list(TASKS[self.task])} for task {self.task!r}")
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", f"one of {list(OPTIMIZERS)}")
+        if self.device not in DEVICES:
+            bad("device", f"one of {list(DEVICES)}")
+        for name, lo in (
+            ("steps", 2),
+            ("batch_size", 1),
+            ("eval_every", 1),
+            ("synthetic_samples", 20),
+            ("synthetic_features", 2),
+            ("synthetic_classes", 2),
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+                bad(name, f"an integer >= {lo}")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int | np.integer)
+            or self.seed < 0
+        ):
+            bad("seed", "an integer >= 0")
+        for name in ("peak_lr", "momentum", "weight_decay", "synthetic_condition"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or not np.isfinite(v):
+                bad(name, "a finite number")
+        if self.peak_lr <= 0:
+            bad("peak_lr", "> 0")
+        if not 0 <= self.momentum < 1:
+            bad("momentum", "in [0, 1)")
+        if self.weight_decay < 0:
+            bad("weight_decay", ">= 0")
+        if self.synthetic_condition < 1:
+            bad("synthetic_condition", ">= 1")
+        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.steps:
+            bad("warmup_steps", f"an integer in [0, steps={self.steps})")
+        if isinstance(self.schedule, str):
+            if self.schedule not in REGISTRY:
+                bad("schedule", f"a registry name {sorted(REGISTRY)} or an array")
+        elif (
+            len(self.schedule) < 2
+            or not np.all(np.isfinite(self.schedule))
+            or min(self.schedule) < 0
+        ):
+            bad("schedule", "an array of at least 2 finite values >= 0")
+
+    def lrs(self) -> np.ndarray:
+        """The lr of every step: the schedule's shape (peak 1) times ``peak_lr``."""
+        if isinstance(self.schedule, str):
+            sched = build_schedule(
+                self.schedule,
+                self.steps,
+                peak_lr=1.0,
+                warmup_steps=self.warmup_steps,
+                **self.schedule_params,
+            )
+            shape = evaluate(sched, self.steps)
+        else:
+            shape = np.asarray(self.schedule, dtype=np.float64)
+            if len(shape) != self.steps:
+                shape = stretch(shape, self.steps)
+            if shape.max() <= 0:
+                raise ValueError("RunConfig: schedule is all zeros")
+            shape = shape / shape.max()
+        return self.peak_lr * shape
+
+    @property
+    def schedule_name(self) -> str:
+        return self.schedule if isinstance(self.schedule, str) else "custom"
+
+    @property
+    def norm_type(self) -> str:
+        """The gradient norm that refinement uses for this optimizer (l2 for SGD, l1 for Adam)."""
+        return "l2" if self.optimizer == "sgd" else "l1"
+
+    def batch_key(self) -> tuple:
+        """Configs with equal keys share data and model shape and can run as one batch."""
+        d = asdict(self)
+        for k in ("schedule", "schedule_params", "warmup_steps", "peak_lr", "seed"):
+            d.pop(k)
+        return tuple(sorted((k, repr(v)) for k, v in d.items()))
+
+    def with_(self, **changes) -> RunConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["schedule"] = d["schedule"] if isinstance(d["schedule"], str) else list(d["schedule"])
+        return d

@@ -1,0 +1,94 @@
+"""Models whose parameters carry a leading run dimension R, so R runs train as one batch.
+
+- :class:`LogReg`: multinomial logistic regression (convex), zero-initialised, with the
+  exact gradient in closed form (no autograd: it is the hot loop of every study).
+- :class:`SmallCNN`: two 3x3 conv layers and a linear head for 8x8 images, run over R
+  stacked parameter sets with ``torch.func.vmap``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+
+class LogReg:
+    """``logits = X @ W + b``; ``W`` is (R, d, k), ``b`` is (R, k); zero initial weights."""
+
+    def __init__(self, n_runs: int, n_features: int, n_classes: int, seeds, device):
+        self.params = [
+            torch.zeros(n_runs, n_features, n_classes, device=device),
+            torch.zeros(n_runs, n_classes, device=device),
+        ]
+        self._minus_one = None  # cached scatter source for the one-hot subtraction
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """X is (R, B, d) (each run its own batch) -> (R, B, k)."""
+        W, b = self.params
+        return torch.baddbmm(b.unsqueeze(1), X, W)
+
+    def loss_and_grads(self, X, y) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Per-run mean cross-entropy (R,) and its exact gradient per parameter."""
+        logits = self.logits(X)
+        logp = torch.log_softmax(logits, dim=-1)
+        loss = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
+        resid = logp.exp_()  # softmax - onehot, divided by the batch size
+        if self._minus_one is None or self._minus_one.shape != y.shape:
+            self._minus_one = torch.full((*y.shape, 1), -1.0, device=y.device)
+        resid.scatter_add_(-1, y.unsqueeze(-1), self._minus_one)
+        resid /= X.shape[1]
+        return loss, [torch.bmm(X.transpose(1, 2), resid), resid.sum(1)]
+
+
+class _CNN(nn.Module):
+    def __init__(self, n_classes: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.head = nn.Linear(32 * 4 * 4, n_classes)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.head(x.flatten(1))
+
+
+class SmallCNN:
+    """R copies of a small CNN, each initialised from its run's seed (PyTorch's default init)."""
+
+    def __init__(self, n_runs: int, n_features: int, n_classes: int, seeds, device):
+        models = []
+        for seed in seeds:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                models.append(_CNN(n_classes))
+        params, _ = stack_module_state(models)
+        self.names = list(params)
+        self.params = [params[n].detach().to(device).requires_grad_(True) for n in self.names]
+        self._base = _CNN(n_classes).to("meta")
+
+        def one(p, x):
+            return functional_call(self._base, dict(zip(self.names, p, strict=True)), (x,))
+
+        self._batched = vmap(one)
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        return self._batched(self.params, X)
+
+    def loss_and_grads(self, X, y):
+        logits = self.logits(X)
+        R, B, k = logits.shape
+        loss = (
+            F.cross_entropy(logits.reshape(R * B, k), y.reshape(-1), reduction="none")
+            .view(R, B)
+            .mean(1)
+        )
+        grads = torch.autograd.grad(
+            loss.sum(), self.params
+        )  # runs are independent: d(sum)/d(run r) = its own
+        return loss.detach(), list(grads)
+
+
+MODELS = {"logreg": LogReg, "cnn": SmallCNN}

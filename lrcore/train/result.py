@@ -1,0 +1,73 @@
+"""What a run produced, and how it is saved (CSV + JSON that ``load_log`` reads back)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lrcore.train.config import RunConfig
+
+
+@dataclass(frozen=True)
+class RunResult:
+    config: RunConfig
+    lr: np.ndarray  # lr used at each step
+    loss: np.ndarray  # minibatch loss at each step (before that step's update)
+    grad_norm_l2: np.ndarray  # l2 norm of the loss gradient, before clipping and the step
+    grad_norm_l1: np.ndarray  # l1 norm of the same gradient (what Adam-style refinement uses)
+    evals: pd.DataFrame = field(repr=False)  # step, train_loss, test_loss, test_accuracy
+    final: dict = field(default_factory=dict)  # the last evaluation (nan when diverged)
+    wall_time: float = 0.0  # seconds for the whole batch of runs this one trained in
+    runs_in_batch: int = 1  # how many runs shared that batched computation
+    device: str = "cpu"
+    diverged_at: int | None = None  # step whose loss was nan/inf, if any
+    cancelled: bool = False  # stopped early by on_step
+
+    @property
+    def steps(self) -> np.ndarray:
+        return np.arange(len(self.loss))
+
+    @property
+    def ok(self) -> bool:
+        return self.diverged_at is None and not self.cancelled
+
+    def grad_norms(self, norm_type: str | None = None) -> np.ndarray:
+        """The norms refinement should use: l2 for SGD, l1 for Adam (by default)."""
+        kind = norm_type or self.config.norm_type
+        return self.grad_norm_l1 if kind == "l1" else self.grad_norm_l2
+
+    def status(self) -> str:
+        if self.diverged_at is not None:
+            return f"diverged at step {self.diverged_at}"
+        return "cancelled" if self.cancelled else "finished"
+
+    def save(self, folder: str | Path) -> Path:
+        """``grad_norms.csv`` (step, lr, loss, grad_norm_l2, grad_norm_l1), ``evals.csv`` and
+        ``result.json``; ``load_log(folder)`` reads the norms back."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(
+            {
+                "step": self.steps,
+                "lr": self.lr,
+                "loss": self.loss,
+                "grad_norm_l2": self.grad_norm_l2,
+                "grad_norm_l1": self.grad_norm_l1,
+            }
+        ).to_csv(folder / "grad_norms.csv", index=False, float_format="%.9g")
+        self.evals.to_csv(folder / "evals.csv", index=False, float_format="%.9g")
+        meta = {
+            "config": self.config.to_dict(),
+            "final": self.final,
+            "status": self.status(),
+            "diverged_at": self.diverged_at,
+            "wall_time_s": self.wall_time,
+            "runs_in_batch": self.runs_in_batch,
+            "device": self.device,
+        }
+        (folder / "result.json").write_text(json.dumps(meta, indent=2, default=float))
+        return folder
