@@ -101,8 +101,8 @@ def main() -> None:
             eval_every=args.steps,
         )
         cnns = [cnn.with_(seed=s) for s in range(4)]
-        t_b = timed(lambda: run_many(cnns))
-        t_s = timed(lambda: [train(c) for c in cnns])
+        t_b = timed(lambda cnns=cnns: run_many(cnns))
+        t_s = timed(lambda cnns=cnns: [train(c) for c in cnns])
         print(
             f"(c) 4 CNN runs x {cnn.steps} steps: vmap-batched {t_b:.2f} s | sequential {t_s:.2f} s | "
             f"speed-up {t_s / t_b:.1f}x"
