@@ -84,7 +84,8 @@ def compare(
     One row per (schedule, peak_lr): the number of seeds, how many diverged, and the mean
     and standard error over seeds of the final train loss, test loss and test accuracy.
     ``best`` marks each schedule's peak lr with the lowest mean final train loss (what the
-    theory bounds); a peak lr where any seed diverged is never best.
+    theory bounds); a peak lr where any seed diverged is never best. With ``return_runs``,
+    also returns ``{(schedule, peak_lr, seed): RunResult}``.
     """
     named = _as_schedules(schedules)
     if not named:
@@ -122,7 +123,7 @@ def compare(
         ]
     )
     table = summarize_runs(rows, list(named))
-    return (table, runs) if return_runs else table
+    return (table, dict(zip(keys, runs, strict=True))) if return_runs else table
 
 
 def summarize_runs(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
