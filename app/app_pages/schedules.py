@@ -53,17 +53,27 @@ if not curves:
 st.plotly_chart(charts.schedules_figure(curves, "step", log_y), key="sch_chart")
 
 st.subheader("Bound under gradient norms")
-norm_choice = st.radio("Gradient norms", ["constant", "the log on 'Refine a log'"], horizontal=True,
-                       key="sch_norms")
+norm_choice = st.radio("Gradient norms", ["constant", "upload a log", "the log on 'Refine a log'"],
+                       horizontal=True, key="sch_norms")
 grad_norms = np.ones(total)
-if norm_choice != "constant":
+log = None
+if norm_choice == "upload a log":
+    upload = st.file_uploader("Gradient-norm log", key="sch_upload")
+    if upload is not None:
+        logs, errors = ui.load_sources([ui.LogSource(upload.name, data=upload.getvalue())], "sch")
+        for msg in errors:
+            st.error(msg)
+        log = logs[0] if logs else None
+elif norm_choice != "constant":
     logs = st.session_state.get("refine_logs")
-    if not logs:
-        st.info("No log loaded on 'Refine a log' yet: using constant norms.")
-    else:
-        log = logs[0]
-        grad_norms = stretch(log.grad_norms, total, steps=log.steps)
-        st.caption(f"Norms of **{log.source}** ({log.metric}), stretched to {total:,} steps.")
+    log = logs[0] if logs else None
+    if log is None:
+        st.info("No log loaded on 'Refine a log' yet.")
+if log is not None:
+    grad_norms = stretch(log.grad_norms, total, steps=log.steps)
+    st.caption(f"Norms of **{log.source}** ({log.metric}), stretched to {total:,} steps.")
+elif norm_choice != "constant":
+    st.caption("Using constant norms until a log is loaded.")
 rows = []
 for label, values in shapes.items():
     bound, scale = best_scale(values, grad_norms)
