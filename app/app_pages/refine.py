@@ -22,8 +22,9 @@ uploads = col_up.file_uploader("Upload gradient-norm logs (CSV, W&B, TensorBoard
                                key="refine_uploads")
 samples = [ui.NONE, *ui.sample_names()]
 sample = col_sample.selectbox("…or a sample run", samples, index=samples.index("logreg_digits_sgd.csv"),
-                              key="refine_sample",
-                              help="Logs made by this project's own runs (see sample_runs/README.md).")
+                              key="refine_sample", disabled=bool(uploads),
+                              help="Logs made by this project's own runs (see sample_runs/README.md). "
+                                   "Uploaded files take the sample's place.")
 sources = [ui.LogSource(f.name, data=f.getvalue()) for f in uploads or []]
 sent = st.session_state.get("sent_logs", [])
 if sent:
