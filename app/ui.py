@@ -110,6 +110,15 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
     return logs, errors
 
 
+LAZY_DOWNLOAD_STEPS = 100_000  # above this, files are built when the button is clicked
+
+
+def download(container, label: str, make, file_name: str, mime: str, key: str, lazy: bool) -> None:
+    """A download button; ``make()`` builds the content now, or on click when ``lazy``
+    (a million-step CSV takes a second to format, which the page should not wait for)."""
+    container.download_button(label, make if lazy else make(), file_name, mime, key=key)
+
+
 def x_axis(steps: np.ndarray, as_percent: bool) -> np.ndarray:
     steps = np.asarray(steps, dtype=np.float64)
     if not as_percent:

@@ -139,15 +139,18 @@ st.subheader("Take it to your training code")
 stem = log.source.rsplit(".", 1)[0]
 what = f"refined from {log.source} ({variant}, tau={tau})"
 d1, d2, d3, d4 = st.columns(4)
-d1.download_button("Schedule as CSV", to_csv(values, peak_lr=peak_lr), f"{stem}_refined.csv",
-                   "text/csv", key="dl_csv")
-d2.download_button("Schedule as JSON", to_json(values, peak_lr=peak_lr, source=log.source, tau=tau,
-                                               optimizer=variant), f"{stem}_refined.json",
-                   "application/json", key="dl_json")
+lazy = len(values) > ui.LAZY_DOWNLOAD_STEPS
+ui.download(d1, "Schedule as CSV", lambda: to_csv(values, peak_lr=peak_lr), f"{stem}_refined.csv",
+            "text/csv", "dl_csv", lazy)
+ui.download(d2, "Schedule as JSON", lambda: to_json(values, peak_lr=peak_lr, source=log.source, tau=tau,
+                                                     optimizer=variant),
+            f"{stem}_refined.json", "application/json", "dl_json", lazy)
 torch_code = to_snippet(values, flavour="torch", what=what)
 hf_code = to_snippet(values, flavour="hf", what=what)
-d3.download_button("torch LambdaLR snippet", torch_code, f"{stem}_lr_schedule.py", "text/x-python", key="dl_torch")
-d4.download_button("Hugging Face snippet", hf_code, f"{stem}_hf_schedule.py", "text/x-python", key="dl_hf")
+ui.download(d3, "torch LambdaLR snippet", lambda: torch_code, f"{stem}_lr_schedule.py", "text/x-python",
+            "dl_torch", False)
+ui.download(d4, "Hugging Face snippet", lambda: hf_code, f"{stem}_hf_schedule.py", "text/x-python",
+            "dl_hf", False)
 with st.expander("Show the torch snippet"):
     st.code(torch_code if len(torch_code) < 20_000 else torch_code[:20_000] + "\n# … (download for the rest)",
             language="python")
