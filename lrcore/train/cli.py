@@ -145,6 +145,29 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from pathlib import Path
+
+    from lrcore.train.study import full_problems, markdown_report, run_study, smoke_problems
+
+    problems = smoke_problems() if args.smoke else full_problems(args.steps, args.cnn_steps)
+    seeds = list(range(2 if args.smoke else args.seeds))
+
+    def on_problem(i, n, name):
+        print(f"[{i + 1}/{n}] {name}", file=sys.stderr, flush=True)
+
+    result = run_study(problems, seeds=seeds, on_problem=on_problem)
+    command = "lrcore study " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["study"] else "lrcore study"
+    report = markdown_report(result, command.strip())
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(report)
+        print(f"wrote {args.out} ({result.wall_time / 60:.1f} min)", file=sys.stderr)
+    else:
+        print(report)
+    return 0
+
+
 def add_commands(sub, commands: dict) -> None:
     p = sub.add_parser("run", help="train once with a schedule (logistic regression or small CNN)")
     _config_args(p)
@@ -167,3 +190,11 @@ def add_commands(sub, commands: dict) -> None:
     p.add_argument("--tau", type=float, default=0.1, help="smoothing for 'refined'")
     p.add_argument("--all", action="store_true", help="show every peak lr, not only each best")
     commands["compare"] = cmd_compare
+
+    p = sub.add_parser("study", help="the paper's claims on 7 logistic-regression and 2 CNN problems")
+    p.add_argument("--smoke", action="store_true", help="2 tiny problems, 2 seeds (seconds)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=1000, help="logistic-regression steps")
+    p.add_argument("--cnn-steps", type=int, default=1000)
+    p.add_argument("--out", help="write the markdown report here (default: stdout)")
+    commands["study"] = cmd_study
