@@ -49,7 +49,11 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, log_y: bool,
         hovermode="x unified",
     )
     if log_y:
-        fig.update_yaxes(type="log")
+        ys = [np.asarray(t.y, dtype=np.float64) for t in fig.data if t.y is not None and len(t.y)]
+        pos = np.concatenate(ys)[np.concatenate(ys) > 0] if ys else np.array([])
+        decades = np.log10(pos.max() / pos.min()) if len(pos) else 0.0
+        # over two decades or more, label the decades only (plotly's 2s and 5s clutter)
+        fig.update_yaxes(type="log", **({"dtick": 1} if decades >= 2 else {}))
     return fig
 
 

@@ -9,22 +9,13 @@ then prints each load time and its ratio to the pandas baseline (target <= 1.5).
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _timing import best_of
 
 from lrcore.logs import load_log
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def write_plain(path: Path, n: int) -> None:

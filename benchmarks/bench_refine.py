@@ -10,21 +10,11 @@ T = 10,000 (target < 5 s).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from _timing import best_of
 from scipy.ndimage import median_filter
 
 from lrcore import optimal_schedule, refine, refine_reference, smoothing_width
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

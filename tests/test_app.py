@@ -192,3 +192,12 @@ def test_training_page_reports_bad_input_as_a_message():
     at.button[0].click().run()
     assert not at.exception
     assert any("'0.1, fast' is not a number" in e.value for e in at.error)
+
+
+def test_sessions_do_not_share_uploads_or_runs():
+    first = app()
+    first.file_uploader(key="refine_uploads").set_value(("mine.csv", b"step,grad_norm\n0,3\n1,2\n2,1\n", "text/csv")).run()
+    assert "refined" in charts(first) and first.session_state["refine_logs"][0].source == "mine.csv"
+    second = app()  # a new browser tab is a new session
+    assert second.session_state["refine_logs"][0].source == "logreg_digits_sgd.csv"
+    assert "train_result" not in second.session_state

@@ -20,12 +20,14 @@ st.title("Train and check")
 st.caption("Run small, fast problems (logistic regression is convex, so the theory applies) with several "
            "schedules and seeds, each at the same peak lr or at its best on a grid.")
 
+task = st.segmented_control("Task", list(TASKS), default="logreg", key="tr_task",
+                            format_func={"logreg": "Logistic regression (convex)", "cnn": "Small CNN"}.get)
+task = task or "logreg"
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
-    task = c1.selectbox("Task", list(TASKS), format_func={"logreg": "logistic regression",
-                                                          "cnn": "small CNN"}.get, key="tr_task")
-    dataset = c2.selectbox("Dataset", list(TASKS[task]) if task in TASKS else [], key="tr_dataset",
-                           help="Change the task, then press Start once to refresh the list.")
+    dataset = c2.selectbox("Dataset", list(TASKS[task]), key=f"tr_dataset_{task}")
+    c1.markdown(f"**{'Logistic regression' if task == 'logreg' else 'Small CNN'}**  \n"
+                f"{'multinomial, zero init' if task == 'logreg' else '2 conv layers, 8x8 images'}")
     optimizer = c3.selectbox("Optimizer", list(OPTIMIZERS), key="tr_opt")
     steps = int(c4.number_input("Steps", 10, 100_000, 1000, key="tr_steps"))
     c5, c6, c7, c8 = st.columns(4)
@@ -38,6 +40,9 @@ with st.form("train_form"):
     chosen = st.multiselect("Schedules", schedule_names, default=["linear", "cosine", REFINED_RUN],
                             format_func=lambda n: REGISTRY[n].label if n in REGISTRY else n, key="tr_sched")
     start = st.form_submit_button("Start", type="primary")
+
+if st.session_state.pop("train_stopped", False):
+    st.warning("Training was stopped before it finished; results from earlier runs are kept below.")
 
 device = resolve_device("auto").type
 st.caption(f"Runs on **{device.upper()}**" + (" (CUDA found)" if device == "cuda" else " (no CUDA found)"))
@@ -63,6 +68,10 @@ if start:
         cfg = RunConfig(task=task, dataset=dataset, optimizer=optimizer, steps=steps, batch_size=batch,
                         peak_lr=peaks[0], weight_decay=float(wd), eval_every=max(1, steps // 50))
         seeds = list(range(n_seeds))
+        stop_slot = st.empty()
+        stop_slot.button("Stop", key="tr_stop", icon=":material/stop:",
+                         on_click=lambda: st.session_state.update(train_stopped=True),
+                         help="Stops the runs (the page reloads; earlier results stay).")
         progress = st.progress(0.0, text="Starting…")
         live_slot = st.empty()
         live: list[tuple[int, float]] = []
@@ -96,6 +105,7 @@ if start:
         phase = "comparison"
         live.clear()
         table, runs = compare(cfg, schedules, seeds=seeds, peak_lrs=peaks, on_step=on_step, return_runs=True)
+        stop_slot.empty()
         first = next(iter(runs.values()))
         progress.progress(1.0, text=f"Done: {len(runs)} runs on {first.device} in {first.wall_time:.1f} s")
         st.session_state["train_result"] = {"table": table, "runs": runs, "cfg": cfg}

@@ -26,7 +26,7 @@ from lrcore.train.loop import OnStep, run_many
 
 BASELINES = ("constant", "step", "cosine", "linear")
 SCHEDULES = (*BASELINES, "refined")
-SGD_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+SGD_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 ADAM_GRID = (3e-4, 1e-3, 3e-3, 1e-2)
 
 
@@ -238,11 +238,21 @@ def markdown_report(result: StudyResult, command: str) -> str:
         "| problem | schedule | best peak lr | final train loss | test accuracy | bound vs linear |",
         "|---|---|---|---|---|---|",
     ]
+    grids = {p.name: p.peak_lrs for p in result.problems}
+    edge = 0
     for _, r in t.iterrows():
         bound = f"{r.bound_vs_linear:.3f}" if np.isfinite(r.bound_vs_linear) else "n/a"
         peak = f"{r.peak_lr:g}" if np.isfinite(r.peak_lr) else "n/a"
+        grid = grids.get(r.problem, ())
+        if grid and np.isfinite(r.peak_lr) and r.peak_lr in (min(grid), max(grid)):
+            peak += " *"
+            edge += 1
         lines.append(f"| {r.problem} | {r.schedule} | {peak} | {_pm(r.train_loss_mean, r.train_loss_sem, '.4f')} "
                      f"| {_pm(100 * r.test_accuracy_mean, 100 * r.test_accuracy_sem, '.2f')}% | {bound} |")
+    grid_text = "; ".join(sorted({f"{', '.join(f'{x:g}' for x in g)}" for g in grids.values()}))
+    lines += ["", f"Peak-lr grids: {grid_text}. " + (
+        f"`*` marks {edge} best peak lr(s) at the edge of the grid: there the tuning may be incomplete."
+        if edge else "Every best peak lr is inside its grid.")]
     lines += ["", "Mean ± standard error over seeds. For the Adam (CNN) problems the bound uses the l1",
               "norms refinement used; the theory behind it is for SGD, so there it is only indicative.",
               "", "Wall time per problem: " + ", ".join(
