@@ -42,7 +42,8 @@ with st.form("train_form"):
     start = st.form_submit_button("Start", type="primary")
 
 if st.session_state.pop("train_stopped", False):
-    st.warning("Training was stopped before it finished; results from earlier runs are kept below.")
+    kept = " Results of the last finished training are kept below." if "train_result" in st.session_state else ""
+    st.warning("Training was stopped before it finished." + kept)
 
 device = resolve_device("auto").type
 st.caption(f"Runs on **{device.upper()}**" + (" (CUDA found)" if device == "cuda" else " (no CUDA found)"))
