@@ -26,8 +26,8 @@ from lrcore.train.loop import OnStep, run_many
 
 BASELINES = ("constant", "step", "cosine", "linear")
 SCHEDULES = (*BASELINES, "refined")
-SGD_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
-ADAM_GRID = (3e-4, 1e-3, 3e-3, 1e-2)
+SGD_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+ADAM_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
 
 @dataclass(frozen=True)
