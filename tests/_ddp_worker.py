@@ -1,5 +1,7 @@
 """Spawned by test_train.py: two gloo processes train one DDP model on halves of each batch."""
 
+import os
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -34,6 +36,7 @@ def run_single():
 
 
 def worker(rank, world, init_file, out_file):
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # loopback only: no interface or hostname guessing
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     X, y = make_problem()
     model = DDP(make_model())
@@ -48,4 +51,5 @@ def worker(rank, world, init_file, out_file):
         opt.step()
     if rank == 0:
         np.save(out_file, np.stack([rec.l2, rec.l1]))
+    dist.barrier()  # both ranks finish communicating before either tears gloo down
     dist.destroy_process_group()
