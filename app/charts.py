@@ -17,7 +17,9 @@ PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#b
 BASELINE_STYLE = {"linear": "dash", "cosine": "dot"}
 
 
-def decimate(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def decimate(
+    x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
     """At most ``n_out`` points that keep the visual shape (peaks and dips) of the series."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(y) <= n_out:
@@ -40,10 +42,15 @@ class Curve:
     group: str | None = None  # legend group (raw and smoothed norms of one log)
 
 
-def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, log_y: bool, height: int) -> go.Figure:
+def _layout(
+    fig: go.Figure, title: str, x_title: str, y_title: str, log_y: bool, height: int
+) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
-        xaxis_title=x_title, yaxis_title=y_title, height=height, template="plotly_white",
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        height=height,
+        template="plotly_white",
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
         hovermode="x unified",
@@ -57,48 +64,97 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, log_y: bool,
     return fig
 
 
-def line_figure(curves: Sequence[Curve], title: str, x_title: str, y_title: str,
-                log_y: bool = False, height: int = 380) -> go.Figure:
+def line_figure(
+    curves: Sequence[Curve],
+    title: str,
+    x_title: str,
+    y_title: str,
+    log_y: bool = False,
+    height: int = 380,
+) -> go.Figure:
     fig = go.Figure()
     for i, c in enumerate(curves):
         x, y = decimate(c.x, c.y)
-        fig.add_trace(go.Scattergl(
-            x=x, y=y, name=c.name, mode="lines", opacity=c.opacity, legendgroup=c.group,
-            line={"dash": c.dash, "width": c.width, "color": c.color or PALETTE[i % len(PALETTE)]},
-        ))
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=y,
+                name=c.name,
+                mode="lines",
+                opacity=c.opacity,
+                legendgroup=c.group,
+                line={
+                    "dash": c.dash,
+                    "width": c.width,
+                    "color": c.color or PALETTE[i % len(PALETTE)],
+                },
+            )
+        )
     return _layout(fig, title, x_title, y_title, log_y, height)
 
 
-def norms_figure(logs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], x_title: str,
-                 log_y: bool = False) -> go.Figure:
+def norms_figure(
+    logs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    x_title: str,
+    log_y: bool = False,
+) -> go.Figure:
     """Raw gradient norms (faint) with their running median (bold), one colour per log.
     Each item is ``(name, x, raw, smoothed)``."""
     curves = []
     for i, (name, x, raw, smooth) in enumerate(logs):
         color = PALETTE[i % len(PALETTE)]
-        curves.append(Curve(f"{name} (raw)", x, raw, width=1, color=color, opacity=0.35, group=name))
+        curves.append(
+            Curve(f"{name} (raw)", x, raw, width=1, color=color, opacity=0.35, group=name)
+        )
         curves.append(Curve(f"{name} (median)", x, smooth, width=2.5, color=color, group=name))
     return line_figure(curves, "Gradient norms", x_title, "gradient norm", log_y)
 
 
-def schedules_figure(curves: Sequence[Curve], x_title: str, log_y: bool = False,
-                     title: str = "Learning-rate schedules") -> go.Figure:
+def schedules_figure(
+    curves: Sequence[Curve],
+    x_title: str,
+    log_y: bool = False,
+    title: str = "Learning-rate schedules",
+) -> go.Figure:
     return line_figure(curves, title, x_title, "learning rate", log_y)
 
 
-def band_figure(groups: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], title: str,
-                x_title: str, y_title: str, log_y: bool = False) -> go.Figure:
+def band_figure(
+    groups: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    title: str,
+    x_title: str,
+    y_title: str,
+    log_y: bool = False,
+) -> go.Figure:
     """Mean curves with a shaded band (mean ± standard error), one per ``(name, x, mean, sem)``."""
     fig = go.Figure()
     for i, (name, x, mean, sem) in enumerate(groups):
         color = PALETTE[i % len(PALETTE)]
         x, mean, sem = (np.asarray(a, dtype=np.float64) for a in (x, mean, sem))
         band = np.nan_to_num(sem)
-        fig.add_trace(go.Scatter(x=np.r_[x, x[::-1]], y=np.r_[mean + band, (mean - band)[::-1]],
-                                 fill="toself", fillcolor=color, opacity=0.15, line={"width": 0},
-                                 hoverinfo="skip", showlegend=False, legendgroup=name))
-        fig.add_trace(go.Scatter(x=x, y=mean, name=name, mode="lines", legendgroup=name,
-                                 line={"color": color, "width": 2.5}))
+        fig.add_trace(
+            go.Scatter(
+                x=np.r_[x, x[::-1]],
+                y=np.r_[mean + band, (mean - band)[::-1]],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=name,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean,
+                name=name,
+                mode="lines",
+                legendgroup=name,
+                line={"color": color, "width": 2.5},
+            )
+        )
     return _layout(fig, title, x_title, y_title, log_y, 380)
 
 

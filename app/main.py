@@ -4,16 +4,24 @@ import streamlit as st
 
 import lrcore
 
-st.set_page_config(page_title="lrcore: learning-rate schedules", page_icon=":material/trending_down:", layout="wide")
+st.set_page_config(
+    page_title="lrcore: learning-rate schedules",
+    page_icon=":material/trending_down:",
+    layout="wide",
+)
 
 pages = [
-    st.Page("app_pages/refine.py", title="Refine a log", icon=":material/auto_fix_high:", default=True),
+    st.Page(
+        "app_pages/refine.py", title="Refine a log", icon=":material/auto_fix_high:", default=True
+    ),
     st.Page("app_pages/schedules.py", title="Schedules", icon=":material/show_chart:"),
     st.Page("app_pages/train.py", title="Train and check", icon=":material/science:"),
     st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 page = st.navigation(pages)
 with st.sidebar:
-    st.caption(f"lrcore {lrcore.__version__} · schedules from "
-               "[schedule refinement](https://arxiv.org/abs/2310.07831)")
+    st.caption(
+        f"lrcore {lrcore.__version__} · schedules from "
+        "[schedule refinement](https://arxiv.org/abs/2310.07831)"
+    )
 page.run()

@@ -40,9 +40,13 @@ class LogSource:
 
 
 def sample_names() -> list[str]:
-    names = sorted(p.name for p in SAMPLES_DIR.iterdir()
-                   if p.name not in ("README.md", "make_samples.py", "__pycache__")
-                   and not p.name.startswith(".") and p.name != "synthetic_1m.csv")
+    names = sorted(
+        p.name
+        for p in SAMPLES_DIR.iterdir()
+        if p.name not in ("README.md", "make_samples.py", "__pycache__")
+        and not p.name.startswith(".")
+        and p.name != "synthetic_1m.csv"
+    )
     return [*names, SYNTHETIC_1M]
 
 
@@ -83,7 +87,9 @@ def _named(source: LogSource):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_refine(grad_norms: np.ndarray, tau: float, optimizer: str) -> tuple[np.ndarray, np.ndarray]:
+def cached_refine(
+    grad_norms: np.ndarray, tau: float, optimizer: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(smoothed norms, refined shape) on the logged points."""
     return smooth_norms(grad_norms, tau), refine(grad_norms, tau=tau, optimizer=optimizer)
 
@@ -102,8 +108,9 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
             metrics = cached_metrics(source)
             metric = None
             if len(metrics) > 1:
-                metric = st.selectbox(f"Series in **{source.name}**", metrics,
-                                      key=f"{key_prefix}:metric:{source.key}")
+                metric = st.selectbox(
+                    f"Series in **{source.name}**", metrics, key=f"{key_prefix}:metric:{source.key}"
+                )
             logs.append(cached_log(source, metric))
         except (LogError, ValueError, OSError) as e:
             errors.append(f"Could not read **{source.name}**: {e}")

@@ -28,7 +28,11 @@ def points(at) -> dict[str, int]:
     for el in at.get("plotly_chart"):
         for t in json.loads(el.proto.spec)["data"]:
             y = t.get("y")
-            n = len(base64.b64decode(y["bdata"])) // np.dtype(y["dtype"]).itemsize if isinstance(y, dict) else len(y)
+            n = (
+                len(base64.b64decode(y["bdata"])) // np.dtype(y["dtype"]).itemsize
+                if isinstance(y, dict)
+                else len(y)
+            )
             out[t.get("name")] = n
     return out
 
@@ -50,12 +54,16 @@ def main() -> None:
     at.run()
     t_upload = time.perf_counter() - start
     assert not at.exception and not at.error, (at.exception, at.error)
-    print(f"upload of a {n:,}-point log ({len(data) / 1e6:.0f} MB) to rendered page: {t_upload:.2f} s "
-          f"({t_upload / t_sample:.1f}x the cached sample rerun)")
+    print(
+        f"upload of a {n:,}-point log ({len(data) / 1e6:.0f} MB) to rendered page: {t_upload:.2f} s "
+        f"({t_upload / t_sample:.1f}x the cached sample rerun)"
+    )
     at.slider(key="tau").set_value(0.2)
     start = time.perf_counter()
     at.run()
-    print(f"changing tau on the 1M log (refine again, parse cached): {time.perf_counter() - start:.2f} s")
+    print(
+        f"changing tau on the 1M log (refine again, parse cached): {time.perf_counter() - start:.2f} s"
+    )
     pts = points(at)
     print(f"points per trace: max {max(pts.values()):,} over {len(pts)} traces: {pts}")
 

@@ -17,7 +17,13 @@ from lrcore.refine import OPTIMIZERS, refine, smoothing_width, stretch, summariz
 from lrcore.schedules import REGISTRY, build_schedule, evaluate
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
-_OUTPUTS = ("csv", "json", "torch", "hf")
+# --as NAME -> writer(values, peak_lr, description) -> text
+_WRITERS: dict[str, Callable[[np.ndarray, float, str], str]] = {
+    "csv": lambda v, peak, what: export.to_csv(v, peak_lr=peak),
+    "json": lambda v, peak, what: export.to_json(v, peak_lr=peak, schedule=what),
+    "torch": lambda v, peak, what: export.to_snippet(v, flavour="torch", what=what),
+    "hf": lambda v, peak, what: export.to_snippet(v, flavour="hf", what=what),
+}
 
 
 def command(fn):
@@ -27,12 +33,7 @@ def command(fn):
 
 def _emit(values: np.ndarray, args, what: str) -> str:
     """Write lrs (peak-normalised ``values`` times ``--peak-lr``) in the chosen format."""
-    if args.output == "csv":
-        text = export.to_csv(values, peak_lr=args.peak_lr)
-    elif args.output == "json":
-        text = export.to_json(values, peak_lr=args.peak_lr, schedule=what)
-    else:
-        text = export.to_snippet(values, flavour=args.output, what=what)
+    text = _WRITERS[args.output](values, args.peak_lr, what)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
@@ -53,7 +54,7 @@ def _out_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--as",
         dest="output",
-        choices=_OUTPUTS,
+        choices=list(_WRITERS),
         default="csv",
         help="csv (step,lr), json, or a torch / Hugging Face LambdaLR snippet",
     )

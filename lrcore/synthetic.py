@@ -38,7 +38,9 @@ def _llm(p):  # early fall, long plateau, late rise: the shape of many LLM logs
 SHAPES = {"flat": _flat, "falling": _falling, "rising": _rising, "spike": _spike, "llm": _llm}
 
 
-def synthetic_norms(shape: str = "llm", n: int = 1000, seed: int = 0, noise: float = 0.2) -> np.ndarray:
+def synthetic_norms(
+    shape: str = "llm", n: int = 1000, seed: int = 0, noise: float = 0.2
+) -> np.ndarray:
     """``n`` positive norms: the named trend times log-normal noise of scale ``noise``."""
     if shape not in SHAPES:
         raise ValueError(f"synthetic_norms: shape must be one of {list(SHAPES)}, got {shape!r}")

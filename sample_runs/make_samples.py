@@ -1,7 +1,7 @@
 """Regenerate every file in sample_runs/ (deterministic: same files on every run on CPU).
 
-    python sample_runs/make_samples.py            # the small files that are committed
-    python sample_runs/make_samples.py --large    # also synthetic_1m.csv (~25 MB, not committed)
+python sample_runs/make_samples.py            # the small files that are committed
+python sample_runs/make_samples.py --large    # also synthetic_1m.csv (~25 MB, not committed)
 """
 
 from __future__ import annotations
@@ -18,17 +18,39 @@ from lrcore.train import RunConfig, train
 
 HERE = Path(__file__).parent
 
-LOGREG = RunConfig(task="logreg", dataset="digits", optimizer="sgd", steps=3000, batch_size=32,
-                   peak_lr=0.5, schedule="linear", seed=0, device="cpu", eval_every=500)
-CNN = RunConfig(task="cnn", dataset="digits", optimizer="adam", steps=3000, batch_size=32,
-                peak_lr=0.002, schedule="linear", seed=0, device="cpu", eval_every=500)
+LOGREG = RunConfig(
+    task="logreg",
+    dataset="digits",
+    optimizer="sgd",
+    steps=3000,
+    batch_size=32,
+    peak_lr=0.5,
+    schedule="linear",
+    seed=0,
+    device="cpu",
+    eval_every=500,
+)
+CNN = RunConfig(
+    task="cnn",
+    dataset="digits",
+    optimizer="adam",
+    steps=3000,
+    batch_size=32,
+    peak_lr=0.002,
+    schedule="linear",
+    seed=0,
+    device="cpu",
+    eval_every=500,
+)
 
 
 def small(out: Path) -> None:
     r = train(LOGREG)
     steps = r.steps
     write_log(out / "logreg_digits_sgd.csv", steps, r.grad_norm_l2, "csv", metric="grad_norm")
-    write_log(out / "logreg_digits_sgd_wandb.csv", steps, r.grad_norm_l2, "wandb", metric="grad_norm")
+    write_log(
+        out / "logreg_digits_sgd_wandb.csv", steps, r.grad_norm_l2, "wandb", metric="grad_norm"
+    )
     tb = out / "logreg_digits_sgd_tensorboard"
     shutil.rmtree(tb, ignore_errors=True)
     events = write_log(tb, steps, r.grad_norm_l2, "tensorboard", metric="train/grad_norm")
@@ -38,9 +60,13 @@ def small(out: Path) -> None:
     c = train(CNN)
     every = 10  # logged every 10 steps, as trainers usually do
     s = c.steps[::every]
-    write_log(out / "cnn_digits_adam_l1.jsonl", s, c.grad_norm_l1[::every], "jsonl", metric="grad_norm_l1")
+    write_log(
+        out / "cnn_digits_adam_l1.jsonl", s, c.grad_norm_l1[::every], "jsonl", metric="grad_norm_l1"
+    )
     write_log(out / "cnn_digits_adam_trainer_state.json", s, c.grad_norm_l2[::every], "hf_trainer")
-    write_log(out / "cnn_digits_adam_lightning_metrics.csv", s, c.grad_norm_l2[::every], "lightning")
+    write_log(
+        out / "cnn_digits_adam_lightning_metrics.csv", s, c.grad_norm_l2[::every], "lightning"
+    )
 
 
 def large(out: Path) -> None:

@@ -31,9 +31,23 @@ def free_port() -> int:
 def server():
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app" / "main.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -56,9 +70,18 @@ def browser():
 
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: .ci/run installs it"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -94,7 +117,9 @@ def test_every_page_and_an_upload_in_a_real_browser(server, browser, tmp_path):
         assert page.locator('[data-testid="stHeading"]').count() > 0
         page.screenshot(path=str(shots / f"{name}.png"))
 
-    log = write_log(tmp_path / "upload_wandb.csv", np.arange(300), 1 + np.linspace(3, 0, 300) ** 2, "wandb")
+    log = write_log(
+        tmp_path / "upload_wandb.csv", np.arange(300), 1 + np.linspace(3, 0, 300) ** 2, "wandb"
+    )
     page.goto(server)
     settle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(log))
@@ -104,6 +129,11 @@ def test_every_page_and_an_upload_in_a_real_browser(server, browser, tmp_path):
     assert page.locator(".js-plotly-plot").count() >= 2
     assert page.locator("text=refined").count() > 0
     page.screenshot(path=str(shots / "refine_upload.png"))
-    assert sorted(p.name for p in shots.iterdir()) == ["learn.png", "refine.png", "refine_upload.png",
-                                                       "schedules.png", "train.png"]
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "learn.png",
+        "refine.png",
+        "refine_upload.png",
+        "schedules.png",
+        "train.png",
+    ]
     assert all(p.stat().st_size > 10_000 for p in shots.iterdir())  # real pictures, not blank

@@ -192,7 +192,10 @@ def test_compare_table_and_best_peak():
         FAST, ["linear", "constant"], seeds=[0, 1], peak_lrs=[0.1, 1.0, 1e37], return_runs=True
     )
     assert len(runs) == 12 and list(table.schedule.unique()) == ["linear", "constant"]
-    assert runs[("constant", 0.1, 1)].config.seed == 1 and runs[("linear", 1.0, 0)].config.peak_lr == 1.0
+    assert (
+        runs[("constant", 0.1, 1)].config.seed == 1
+        and runs[("linear", 1.0, 0)].config.peak_lr == 1.0
+    )
     assert set(table.columns) >= {
         "schedule",
         "peak_lr",

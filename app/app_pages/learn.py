@@ -4,8 +4,9 @@ import charts
 import numpy as np
 import pandas as pd
 import streamlit as st
+import ui
 
-from lrcore import best_scale, optimal_schedule, refine, smooth_norms
+from lrcore import best_scale
 from lrcore.synthetic import SHAPES, synthetic_norms
 
 st.title("Why linear decay, and where warm-up comes from")
@@ -38,23 +39,44 @@ T = int(c3.select_slider("Steps T", [200, 500, 1000, 2000, 5000], value=1000, ke
 
 g = synthetic_norms(shape, T, seed=0, noise=noise)
 steps = np.arange(T)
-refined = refine(g, tau=0.1)
+smooth, refined = ui.cached_refine(g, 0.1, "sgd")
 left, right = st.columns(2)
-left.plotly_chart(charts.norms_figure([(shape, steps, g, smooth_norms(g, 0.1))], "step"), key="learn_norms")
-right.plotly_chart(charts.schedules_figure([
-    charts.Curve("refined", steps, refined, width=3),
-    charts.Curve("linear decay", steps, 1 - steps / T, dash="dash", color="#6b7280"),
-    charts.Curve("cosine", steps, 0.5 * (1 + np.cos(np.pi * steps / T)), dash="dot", color="#6b7280"),
-], "step", title="Schedules (peak 1)"), key="learn_sched")
+left.plotly_chart(charts.norms_figure([(shape, steps, g, smooth)], "step"), key="learn_norms")
+right.plotly_chart(
+    charts.schedules_figure(
+        [
+            charts.Curve("refined", steps, refined, width=3),
+            charts.Curve("linear decay", steps, 1 - steps / T, dash="dash", color="#6b7280"),
+            charts.Curve(
+                "cosine", steps, 0.5 * (1 + np.cos(np.pi * steps / T)), dash="dot", color="#6b7280"
+            ),
+        ],
+        "step",
+        title="Schedules (peak 1)",
+    ),
+    key="learn_sched",
+)
 
-shapes = {"constant": np.ones(T), "cosine": 0.5 * (1 + np.cos(np.pi * steps / T)),
-          "linear decay": 1 - steps / T, "refined": refined, "numerical optimum": optimal_schedule(g)}
+shapes = {
+    "constant": np.ones(T),
+    "cosine": 0.5 * (1 + np.cos(np.pi * steps / T)),
+    "linear decay": 1 - steps / T,
+    "refined": refined,
+    "numerical optimum": ui.cached_optimal(g),
+}
 rows = [{"schedule": k, "bound × √T": best_scale(v, g)[0] * np.sqrt(T)} for k, v in shapes.items()]
 table = pd.DataFrame(rows)
 table["vs linear"] = table["bound × √T"] / table["bound × √T"][2]
-st.dataframe(table, hide_index=True, column_config={
-    "bound × √T": st.column_config.NumberColumn(format="%.3f"),
-    "vs linear": st.column_config.NumberColumn(format="%.3f×")})
-st.caption("Each shape at its best peak scale, D = 1. With flat norms, linear decay is within 1% of "
-           "the numerical optimum and constant is about 30% worse; with shaped norms, refinement "
-           "closes most of the gap to the optimum.")
+st.dataframe(
+    table,
+    hide_index=True,
+    column_config={
+        "bound × √T": st.column_config.NumberColumn(format="%.3f"),
+        "vs linear": st.column_config.NumberColumn(format="%.3f×"),
+    },
+)
+st.caption(
+    "Each shape at its best peak scale, D = 1. With flat norms, linear decay is within 1% of "
+    "the numerical optimum and constant is about 30% worse; with shaped norms, refinement "
+    "closes most of the gap to the optimum."
+)

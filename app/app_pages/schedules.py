@@ -9,7 +9,9 @@ import ui
 from lrcore import REGISTRY, best_scale, build_schedule, evaluate, stretch
 
 st.title("Compare schedules")
-st.caption("Build schedules by name, overlay them, and see what the last-iterate bound says about each.")
+st.caption(
+    "Build schedules by name, overlay them, and see what the last-iterate bound says about each."
+)
 
 with st.sidebar:
     st.header("Run")
@@ -17,8 +19,13 @@ with st.sidebar:
     peak_lr = st.number_input("Peak learning rate", 1e-8, 1e3, 0.1, format="%g", key="sch_peak")
     log_y = st.toggle("Log-scale y axis", key="sch_logy")
 
-chosen = st.multiselect("Schedules", list(REGISTRY), default=["linear", "cosine", "wsd"],
-                        format_func=lambda n: REGISTRY[n].label, key="sch_chosen")
+chosen = st.multiselect(
+    "Schedules",
+    list(REGISTRY),
+    default=["linear", "cosine", "wsd"],
+    format_func=lambda n: REGISTRY[n].label,
+    key="sch_chosen",
+)
 if not chosen:
     st.info("Pick at least one schedule.")
     st.stop()
@@ -36,11 +43,17 @@ for i, name in enumerate(chosen):
                 params[p.name] = st.selectbox(p.help, p.choices, key=key)
             else:
                 params[p.name] = st.number_input(
-                    f"{p.name} ({p.help})", min_value=float(p.minimum) if p.minimum is not None else None,
+                    f"{p.name} ({p.help})",
+                    min_value=float(p.minimum) if p.minimum is not None else None,
                     max_value=float(p.maximum) if p.maximum is not None else None,
-                    value=float(p.default), format="%g", key=key)
+                    value=float(p.default),
+                    format="%g",
+                    key=key,
+                )
     try:
-        values = evaluate(build_schedule(name, total, peak_lr=peak_lr, warmup_steps=warmup, **params), total)
+        values = evaluate(
+            build_schedule(name, total, peak_lr=peak_lr, warmup_steps=warmup, **params), total
+        )
     except ValueError as e:
         errors.append(f"{spec.label}: {e}")
         continue
@@ -53,8 +66,12 @@ if not curves:
 st.plotly_chart(charts.schedules_figure(curves, "step", log_y), key="sch_chart")
 
 st.subheader("Bound under gradient norms")
-norm_choice = st.radio("Gradient norms", ["constant", "upload a log", "the log on 'Refine a log'"],
-                       horizontal=True, key="sch_norms")
+norm_choice = st.radio(
+    "Gradient norms",
+    ["constant", "upload a log", "the log on 'Refine a log'"],
+    horizontal=True,
+    key="sch_norms",
+)
 grad_norms = np.ones(total)
 log = None
 if norm_choice == "upload a log":
@@ -77,14 +94,32 @@ elif norm_choice != "constant":
 rows = []
 for label, values in shapes.items():
     bound, scale = best_scale(values, grad_norms)
-    rows.append({"schedule": label, "bound at best scale": bound, "× √T": bound * np.sqrt(total),
-                 "best scale / your peak": scale})
+    rows.append(
+        {
+            "schedule": label,
+            "bound at best scale": bound,
+            "× √T": bound * np.sqrt(total),
+            "best scale / your peak": scale,
+        }
+    )
 table = pd.DataFrame(rows).sort_values("bound at best scale")
-st.dataframe(table, hide_index=True, column_config={
-    c: st.column_config.NumberColumn(format="%.4g") for c in table.columns if c != "schedule"})
-st.caption("Bounds use D = 1 and each shape at its own best scale; '× √T' makes them comparable "
-           "across run lengths (constant ≈ 2.62, linear ≈ 2.02 for T = 200 and constant norms).")
+st.dataframe(
+    table,
+    hide_index=True,
+    column_config={
+        c: st.column_config.NumberColumn(format="%.4g") for c in table.columns if c != "schedule"
+    },
+)
+st.caption(
+    "Bounds use D = 1 and each shape at its own best scale; '× √T' makes them comparable "
+    "across run lengths (constant ≈ 2.62, linear ≈ 2.02 for T = 200 and constant norms)."
+)
 
 frame = pd.DataFrame({"step": np.arange(total), **shapes})
-st.download_button("Download all as CSV", frame.to_csv(index=False, float_format="%.10g"),
-                   "schedules.csv", "text/csv", key="sch_dl")
+st.download_button(
+    "Download all as CSV",
+    frame.to_csv(index=False, float_format="%.10g"),
+    "schedules.csv",
+    "text/csv",
+    key="sch_dl",
+)

@@ -157,7 +157,9 @@ def cmd_study(args) -> int:
         print(f"[{i + 1}/{n}] {name}", file=sys.stderr, flush=True)
 
     result = run_study(problems, seeds=seeds, on_problem=on_problem)
-    command = "lrcore study " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["study"] else "lrcore study"
+    command = (
+        "lrcore study " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["study"] else "lrcore study"
+    )
     report = markdown_report(result, command.strip())
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +193,9 @@ def add_commands(sub, commands: dict) -> None:
     p.add_argument("--all", action="store_true", help="show every peak lr, not only each best")
     commands["compare"] = cmd_compare
 
-    p = sub.add_parser("study", help="the paper's claims on 7 logistic-regression and 2 CNN problems")
+    p = sub.add_parser(
+        "study", help="the paper's claims on 7 logistic-regression and 2 CNN problems"
+    )
     p.add_argument("--smoke", action="store_true", help="2 tiny problems, 2 seeds (seconds)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", type=int, default=1000, help="logistic-regression steps")

@@ -108,7 +108,13 @@ def compare(
                         else {},
                     )
                 )
-    runs = run_many(configs, on_step=on_step)
+    runs = dict(zip(keys, run_many(configs, on_step=on_step), strict=True))
+    table = table_from_runs(runs, list(named))
+    return (table, runs) if return_runs else table
+
+
+def table_from_runs(runs: Mapping[tuple, RunResult], order: Sequence[str]) -> pd.DataFrame:
+    """:func:`summarize_runs` of ``{(schedule, peak_lr, seed): RunResult}``, in ``order``."""
     rows = pd.DataFrame(
         [
             {
@@ -119,11 +125,11 @@ def compare(
                 "cancelled": r.cancelled,
                 **r.final,
             }
-            for k, r in zip(keys, runs, strict=True)
+            for k, r in runs.items()
         ]
     )
-    table = summarize_runs(rows, list(named))
-    return (table, dict(zip(keys, runs, strict=True))) if return_runs else table
+    present = set(rows.schedule)
+    return summarize_runs(rows, [s for s in order if s in present])
 
 
 def summarize_runs(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 from lrcore.bound import best_scale
 from lrcore.refine import refine
 from lrcore.train.config import RunConfig
-from lrcore.train.experiments import summarize_runs
+from lrcore.train.experiments import table_from_runs
 from lrcore.train.loop import OnStep, run_many
 
 BASELINES = ("constant", "step", "cosine", "linear")
@@ -39,14 +39,29 @@ class Problem:
 
 def _logreg(name: str, dataset: str, steps: int, **kw) -> Problem:
     # a small L2 term gives every problem a finite minimiser (digits and iris are separable)
-    cfg = RunConfig(task="logreg", dataset=dataset, optimizer="sgd", steps=steps, batch_size=32,
-                    weight_decay=1e-3, eval_every=max(steps // 20, 1), **kw)
+    cfg = RunConfig(
+        task="logreg",
+        dataset=dataset,
+        optimizer="sgd",
+        steps=steps,
+        batch_size=32,
+        weight_decay=1e-3,
+        eval_every=max(steps // 20, 1),
+        **kw,
+    )
     return Problem(name, cfg, SGD_GRID)
 
 
 def _cnn(name: str, dataset: str, steps: int, **kw) -> Problem:
-    cfg = RunConfig(task="cnn", dataset=dataset, optimizer="adam", steps=steps, batch_size=32,
-                    eval_every=max(steps // 20, 1), **kw)
+    cfg = RunConfig(
+        task="cnn",
+        dataset=dataset,
+        optimizer="adam",
+        steps=steps,
+        batch_size=32,
+        eval_every=max(steps // 20, 1),
+        **kw,
+    )
     return Problem(name, cfg, ADAM_GRID)
 
 
@@ -66,11 +81,23 @@ def full_problems(steps: int = 1000, cnn_steps: int = 1000) -> list[Problem]:
 
 def smoke_problems() -> list[Problem]:
     return [
-        Problem("logreg iris (smoke)", RunConfig(dataset="iris", steps=80, eval_every=40,
-                                                 weight_decay=1e-3), (0.1, 1.0)),
-        Problem("cnn synthetic_images (smoke)", RunConfig(task="cnn", dataset="synthetic_images",
-                                                          optimizer="adam", steps=40, eval_every=20,
-                                                          synthetic_samples=200), (1e-3, 3e-3)),
+        Problem(
+            "logreg iris (smoke)",
+            RunConfig(dataset="iris", steps=80, eval_every=40, weight_decay=1e-3),
+            (0.1, 1.0),
+        ),
+        Problem(
+            "cnn synthetic_images (smoke)",
+            RunConfig(
+                task="cnn",
+                dataset="synthetic_images",
+                optimizer="adam",
+                steps=40,
+                eval_every=20,
+                synthetic_samples=200,
+            ),
+            (1e-3, 3e-3),
+        ),
     ]
 
 
@@ -111,8 +138,13 @@ class StudyResult:
         return int(agree), total
 
 
-def run_study(problems: Sequence[Problem], seeds: Sequence[int] = (0, 1, 2, 3, 4), tau: float = 0.1,
-              on_problem=None, on_step: OnStep | None = None) -> StudyResult:
+def run_study(
+    problems: Sequence[Problem],
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    tau: float = 0.1,
+    on_problem=None,
+    on_step: OnStep | None = None,
+) -> StudyResult:
     """Run every problem; ``on_problem(i, n, name)`` reports which one is running."""
     start = time.perf_counter()
     rows, device, per_seed = [], "cpu", {}
@@ -124,19 +156,29 @@ def run_study(problems: Sequence[Problem], seeds: Sequence[int] = (0, 1, 2, 3, 4
         rows[-1]["wall_s"] = time.perf_counter() - t0
         device = rows[-1].attrs["device"]
     table = pd.concat(rows, ignore_index=True)
-    return StudyResult(table, tuple(seeds), time.perf_counter() - start, device, list(problems), per_seed)
+    return StudyResult(
+        table, tuple(seeds), time.perf_counter() - start, device, list(problems), per_seed
+    )
 
 
 def _configs(prob: Problem, schedule, seeds, peaks) -> list[tuple[tuple, RunConfig]]:
     label = schedule if isinstance(schedule, str) else "refined"
-    return [((label, float(p), int(s)), prob.config.with_(schedule=schedule, peak_lr=float(p), seed=int(s)))
-            for p in peaks for s in seeds]
+    return [
+        (
+            (label, float(p), int(s)),
+            prob.config.with_(schedule=schedule, peak_lr=float(p), seed=int(s)),
+        )
+        for p in peaks
+        for s in seeds
+    ]
 
 
 def _one_problem(prob: Problem, seeds, tau, on_step, per_seed: dict) -> pd.DataFrame:
     jobs = [job for name in BASELINES for job in _configs(prob, name, seeds, prob.peak_lrs)]
-    runs = dict(zip([k for k, _ in jobs], run_many([c for _, c in jobs], on_step=on_step), strict=True))
-    table = _table(runs, BASELINES)
+    runs = dict(
+        zip([k for k, _ in jobs], run_many([c for _, c in jobs], on_step=on_step), strict=True)
+    )
+    table = table_from_runs(runs, BASELINES)
     # refined from this problem's own linear-decay runs at linear's best peak lr (seed-averaged norms)
     lin_best = table[(table.schedule == "linear") & table.best]
     if len(lin_best):
@@ -146,13 +188,15 @@ def _one_problem(prob: Problem, seeds, tau, on_step, per_seed: dict) -> pd.DataF
         variant = "sgd" if prob.config.optimizer == "sgd" else "adam"
         shape = refine(norms, tau=tau, optimizer=variant)
         jobs = _configs(prob, tuple(shape), seeds, prob.peak_lrs)
-        runs.update(zip([k for k, _ in jobs], run_many([c for _, c in jobs], on_step=on_step), strict=True))
+        runs.update(
+            zip([k for k, _ in jobs], run_many([c for _, c in jobs], on_step=on_step), strict=True)
+        )
         shapes = {name: runs[(name, lin_peak, seeds[0])].config.lrs() for name in BASELINES}
         shapes["refined"] = shape
         bounds = {k: best_scale(v, norms)[0] for k, v in shapes.items()}  # the norms refined from
     else:  # every linear run diverged: refined cannot be built, and the table says so
         bounds = {}
-    full = _table(runs, SCHEDULES)
+    full = table_from_runs(runs, SCHEDULES)
     best = full[full.best].set_index("schedule").reindex(list(SCHEDULES)).reset_index()
     best["schedule"] = best["schedule"].astype(str)
     best.insert(0, "problem", prob.name)
@@ -160,15 +204,10 @@ def _one_problem(prob: Problem, seeds, tau, on_step, per_seed: dict) -> pd.DataF
     best["bound_vs_linear"] = best["bound"] / bounds.get("linear", np.nan)
     for _, row in best.dropna(subset=["peak_lr"]).iterrows():
         per_seed[(prob.name, row.schedule)] = np.array(
-            [runs[(row.schedule, row.peak_lr, s)].final["train_loss"] for s in seeds])
+            [runs[(row.schedule, row.peak_lr, s)].final["train_loss"] for s in seeds]
+        )
     best.attrs["device"] = next(iter(runs.values())).device
     return best
-
-
-def _table(runs: dict, order) -> pd.DataFrame:
-    rows = pd.DataFrame([{"schedule": k[0], "peak_lr": k[1], "seed": k[2], "diverged": r.diverged_at is not None,
-                          "cancelled": r.cancelled, **r.final} for k, r in runs.items()])
-    return summarize_runs(rows, [s for s in order if s in set(rows.schedule)])
 
 
 # --------------------------------------------------------------------------- report
@@ -247,16 +286,31 @@ def markdown_report(result: StudyResult, command: str) -> str:
         if grid and np.isfinite(r.peak_lr) and r.peak_lr in (min(grid), max(grid)):
             peak += " *"
             edge += 1
-        lines.append(f"| {r.problem} | {r.schedule} | {peak} | {_pm(r.train_loss_mean, r.train_loss_sem, '.4f')} "
-                     f"| {_pm(100 * r.test_accuracy_mean, 100 * r.test_accuracy_sem, '.2f')}% | {bound} |")
+        lines.append(
+            f"| {r.problem} | {r.schedule} | {peak} | {_pm(r.train_loss_mean, r.train_loss_sem, '.4f')} "
+            f"| {_pm(100 * r.test_accuracy_mean, 100 * r.test_accuracy_sem, '.2f')}% | {bound} |"
+        )
     grid_text = "; ".join(sorted({f"{', '.join(f'{x:g}' for x in g)}" for g in grids.values()}))
-    lines += ["", f"Peak-lr grids: {grid_text}. " + (
-        f"`*` marks {edge} best peak lr(s) at the edge of the grid: there the tuning may be incomplete."
-        if edge else "Every best peak lr is inside its grid.")]
-    lines += ["", "Mean ± standard error over seeds. For the Adam (CNN) problems the bound uses the l1",
-              "norms refinement used; the theory behind it is for SGD, so there it is only indicative.",
-              "", "Wall time per problem: " + ", ".join(
-                  f"{p} {w:.0f} s" for p, w in t.groupby("problem", sort=False).wall_s.first().items()), ""]
+    lines += [
+        "",
+        f"Peak-lr grids: {grid_text}. "
+        + (
+            f"`*` marks {edge} best peak lr(s) at the edge of the grid: there the tuning may be incomplete."
+            if edge
+            else "Every best peak lr is inside its grid."
+        ),
+    ]
+    lines += [
+        "",
+        "Mean ± standard error over seeds. For the Adam (CNN) problems the bound uses the l1",
+        "norms refinement used; the theory behind it is for SGD, so there it is only indicative.",
+        "",
+        "Wall time per problem: "
+        + ", ".join(
+            f"{p} {w:.0f} s" for p, w in t.groupby("problem", sort=False).wall_s.first().items()
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -270,8 +324,10 @@ def _verdict(wins: tuple[int, int, int], a: str, b: str) -> str:
         word = "holds only weakly (more wins than losses, few of them clear)"
     else:
         word = "does not hold"
-    return (f"{a} had a lower final training loss than {b} on {better} of {total} problems "
-            f"({clear} clearly): the claim {word} here.")
+    return (
+        f"{a} had a lower final training loss than {b} on {better} of {total} problems "
+        f"({clear} clearly): the claim {word} here."
+    )
 
 
 def _findings(lc, cl, rl, lr, lconst, agree, with_bounds) -> list[str]:
