@@ -118,6 +118,33 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+@command
+def cmd_bound(args) -> int:
+    import pandas as pd
+
+    from lrcore.bound import best_scale
+    from lrcore.logs import load_log
+
+    log = load_log(args.log, metric=args.metric, fmt=args.fmt)
+    n, g = len(log), log.grad_norms
+    optimizer = log.suggested_optimizer if args.optimizer == "auto" else args.optimizer
+    shapes = {"refined": refine(g, tau=args.tau, optimizer=optimizer)}
+    for name in args.schedules.split(","):
+        if name != "refined":
+            shapes[name] = evaluate(build_schedule(name, n), n)
+    rows = [(name, *best_scale(shape, g)) for name, shape in shapes.items()]
+    table = pd.DataFrame(rows, columns=["schedule", "bound", "best_scale"])
+    if "linear" in shapes:
+        table["vs_linear"] = table.bound / table.bound[table.schedule == "linear"].iloc[0]
+    print(table.sort_values("bound").to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(
+        f"last-iterate bound of each shape at its best peak scale under the {n:,} logged "
+        f"{log.norm_type} norms of {log.source} (D = 1; lower is better)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrcore",
@@ -158,6 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="what a log holds: format, metrics, steps, cleaning")
     _log_args(p)
+
+    p = sub.add_parser("bound", help="which schedule the last-iterate bound prefers for a log")
+    _log_args(p)
+    p.add_argument(
+        "--schedules",
+        default="linear,cosine,constant,wsd",
+        help="comma-separated registry names compared with the refined schedule",
+    )
+    p.add_argument("--tau", type=float, default=0.1)
+    p.add_argument("--optimizer", choices=["auto", *OPTIMIZERS], default="auto")
 
     _add_train_commands(sub)
     return parser

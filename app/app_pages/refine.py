@@ -10,6 +10,8 @@ from lrcore import REGISTRY, best_scale, build_schedule, evaluate, stretch, summ
 from lrcore.export import to_csv, to_json, to_snippet
 from lrcore.fit import fit_family
 
+MAX_STEPS = 20_000_000  # 160 MB of lrs; beyond that the browser session would be the problem
+
 st.title("Refine a gradient-norm log")
 st.caption(
     "Give the gradient norms of a run you already did; get the learning-rate schedule that "
@@ -77,7 +79,14 @@ with st.sidebar:
     )
     span = int(primary.steps[-1] - primary.steps[0] + 1)
     steps = int(
-        st.number_input("Steps of the next run", 2, 10**9, span, key=f"steps:{primary.source}")
+        st.number_input(
+            "Steps of the next run",
+            2,
+            MAX_STEPS,
+            min(span, MAX_STEPS),
+            key=f"steps:{primary.source}",
+            help=f"Up to {MAX_STEPS:,}: the schedule holds one lr per step.",
+        )
     )
     peak_lr = st.number_input("Peak learning rate", 1e-8, 1e3, 0.1, format="%g", key="peak_lr")
     warmup_pct = st.number_input(
@@ -215,6 +224,8 @@ st.dataframe(
 
 # ----------------------------------------------------------------------------- downloads
 st.subheader("Take it to your training code")
+if len(logs) > 1:
+    st.caption(f"Numbers above and downloads below are for the first log, **{log.source}**.")
 stem = log.source.rsplit(".", 1)[0]
 what = f"refined from {log.source} ({variant}, tau={tau})"
 d1, d2, d3, d4 = st.columns(4)
