@@ -48,7 +48,7 @@ right.plotly_chart(
             charts.Curve("refined", steps, refined, width=3),
             charts.Curve("linear decay", steps, 1 - steps / T, dash="dash", color="#6b7280"),
             charts.Curve(
-                "cosine", steps, 0.5 * (1 + np.cos(np.pi * steps / T)), dash="dot", color="#6b7280"
+                "cosine", steps, 0.5 * (1 + np.cos(np.pi * steps / T)), dash="dot", color="#a855f7"
             ),
         ],
         "step",
