@@ -7,7 +7,13 @@ gradient norms of a previous run, refinement yields a schedule for that problem
 Importing ``lrcore`` loads numpy, scipy and pandas only: torch lives in ``lrcore.train``.
 """
 
-from lrcore.bound import best_scale, bound_terms, last_iterate_bound, optimal_schedule
+from lrcore.bound import (
+    best_scale,
+    bound_terms,
+    compare_bounds,
+    last_iterate_bound,
+    optimal_schedule,
+)
 from lrcore.refine import (
     ScheduleSummary,
     refine,
@@ -42,6 +48,7 @@ __all__ = [
     "ScheduleSummary",
     "best_scale",
     "bound_terms",
+    "compare_bounds",
     "build_schedule",
     "constant",
     "cosine_decay",

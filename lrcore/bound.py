@@ -26,6 +26,7 @@ from scipy.optimize import minimize
 from lrcore._validate import as_norms, check_finite
 
 __all__ = [
+    "compare_bounds",
     "last_iterate_bound",
     "bound_reference",
     "bound_terms",
@@ -101,6 +102,29 @@ def best_scale(shape, grad_norms, D: float = 1.0) -> tuple[float, float]:
     if B <= 0:
         raise ValueError("best_scale: grad_norms are all zero, the bound has no finite optimum")
     return 2.0 * float(np.sqrt(A * B)), float(np.sqrt(A / B))
+
+
+def compare_bounds(shapes, grad_norms, D: float = 1.0, reference: str | None = "linear"):
+    """One row per named shape: its bound at the best scale, the peak lr that scale gives
+    (``c* * max(shape)``), and, when ``reference`` is among the shapes, the bound relative to it.
+
+    >>> T = 200
+    >>> t = compare_bounds({"linear": 1 - np.arange(T) / T, "constant": np.ones(T)}, 1.0)
+    >>> t.schedule.tolist(), t.vs_linear.round(3).tolist()
+    (['linear', 'constant'], [1.0, 1.297])
+    """
+    import pandas as pd
+
+    rows = []
+    for name, shape in shapes.items():
+        bound, scale = best_scale(shape, grad_norms, D)
+        rows.append(
+            {"schedule": name, "bound": bound, "best_peak_lr": scale * float(np.max(shape))}
+        )
+    table = pd.DataFrame(rows, columns=["schedule", "bound", "best_peak_lr"])
+    if reference is not None and reference in shapes:
+        table[f"vs_{reference}"] = table.bound / table.bound[table.schedule == reference].iloc[0]
+    return table
 
 
 def _bound_and_grad(lr: np.ndarray, g2: np.ndarray, D: float) -> tuple[float, np.ndarray]:

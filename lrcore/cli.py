@@ -120,9 +120,7 @@ def cmd_inspect(args) -> int:
 
 @command
 def cmd_bound(args) -> int:
-    import pandas as pd
-
-    from lrcore.bound import best_scale
+    from lrcore.bound import compare_bounds
     from lrcore.logs import load_log
 
     log = load_log(args.log, metric=args.metric, fmt=args.fmt)
@@ -132,10 +130,7 @@ def cmd_bound(args) -> int:
     for name in args.schedules.split(","):
         if name != "refined":
             shapes[name] = evaluate(build_schedule(name, n), n)
-    rows = [(name, *best_scale(shape, g)) for name, shape in shapes.items()]
-    table = pd.DataFrame(rows, columns=["schedule", "bound", "best_scale"])
-    if "linear" in shapes:
-        table["vs_linear"] = table.bound / table.bound[table.schedule == "linear"].iloc[0]
+    table = compare_bounds(shapes, g)
     print(table.sort_values("bound").to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(
         f"last-iterate bound of each shape at its best peak scale under the {n:,} logged "

@@ -143,10 +143,12 @@ def test_cli_bound_ranks_schedules(tmp_path, capsys):
     from lrcore import best_scale
 
     g = np.r_[np.linspace(5, 1, 50), np.ones(150)]
-    (tmp_path / "g.csv").write_text("step,grad_norm\n" + "".join(f"{i},{v}\n" for i, v in enumerate(g)))
+    (tmp_path / "g.csv").write_text(
+        "step,grad_norm\n" + "".join(f"{i},{v}\n" for i, v in enumerate(g))
+    )
     assert main(["bound", str(tmp_path / "g.csv"), "--schedules", "linear,constant"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split() == ["schedule", "bound", "best_scale", "vs_linear"]
+    assert lines[0].split() == ["schedule", "bound", "best_peak_lr", "vs_linear"]
     rows = {ln.split()[0]: float(ln.split()[1]) for ln in lines[1:]}
     assert set(rows) == {"refined", "linear", "constant"}
     assert rows["refined"] == pytest.approx(best_scale(refine(g), g)[0], rel=1e-3)

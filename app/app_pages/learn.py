@@ -2,11 +2,10 @@
 
 import charts
 import numpy as np
-import pandas as pd
 import streamlit as st
 import ui
 
-from lrcore import best_scale
+from lrcore import compare_bounds
 from lrcore.synthetic import SHAPES, synthetic_norms
 
 st.title("Why linear decay, and where warm-up comes from")
@@ -64,9 +63,12 @@ shapes = {
     "refined": refined,
     "numerical optimum": ui.cached_optimal(g),
 }
-rows = [{"schedule": k, "bound × √T": best_scale(v, g)[0] * np.sqrt(T)} for k, v in shapes.items()]
-table = pd.DataFrame(rows)
-table["vs linear"] = table["bound × √T"] / table["bound × √T"][2]
+table = compare_bounds(shapes, g, reference="linear decay")[
+    ["schedule", "bound", "vs_linear decay"]
+]
+table = table.assign(bound=table.bound * np.sqrt(T)).rename(
+    columns={"bound": "bound × √T", "vs_linear decay": "vs linear"}
+)
 st.dataframe(
     table,
     hide_index=True,

@@ -2,11 +2,10 @@
 
 import charts
 import numpy as np
-import pandas as pd
 import streamlit as st
 import ui
 
-from lrcore import REGISTRY, best_scale, build_schedule, evaluate, stretch, summarize
+from lrcore import REGISTRY, build_schedule, compare_bounds, evaluate, stretch, summarize
 from lrcore.export import to_csv, to_json, to_snippet
 from lrcore.fit import fit_family
 
@@ -182,10 +181,6 @@ shapes = {
     "constant": np.ones(n),
     **{e: evaluate(build_schedule(e, n), n) for e in extras},
 }
-rows = []
-for name, s in shapes.items():
-    bound, scale = best_scale(s, log.grad_norms)
-    rows.append({"schedule": name, "bound at best scale": bound, "best peak scale c*": scale})
 want_opt = st.toggle(
     "Also minimise the bound numerically (L-BFGS-B over every step; a few seconds)",
     key="want_opt",
@@ -193,18 +188,13 @@ want_opt = st.toggle(
     help="Available up to 5,000 logged points." if n > 5_000 else None,
 )
 if want_opt and n <= 5_000:
-    opt = ui.cached_optimal(log.grad_norms)
-    rows.append(
-        {
-            "schedule": "numerical optimum",
-            "bound at best scale": best_scale(opt, log.grad_norms)[0],
-            "best peak scale c*": float(opt.max()),
-        }
-    )
-table = pd.DataFrame(rows)
-table["vs linear"] = (
-    table["bound at best scale"]
-    / table.loc[table.schedule == "linear", "bound at best scale"].iloc[0]
+    shapes["numerical optimum"] = ui.cached_optimal(log.grad_norms)
+table = compare_bounds(shapes, log.grad_norms).rename(
+    columns={
+        "bound": "bound at best scale",
+        "best_peak_lr": "best peak scale c*",
+        "vs_linear": "vs linear",
+    }
 )
 best = table.loc[table.schedule != "numerical optimum", "bound at best scale"].idxmin()
 st.subheader("What the bound prefers for this log")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 import ui
 
-from lrcore import REGISTRY, best_scale, build_schedule, evaluate, stretch
+from lrcore import REGISTRY, build_schedule, compare_bounds, evaluate, stretch
 
 st.title("Compare schedules")
 st.caption(
@@ -91,18 +91,11 @@ if log is not None:
     st.caption(f"Norms of **{log.source}** ({log.metric}), stretched to {total:,} steps.")
 elif norm_choice != "constant":
     st.caption("Using constant norms until a log is loaded.")
-rows = []
-for label, values in shapes.items():
-    bound, scale = best_scale(values, grad_norms)
-    rows.append(
-        {
-            "schedule": label,
-            "bound at best scale": bound,
-            "× √T": bound * np.sqrt(total),
-            "best scale / your peak": scale,
-        }
-    )
-table = pd.DataFrame(rows).sort_values("bound at best scale")
+table = compare_bounds(shapes, grad_norms, reference=None).sort_values("bound")
+table.insert(2, "× √T", table.bound * np.sqrt(total))
+table = table.rename(
+    columns={"bound": "bound at best scale", "best_peak_lr": "peak lr the bound picks"}
+)
 st.dataframe(
     table,
     hide_index=True,

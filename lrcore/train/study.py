@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lrcore.bound import best_scale
+from lrcore.bound import compare_bounds
 from lrcore.refine import refine
 from lrcore.train.config import RunConfig
 from lrcore.train.experiments import table_from_runs
@@ -193,7 +193,8 @@ def _one_problem(prob: Problem, seeds, tau, on_step, per_seed: dict) -> pd.DataF
         )
         shapes = {name: runs[(name, lin_peak, seeds[0])].config.lrs() for name in BASELINES}
         shapes["refined"] = shape
-        bounds = {k: best_scale(v, norms)[0] for k, v in shapes.items()}  # the norms refined from
+        # under the norms that refinement used
+        bounds = compare_bounds(shapes, norms).set_index("schedule").bound.to_dict()
     else:  # every linear run diverged: refined cannot be built, and the table says so
         bounds = {}
     full = table_from_runs(runs, SCHEDULES)
