@@ -175,6 +175,8 @@ MALFORMED = [
     ),
     (bytes(range(256)) * 4, r"binary content that is not a TensorBoard event file"),
     (b"\xff\xfe\xfa" + b"abc" * 100, r"not a text log \(byte 0 is not UTF-8\)"),
+    (b"\x01\n\x80", r"not a text log \(byte 2 is not UTF-8\)"),  # found by hypothesis
+    (b"step,grad_norm\n" + b"0,1\n" * 20000 + b"1,\x80\x81\n", r"not UTF-8 text"),
     (b'{"a": 1}', r"a JSON dict that is neither a trainer_state.json"),
     (b"[1, 2, 3]", r"a JSON list that is neither"),
     (b'{"log_history": [{"loss": 1', r"x.csv, line 1: invalid JSON"),

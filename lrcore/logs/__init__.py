@@ -73,7 +73,8 @@ def _head_text(src: Source, head: bytes) -> str:
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # not just a multi-byte character cut at the end
+        truncated = src.size() > len(head)  # the head may end inside a multi-byte character
+        if not truncated or e.start < len(head) - 4:
             raise LogError(
                 f"{src.name}: not a text log (byte {e.start} is not UTF-8) and not a "
                 "TensorBoard event file"
@@ -107,7 +108,10 @@ def _detect(src: Source, fmt: str | None = None) -> tuple[str, str]:
 def _parse(source, fmt: str | None) -> tuple[Source, str, dict[str, RawSeries]]:
     src = open_source(source)
     name, head = _detect(src, fmt)
-    series = FORMATS[name].parse(src, head)
+    try:
+        series = FORMATS[name].parse(src, head)
+    except UnicodeDecodeError as e:  # invalid UTF-8 after the part detection looked at
+        raise LogError(f"{src.name}: not UTF-8 text (byte {e.start} of a field)") from None
     if not series:
         raise LogError(f"{src.name}: no numeric series found")
     return src, name, series
