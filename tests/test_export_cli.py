@@ -153,3 +153,17 @@ def test_cli_bound_ranks_schedules(tmp_path, capsys):
     assert set(rows) == {"refined", "linear", "constant"}
     assert rows["refined"] == pytest.approx(best_scale(refine(g), g)[0], rel=1e-3)
     assert rows["refined"] < min(rows["linear"], rows["constant"])
+
+
+def test_readme_quickstart_runs(monkeypatch, capsys):
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    text = (root / "README.md").read_text()
+    code = text.split("```python", 1)[1].split("```", 1)[0]
+    assert len(code.strip().splitlines()) <= 15
+    monkeypatch.chdir(root)
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)  # the project's own documentation
+    assert ns["scheduler"].get_last_lr()[0] == pytest.approx(0.1 * ns["lrs"][0] / ns["lrs"].max())
+    assert "refined" in capsys.readouterr().out
