@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 MAX_POINTS = 2000
+LOG_DECADES = 4  # a log-scale y axis spans at most this many decades below its top
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"]
 BASELINE_STYLE = {"linear": "dash", "cosine": "dot"}
 
@@ -58,9 +59,18 @@ def _layout(
     if log_y:
         ys = [np.asarray(t.y, dtype=np.float64) for t in fig.data if t.y is not None and len(t.y)]
         pos = np.concatenate(ys)[np.concatenate(ys) > 0] if ys else np.array([])
-        decades = np.log10(pos.max() / pos.min()) if len(pos) else 0.0
+        if not len(pos):
+            fig.update_yaxes(type="log")
+            return fig
+        # schedules end at 0: show at most LOG_DECADES decades below the top, not down to 1e-12
+        low = max(pos.min(), pos.max() * 10.0**-LOG_DECADES)
+        decades = np.log10(pos.max() / low)
         # over two decades or more, label the decades only (plotly's 2s and 5s clutter)
-        fig.update_yaxes(type="log", **({"dtick": 1} if decades >= 2 else {}))
+        fig.update_yaxes(
+            type="log",
+            range=[np.log10(low) - 0.05, np.log10(pos.max()) + 0.05],
+            **({"dtick": 1} if decades >= 2 else {}),
+        )
     return fig
 
 

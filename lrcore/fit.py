@@ -48,6 +48,8 @@ class FamilyFit:
         p = self.params
         if self.family == "warmup_poly":
             shape = f"then (1 - p)^{p['power']:.2f}"
+        elif p["decay_fraction"] >= 1.0:
+            shape = f"then a {p['cooldown']} decay to the end"
         else:
             shape = (
                 f"flat, then a {p['cooldown']} cool-down over the last {p['decay_fraction']:.0%}"

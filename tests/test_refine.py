@@ -126,7 +126,11 @@ def test_fit_family_recovers_known_parameters():
     )
     fw = fit_family(wsd, "best")
     assert fw.family == "wsd" and fw.params["cooldown"] == "cosine" and fw.r2 > 0.99
-    assert "warm-up" in fw.describe()
+    assert "warm-up" in fw.describe() and "cool-down over the last 30%" in fw.describe()
+    full = fit_family(
+        evaluate(build_schedule("wsd", T, decay_fraction=1.0, cooldown="1-sqrt"), T), "wsd"
+    )
+    assert full.params["decay_fraction"] == 1.0 and "1-sqrt decay to the end" in full.describe()
 
 
 @pytest.mark.parametrize(
