@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from lrcore import optimal_schedule, refine, smooth_norms
-from lrcore.logs import GradNormLog, LogError, list_metrics, load_log
+from lrcore.logs import GradNormLog, LogError, LogFile, open_log
 from lrcore.logs._write import WRITERS
 from lrcore.synthetic import synthetic_norms
 
@@ -62,18 +62,15 @@ def sample_source(name: str) -> LogSource:
     return LogSource(name, path=str(SAMPLES_DIR / name))
 
 
-def _src(source: LogSource):
-    return source.data if source.data is not None else source.path
+@st.cache_data(show_spinner="Reading the log…", max_entries=16)
+def cached_file(source: LogSource) -> LogFile:
+    """The parsed log (every series), read once per distinct file."""
+    return open_log(_named(source))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_metrics(source: LogSource) -> list[str]:
-    return list_metrics(_named(source))
-
-
-@st.cache_data(show_spinner="Reading the log…", max_entries=32)
 def cached_log(source: LogSource, metric: str | None) -> GradNormLog:
-    return load_log(_named(source), metric=metric)
+    return cached_file(source).load(metric)
 
 
 def _named(source: LogSource):
@@ -105,7 +102,7 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
     logs, errors = [], []
     for source in sources:
         try:
-            metrics = cached_metrics(source)
+            metrics = cached_file(source).metrics
             metric = None
             if len(metrics) > 1:
                 metric = st.selectbox(

@@ -266,3 +266,16 @@ def test_arbitrary_csv_text_gives_a_log_or_a_log_error(text):
     except LogError:
         return
     assert len(log) >= 2 and np.all(log.grad_norms > 0) and np.all(np.diff(log.steps) > 0)
+
+
+def test_open_log_parses_once_and_loads_each_series():
+    from lrcore.logs import open_log
+
+    text = b'"Step","a - grad_norm","a - grad_norm__MIN","b - grad_norm"\n"0","3","3","1"\n"1","2","2","2"\n'
+    f = open_log(text)
+    assert f.fmt == "wandb" and f.metrics == ["a - grad_norm", "b - grad_norm"]
+    a, b = f.load("a - grad_norm"), f.load("b - grad_norm")
+    assert a.grad_norms.tolist() == [3.0, 2.0] and b.grad_norms.tolist() == [1.0, 2.0]
+    assert a.candidates == b.candidates == ("a - grad_norm", "b - grad_norm")
+    with pytest.raises(LogError, match="several gradient-norm series found"):
+        f.load()

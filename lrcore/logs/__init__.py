@@ -11,7 +11,7 @@ failure is a :class:`LogError` (a ``ValueError``) that says what is wrong and wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lrcore.logs import _other, _tables
 from lrcore.logs._clean import RawSeries, clean
@@ -25,9 +25,11 @@ __all__ = [
     "Format",
     "GradNormLog",
     "LogError",
+    "LogFile",
     "detect_format",
     "list_metrics",
     "load_log",
+    "open_log",
 ]
 
 
@@ -105,7 +107,37 @@ def _detect(src: Source, fmt: str | None = None) -> tuple[str, str]:
     raise LogError(f"{src.name}: unknown log format")  # unreachable: csv accepts any text
 
 
-def _parse(source, fmt: str | None) -> tuple[Source, str, dict[str, RawSeries]]:
+@dataclass(frozen=True)
+class LogFile:
+    """A parsed log: every numeric series it holds, cleaned on demand by :meth:`load`.
+
+    Parse once, then list the series and load one or several of them (what the app does
+    with a select box) without reading the file again.
+    """
+
+    source: str  # file name (or "<bytes>")
+    fmt: str  # detected format, a key of FORMATS
+    series: dict[str, RawSeries] = field(repr=False)
+
+    @property
+    def metrics(self) -> list[str]:
+        """Series that look like gradient norms, best guess first (all of them if none does)."""
+        return norm_candidates(list(self.series))
+
+    def load(self, metric: str | None = None) -> GradNormLog:
+        """Clean one series: ``metric`` (full or short name), or the best gradient-norm guess."""
+        chosen = choose_metric(list(self.series), metric, self.source)
+        return clean(
+            self.series[chosen],
+            metric=chosen,
+            fmt=self.fmt,
+            source=self.source,
+            candidates=tuple(self.metrics),
+        )
+
+
+def open_log(source, fmt: str | None = None) -> LogFile:
+    """Detect the format of ``source`` (path, bytes or file object) and parse every series."""
     src = open_source(source)
     name, head = _detect(src, fmt)
     try:
@@ -114,13 +146,13 @@ def _parse(source, fmt: str | None) -> tuple[Source, str, dict[str, RawSeries]]:
         raise LogError(f"{src.name}: not UTF-8 text (byte {e.start} of a field)") from None
     if not series:
         raise LogError(f"{src.name}: no numeric series found")
-    return src, name, series
+    return LogFile(src.name, name, series)
 
 
 def list_metrics(source, fmt: str | None = None) -> list[str]:
     """The series in ``source`` that look like gradient norms (best guess first); every
     numeric series if none does."""
-    return norm_candidates(list(_parse(source, fmt)[2]))
+    return open_log(source, fmt).metrics
 
 
 def load_log(source, metric: str | None = None, fmt: str | None = None) -> GradNormLog:
@@ -130,13 +162,4 @@ def load_log(source, metric: str | None = None, fmt: str | None = None) -> GradN
     ``metric`` names the series when there are several (a W&B column, a CSV column, a
     TensorBoard tag, a JSON key); by default the name that looks most like a gradient norm.
     """
-    src, name, series = _parse(source, fmt)
-    names = list(series)
-    chosen = choose_metric(names, metric, src.name)
-    return clean(
-        series[chosen],
-        metric=chosen,
-        fmt=name,
-        source=src.name,
-        candidates=tuple(norm_candidates(names)),
-    )
+    return open_log(source, fmt).load(metric)
