@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrcore._validate import as_norms, check_int
+from lrcore._validate import as_norms
 from lrcore.schedules import Schedule, evaluate
 
 __all__ = [
@@ -158,7 +158,6 @@ def to_snippet(
     if flavour not in _TAILS:
         raise ValueError(f"to_snippet: flavour must be one of {list(_TAILS)}, got {flavour!r}")
     values = as_values(schedule, total_steps)
-    check_int("to_snippet", "total_steps", len(values), minimum=1)
     knots, factors = _knots(values / values.max())
     table = f"FACTORS = {factors!r}"
     if knots is not None:
