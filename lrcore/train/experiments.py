@@ -47,8 +47,15 @@ def refined_from_linear(
             f"refined_from_linear: the linear-decay run with seed {bad[0].config.seed} "
             f"{bad[0].status()}; lower peak_lr ({config.peak_lr:g})"
         )
+    return refine_from_runs(runs, tau)[0], runs
+
+
+def refine_from_runs(runs: Sequence[RunResult], tau: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """(refined shape, the seed-averaged norms it came from): l2 norms and the sgd variant for
+    SGD runs, l1 and the adam variant otherwise."""
+    config = runs[0].config
     norms = np.mean([r.grad_norms() for r in runs], axis=0)
-    return refine(norms, tau=tau, optimizer=_refine_variant(config)), runs
+    return refine(norms, tau=tau, optimizer=_refine_variant(config)), norms
 
 
 def refine_and_retrain(

@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from lrcore.bound import compare_bounds
-from lrcore.refine import refine
 from lrcore.train.config import RunConfig
-from lrcore.train.experiments import table_from_runs
+from lrcore.train.experiments import refine_from_runs, table_from_runs
 from lrcore.train.loop import OnStep, run_many
 
 BASELINES = ("constant", "step", "cosine", "linear")
@@ -184,9 +183,7 @@ def _one_problem(prob: Problem, seeds, tau, on_step, per_seed: dict) -> pd.DataF
     if len(lin_best):
         lin_peak = float(lin_best.peak_lr.iloc[0])
         lin_runs = [runs[("linear", lin_peak, s)] for s in seeds]
-        norms = np.mean([r.grad_norms() for r in lin_runs], axis=0)
-        variant = "sgd" if prob.config.optimizer == "sgd" else "adam"
-        shape = refine(norms, tau=tau, optimizer=variant)
+        shape, norms = refine_from_runs(lin_runs, tau)
         jobs = _configs(prob, tuple(shape), seeds, prob.peak_lrs)
         runs.update(
             zip([k for k, _ in jobs], run_many([c for _, c in jobs], on_step=on_step), strict=True)
