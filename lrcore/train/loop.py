@@ -108,7 +108,8 @@ def _run_group(
     opt = BatchedOptimizer(
         cfg0.optimizer, model.params, momentum=cfg0.momentum, weight_decay=cfg0.weight_decay
     )
-    lrs = torch.from_numpy(np.stack([c.lrs() for c in group]).astype(np.float32)).to(device)
+    lr_table = np.stack([c.lrs() for c in group])  # float64, kept for the results
+    lrs = torch.from_numpy(lr_table.astype(np.float32)).to(device)
     # i.i.d. minibatches from each run's seed (runs with one seed see the same batches),
     # as rows of the flattened (R * n) training set so one index_select gathers every batch
     batches = torch.from_numpy(
@@ -173,7 +174,14 @@ def _run_group(
         evals.append((steps_done, _evaluate(model, Xtr, ytr, Xte, yte)))
     wall = time.perf_counter() - start
     return _results(
-        group, rec.permute(1, 2, 0).cpu().numpy(), evals, steps_done, cancelled, wall, device
+        group,
+        lr_table,
+        rec.permute(1, 2, 0).cpu().numpy(),
+        evals,
+        steps_done,
+        cancelled,
+        wall,
+        device,
     )
 
 
@@ -197,7 +205,7 @@ def _evaluate(model, Xtr, ytr, Xte, yte) -> torch.Tensor:
     return torch.stack(out)
 
 
-def _results(group, rec, evals, steps_done, cancelled, wall, device) -> list[RunResult]:
+def _results(group, lr_table, rec, evals, steps_done, cancelled, wall, device) -> list[RunResult]:
     eval_steps = np.array([s for s, _ in evals])
     eval_vals = (
         np.stack([v.cpu().numpy() for _, v in evals]) if evals else np.zeros((0, 3, len(group)))
@@ -228,7 +236,7 @@ def _results(group, rec, evals, steps_done, cancelled, wall, device) -> list[Run
         out.append(
             RunResult(
                 config=cfg,
-                lr=cfg.lrs()[:last],
+                lr=lr_table[r, :last].copy(),
                 loss=loss[:last].astype(np.float64),
                 grad_norm_l2=rec[1, r, :last].astype(np.float64),
                 grad_norm_l1=rec[2, r, :last].astype(np.float64),
