@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from lrcore import optimal_schedule, refine, smooth_norms
+from lrcore import optimal_schedule, smooth_norms
 from lrcore.logs import GradNormLog, LogError, LogFile, open_log
 from lrcore.logs._write import WRITERS
+from lrcore.refine import refine_smoothed
 from lrcore.synthetic import synthetic_norms
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "sample_runs"
@@ -88,7 +89,8 @@ def cached_refine(
     grad_norms: np.ndarray, tau: float, optimizer: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(smoothed norms, refined shape) on the logged points."""
-    return smooth_norms(grad_norms, tau), refine(grad_norms, tau=tau, optimizer=optimizer)
+    smooth = smooth_norms(grad_norms, tau)
+    return smooth, refine_smoothed(smooth, optimizer)
 
 
 @st.cache_data(show_spinner="Minimising the bound numerically…", max_entries=16)

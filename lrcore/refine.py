@@ -26,6 +26,7 @@ __all__ = [
     "smooth_norms",
     "refine",
     "refine_reference",
+    "refine_smoothed",
     "stretch",
     "ScheduleSummary",
     "summarize",
@@ -82,8 +83,23 @@ def refine(grad_norms, tau: float = 0.1, optimizer: str = "sgd") -> np.ndarray:
     """
     power = _check_optimizer("refine", optimizer)
     check_unit("refine", "tau", tau)
-    x = as_norms("refine", grad_norms)
-    w = np.reciprocal(smooth_norms(x, tau))  # a fresh array: the steps below work in place
+    return _schedule(smooth_norms(as_norms("refine", grad_norms), tau), power)
+
+
+def refine_smoothed(smoothed, optimizer: str = "sgd") -> np.ndarray:
+    """:func:`refine` of norms that are already smoothed (steps 2-4 of the spec), for callers
+    that show the smoothed curve too and should not run the median filter twice.
+
+    >>> refine_smoothed([4, 2, 1, 1, 2]).tolist()
+    [0.125, 0.45, 1.0, 0.2, 0.0]
+    """
+    power = _check_optimizer("refine_smoothed", optimizer)
+    return _schedule(as_norms("refine_smoothed", smoothed, name="smoothed"), power)
+
+
+def _schedule(smoothed: np.ndarray, power: int) -> np.ndarray:
+    """Steps 2-4 on checked, smoothed norms: weights, tail sums, peak 1."""
+    w = np.reciprocal(smoothed)  # a fresh array: the steps below work in place
     if power == 2:
         np.multiply(w, w, out=w)
     eta = np.empty_like(w)

@@ -159,3 +159,10 @@ def test_fit_family_recovers_known_parameters():
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@given(norms_strategy, st.floats(0, 1), st.sampled_from(["sgd", "adam"]))
+def test_refine_smoothed_is_refine_after_smoothing(g, tau, opt):
+    from lrcore.refine import refine_smoothed
+
+    np.testing.assert_array_equal(refine_smoothed(smooth_norms(g, tau), opt), refine(g, tau, opt))
