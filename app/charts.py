@@ -64,14 +64,34 @@ def _layout(
             return fig
         # schedules end at 0: show at most LOG_DECADES decades below the top, not down to 1e-12
         low = max(pos.min(), pos.max() * 10.0**-LOG_DECADES)
-        decades = np.log10(pos.max() / low)
-        # over two decades or more, label the decades only (plotly's 2s and 5s clutter)
+        vals, text = log_ticks(low, pos.max())
         fig.update_yaxes(
             type="log",
             range=[np.log10(low) - 0.05, np.log10(pos.max()) + 0.05],
-            **({"dtick": 1} if decades >= 2 else {}),
+            tickvals=vals,
+            ticktext=text,
         )
     return fig
+
+
+def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Tick values and labels for a log axis from ``low`` to ``high``: decades only over
+    two decades or more, else 1-2-5 (or finer) steps, each labelled with its full value
+    (plotly's own minor labels read "2, 1, 9, 8 ... 0.1, 9")."""
+    decades = np.log10(high / low)
+    mantissas = {2.0: [1.0], 0.7: [1.0, 2.0, 5.0], 0.3: [1, 1.5, 2, 3, 4, 5, 6, 7, 8]}
+    steps = next(
+        (m for d, m in mantissas.items() if decades >= d), [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8]
+    )
+    vals = [
+        m * 10.0**e
+        for e in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+        for m in steps
+        if low * 0.999 <= m * 10.0**e <= high * 1.001
+    ]
+    if len(vals) < 3:  # a narrow range: the ends and the middle
+        vals = [low, float(np.sqrt(low * high)), high]
+    return vals, [f"{v:.3g}" for v in vals]
 
 
 def line_figure(

@@ -1,0 +1,150 @@
+"""Regenerate the README pictures: ``python docs/make_screenshots.py [--out DIR] [--phone]``.
+
+Starts the app on a free local port, opens every page in headless Chromium (Debian's
+``/usr/bin/chromium``, driven by Playwright) at 1400 x 1000, waits until the page has
+finished running and saves ``DIR/<page>.png`` (default ``docs/screenshots``), each reduced
+to a 256-colour palette so it stays small. ``--phone`` adds ``<page>_phone.png`` at
+390 x 844; ``--full`` saves whole pages instead of the first screen. The browser test
+(``tests/test_browser.py``) uses the same helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+PAGES = {"refine": "", "schedules": "schedules", "train": "train", "learn": "learn", "demo": "demo"}
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(port: int | None = None, timeout: float = 60) -> Iterator[str]:
+    """Run ``streamlit run app/main.py`` on ``port`` (a free one when None); yield its URL."""
+    import requests
+
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "streamlit", "run", str(ROOT / "app" / "main.py")),
+            *("--server.port", str(port), "--server.address", "127.0.0.1"),
+            *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if requests.get(f"{url}/_stcore/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError(f"the app server did not start: {proc.stdout.read().decode()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator:
+    """Headless Chromium through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(
+            f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium"
+        )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                *("--no-sandbox", "--disable-gpu", "--disable-background-networking"),
+                *("--disable-component-update", "--no-first-run", "--disable-sync"),
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def settle(page, timeout: float = 60) -> None:
+    """Wait until the script has finished running and nothing spins."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
+    deadline = time.time() + timeout
+    time.sleep(1.0)
+    while time.time() < deadline:
+        idle = page.locator('[data-test-script-state="notRunning"]').count() > 0
+        if idle and page.locator('[data-testid="stSpinner"]').count() == 0:
+            time.sleep(0.5)  # plotly draws after the script ends
+            return
+        time.sleep(0.3)
+    raise AssertionError("the page kept running")
+
+
+def shrink(path: Path) -> None:
+    """Reduce a screenshot to a 256-colour palette (about 3x smaller, same look)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
+def shoot(browser, url: str, out: Path, viewport: dict, suffix: str = "", full: bool = False):
+    """Screenshot every page at ``viewport``; returns the paths written."""
+    page = browser.new_page(viewport=viewport)
+    paths = []
+    for name, path in PAGES.items():
+        page.goto(f"{url}/{path}")
+        settle(page)
+        target = out / f"{name}{suffix}.png"
+        page.screenshot(path=str(target), full_page=full)
+        shrink(target)
+        paths.append(target)
+    page.close()
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--phone", action="store_true", help="also 390 x 844 shots")
+    parser.add_argument("--full", action="store_true", help="whole pages, not the first screen")
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with serve(args.port) as url, chromium() as browser:
+        paths = shoot(browser, url, args.out, DESKTOP, full=args.full)
+        if args.phone:
+            paths += shoot(browser, url, args.out, PHONE, "_phone", full=args.full)
+    for p in paths:
+        print(f"{p} ({p.stat().st_size / 1024:.0f} KB)")
+
+
+if __name__ == "__main__":
+    main()
