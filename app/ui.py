@@ -17,6 +17,7 @@ import streamlit as st
 from lrcore import (
     REGISTRY,
     ScheduleSummary,
+    best_scale,
     build_schedule,
     compare_bounds,
     evaluate,
@@ -165,6 +166,11 @@ def run_length(steps: np.ndarray) -> tuple[int, str]:
     100
     """
     first, last = int(steps[0]), int(steps[-1])
+    if not (abs(first) <= 2**53 and abs(last) <= 2**53 and last > first):
+        raise ValueError(
+            f"the logged steps run from {first:,} to {last:,}; they must increase and stay "
+            f"within ±2^53"
+        )
     if first == 0:
         return (
             last + 1,
@@ -333,11 +339,14 @@ def analyse(
     if not 2 <= steps <= MAX_STEPS:
         raise ValueError(f"steps of the next run must be 2..{MAX_STEPS:,}, got {steps:,}")
     key = log_key(log)
-    smooth, shape = cached_refine(log.grad_norms, tau, optimizer, key=key)
-    if not np.all(np.isfinite(shape)) or shape.max() <= 0:
+    g = log.grad_norms
+    with np.errstate(all="ignore"):
+        smooth, shape = cached_refine(g, tau, optimizer, key=key)
+    if not np.all(np.isfinite(shape)) or not shape.max() > 0:
         raise ValueError(
-            "the refined schedule is not finite for these norms "
-            f"(median {float(np.median(log.grad_norms)):.3g}); rescale them"
+            "the refined schedule is not finite for norms between "
+            f"{float(g.min()):.3g} and {float(g.max()):.3g}; rescale them by a constant "
+            "(the refined shape does not change)"
         )
     grid = stretch(shape, min(steps, GRID_POINTS), steps=log.steps)
     summary, fit = summarize(grid), _fit(grid)
@@ -355,8 +364,8 @@ def analyse(
         table = pd.concat([table, extra], ignore_index=True)
     if not np.all(np.isfinite(table.bound)):
         raise ValueError(
-            "the bound overflows for these norms "
-            f"(largest {float(log.grad_norms.max()):.3g}); rescale them"
+            f"the bound overflows for norms up to {float(g.max()):.3g}; rescale them by a "
+            "constant (the refined shape does not change)"
         )
     return Analysis(
         log=log,
@@ -485,3 +494,30 @@ def _snippet(_shape, _steps, total: int, flavour: str, what: str, key: str, tau_
 def cached_snippet(shape, log_steps, total: int, flavour: str, what: str, key: str) -> str:
     """``to_snippet`` of the refined schedule stretched to ``total`` steps (cached by key)."""
     return _snippet(shape, log_steps, total, flavour, what, key, (float(shape.sum()),))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def registry_schedule(name: str, total: int, peak_lr: float, warmup: int, params: tuple):
+    """``build_schedule`` with hashable arguments (params as ``(name, value)`` pairs)."""
+    return build_schedule(name, total, peak_lr=peak_lr, warmup_steps=warmup, **dict(params))
+
+
+@st.cache_data(show_spinner="Scoring the schedules…", max_entries=16)
+def _bounds_full(_shapes_at: dict, total: int, _log, what: str) -> pd.DataFrame:
+    norms = np.ones(total) if _log is None else stretch(_log.grad_norms, total, steps=_log.steps)
+    steps = np.arange(total)
+    rows = []
+    for label, f in _shapes_at.items():  # one schedule in memory at a time
+        shape = f(steps)
+        bound, scale = best_scale(shape, norms)
+        rows.append({"schedule": label, "bound": bound, "best_peak_lr": scale * shape.max()})
+    table = pd.DataFrame(rows).sort_values("bound", ignore_index=True)
+    table["bound_sqrt_T"] = table.bound * np.sqrt(total)
+    return table
+
+
+def bounds_at_full_length(shapes_at: dict, total: int, log, what: str) -> pd.DataFrame:
+    """Each schedule's bound at its best scale over all ``total`` steps, with constant norms
+    or ``log``'s norms stretched to ``total`` steps; sorted, lowest first. ``what`` describes
+    the inputs (the cache key: the schedules themselves are not hashed)."""
+    return _bounds_full(shapes_at, total, log, what)

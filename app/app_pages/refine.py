@@ -103,11 +103,13 @@ with st.sidebar:
         f"{ui.OPTIMUM_POINTS:,} logged points; drawn as 'numerical optimum'.",
     )
 
-settings = []  # (log, optimizer, steps, assumption) per log
-with st.sidebar:
-    for log in logs:
-        lkey = f"{log.source}:{log.metric}:{len(log)}:{float(log.grad_norms[0])!r}"
-        box = st.container(border=len(logs) > 1)
+results, failed = [], []
+for log in logs:
+    # one error path per log: its settings, refinement, bounds and fit
+    try:
+        lkey = ui.log_key(log)
+        length, assumed = ui.run_length(log.steps)
+        box = st.sidebar.container(border=len(logs) > 1)
         if len(logs) > 1:
             box.markdown(f"**{log.source}** · `{log.metric}`")
         optimizer = box.radio(
@@ -119,7 +121,6 @@ with st.sidebar:
             help=f"Pre-selected from the metric name `{log.metric}`: names with 'l1' are "
             "Adam-style norms (Adam rule), others l2 norms (SGD rule).",
         )
-        length, assumed = ui.run_length(log.steps)
         capped = min(length, MAX_STEPS)
         steps = int(
             box.number_input(
@@ -132,17 +133,9 @@ with st.sidebar:
             )
         )
         note = f"Default {capped:,}: {assumed}"
-        if capped < length:
-            note += f" (capped at {MAX_STEPS:,})"
-        box.caption(note + ".")
-        settings.append((log, optimizer, steps))
-
-# ----------------------------------------------------------------------------- compute
-results, failed = [], []
-for log, optimizer, steps in settings:
-    try:
+        box.caption(note + (f" (capped at {MAX_STEPS:,})." if capped < length else "."))
         results.append(ui.analyse(log, tau, optimizer, steps, extras, want_opt))
-    except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback
+    except Exception as e:  # noqa: BLE001 - a message, never a traceback
         failed.append(log.source)
         st.error(f"Could not refine **{log.source}**: {ui.error_text(e)}")
 
