@@ -15,7 +15,38 @@ import plotly.graph_objects as go
 MAX_POINTS = 2000
 LOG_DECADES = 4  # a log-scale y axis spans at most this many decades below its top
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"]
-BASELINE_STYLE = {"linear": "dash", "cosine": "dot"}
+BASELINE_STYLE = {"linear": "dash", "cosine": "solid"}  # a dotted cosine looked broken up
+
+# One colour per schedule on every page, by registry name and by display label: refined is
+# always blue, linear always grey, cosine always purple (pages look colours up here).
+_SCHEDULE_COLOURS = {
+    "refined": ("refined", "#2563eb"),
+    "linear": ("Linear decay", "#4b5563"),
+    "cosine": ("Cosine decay", "#9333ea"),
+    "constant": ("Constant", "#16a34a"),
+    "polynomial": ("Polynomial decay", "#ea580c"),
+    "step": ("Step decay", "#0891b2"),
+    "exponential": ("Exponential decay", "#be185d"),
+    "inverse_sqrt": ("Inverse square root", "#4d7c0f"),
+    "wsd": ("Warmup-stable-decay", "#dc2626"),
+    "numerical optimum": ("numerical optimum", "#111827"),
+}
+COLOURS: dict[str, str] = {
+    **{name: colour for name, (_, colour) in _SCHEDULE_COLOURS.items()},
+    **{label: colour for label, colour in _SCHEDULE_COLOURS.values()},
+    **{label.lower(): colour for label, colour in _SCHEDULE_COLOURS.values()},
+}
+
+
+def colour_for(name: str, i: int = 0) -> str:
+    """The fixed colour of a schedule name or label (``"refined: a.csv"`` counts as refined);
+    other names take ``PALETTE[i]``.
+
+    >>> colour_for("linear") == colour_for("Linear decay") == COLOURS["linear"]
+    True
+    """
+    key = name.split(":", 1)[0].strip()
+    return COLOURS.get(key, COLOURS.get(key.lower(), PALETTE[i % len(PALETTE)]))
 
 
 def decimate(
@@ -52,8 +83,10 @@ def _layout(
         yaxis_title=y_title,
         height=height,
         template="plotly_white",
-        margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        margin={"l": 60, "r": 20, "t": 40, "b": 40},
+        # the legend sits under the x axis: it never meets the title or the toolbar, on a
+        # phone either (plotly grows the bottom margin to fit its rows)
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0.0},
         hovermode="x unified",
     )
     if log_y:

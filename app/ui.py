@@ -7,13 +7,27 @@ into messages.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from lrcore import optimal_schedule, smooth_norms
+from lrcore import (
+    REGISTRY,
+    ScheduleSummary,
+    best_scale,
+    build_schedule,
+    compare_bounds,
+    evaluate,
+    optimal_schedule,
+    smooth_norms,
+    stretch,
+    summarize,
+)
+from lrcore.export import to_snippet
+from lrcore.fit import FamilyFit, fit_family
 from lrcore.logs import GradNormLog, LogError, LogFile, open_log
 from lrcore.logs._write import WRITERS
 from lrcore.refine import refine_smoothed
@@ -26,18 +40,39 @@ NONE = "(none)"
 
 @dataclass(frozen=True)
 class LogSource:
-    """A log the user chose: uploaded bytes, a sample path, or a run sent from training."""
+    """A log the user chose: uploaded bytes, a sample path, or a run sent from training.
+
+    ``digest`` identifies uploaded bytes; it is computed once per upload (see
+    :func:`upload_source`) so that cached calls key on it instead of hashing the bytes again.
+    """
 
     name: str
-    data: bytes | None = None
+    data: bytes | None = field(default=None, repr=False, compare=False)
     path: str | None = None
+    digest: str = ""
+
+    def __post_init__(self):
+        if self.data is not None and not self.digest:
+            object.__setattr__(
+                self, "digest", hashlib.blake2b(self.data, digest_size=12).hexdigest()
+            )
 
     @property
     def key(self) -> str:
         """Stable id for widget keys and caches."""
-        if self.data is not None:
-            return f"{self.name}:{hashlib.sha1(self.data).hexdigest()[:12]}"
-        return f"{self.name}:{self.path}"
+        return f"{self.name}:{self.digest or self.path}"
+
+
+def upload_source(upload) -> LogSource:
+    """A :class:`LogSource` for a Streamlit upload, hashing its bytes once per upload."""
+    memo = st.session_state.setdefault("_upload_digests", {})
+    data = upload.getvalue()
+    tag = (upload.file_id, upload.name, len(data))
+    if tag not in memo:
+        if len(memo) > 32:
+            memo.clear()
+        memo[tag] = LogSource(upload.name, data=data).digest
+    return LogSource(upload.name, data=data, digest=memo[tag])
 
 
 def sample_names() -> list[str]:
@@ -63,15 +98,25 @@ def sample_source(name: str) -> LogSource:
     return LogSource(name, path=str(SAMPLES_DIR / name))
 
 
-@st.cache_data(show_spinner="Reading the log…", max_entries=16)
+@st.cache_resource(show_spinner="Reading the log…", max_entries=4)
+def _file(_source: LogSource, key: str) -> LogFile:
+    # a resource, not data: a 150 MB log is parsed once and never pickled or copied again
+    return open_log(_named(_source))
+
+
 def cached_file(source: LogSource) -> LogFile:
-    """The parsed log (every series), read once per distinct file."""
-    return open_log(_named(source))
+    """The parsed log (every series), read once per distinct file (keyed by its digest)."""
+    return _file(source, source.key)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _log(_source: LogSource, key: str, metric: str | None) -> GradNormLog:
+    return cached_file(_source).load(metric)
+
+
 def cached_log(source: LogSource, metric: str | None) -> GradNormLog:
-    return cached_file(source).load(metric)
+    """One series of the log, cleaned (read-only arrays, shared by the reruns of a session)."""
+    return _log(source, source.key, metric)
 
 
 def _named(source: LogSource):
@@ -84,18 +129,108 @@ def _named(source: LogSource):
     return buf
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _smooth(_norms: np.ndarray, key: str, tau: float) -> np.ndarray:
+    return smooth_norms(_norms, tau)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _refined(_norms: np.ndarray, key: str, tau: float, optimizer: str) -> np.ndarray:
+    return refine_smoothed(_smooth(_norms, key, tau), optimizer)
+
+
 def cached_refine(
-    grad_norms: np.ndarray, tau: float, optimizer: str
+    grad_norms: np.ndarray, tau: float, optimizer: str, key: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(smoothed norms, refined shape) on the logged points."""
-    smooth = smooth_norms(grad_norms, tau)
-    return smooth, refine_smoothed(smooth, optimizer)
+    """(smoothed norms, refined shape) on the logged points. ``key`` names the norms (a log's
+    digest and metric) so that the cache does not hash them; without it they are hashed."""
+    if key is None:
+        key = hashlib.blake2b(
+            np.ascontiguousarray(grad_norms).tobytes(), digest_size=12
+        ).hexdigest()
+    return _smooth(grad_norms, key, tau), _refined(grad_norms, key, tau, optimizer)
 
 
 @st.cache_data(show_spinner="Minimising the bound numerically…", max_entries=16)
 def cached_optimal(grad_norms: np.ndarray) -> np.ndarray:
     return optimal_schedule(grad_norms)
+
+
+def run_length(steps: np.ndarray) -> tuple[int, str]:
+    """How many steps the logged run had, and the sentence that says what was assumed:
+    the last logged step, or one more when the steps count from 0.
+
+    >>> run_length(np.array([10, 20, 500_500]))
+    (500500, 'the last logged step is 500,500; steps start at 10, so the run had 500,500 steps')
+    >>> run_length(np.array([0, 1, 99]))[0]
+    100
+    """
+    first, last = int(steps[0]), int(steps[-1])
+    if not (abs(first) <= 2**53 and abs(last) <= 2**53 and last > first):
+        raise ValueError(
+            f"the logged steps run from {first:,} to {last:,}; they must increase and stay "
+            f"within ±2^53"
+        )
+    if first == 0:
+        return (
+            last + 1,
+            f"steps count from 0 and the last logged step is {last:,}, so the run had {last + 1:,} steps",
+        )
+    n = max(last, 2)
+    return (
+        n,
+        f"the last logged step is {last:,}; steps start at {first:,}, so the run had {n:,} steps",
+    )
+
+
+DISPLAY_POINTS = 4000  # schedules are drawn from this many points; downloads use every step
+
+
+def display_steps(total_steps: int, n: int = DISPLAY_POINTS) -> np.ndarray:
+    """At most ``n`` integer steps spread over ``0 .. total_steps - 1`` (ends included).
+
+    >>> display_steps(10, 4).tolist()
+    [0, 3, 6, 9]
+    """
+    if total_steps <= n:
+        return np.arange(total_steps)
+    return np.unique(np.linspace(0, total_steps - 1, n).round().astype(np.int64))
+
+
+def next_run_positions(steps: np.ndarray, total_steps: int) -> np.ndarray:
+    """Where each logged point falls in a run of ``total_steps`` steps (what ``stretch`` uses).
+
+    >>> next_run_positions(np.array([10, 20, 30]), 101).tolist()
+    [0.0, 50.0, 100.0]
+    """
+    s = np.asarray(steps, dtype=np.float64)
+    return (s - s[0]) / (s[-1] - s[0]) * (total_steps - 1)
+
+
+def median_scale(values: list[np.ndarray]) -> float:
+    """How far apart the medians of several series are (largest / smallest; 1 for one).
+
+    >>> median_scale([np.array([1.0, 2, 3]), np.array([20.0, 40, 60])])
+    20.0
+    """
+    meds = [float(np.median(v)) for v in values]
+    low = min(meds)
+    return max(meds) / low if low > 0 else float("inf")
+
+
+def elide_tables(code: str) -> str:
+    """Code with long list literals shortened to ``[…]`` so a preview shows the whole function.
+
+    >>> elide_tables("FACTORS = [" + ", ".join(["0.5"] * 50) + "]\ndef f(): pass")
+    'FACTORS = [0.5, 0.5, 0.5, … 50 values]\ndef f(): pass'
+    """
+    import re
+
+    def short(m: re.Match) -> str:
+        items = m.group(1).split(", ")
+        return f"[{', '.join(items[:3])}, … {len(items):,} values]"
+
+    return re.sub(r"\[([^\[\]\n]{200,})\]", short, code)
 
 
 def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNormLog], list[str]]:
@@ -113,6 +248,8 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
             logs.append(cached_log(source, metric))
         except (LogError, ValueError, OSError) as e:
             errors.append(f"Could not read **{source.name}**: {e}")
+        except Exception as e:  # noqa: BLE001 - the page must show a message, never a traceback
+            errors.append(f"Could not read **{source.name}**: {type(e).__name__}: {e}"[:2000])
     return logs, errors
 
 
@@ -135,3 +272,252 @@ def x_axis(steps: np.ndarray, as_percent: bool) -> np.ndarray:
 
 def fmt_pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+# ----------------------------------------------------------------------------- one log, analysed
+
+MAX_STEPS = 20_000_000  # 160 MB of lrs; beyond that the browser session would be the problem
+GRID_POINTS = 10_001  # summary and family fit use the next run at this resolution
+OPTIMUM_POINTS = 5_000  # the numerical optimum is offered up to this many logged points
+LOW_R2 = 0.9  # below this a fitted family is not offered as a config
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the Refine page shows for one log (schedules at display resolution)."""
+
+    log: GradNormLog
+    key: str  # names the log's norms in caches
+    tau: float
+    optimizer: str
+    steps: int  # of the next run
+    smooth: np.ndarray  # running median, on the logged points
+    shape: np.ndarray  # refined, peak 1, on the logged points
+    positions: np.ndarray  # where each logged point falls in the next run (0 .. steps - 1)
+    summary: ScheduleSummary
+    fit: FamilyFit
+    warnings: tuple[str, ...]
+    table: object  # pandas DataFrame: compare_bounds with display names
+    optimum: np.ndarray | None  # numerical optimum on the logged points, when asked for
+
+    def full_values(self) -> np.ndarray:
+        """The refined schedule at every step of the next run (peak 1): for downloads."""
+        return stretch(self.shape, self.steps, steps=self.log.steps)
+
+
+def log_key(log: GradNormLog) -> str:
+    """Names a log's norms for the caches without hashing them."""
+    g = log.grad_norms
+    return (
+        f"{log.source}:{log.metric}:{len(g)}:{g[0]!r}:{g[len(g) // 2]!r}:{g[-1]!r}:{log.steps[-1]}"
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _fit(grid: np.ndarray) -> FamilyFit:
+    return fit_family(grid, "best")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _bounds(_norms, _shape, _extras_shapes, key: str, tau: float, optimizer: str, extras: tuple):
+    n = len(_norms)
+    shapes = {
+        "refined": _shape,
+        "Linear decay": evaluate(build_schedule("linear", n), n),
+        "Cosine decay": evaluate(build_schedule("cosine", n), n),
+        "Constant": np.ones(n),
+        **_extras_shapes(n),
+    }
+    table = compare_bounds(shapes, _norms, reference="Linear decay")
+    return shapes, table.rename(columns={"vs_Linear decay": "vs_linear"})
+
+
+def analyse(
+    log: GradNormLog, tau: float, optimizer: str, steps: int, extras=(), optimum: bool = False
+) -> Analysis:
+    """Refine ``log`` for a next run of ``steps`` steps and score it; raises on bad input."""
+    if not 2 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps of the next run must be 2..{MAX_STEPS:,}, got {steps:,}")
+    key = log_key(log)
+    g = log.grad_norms
+    with np.errstate(all="ignore"):
+        smooth, shape = cached_refine(g, tau, optimizer, key=key)
+    if not np.all(np.isfinite(shape)) or not shape.max() > 0:
+        raise ValueError(
+            "the refined schedule is not finite for norms between "
+            f"{float(g.min()):.3g} and {float(g.max()):.3g}; rescale them by a constant "
+            "(the refined shape does not change)"
+        )
+    grid = stretch(shape, min(steps, GRID_POINTS), steps=log.steps)
+    summary, fit = summarize(grid), _fit(grid)
+    extras = tuple(e for e in extras if e not in ("linear", "cosine", "constant"))
+
+    def extra_shapes(n):
+        return {REGISTRY[e].label: evaluate(build_schedule(e, n), n) for e in extras}
+
+    shapes, table = _bounds(log.grad_norms, shape, extra_shapes, key, tau, optimizer, extras)
+    opt = None
+    if optimum and len(log) <= OPTIMUM_POINTS:
+        opt = cached_optimal(log.grad_norms)
+        extra = compare_bounds({"numerical optimum": opt}, log.grad_norms, reference=None)
+        extra["vs_linear"] = extra.bound / table.bound[table.schedule == "Linear decay"].iloc[0]
+        table = pd.concat([table, extra], ignore_index=True)
+    if not np.all(np.isfinite(table.bound)):
+        raise ValueError(
+            f"the bound overflows for norms up to {float(g.max()):.3g}; rescale them by a "
+            "constant (the refined shape does not change)"
+        )
+    return Analysis(
+        log=log,
+        key=key,
+        tau=tau,
+        optimizer=optimizer,
+        steps=steps,
+        smooth=smooth,
+        shape=shape,
+        positions=next_run_positions(log.steps, steps),
+        summary=summary,
+        fit=fit,
+        warnings=tuple(diagnose(shape, log.grad_norms)),
+        table=table,
+        optimum=opt,
+    )
+
+
+def diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
+    """Plain-language warnings for a degenerate refined schedule: the library's
+    ``lrcore.diagnose.diagnose_refined`` when this lrcore has it, else the app's own checks
+    (which belong in the library)."""
+    try:
+        from lrcore.diagnose import diagnose_refined
+    except ImportError:
+        return _diagnose(shape, norms)
+    return list(diagnose_refined(shape, norms))
+
+
+def _diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
+    """>>> _diagnose(np.r_[np.full(90, 0.01), 1.0, np.linspace(0.9, 0, 9)], np.ones(100))[0][:39]
+    'The refined lr stays below 5% of its pe'
+    """
+    out = []
+    peak = int(np.argmax(shape))
+    n = len(shape)
+    low = float(np.mean(shape[:peak] < 0.05)) * peak / max(n - 1, 1) if peak else 0.0
+    if low > 0.25:
+        out.append(
+            f"The refined lr stays below 5% of its peak for {low:.0%} of the run before "
+            f"peaking at {peak / max(n - 1, 1):.0%}: the next run would barely train for that "
+            "long. Refinement puts the lr where the norms are small; here they are far smaller "
+            "late in the run."
+        )
+    k = max(n // 10, 1)
+    fall = float(np.median(norms[:k]) / np.median(norms[-k:]))
+    if fall > 5:
+        out.append(
+            f"The gradient norms fall {fall:.1f}x from the first to the last tenth of the run "
+            "(as in full-batch training or when the model interpolates the data). The bound "
+            "then favours a late lr spike; a plain linear decay is the safer choice."
+        )
+    return out
+
+
+def error_text(e: BaseException) -> str:
+    """One line for the page: the message, with the kind of error when it is not a ValueError."""
+    msg = str(e) or type(e).__name__
+    if not isinstance(e, ValueError | LogError):
+        msg = f"{type(e).__name__}: {msg}"
+    return msg[:1000]
+
+
+GRAD_NORM_RECIPES = """
+Log the norm of **all** gradients once per step, after `backward()` and before the optimizer
+step: the **l2** norm for SGD-style runs, the **l1** norm (sum of absolute values) for Adam
+and its relatives. Any of the files below can be uploaded here as they are.
+
+**A plain torch loop** (`pip install lrcore[train]`): records both norms, on the device.
+
+```python
+from lrcore.train import GradNormRecorder
+
+recorder = GradNormRecorder(model)
+for step, batch in enumerate(loader):
+    loss = loss_fn(model(batch.x), batch.y)
+    loss.backward()
+    recorder.record(step)  # before clipping and optimizer.step()
+    optimizer.step()
+    optimizer.zero_grad()
+recorder.save("grad_norms.csv")  # columns step, grad_norm_l2, grad_norm_l1
+```
+
+**Hugging Face Trainer**: the l2 norm is already logged. `trainer_state.json` in each
+checkpoint folder holds `{"step": ..., "grad_norm": ...}` every `logging_steps` (set
+`logging_steps=1` for one point per step). For the l1 norm (Adam), add a callback that writes
+JSON lines:
+
+```python
+import json
+from transformers import TrainerCallback
+
+
+class GradNormL1(TrainerCallback):
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        l1 = sum(float(p.grad.abs().sum()) for p in model.parameters() if p.grad is not None)
+        with open("grad_norms.jsonl", "a") as f:
+            f.write(json.dumps({"step": state.global_step, "grad_norm_l1": l1}) + "\\n")
+
+
+trainer = Trainer(..., callbacks=[GradNormL1()])  # grads are already clipped here
+```
+
+**PyTorch Lightning**: log the norm in your `LightningModule`; `CSVLogger` writes it to
+`metrics.csv` (TensorBoardLogger to an event file):
+
+```python
+from lightning.pytorch.utilities import grad_norm
+
+
+def on_before_optimizer_step(self, optimizer):
+    self.log("grad_norm", grad_norm(self, norm_type=2)["grad_2.0_norm_total"])  # SGD
+    self.log("grad_norm_l1", grad_norm(self, norm_type=1)["grad_1.0_norm_total"])  # Adam
+```
+
+A column or key whose name contains `l1` gets the Adam rule here; every other one the SGD
+rule. Either can be changed per log in the sidebar.
+"""
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _snippet(_shape, _steps, total: int, flavour: str, what: str, key: str, tau_opt: tuple) -> str:
+    return to_snippet(stretch(_shape, total, steps=_steps), flavour=flavour, what=what)
+
+
+def cached_snippet(shape, log_steps, total: int, flavour: str, what: str, key: str) -> str:
+    """``to_snippet`` of the refined schedule stretched to ``total`` steps (cached by key)."""
+    return _snippet(shape, log_steps, total, flavour, what, key, (float(shape.sum()),))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def registry_schedule(name: str, total: int, peak_lr: float, warmup: int, params: tuple):
+    """``build_schedule`` with hashable arguments (params as ``(name, value)`` pairs)."""
+    return build_schedule(name, total, peak_lr=peak_lr, warmup_steps=warmup, **dict(params))
+
+
+@st.cache_data(show_spinner="Scoring the schedules…", max_entries=16)
+def _bounds_full(_shapes_at: dict, total: int, _log, what: str) -> pd.DataFrame:
+    norms = np.ones(total) if _log is None else stretch(_log.grad_norms, total, steps=_log.steps)
+    steps = np.arange(total)
+    rows = []
+    for label, f in _shapes_at.items():  # one schedule in memory at a time
+        shape = f(steps)
+        bound, scale = best_scale(shape, norms)
+        rows.append({"schedule": label, "bound": bound, "best_peak_lr": scale * shape.max()})
+    table = pd.DataFrame(rows).sort_values("bound", ignore_index=True)
+    table["bound_sqrt_T"] = table.bound * np.sqrt(total)
+    return table
+
+
+def bounds_at_full_length(shapes_at: dict, total: int, log, what: str) -> pd.DataFrame:
+    """Each schedule's bound at its best scale over all ``total`` steps, with constant norms
+    or ``log``'s norms stretched to ``total`` steps; sorted, lowest first. ``what`` describes
+    the inputs (the cache key: the schedules themselves are not hashed)."""
+    return _bounds_full(shapes_at, total, log, what)
