@@ -192,7 +192,7 @@ def band_figure(
     """Mean curves with a shaded band (mean ± standard error), one per ``(name, x, mean, sem)``."""
     fig = go.Figure()
     for i, (name, x, mean, sem) in enumerate(groups):
-        color = PALETTE[i % len(PALETTE)]
+        color = colour_for(name, i)
         x, mean, sem = (np.asarray(a, dtype=np.float64) for a in (x, mean, sem))
         band = np.nan_to_num(sem)
         fig.add_trace(

@@ -99,11 +99,21 @@ def settle(page, timeout: float = 60) -> None:
     time.sleep(1.0)
     while time.time() < deadline:
         idle = page.locator('[data-test-script-state="notRunning"]').count() > 0
-        if idle and page.locator('[data-testid="stSpinner"]').count() == 0:
-            time.sleep(0.5)  # plotly draws after the script ends
+        if idle and page.locator('[data-testid="stSpinner"]').count() == 0 and drawn(page):
+            time.sleep(1.5)  # the last plotly frames and table cells
             return
         time.sleep(0.3)
     raise AssertionError("the page kept running")
+
+
+def drawn(page) -> bool:
+    """Every chart and table has been drawn (plotly and the table grid load after the script)."""
+    charts = page.locator('[data-testid="stPlotlyChart"]').count()
+    tables = page.locator('[data-testid="stDataFrame"]').count()
+    return (
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').count() >= charts
+        and page.locator('[data-testid="stDataFrame"] canvas').count() >= tables
+    )
 
 
 def shrink(path: Path) -> None:

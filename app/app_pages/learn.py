@@ -19,12 +19,12 @@ NAMES = {
     "refined": "refined",
     "optimum": "numerical optimum",
 }
-STYLE = {  # refined and linear look the same as on 'Refine a log'
-    "refined": {"color": "#2563eb", "width": 3},
-    "linear": {"color": "#6b7280", "dash": "dash"},
-    "cosine": {"color": "#6b7280", "dash": "dot"},
-    "constant": {"color": "#ea580c", "dash": "dashdot", "width": 2},
-    "optimum": {"color": "#16a34a", "width": 1, "opacity": 0.6},
+STYLE = {  # the colours of every page (charts.COLOURS)
+    "refined": {"width": 3},
+    "linear": {"dash": charts.BASELINE_STYLE["linear"]},
+    "cosine": {"dash": charts.BASELINE_STYLE["cosine"], "width": 2},
+    "constant": {"width": 2},
+    "optimum": {"width": 1, "opacity": 0.55},
 }
 SHAPE_LABELS = {
     "flat": "flat",
@@ -114,6 +114,7 @@ curves = [
         NAMES[k],
         steps,
         shape * bounds.best_peak_lr[NAMES[k]] / np.max(shape) / linear_peak,
+        color=charts.colour_for(NAMES[k]),
         **STYLE[k],
     )
     for k, shape in reversed(shapes.items())
