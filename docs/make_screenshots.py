@@ -4,7 +4,7 @@ Starts the app on a free local port, opens every page in headless Chromium (Debi
 ``/usr/bin/chromium``, driven by Playwright) at 1400 x 1000, waits until the page has
 finished running and saves ``DIR/<page>.png`` (default ``docs/screenshots``), each reduced
 to a 256-colour palette so it stays small. ``--phone`` adds ``<page>_phone.png`` at
-390 x 844; ``--full`` saves whole pages instead of the first screen. The browser test
+390 x 844. The browser test
 (``tests/test_browser.py``) uses the same helpers.
 """
 
@@ -125,15 +125,32 @@ def shrink(path: Path) -> None:
     small.save(path, optimize=True)
 
 
-def shoot(browser, url: str, out: Path, viewport: dict, suffix: str = "", full: bool = False):
-    """Screenshot every page at ``viewport``; returns the paths written."""
+def press(label: str):
+    """An action: click the button labelled ``label`` and wait for the page to finish."""
+
+    def act(page) -> None:
+        page.get_by_role("button", name=label).first.click()
+        time.sleep(1.0)
+        settle(page, timeout=300)
+
+    return act
+
+
+# what a page should show in a picture: the results of its default setup, not an empty form
+ACTIONS = {"train": press("Start"), "demo": press("Run this experiment")}
+
+
+def shoot(browser, url: str, out: Path, viewport: dict, suffix: str = ""):
+    """Screenshot every page at ``viewport`` (after its action, if any); returns the paths."""
     page = browser.new_page(viewport=viewport)
     paths = []
     for name, path in PAGES.items():
         page.goto(f"{url}/{path}")
         settle(page)
+        if name in ACTIONS:
+            ACTIONS[name](page)
         target = out / f"{name}{suffix}.png"
-        page.screenshot(path=str(target), full_page=full)
+        page.screenshot(path=str(target))
         shrink(target)
         paths.append(target)
     page.close()
@@ -144,14 +161,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--phone", action="store_true", help="also 390 x 844 shots")
-    parser.add_argument("--full", action="store_true", help="whole pages, not the first screen")
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with serve(args.port) as url, chromium() as browser:
-        paths = shoot(browser, url, args.out, DESKTOP, full=args.full)
+        paths = shoot(browser, url, args.out, DESKTOP)
         if args.phone:
-            paths += shoot(browser, url, args.out, PHONE, "_phone", full=args.full)
+            paths += shoot(browser, url, args.out, PHONE, "_phone")
     for p in paths:
         print(f"{p} ({p.stat().st_size / 1024:.0f} KB)")
 
