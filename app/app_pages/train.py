@@ -13,8 +13,8 @@ import words
 from lrcore import REGISTRY, refine
 from lrcore.export import log_to_csv
 from lrcore.train import RunConfig, compare
-from lrcore.train.config import NOISES, OPTIMIZERS, TASKS
-from lrcore.train.experiments import best_rows, refined_from_linear
+from lrcore.train.config import CONVEX_TASKS, NOISES, OPTIMIZERS, TASKS
+from lrcore.train.experiments import best_rows, own_norm_bounds
 from lrcore.train.loop import resolve_device
 
 TASK_LABELS = {
@@ -115,21 +115,34 @@ def parse_peaks(text: str) -> list[float]:
 
 
 class Clock:
-    """Elapsed time over everything the user waits for (the refine pre-run too), and an ETA
-    from the share of the work done (runs x steps)."""
+    """Elapsed time over everything the user waits for (linear's runs for refinement, grid
+    extensions, refined's runs), and an ETA from the run-steps done against those expected.
 
-    def __init__(self, work: dict[str, float]):
-        self.start, self.work, self.done = time.perf_counter(), work, 0.0
-        self.total = sum(work.values())
+    ``compare`` calls the training loop several times; each call reports its own fraction,
+    so a drop in the fraction starts a new batch and banks the last one."""
 
-    def finish(self, phase: str) -> None:
-        self.done += self.work[phase]
+    def __init__(self, expected_run_steps: float):
+        self.start, self.expected = time.perf_counter(), float(expected_run_steps)
+        self.banked, self.current, self.last_fraction, self.batch = 0.0, 0.0, 0.0, 1
 
-    def text(self, phase: str, fraction: float) -> str:
-        elapsed = time.perf_counter() - self.start
-        share = (self.done + fraction * self.work[phase]) / self.total
-        eta = f" · about {elapsed * (1 - share) / share:.0f} s left" if share > 0.02 else ""
-        return f"{elapsed:.0f} s elapsed{eta}"
+    def update(self, p) -> None:
+        work = p.total_runs * p.total_steps
+        if p.fraction < self.last_fraction:  # a new batch of runs began
+            self.banked += self.current
+            self.batch += 1
+        self.current, self.last_fraction = p.fraction * work, p.fraction
+        # grid extensions add runs: the expectation grows with what this batch still needs
+        self.expected = max(self.expected, self.banked + work)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def text(self) -> str:
+        done = self.banked + self.current
+        share = done / self.expected if self.expected else 0.0
+        eta = f" · about {self.elapsed * (1 - share) / share:.0f} s left" if share > 0.02 else ""
+        return f"{self.elapsed:.0f} s elapsed{eta}"
 
 
 if start:
@@ -150,11 +163,22 @@ if start:
             eval_every=max(1, steps // 50),
         )
         seeds = list(range(n_seeds))
-        others = [n for n in chosen if n != presets.REFINED_RUN]
-        work = {"comparison": len(chosen) * len(peaks) * n_seeds * steps}
-        if presets.REFINED_RUN in chosen:
-            work["linear runs to refine from"] = len(peaks) * n_seeds * steps
-        clock = Clock(work)
+        schedules = {}
+        for name in chosen:
+            if name == presets.REFINED_RUN:  # compare tunes linear first and refines from it
+                schedules["refined"] = "refined"
+            elif name == presets.REFINED_LOG:
+                logs = st.session_state.get("refine_logs")
+                if not logs:
+                    raise ValueError("no log is loaded on 'Refine a log'")
+                log = logs[0]
+                schedules[f"refined ({log.source})"] = tuple(
+                    refine(log.grad_norms, 0.1, log.suggested_optimizer)
+                )
+            else:
+                schedules[name] = name
+        n_sched = len(schedules) + ("refined" in schedules and "linear" not in schedules)
+        clock = Clock(n_sched * len(peaks) * n_seeds * steps)
         stop_slot = st.empty()
         stop_slot.button(
             "Stop",
@@ -166,56 +190,37 @@ if start:
         progress = st.progress(0.0, text="Starting…")
         live_slot = st.empty()
         live: dict[str, list[tuple[int, float]]] = {}
-        phase = ""
 
         def on_step(p):
+            clock.update(p)
+            label = f"batch {clock.batch} ({p.total_runs} runs)"
             progress.progress(
                 p.fraction,
-                text=f"{phase}: step {p.step:,}/{p.total_steps:,} · mean loss {p.loss:.3g} · "
-                + clock.text(phase, p.fraction),
+                text=f"{label}: step {p.step:,}/{p.total_steps:,} · mean loss {p.loss:.3g} · "
+                + clock.text(),
             )
-            points = live.setdefault(phase, [])
+            points = live.setdefault(label, [])
             points.append((p.runs_done * p.total_steps + p.step, p.loss))
             if p.fraction >= 1 or len(points) % 20 == 0:
                 fig = charts.line_figure(
                     [charts.Curve(name, *np.array(v).T) for name, v in live.items() if v],
                     "Live: mean minibatch loss of the runs in progress",
-                    "steps run (all runs of a phase one after the other)",
+                    "step (runs of a batch one after the other)",
                     "loss",
                     log_y=True,
-                    height=280,
+                    height=300,
                 )
                 fig.update_layout(showlegend=True)
-                live_slot.plotly_chart(fig, key=f"live_{phase}_{len(points)}")
+                live_slot.plotly_chart(fig, key=f"live_{clock.batch}_{len(points)}")
 
-        schedules = {}
-        if presets.REFINED_RUN in chosen:
-            phase = "linear runs to refine from"
-            schedules["refined"], _ = refined_from_linear(
-                cfg, seeds, tau=0.1, peak_lrs=peaks, on_step=on_step
-            )
-            clock.finish(phase)
-        for name in others:
-            if name == presets.REFINED_LOG:
-                logs = st.session_state.get("refine_logs")
-                if not logs:
-                    raise ValueError("no log is loaded on 'Refine a log'")
-                log = logs[0]
-                schedules[f"refined ({log.source})"] = refine(
-                    log.grad_norms, 0.1, log.suggested_optimizer
-                )
-            else:
-                schedules[name] = name
-        phase = "comparison"
         table, runs = compare(
             cfg, schedules, seeds=seeds, peak_lrs=peaks, on_step=on_step, return_runs=True
         )
-        clock.finish(phase)
         stop_slot.empty()
         progress.progress(
             1.0,
-            text=f"Done: {len(runs)} runs on {next(iter(runs.values())).device}, "
-            + clock.text(phase, 1.0).split(" ·")[0],
+            text=f"Done: {len(runs)} runs in {clock.batch} batches on "
+            f"{next(iter(runs.values())).device}, {clock.elapsed:.0f} s in all",
         )
         st.session_state["train_result"] = {"table": table, "runs": runs, "cfg": cfg}
     except ValueError as e:
@@ -227,7 +232,7 @@ if result is None:
     st.stop()
 
 table, runs, cfg = result["table"], result["runs"], result["cfg"]
-convex = cfg.task != "cnn"
+convex = cfg.task in CONVEX_TASKS
 score = "suboptimality" if convex else "objective"
 best = best_rows(table).reset_index(drop=True)
 learned = best.learned.astype(bool)
@@ -264,6 +269,11 @@ shown["test accuracy"] = [
     words.fmt_pct_pm(m, s)
     for m, s in zip(best.test_accuracy_mean, best.test_accuracy_sem, strict=True)
 ]
+if cfg.optimizer == "sgd" and "linear" in set(best.schedule):
+    # each schedule's bound under the norms of its OWN runs (not linear's), over linear's
+    shown["bound ÷ linear's (own norms)"] = [
+        f"{v:.2f}×" if np.isfinite(v) else "" for v in own_norm_bounds(best, runs)
+    ]
 shown["diverged"] = best.diverged.astype(int)
 shown["learned"] = np.where(learned, "yes", "no")
 st.dataframe(pd.DataFrame(shown), hide_index=True, key="train_table")
@@ -332,9 +342,14 @@ if groups:
         key="train_curves",
     )
 
-linear_runs = [r for (label, _, _), r in runs.items() if label == "linear" and r.ok]
-if linear_runs:
-    run = min(linear_runs, key=lambda r: (r.config.seed, -r.config.peak_lr))
+linear_best = best.peak_lr[best.schedule.astype(str) == "linear"]
+linear_runs = [
+    r
+    for (label, peak, _), r in runs.items()
+    if label == "linear" and r.ok and len(linear_best) and peak == linear_best.iloc[0]
+]
+if linear_runs:  # the linear run at linear's best peak lr, first seed
+    run = min(linear_runs, key=lambda r: r.config.seed)
     kind = run.config.norm_type
     if st.button(f"Send the linear run's {kind} gradient norms to 'Refine a log'", key="send_log"):
         csv = log_to_csv(run.steps, run.grad_norms(), None).replace(
