@@ -254,7 +254,7 @@ st.caption(
 )
 shown = {
     "schedule": best.schedule.astype(str),
-    "peak lr": [words.fmt_sig(v) for v in best.peak_lr],
+    "peak lr": [f"{v:.3g}" for v in best.peak_lr],
     "best at grid edge": np.where(best.at_grid_edge, "yes", ""),
 }
 if convex:
@@ -279,18 +279,21 @@ shown["learned"] = np.where(learned, "yes", "no")
 st.dataframe(pd.DataFrame(shown), hide_index=True, key="train_table")
 
 if (~learned).any():
-    names = ", ".join(best.schedule[~learned].astype(str))
+    parts = [
+        f"**{r.schedule}** (peak lr {r.peak_lr:.3g}, test accuracy {r.test_accuracy_mean:.1%})"
+        for r in best[~learned].itertuples()
+    ]
     st.warning(
-        f"Did not learn: **{names}**: at every peak lr tried the {score} stayed near its "
-        "starting value (test accuracy near chance). The peak lr is probably far off for this "
-        f"optimizer: try the default grid for {cfg.optimizer} "
+        "Did not learn: " + "; ".join(parts) + ": the objective ended higher than it started "
+        "in at least one seed, even at the best peak lr tried. The peak lr is probably far off "
+        f"for {cfg.optimizer}: try its default grid "
         f"({presets.default_peaks(cfg.task, cfg.optimizer)})."
     )
 edge = best[best.at_grid_edge.astype(bool)]
 if len(edge):
     lows, highs = table.peak_lr.min(), table.peak_lr.max()
     parts = [
-        f"**{r.schedule}** at {words.fmt_sig(r.peak_lr)} "
+        f"**{r.schedule}** at {r.peak_lr:.3g} "
         f"({'lowest' if r.peak_lr <= lows else 'highest' if r.peak_lr >= highs else 'edge'})"
         for r in edge.itertuples()
     ]
