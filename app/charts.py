@@ -112,17 +112,21 @@ def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
     two decades or more, else 1-2-5 (or finer) steps, each labelled with its full value
     (plotly's own minor labels read "2, 1, 9, 8 ... 0.1, 9")."""
     decades = np.log10(high / low)
-    mantissas = {2.0: [1.0], 0.7: [1.0, 2.0, 5.0], 0.3: [1, 1.5, 2, 3, 4, 5, 6, 7, 8]}
-    steps = next(
-        (m for d, m in mantissas.items() if decades >= d), [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8]
-    )
-    vals = [
-        m * 10.0**e
-        for e in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
-        for m in steps
-        if low * 0.999 <= m * 10.0**e <= high * 1.001
+    sets = [
+        [1.0],
+        [1.0, 2.0, 5.0],
+        [1, 1.5, 2, 3, 4, 5, 6, 7, 8],
+        [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9],
     ]
-    if len(vals) < 3:  # a narrow range: the ends and the middle
+    first = 0 if decades >= 2 else 1 if decades >= 0.7 else 2 if decades >= 0.3 else 3
+    exps = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    for steps in sets[first:]:  # the coarsest steps that still give 3 ticks
+        vals = [
+            m * 10.0**e for e in exps for m in steps if low * 0.999 <= m * 10.0**e <= high * 1.001
+        ]
+        if len(vals) >= 3:
+            break
+    else:  # a very narrow range: the ends and the middle
         vals = [low, float(np.sqrt(low * high)), high]
     return vals, [f"{v:.3g}" for v in vals]
 

@@ -108,3 +108,31 @@ def bound_sentences(ratios: Mapping[str, float], reference: str, refined: str, o
 def _vs(ratio: float, reference: str) -> str:
     change = fmt_change(ratio)
     return f"equal to **{reference}**'s" if change == "equal" else f"{change} **{reference}**'s"
+
+
+def _compare(ratio: float) -> str:
+    return "better than" if ratio < 0.9 else "worse than" if ratio > 1.1 else "about equal to"
+
+
+def demo_verdict(
+    measured: float, bound: float, diff: float, diff_sem: float, wins: int, seeds: int
+) -> str:
+    """What a teaching experiment showed: refined's final suboptimality over linear's, the
+    paired per-seed difference (refined - linear, mean ± s.e.: within two standard errors
+    counts as equal), the ratio the bound predicted (within 10% of 1 counts as equal), and
+    whether the two agree.
+
+    >>> print(demo_verdict(0.52, 0.75, -0.008, 0.001, 3, 3))
+    **Measured:** refined ends at **0.52×** linear decay's suboptimality: better than linear decay (refined lower in 3 of 3 seeds; paired difference -0.0080 ± 0.0010). **The bound predicted 0.75×** (better than linear decay): they agree.
+    >>> print(demo_verdict(1.1, 1.0, 0.0007, 0.0005, 0, 3).split(": ")[1])
+    about equal to linear decay (refined lower in 0 of 3 seeds; paired difference (7.0 ± 5.0)e-04). **The bound predicted 1.0×** (about equal to linear decay)
+    """
+    significant = math.isfinite(diff_sem) and abs(diff) > 2 * diff_sem
+    m = ("better than" if diff < 0 else "worse than") if significant else "about equal to"
+    b = _compare(bound)
+    return (
+        f"**Measured:** refined ends at **{fmt_sig(measured, 2)}×** linear decay's "
+        f"suboptimality: {m} linear decay (refined lower in {wins} of {seeds} seeds; paired "
+        f"difference {fmt_pm(diff, diff_sem)}). **The bound predicted {fmt_sig(bound, 2)}×** "
+        f"({b} linear decay): {'they agree' if m == b else 'they disagree'}."
+    )

@@ -9,7 +9,8 @@ import presets
 import streamlit as st
 import words
 
-from lrcore import summarize
+from lrcore import smooth_norms, summarize
+
 from lrcore.diagnose import diagnose_refined
 from lrcore.train import RunConfig, compare
 from lrcore.train.experiments import best_rows, own_norm_bounds, refine_from_runs
@@ -41,13 +42,13 @@ EXPERIMENTS = {
         "schedule does.",
         "Late norms are large, so refinement anneals early; the bound expects refined to beat "
         "linear decay clearly.",
-        {**HINGE, "noise": "rise", "noise_scale": 1.0},
+        {**HINGE, "noise": "rise", "noise_scale": 2.0},
     ),
     "flat": Experiment(
         "(b) Flat noise",
         "The same problem with noise of one size all run.",
         "Flat norms refine to linear decay itself: the bound expects no difference.",
-        {**HINGE, "noise": "flat", "noise_scale": 1.0},
+        {**HINGE, "noise": "flat", "noise_scale": 2.0},
     ),
     "full": Experiment(
         "(c) Full batch: the model interpolates",
@@ -126,6 +127,8 @@ def run_experiment(key: str) -> dict:
         "lrs": {name: rs[0].lr for name, rs in chosen.items()},
         "bound_ratio": float(bound.iloc[list(best.index).index("refined")]),
         "refined_wins": int((paired < 0).sum()),
+        "diff": float(paired.mean()),
+        "diff_sem": float(paired.std(ddof=1) / np.sqrt(len(paired))),
         "diagnosis": diagnose_refined(shape, norms),
     }
 
@@ -184,15 +187,19 @@ ratio = sub_ref / sub_lin
 a, b, c, d = st.columns(4)
 a.metric("linear: objective − f*", words.fmt_sig(sub_lin))
 b.metric("refined: objective − f*", words.fmt_sig(sub_ref))
-c.metric("measured refined ÷ linear", f"{ratio:.2f}×")
-d.metric("bound refined ÷ linear", f"{out['bound_ratio']:.2f}×")
-verdict = "clearly better" if ratio < 0.8 else "clearly worse" if ratio > 1.25 else "about the same"
+c.metric("measured refined ÷ linear", f"{words.fmt_sig(ratio, 2)}×")
+d.metric("bound refined ÷ linear", f"{words.fmt_sig(out['bound_ratio'], 2)}×")
 st.markdown(
-    f"**Measured:** refined ends at **{ratio:.2f}×** linear decay's suboptimality "
-    f"({words.fmt_pm(sub_ref, best.suboptimality_sem['refined'])} vs "
-    f"{words.fmt_pm(sub_lin, best.suboptimality_sem['linear'])}): {verdict}; refined is lower "
-    f"in {out['refined_wins']} of {len(SEEDS)} seeds. The bound, each schedule scored with the "
-    f"norms of its own runs, predicted **{out['bound_ratio']:.2f}×**."
+    words.demo_verdict(
+        ratio, out["bound_ratio"], out["diff"], out["diff_sem"], out["refined_wins"], len(SEEDS)
+    )
+)
+st.caption(
+    "Suboptimality (objective − f*) at the last step, mean ± s.e. over seeds: refined "
+    f"{words.fmt_pm(sub_ref, best.suboptimality_sem['refined'])}, linear "
+    f"{words.fmt_pm(sub_lin, best.suboptimality_sem['linear'])}, at peak lrs "
+    f"{best.peak_lr['refined']:.3g} and {best.peak_lr['linear']:.3g}. The bound scores each "
+    "schedule with the gradient norms of its own runs."
 )
 edge = [n for n in ("linear", "refined") if best.at_grid_edge[n]]
 if edge:
@@ -215,17 +222,13 @@ else:
 left, right = st.columns(2)
 T = s["steps"]
 t = np.arange(T)
+lin_norms = out["linear_norms"]
 left.plotly_chart(
-    charts.line_figure(
-        [
-            charts.Curve(n, t, out["norms"][n], color=charts.colour_for(n), width=1.5)
-            for n in ("linear", "refined")
-        ],
-        "Gradient norms of each schedule's runs",
+    charts.norms_figure(
+        [("linear's runs", t, lin_norms, smooth_norms(lin_norms, 0.1))],
         "step",
-        "gradient norm (l2, mean over seeds)",
         log_y=True,
-    ),
+    ).update_layout(title_text="Gradient norms refined was built from"),
     key="demo_norms",
 )
 right.plotly_chart(
