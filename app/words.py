@@ -136,3 +136,16 @@ def demo_verdict(
         f"difference {fmt_pm(diff, diff_sem)}). **The bound predicted {fmt_sig(bound, 2)}×** "
         f"({b} linear decay): {'they agree' if m == b else 'they disagree'}."
     )
+
+
+def fold_change(early_over_late: float) -> str:
+    """How a quantity moved, from the ratio of its early value to its late one.
+
+    >>> fold_change(16.2), fold_change(0.31), fold_change(1.02)
+    ('fell 16x', 'rose 3.2x', 'stayed within 5%')
+    """
+    if abs(early_over_late - 1) <= 0.05:
+        return "stayed within 5%"
+    if early_over_late > 1:
+        return f"fell {fmt_sig(early_over_late, 2)}x"
+    return f"rose {fmt_sig(1 / early_over_late, 2)}x"

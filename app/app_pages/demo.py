@@ -9,9 +9,8 @@ import presets
 import streamlit as st
 import words
 
-from lrcore import smooth_norms, summarize
-
-from lrcore.diagnose import diagnose_refined
+from lrcore import smooth_norms
+from lrcore.diagnose import diagnose_refined, refined_shape
 from lrcore.train import RunConfig, compare
 from lrcore.train.experiments import best_rows, own_norm_bounds, refine_from_runs
 
@@ -208,15 +207,16 @@ if edge:
         f"{', '.join(f'{n} ({words.fmt_sig(best.peak_lr[n])})' for n in edge)}. When a model "
         "can fit the data exactly, larger lrs keep helping."
     )
-peak_at = summarize(out["shape"]).warmup_fraction
-above_half = float(np.mean(out["shape"] >= 0.5 * out["shape"].max()))
+shape = refined_shape(out["shape"], grad_norms=out["linear_norms"])
 if out["diagnosis"]:
     for line in out["diagnosis"]:
         st.warning(line)
 else:
     st.success(
-        f"No warning: the refined schedule peaks at {peak_at:.0%} of the run and stays above "
-        f"half its peak for {above_half:.0%} of it."
+        f"No warning: the refined schedule peaks at {shape.peak_fraction:.0%} of the run, "
+        f"stays above half its peak for {shape.above_half_fraction:.0%} of it, and the norms "
+        f"it was built from {words.fold_change(shape.norm_fall)} from the first tenth of the "
+        "run to the last."
     )
 
 left, right = st.columns(2)
