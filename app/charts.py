@@ -75,7 +75,13 @@ class Curve:
 
 
 def _layout(
-    fig: go.Figure, title: str, x_title: str, y_title: str, log_y: bool, height: int
+    fig: go.Figure,
+    title: str,
+    x_title: str,
+    y_title: str,
+    log_y: bool,
+    height: int,
+    max_decades: float = LOG_DECADES,
 ) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
@@ -96,7 +102,7 @@ def _layout(
             fig.update_yaxes(type="log")
             return fig
         # schedules end at 0: show at most LOG_DECADES decades below the top, not down to 1e-12
-        low = max(pos.min(), pos.max() * 10.0**-LOG_DECADES)
+        low = max(pos.min(), pos.max() * 10.0**-max_decades)
         vals, text = log_ticks(low, pos.max())
         fig.update_yaxes(
             type="log",
@@ -192,8 +198,10 @@ def band_figure(
     x_title: str,
     y_title: str,
     log_y: bool = False,
+    max_decades: float = LOG_DECADES,
 ) -> go.Figure:
-    """Mean curves with a shaded band (mean ± standard error), one per ``(name, x, mean, sem)``."""
+    """Mean curves with a shaded band (mean ± standard error), one per ``(name, x, mean, sem)``;
+    a log axis shows at most ``max_decades`` decades below the top."""
     fig = go.Figure()
     for i, (name, x, mean, sem) in enumerate(groups):
         color = colour_for(name, i)
@@ -222,7 +230,7 @@ def band_figure(
                 line={"color": color, "width": 2.5},
             )
         )
-    return _layout(fig, title, x_title, y_title, log_y, 380)
+    return _layout(fig, title, x_title, y_title, log_y, 380, max_decades)
 
 
 def points_per_trace(fig: go.Figure) -> list[int]:

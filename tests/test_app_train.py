@@ -35,6 +35,8 @@ def every_peak(at):
 def test_peak_lr_defaults_follow_the_optimizer_and_the_task():
     at = app(PAGE)
     assert at.text_input(key="tr_peaks_logreg_sgd").value == "0.5, 1, 2"
+    # a little L2 for logistic regression (digits are separable: no finite optimum without it)
+    assert at.number_input(key="tr_wd_logreg").value == 0.001
     at.selectbox(key="tr_opt").set_value("adam").run()
     assert_clean(at)
     # an Adam run never starts from SGD's lr (0.5 left every Adam run at chance)
@@ -42,6 +44,7 @@ def test_peak_lr_defaults_follow_the_optimizer_and_the_task():
     at.text_input(key="tr_peaks_logreg_adam").set_value("0.03").run()
     at.segmented_control(key="tr_task").set_value("svm").run()
     assert at.text_input(key="tr_peaks_svm_adam").value == "0.005, 0.01, 0.02"
+    assert at.number_input(key="tr_wd_svm").value == 0.0
     at.segmented_control(key="tr_task").set_value("logreg").run()
     assert at.text_input(key="tr_peaks_logreg_adam").value == "0.03"  # the user's edit stays
 

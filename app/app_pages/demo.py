@@ -251,6 +251,7 @@ st.plotly_chart(
         "step",
         "objective − f*",
         log_y=True,
+        max_decades=12,
     ),
     key="demo_curves",
 )

@@ -65,7 +65,7 @@ peaks_text = c5.text_input(
 )
 c6, c7, c8, c9 = st.columns(4)
 batch = int(c6.number_input("Batch size", 1, 4096, key="tr_batch"))
-wd = c7.number_input("Weight decay (L2)", 0.0, 1.0, format="%g", key="tr_wd")
+wd = c7.number_input("Weight decay (L2)", 0.0, 1.0, format="%g", key=f"tr_wd_{task}")
 noise = c8.selectbox(
     "Gradient noise",
     list(NOISES),
@@ -200,15 +200,14 @@ if start:
                 + clock.text(),
             )
             points = live.setdefault(label, [])
-            points.append((p.runs_done * p.total_steps + p.step, p.loss))
+            points.append((p.step, p.loss))
             if p.fraction >= 1 or len(points) % 20 == 0:
                 fig = charts.line_figure(
                     [charts.Curve(name, *np.array(v).T) for name, v in live.items() if v],
                     "Live: mean minibatch loss of the runs in progress",
-                    "step (runs of a batch one after the other)",
+                    "step",
                     "loss",
                     log_y=True,
-                    height=300,
                 )
                 fig.update_layout(showlegend=True)
                 live_slot.plotly_chart(fig, key=f"live_{clock.batch}_{len(points)}")
@@ -217,6 +216,7 @@ if start:
             cfg, schedules, seeds=seeds, peak_lrs=peaks, on_step=on_step, return_runs=True
         )
         stop_slot.empty()
+        live_slot.empty()  # the results below replace it
         progress.progress(
             1.0,
             text=f"Done: {len(runs)} runs in {clock.batch} batches on "
@@ -341,6 +341,7 @@ if groups:
             "step",
             "objective − f*" if convex else "objective",
             log_y=True,
+            max_decades=12,  # the curves end where they end: do not cut the tail off
         ),
         key="train_curves",
     )
