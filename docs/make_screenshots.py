@@ -92,15 +92,16 @@ def chromium() -> Iterator:
             browser.close()
 
 
-def settle(page, timeout: float = 60) -> None:
-    """Wait until the script has finished running and nothing spins."""
+def settle(page, timeout: float = 60, pause: float = 1.5) -> None:
+    """Wait until the script has finished running, nothing spins and every chart and table
+    is drawn; then ``pause`` seconds for the last frames."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     deadline = time.time() + timeout
-    time.sleep(1.0)
+    time.sleep(0.5)
     while time.time() < deadline:
         idle = page.locator('[data-test-script-state="notRunning"]').count() > 0
         if idle and page.locator('[data-testid="stSpinner"]').count() == 0 and drawn(page):
-            time.sleep(1.5)  # the last plotly frames and table cells
+            time.sleep(pause)
             return
         time.sleep(0.3)
     raise AssertionError("the page kept running")
