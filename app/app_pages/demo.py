@@ -247,7 +247,7 @@ right.plotly_chart(
 st.plotly_chart(
     charts.band_figure(
         [(n, *out["curves"][n]) for n in ("linear", "refined")],
-        "Suboptimality over training (mean ± s.e. over seeds)",
+        "Suboptimality over training",
         "step",
         "objective − f*",
         log_y=True,
@@ -255,3 +255,4 @@ st.plotly_chart(
     ),
     key="demo_curves",
 )
+st.caption("Mean over seeds (line) ± standard error (band), full training set, log scale.")

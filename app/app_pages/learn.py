@@ -24,7 +24,7 @@ STYLE = {  # the colours of every page (charts.COLOURS)
     "linear": {"dash": charts.BASELINE_STYLE["linear"]},
     "cosine": {"dash": charts.BASELINE_STYLE["cosine"], "width": 2},
     "constant": {"width": 2},
-    "optimum": {"width": 1, "opacity": 0.55},
+    "optimum": {"width": 1, "opacity": 0.35},
 }
 SHAPE_LABELS = {
     "flat": "flat",
@@ -73,6 +73,12 @@ each at its own best peak lr: a ratio does not depend on $D$.
 Refinement: Defazio, Cutkosky, Mehta, Mishchenko,
 [arXiv:2310.07831](https://arxiv.org/abs/2310.07831).
 """)
+
+st.page_link(
+    "app_pages/demo.py",
+    label="See it on real training runs: three ready-made experiments",
+    icon=":material/play_circle:",
+)
 
 st.subheader("Try a gradient-norm shape")
 c1, c2, c3 = st.columns(3)

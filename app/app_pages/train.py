@@ -336,14 +336,17 @@ if groups:
     st.plotly_chart(
         charts.band_figure(
             [(n, x, m, np.asarray(s)) for n, x, m, s in groups],
-            f"{'Suboptimality' if convex else 'Objective'} over training "
-            "(mean ± s.e. over seeds, log scale)",
+            f"{'Suboptimality' if convex else 'Objective'} over training",
             "step",
             "objective − f*" if convex else "objective",
             log_y=True,
             max_decades=12,  # the curves end where they end: do not cut the tail off
         ),
         key="train_curves",
+    )
+    st.caption(
+        "Each schedule at its best peak lr: mean over seeds (line) ± standard error (band), "
+        "full training set, log scale."
     )
 
 linear_best = best.peak_lr[best.schedule.astype(str) == "linear"]
