@@ -509,9 +509,15 @@ def _bounds_full(_shapes_at: dict, total: int, _log, what: str) -> pd.DataFrame:
     rows = []
     for label, f in _shapes_at.items():  # one schedule in memory at a time
         shape = f(steps)
-        bound, scale = best_scale(shape, norms)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bound, scale = best_scale(shape, norms)
         rows.append({"schedule": label, "bound": bound, "best_peak_lr": scale * shape.max()})
     table = pd.DataFrame(rows).sort_values("bound", ignore_index=True)
+    if not np.all(np.isfinite(table[["bound", "best_peak_lr"]].to_numpy())):
+        raise ValueError(
+            f"the bound overflows for norms up to {float(norms.max()):.3g}; rescale them by a "
+            "constant (the ranking of the schedules does not change)"
+        )
     table["bound_sqrt_T"] = table.bound * np.sqrt(total)
     return table
 
