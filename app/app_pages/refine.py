@@ -15,8 +15,8 @@ st.title("Refine a gradient-norm log")
 st.caption(
     "Give the gradient norms of a run you already did; get the learning-rate schedule that "
     "the last-iterate theory recommends for the next run of the same problem "
-    "(Defazio et al., arXiv:2310.07831). The bound and its notation are explained on the "
-    "Learn page and in docs/theory.md."
+    "(Defazio et al., arXiv:2310.07831). The bound and its notation are on the Learn page "
+    "and in the project's docs/theory.md."
 )
 
 # ----------------------------------------------------------------------------- inputs
@@ -309,9 +309,9 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
     st.caption(
         "Each shape is scored by the last-iterate bound at its own best scale, with the logged "
         "norms and the distance to the solution D set to 1 (so the peak lrs are only "
-        "comparable with each other). Lower is better. The bound is explained on the Learn "
-        "page."
+        "comparable with each other). Lower is better."
     )
+    st.page_link("app_pages/learn.py", label="What the bound is: the Learn page", icon="📖")
     st.dataframe(
         table,
         hide_index=True,
