@@ -37,6 +37,10 @@ COLOURS: dict[str, str] = {
     **{label.lower(): colour for label, colour in _SCHEDULE_COLOURS.values()},
 }
 
+# one colour per uploaded log, the same on the norms chart and for its refined schedule: the
+# first is refined's blue, the others are colours no schedule uses
+LOG_COLOURS = ["#2563eb", "#f59e0b", "#0d9488", "#7c2d12", "#db2777", "#65a30d", "#1e3a8a"]
+
 
 def colour_for(name: str, i: int = 0) -> str:
     """The fixed colour of a schedule name or label (``"refined: a.csv"`` counts as refined);
@@ -86,7 +90,7 @@ def _layout(
         margin={"l": 60, "r": 20, "t": 40, "b": 40},
         # the legend sits under the x axis: it never meets the title or the toolbar, on a
         # phone either (plotly grows the bottom margin to fit its rows)
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0.0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0.0},
         hovermode="x unified",
     )
     if log_y:
@@ -145,7 +149,7 @@ def norms_figure(
     Each item is ``(name, x, raw, smoothed)``."""
     curves = []
     for i, (name, x, raw, smooth) in enumerate(logs):
-        color = PALETTE[i % len(PALETTE)]
+        color = LOG_COLOURS[i % len(LOG_COLOURS)]
         curves.append(
             Curve(f"{name} (raw)", x, raw, width=1, color=color, opacity=0.35, group=name)
         )

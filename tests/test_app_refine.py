@@ -104,7 +104,8 @@ def test_each_log_keeps_its_own_rule_and_length_and_overlays_stay_readable():
     np.testing.assert_allclose(traces["refined: b.csv"]["y"], 0.1 * refine(b_norms, 0.1, "sgd"))
     np.testing.assert_allclose(traces["refined: b.csv"]["x"], positions(range(10, 101, 10), 100))
     # medians 22,500 vs 1: each log's norms are drawn relative to its own median
-    assert at.toggle[0].label.startswith("Show each log's norms divided") and at.toggle[0].value
+    (norm_toggle,) = [t for t in at.toggle if t.label.startswith("Show each log's norms divided")]
+    assert norm_toggle.value
     np.testing.assert_allclose(traces["a.csv (raw)"]["y"], a_norms / np.median(a_norms))
     np.testing.assert_allclose(traces["b.csv (raw)"]["y"], b_norms / np.median(b_norms))
     assert any("differ by 22,500x" in c.value for c in at.caption)

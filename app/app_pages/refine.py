@@ -155,11 +155,10 @@ if not results:
 x_title = "% of training" if as_pct else "step"
 many = len(results) > 1
 scale = ui.median_scale([r.log.grad_norms for r in results])
-normalise = st.toggle(
+normalise = many and st.toggle(
     "Show each log's norms divided by its median",
     value=scale > 10,
     key=f"normalise:{len(results)}:{scale > 10}",
-    disabled=not many,
     help="Logs whose norms differ by more than 10x (l1 and l2 norms, say) are drawn relative "
     "to their own median so that every curve stays readable.",
 )
@@ -194,7 +193,7 @@ for i, r in enumerate(results):
             f"refined: {r.log.source}" if many else "refined",
             x,
             peak_lr * r.shape,
-            color=charts.COLOURS["refined"] if i == 0 else charts.PALETTE[(i + 3) % 8],
+            color=charts.LOG_COLOURS[i % len(charts.LOG_COLOURS)],
             width=3,
         )
     )
@@ -311,7 +310,9 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         "norms and the distance to the solution D set to 1 (so the peak lrs are only "
         "comparable with each other). Lower is better."
     )
-    st.page_link("app_pages/learn.py", label="What the bound is: the Learn page", icon="📖")
+    st.page_link(
+        "app_pages/learn.py", label="What the bound is: the Learn page", icon=":material/menu_book:"
+    )
     st.dataframe(
         table,
         hide_index=True,

@@ -72,11 +72,13 @@ if norm_choice == "upload a log":
 try:
     # one error path: parameters, schedules, norms and bounds
     specs = []  # (display name, registry name or REFINED, warm-up steps, params)
-    cols = param_area.columns(min(len(chosen), 4))
+    with_settings = [n for n in chosen if n != REFINED]
+    cols = param_area.columns(min(max(len(with_settings), 1), 4))
     for i, name in enumerate(chosen):
         if name == REFINED:
             specs.append((REFINED, REFINED, 0, {}))
             continue
+        i = with_settings.index(name)
         spec = REGISTRY[name]
         with cols[i % len(cols)].expander(f"{spec.label}: settings", expanded=False):
             warmup = int(st.number_input("Warm-up steps", 0, total - 1, 0, key=f"sch_w_{name}"))
@@ -122,8 +124,17 @@ try:
 
     grid = ui.display_steps(total)
     curves = [
-        charts.Curve(label, grid, f(grid), color=charts.colour_for(label, i))
-        for i, (label, f) in enumerate(shapes_at.items())
+        charts.Curve(
+            label,
+            grid,
+            f(grid),
+            color=charts.colour_for(name, i),
+            dash=charts.BASELINE_STYLE.get(name, "solid"),
+            width=3 if name == REFINED else 2.5,
+        )
+        for i, ((label, f), (_, name, _, _)) in enumerate(
+            zip(shapes_at.items(), specs, strict=True)
+        )
     ]
     what = repr((specs, total, peak_lr, log and ui.log_key(log), notes[:1]))
     table = ui.bounds_at_full_length(shapes_at, total, log, what)
