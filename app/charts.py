@@ -141,19 +141,23 @@ def line_figure(
 
 
 def norms_figure(
-    logs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    logs: Sequence[tuple],
     x_title: str,
     log_y: bool = False,
 ) -> go.Figure:
     """Raw gradient norms (faint) with their running median (bold), one colour per log.
-    Each item is ``(name, x, raw, smoothed)``."""
+    Each item is ``(name, x, raw, smoothed)``, or ``(name, x, raw, smoothed, x_smoothed)``
+    when the median was computed at other points (``None`` means ``x``)."""
     curves = []
-    for i, (name, x, raw, smooth) in enumerate(logs):
+    for i, (name, x, raw, smooth, *rest) in enumerate(logs):
         color = LOG_COLOURS[i % len(LOG_COLOURS)]
+        x_smooth = rest[0] if rest and rest[0] is not None else x
         curves.append(
             Curve(f"{name} (raw)", x, raw, width=1, color=color, opacity=0.35, group=name)
         )
-        curves.append(Curve(f"{name} (median)", x, smooth, width=2.5, color=color, group=name))
+        curves.append(
+            Curve(f"{name} (median)", x_smooth, smooth, width=2.5, color=color, group=name)
+        )
     return line_figure(curves, "Gradient norms", x_title, "gradient norm", log_y)
 
 

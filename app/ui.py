@@ -278,6 +278,10 @@ def fmt_pct(x: float) -> str:
 
 MAX_STEPS = 20_000_000  # 160 MB of lrs; beyond that the browser session would be the problem
 GRID_POINTS = 10_001  # summary and family fit use the next run at this resolution
+# Longer logs are computed for the page on this many evenly spaced points (steps kept): the
+# refined shape hardly changes, and a 7.6-million-point log redraws in a second instead of
+# ten. Downloads always refine every point.
+COMPUTE_POINTS = 200_000
 OPTIMUM_POINTS = 5_000  # the numerical optimum is offered up to this many logged points
 LOW_R2 = 0.9  # below this a fitted family is not offered as a config
 
@@ -299,10 +303,21 @@ class Analysis:
     warnings: tuple[str, ...]
     table: object  # pandas DataFrame: compare_bounds with display names
     optimum: np.ndarray | None  # numerical optimum on the logged points, when asked for
+    computed_steps: np.ndarray  # the logged steps the page computed on (all, or a sample)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the page computed on evenly spaced points of a long log."""
+        return len(self.computed_steps) < len(self.log)
 
     def full_values(self) -> np.ndarray:
-        """The refined schedule at every step of the next run (peak 1): for downloads."""
-        return stretch(self.shape, self.steps, steps=self.log.steps)
+        """The refined schedule at every step of the next run (peak 1), from every logged
+        point: for downloads (built on click for long runs)."""
+        shape = self.shape
+        if self.sampled:
+            with np.errstate(all="ignore"):
+                shape = refine_smoothed(smooth_norms(self.log.grad_norms, self.tau), self.optimizer)
+        return stretch(shape, self.steps, steps=self.log.steps)
 
 
 def log_key(log: GradNormLog) -> str:
@@ -339,7 +354,10 @@ def analyse(
     if not 2 <= steps <= MAX_STEPS:
         raise ValueError(f"steps of the next run must be 2..{MAX_STEPS:,}, got {steps:,}")
     key = log_key(log)
-    g = log.grad_norms
+    g, logged = log.grad_norms, log.steps
+    if len(g) > COMPUTE_POINTS:  # a long log: what the page shows uses evenly spaced points
+        idx = display_steps(len(g), COMPUTE_POINTS)
+        g, logged, key = g[idx], logged[idx], f"{key}:sampled{len(idx)}"
     with np.errstate(all="ignore"):
         smooth, shape = cached_refine(g, tau, optimizer, key=key)
     if not np.all(np.isfinite(shape)) or not shape.max() > 0:
@@ -348,18 +366,18 @@ def analyse(
             f"{float(g.min()):.3g} and {float(g.max()):.3g}; rescale them by a constant "
             "(the refined shape does not change)"
         )
-    grid = stretch(shape, min(steps, GRID_POINTS), steps=log.steps)
+    grid = stretch(shape, min(steps, GRID_POINTS), steps=logged)
     summary, fit = summarize(grid), _fit(grid)
     extras = tuple(e for e in extras if e not in ("linear", "cosine", "constant"))
 
     def extra_shapes(n):
         return {REGISTRY[e].label: evaluate(build_schedule(e, n), n) for e in extras}
 
-    shapes, table = _bounds(log.grad_norms, shape, extra_shapes, key, tau, optimizer, extras)
+    shapes, table = _bounds(g, shape, extra_shapes, key, tau, optimizer, extras)
     opt = None
-    if optimum and len(log) <= OPTIMUM_POINTS:
-        opt = cached_optimal(log.grad_norms)
-        extra = compare_bounds({"numerical optimum": opt}, log.grad_norms, reference=None)
+    if optimum and len(g) <= OPTIMUM_POINTS:
+        opt = cached_optimal(g)
+        extra = compare_bounds({"numerical optimum": opt}, g, reference=None)
         extra["vs_linear"] = extra.bound / table.bound[table.schedule == "Linear decay"].iloc[0]
         table = pd.concat([table, extra], ignore_index=True)
     if not np.all(np.isfinite(table.bound)):
@@ -375,12 +393,13 @@ def analyse(
         steps=steps,
         smooth=smooth,
         shape=shape,
-        positions=next_run_positions(log.steps, steps),
+        positions=next_run_positions(logged, steps),
         summary=summary,
         fit=fit,
-        warnings=tuple(diagnose(shape, log.grad_norms)),
+        warnings=tuple(diagnose(shape, g)),
         table=table,
         optimum=opt,
+        computed_steps=logged,
     )
 
 

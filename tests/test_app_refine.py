@@ -237,3 +237,28 @@ def test_wandb_with_two_runs_offers_a_select_box():
     box.set_value("r2 - grad_norm").run()
     assert_clean(at)
     np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine([1, 1, 2.0]))
+
+
+def test_a_long_log_is_shown_from_evenly_spaced_points_and_downloads_use_every_point(
+    media,  # noqa: F811
+    monkeypatch,
+):
+    import ui  # the app's own module (app/ is on the path while AppTest runs)
+
+    monkeypatch.setattr(ui, "COMPUTE_POINTS", 100)
+    norms = np.r_[np.linspace(5, 1, 100), np.ones(200), np.linspace(1, 3, 100)] * (
+        1 + 0.3 * np.sin(np.arange(400))
+    )
+    at = upload(app(), "refine_uploads", ("long.csv", csv_log(range(400), norms)))
+    assert_clean(at)
+    assert any(
+        "computes on 100 evenly spaced points of the 400 in **long.csv**" in c.value
+        for c in at.caption
+    )
+    idx = np.unique(np.linspace(0, 399, 100).round().astype(int))
+    refined = charts(at)["refined"]
+    np.testing.assert_allclose(refined["x"], idx)  # steps 0..399: a 400-step next run
+    np.testing.assert_allclose(refined["y"], 0.1 * refine(norms[idx], 0.1, "sgd"), rtol=1e-6)
+    assert len(charts(at)["grad_norm (raw)"]["y"]) == 400  # the raw norms: every point
+    lr = np.loadtxt(download(at, media, "Schedule as CSV").splitlines()[1:], delimiter=",")
+    np.testing.assert_allclose(lr[:, 1], 0.1 * refine(norms, 0.1, "sgd"), rtol=1e-8, atol=1e-15)

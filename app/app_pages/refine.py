@@ -172,6 +172,7 @@ for r in results:
             ui.x_axis(r.log.steps, as_pct),
             r.log.grad_norms / div,
             r.smooth / div,
+            ui.x_axis(r.computed_steps, as_pct) if r.sampled else None,
         )
     )
 fig = charts.norms_figure(norm_traces, x_title, log_y)
@@ -235,6 +236,12 @@ for r in results:
         f"**{r.log.source}** · {r.log.fmt} · metric `{r.log.metric}` ({r.log.norm_type}) · "
         f"{len(r.log):,} points · {r.log.report.describe()} · {RULES[r.optimizer]}"
     )
+    if r.sampled:
+        st.caption(
+            f"This page computes on {len(r.computed_steps):,} evenly spaced points of the "
+            f"{len(r.log):,} in **{r.log.source}** (their steps kept), so that it redraws "
+            "quickly; the CSV and JSON downloads refine every point."
+        )
 
 # ----------------------------------------------------------------------------- per log
 
@@ -272,7 +279,7 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         st.markdown(f"**As a plain config:** {fit.describe()}.")
         fit_w = fit.params["warmup_fraction"]
         if abs(fit_w - s.warmup_fraction) > 0.02:
-            grid = stretch(r.shape, min(r.steps, ui.GRID_POINTS), steps=r.log.steps)
+            grid = stretch(r.shape, min(r.steps, ui.GRID_POINTS), steps=r.computed_steps)
             half, near = (
                 float(np.argmax(grid >= q * grid.max())) / (len(grid) - 1) for q in (0.5, 0.9)
             )
@@ -349,8 +356,8 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         f"dl_json:{k}" if many else "dl_json",
         lazy,
     )
-    torch_code = ui.cached_snippet(r.shape, r.log.steps, r.steps, "torch", what, r.key)
-    hf_code = ui.cached_snippet(r.shape, r.log.steps, r.steps, "hf", what, r.key)
+    torch_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "torch", what, r.key)
+    hf_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "hf", what, r.key)
     ui.download(
         d3,
         "torch LambdaLR snippet",
