@@ -40,9 +40,9 @@ NONE = "(none)"
 
 @dataclass(frozen=True)
 class LogSource:
-    """A log the user chose: uploaded bytes, a sample path, or a run sent from training.
+    """A log the user chose: an upload, bytes (a run sent from training) or a sample path.
 
-    ``digest`` identifies uploaded bytes; it is computed once per upload (see
+    ``digest`` identifies the content; it is computed once per upload (see
     :func:`upload_source`) so that cached calls key on it instead of hashing the bytes again.
     """
 
@@ -50,6 +50,7 @@ class LogSource:
     data: bytes | None = field(default=None, repr=False, compare=False)
     path: str | None = None
     digest: str = ""
+    file: object = field(default=None, repr=False, compare=False)  # a Streamlit upload
 
     def __post_init__(self):
         if self.data is not None and not self.digest:
@@ -64,15 +65,15 @@ class LogSource:
 
 
 def upload_source(upload) -> LogSource:
-    """A :class:`LogSource` for a Streamlit upload, hashing its bytes once per upload."""
+    """A :class:`LogSource` for a Streamlit upload: its bytes are neither copied nor hashed
+    again on reruns (the digest is computed once per upload)."""
     memo = st.session_state.setdefault("_upload_digests", {})
-    data = upload.getvalue()
-    tag = (upload.file_id, upload.name, len(data))
+    tag = (upload.file_id, upload.name, upload.size)
     if tag not in memo:
         if len(memo) > 32:
             memo.clear()
-        memo[tag] = LogSource(upload.name, data=data).digest
-    return LogSource(upload.name, data=data, digest=memo[tag])
+        memo[tag] = hashlib.blake2b(upload.getbuffer(), digest_size=12).hexdigest()
+    return LogSource(upload.name, digest=memo[tag], file=upload)
 
 
 def sample_names() -> list[str]:
@@ -98,28 +99,77 @@ def sample_source(name: str) -> LogSource:
     return LogSource(name, path=str(SAMPLES_DIR / name))
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """What reading one file gave: its norm series, the default one cleaned, or the error."""
+
+    metrics: list[str]
+    default: GradNormLog | None
+    error: Exception | None
+    file: LogFile | None  # kept only when the user can pick another series
+
+
+def _release_memory() -> None:
+    """Give the parser's freed buffers back to the system (a 150 MB CSV leaves ~350 MB in
+    pyarrow's pool and malloc's arenas otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
 @st.cache_resource(show_spinner="Reading the log…", max_entries=4)
-def _file(_source: LogSource, key: str) -> LogFile:
-    # a resource, not data: a 150 MB log is parsed once and never pickled or copied again
-    return open_log(_named(_source))
+def _parse(_source: LogSource, key: str) -> Parsed:
+    # a resource, not data: a 150 MB log is parsed once and never pickled or copied again;
+    # failures are kept too, so a bad file is not parsed again on every rerun
+    try:
+        lf = open_log(_named(_source))
+        metrics = lf.metrics
+        try:
+            return Parsed(metrics, lf.load(None), None, lf if len(metrics) > 1 else None)
+        except Exception as e:  # noqa: BLE001 - shown as a message
+            return Parsed(metrics, None, e, lf if len(metrics) > 1 else None)
+    except Exception as e:  # noqa: BLE001 - shown as a message
+        return Parsed([], None, e, None)
+    finally:
+        _release_memory()
 
 
-def cached_file(source: LogSource) -> LogFile:
-    """The parsed log (every series), read once per distinct file (keyed by its digest)."""
-    return _file(source, source.key)
+def parsed(source: LogSource) -> Parsed:
+    """The file read once per distinct content (keyed by its digest)."""
+    return _parse(source, source.key)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _log(_source: LogSource, key: str, metric: str | None) -> GradNormLog:
-    return cached_file(_source).load(metric)
+def _log(_file: LogFile, key: str, metric: str) -> GradNormLog:
+    return _file.load(metric)
 
 
 def cached_log(source: LogSource, metric: str | None) -> GradNormLog:
     """One series of the log, cleaned (read-only arrays, shared by the reruns of a session)."""
-    return _log(source, source.key, metric)
+    p = parsed(source)
+    if (
+        metric is not None
+        and p.file is not None
+        and (p.default is None or metric != p.default.metric)
+    ):
+        return _log(p.file, source.key, metric)
+    if p.error is not None:
+        raise p.error
+    return p.default
 
 
 def _named(source: LogSource):
+    if source.file is not None:
+        source.file.seek(0)
+        return source.file
     if source.data is None:
         return source.path
     import io
@@ -239,7 +289,7 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
     logs, errors = [], []
     for source in sources:
         try:
-            metrics = cached_file(source).metrics
+            metrics = parsed(source).metrics
             metric = None
             if len(metrics) > 1:
                 metric = st.selectbox(
@@ -396,14 +446,14 @@ def analyse(
         positions=next_run_positions(logged, steps),
         summary=summary,
         fit=fit,
-        warnings=tuple(diagnose(shape, g)),
+        warnings=tuple(diagnose(shape, g, logged, tau)),
         table=table,
         optimum=opt,
         computed_steps=logged,
     )
 
 
-def diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
+def diagnose(shape: np.ndarray, norms: np.ndarray, steps=None, tau: float = 0.1) -> list[str]:
     """Plain-language warnings for a degenerate refined schedule: the library's
     ``lrcore.diagnose.diagnose_refined`` when this lrcore has it, else the app's own checks
     (which belong in the library)."""
@@ -411,7 +461,7 @@ def diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
         from lrcore.diagnose import diagnose_refined
     except ImportError:
         return _diagnose(shape, norms)
-    return list(diagnose_refined(shape, norms))
+    return list(diagnose_refined(shape, norms, steps=steps, tau=tau))
 
 
 def _diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
@@ -546,3 +596,17 @@ def bounds_at_full_length(shapes_at: dict, total: int, log, what: str) -> pd.Dat
     or ``log``'s norms stretched to ``total`` steps; sorted, lowest first. ``what`` describes
     the inputs (the cache key: the schedules themselves are not hashed)."""
     return _bounds_full(shapes_at, total, log, what)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _raw_trace(_log: GradNormLog, key: str, as_percent: bool, divide: bool):
+    import charts
+
+    y = _log.grad_norms / float(np.median(_log.grad_norms)) if divide else _log.grad_norms
+    return charts.decimate(x_axis(_log.steps, as_percent), y)
+
+
+def raw_trace(log: GradNormLog, as_percent: bool, divide: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A log's raw norms for drawing (at most ``charts.MAX_POINTS`` points, extremes kept),
+    optionally divided by their median; computed once per log and axis, not on every rerun."""
+    return _raw_trace(log, log_key(log), as_percent, divide)

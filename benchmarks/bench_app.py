@@ -11,7 +11,7 @@ for the session <= 4x the file size (growth from the page's first load, and in t
 the Schedules page builds its CSV on click (no file formatted on the rerun); every chart
 trace at most 5,000 points.
 
-    python benchmarks/bench_app.py            # 7.6M rows (about 150 MB)
+    python benchmarks/bench_app.py            # 7.6M rows (about 150 MB, as in issue 10)
     python benchmarks/bench_app.py --rows 1000000
 """
 
@@ -108,11 +108,12 @@ def main() -> None:
 
     import pandas as pd
 
-    from lrcore.logs._write import WRITERS
     from lrcore.synthetic import synthetic_norms
 
     n = args.rows
-    data = WRITERS["csv"](np.arange(n), synthetic_norms("llm", n, seed=1), "grad_norm").encode()
+    frame = pd.DataFrame({"step": np.arange(n), "grad_norm": synthetic_norms("llm", n, seed=1)})
+    data = frame.to_csv(index=False, float_format="%.9g").encode()  # ~20 bytes a row
+    del frame
     mb = len(data) / 1e6
     start = time.perf_counter()
     pd.read_csv(io.BytesIO(data))

@@ -166,13 +166,14 @@ log_y = st.toggle("Log-scale y axes", key="log_y")
 norm_traces = []
 for r in results:
     div = float(np.median(r.log.grad_norms)) if normalise else 1.0
+    x_raw, y_raw = ui.raw_trace(r.log, as_pct, normalise)
     norm_traces.append(
         (
             r.log.source if many else r.log.metric,
-            ui.x_axis(r.log.steps, as_pct),
-            r.log.grad_norms / div,
+            x_raw,
+            y_raw,
             r.smooth / div,
-            ui.x_axis(r.computed_steps, as_pct) if r.sampled else None,
+            ui.x_axis(r.computed_steps, as_pct),
         )
     )
 fig = charts.norms_figure(norm_traces, x_title, log_y)
