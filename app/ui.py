@@ -542,12 +542,16 @@ trainer = Trainer(..., callbacks=[GradNormL1()])  # grads are already clipped he
 `metrics.csv` (TensorBoardLogger to an event file):
 
 ```python
+import lightning as L
 from lightning.pytorch.utilities import grad_norm
 
 
-def on_before_optimizer_step(self, optimizer):
-    self.log("grad_norm", grad_norm(self, norm_type=2)["grad_2.0_norm_total"])  # SGD
-    self.log("grad_norm_l1", grad_norm(self, norm_type=1)["grad_1.0_norm_total"])  # Adam
+class Model(L.LightningModule):
+    ...
+
+    def on_before_optimizer_step(self, optimizer):  # before clipping
+        self.log("grad_norm", grad_norm(self, norm_type=2)["grad_2.0_norm_total"])  # SGD
+        self.log("grad_norm_l1", grad_norm(self, norm_type=1)["grad_1.0_norm_total"])  # Adam
 ```
 
 A column or key whose name contains `l1` gets the Adam rule here; every other one the SGD
