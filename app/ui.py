@@ -269,7 +269,7 @@ def median_scale(values: list[np.ndarray]) -> float:
 
 
 def elide_tables(code: str) -> str:
-    """Code with long list literals shortened to ``[…]`` so a preview shows the whole function.
+    r"""Code with long list literals shortened to ``[…]`` so a preview shows the whole function.
 
     >>> elide_tables("FACTORS = [" + ", ".join(["0.5"] * 50) + "]\ndef f(): pass")
     'FACTORS = [0.5, 0.5, 0.5, … 50 values]\ndef f(): pass'
@@ -465,7 +465,9 @@ def diagnose(shape: np.ndarray, norms: np.ndarray, steps=None, tau: float = 0.1)
 
 
 def _diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
-    """>>> _diagnose(np.r_[np.full(90, 0.01), 1.0, np.linspace(0.9, 0, 9)], np.ones(100))[0][:39]
+    """The app's own checks (used when lrcore has no ``diagnose`` module).
+
+    >>> _diagnose(np.r_[np.full(90, 0.01), 1.0, np.linspace(0.9, 0, 9)], np.ones(100))[0][:39]
     'The refined lr stays below 5% of its pe'
     """
     out = []

@@ -265,3 +265,16 @@ def test_a_long_log_is_shown_from_evenly_spaced_points_and_downloads_use_every_p
     assert len(charts(at)["grad_norm (raw)"]["y"]) == 400  # the raw norms: every point
     lr = np.loadtxt(download(at, media, "Schedule as CSV").splitlines()[1:], delimiter=",")
     np.testing.assert_allclose(lr[:, 1], 0.1 * refine(norms, 0.1, "sgd"), rtol=1e-8, atol=1e-15)
+
+
+def test_the_app_helpers_doctests():
+    import doctest
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+    import charts
+    import ui
+
+    for module in (ui, charts):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
