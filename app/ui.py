@@ -501,9 +501,9 @@ def error_text(e: BaseException) -> str:
 
 
 GRAD_NORM_RECIPES = """
-Log the norm of **all** gradients once per step, after `backward()` and before the optimizer
-step: the **l2** norm for SGD-style runs, the **l1** norm (sum of absolute values) for Adam
-and its relatives. Any of the files below can be uploaded here as they are.
+Log the norm of **all** gradients once per optimizer step, after `backward()` and before
+clipping and the optimizer step: the **l2** norm for SGD-style runs, the **l1** norm (sum of
+absolute values) for Adam and its relatives. Every file below can be uploaded here as it is.
 
 **A plain torch loop** (`pip install lrcore[train]`): records both norms, on the device.
 
@@ -520,44 +520,44 @@ for step, batch in enumerate(loader):
 recorder.save("grad_norms.csv")  # columns step, grad_norm_l2, grad_norm_l1
 ```
 
-**Hugging Face Trainer**: the l2 norm is already logged. `trainer_state.json` in each
-checkpoint folder holds `{"step": ..., "grad_norm": ...}` every `logging_steps` (set
-`logging_steps=1` for one point per step). For the l1 norm (Adam), add a callback that writes
-JSON lines:
+**Hugging Face Trainer** (`pip install lrcore[hf]`):
 
 ```python
-import json
-from transformers import TrainerCallback
+from lrcore.integrations.hf import GradNormCallback
 
-
-class GradNormL1(TrainerCallback):
-    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        l1 = sum(float(p.grad.abs().sum()) for p in model.parameters() if p.grad is not None)
-        with open("grad_norms.jsonl", "a") as f:
-            f.write(json.dumps({"step": state.global_step, "grad_norm_l1": l1}) + "\\n")
-
-
-trainer = Trainer(..., callbacks=[GradNormL1()])  # grads are already clipped here
+trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[GradNormCallback()])
+trainer.train()  # writes <output_dir>/grad_norms.csv: step, grad_norm_l2, grad_norm_l1
 ```
 
-**PyTorch Lightning**: log the norm in your `LightningModule`; `CSVLogger` writes it to
+Without it, the Trainer already logs the l2 norm (before clipping): `trainer_state.json`
+in each checkpoint folder holds `{"step": ..., "grad_norm": ...}` every `logging_steps`
+(set `logging_steps=1` for one point per step).
+
+**PyTorch Lightning** (`pip install lrcore[lightning]`):
+
+```python
+from lrcore.integrations.lightning import GradNormCallback
+
+trainer = L.Trainer(max_steps=1000, callbacks=[GradNormCallback()])
+trainer.fit(model)  # writes <log_dir>/grad_norms.csv: step, grad_norm_l2, grad_norm_l1
+```
+
+Without it, log the norms from your `LightningModule`; `CSVLogger` writes them as columns of
 `metrics.csv` (TensorBoardLogger to an event file):
 
 ```python
-import lightning as L
 from lightning.pytorch.utilities import grad_norm
 
 
 class Model(L.LightningModule):
-    ...
-
     def on_before_optimizer_step(self, optimizer):  # before clipping
         self.log("grad_norm", grad_norm(self, norm_type=2)["grad_2.0_norm_total"])  # SGD
         self.log("grad_norm_l1", grad_norm(self, norm_type=1)["grad_1.0_norm_total"])  # Adam
 ```
 
 A column or key whose name contains `l1` gets the Adam rule here; every other one the SGD
-rule. Either can be changed per log in the sidebar.
+rule. Either can be changed per log in the sidebar, and a file with both norms offers a
+choice of series.
 """
 
 

@@ -186,7 +186,13 @@ def test_grad_norm_recipes_are_on_the_page():
     at = app()
     (exp,) = [e for e in at.expander if e.label == "How do I get gradient norms?"]
     text = " ".join(m.value for m in exp.markdown)
-    for needle in ("GradNormRecorder", "TrainerCallback", "grad_norm(self, norm_type=1)"):
+    for needle in (
+        "lrcore.train import GradNormRecorder",
+        "lrcore.integrations.hf import GradNormCallback",
+        "lrcore.integrations.lightning import GradNormCallback",
+        "grad_norm(self, norm_type=1)",
+        "trainer_state.json",
+    ):
         assert needle in text
 
 
