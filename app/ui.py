@@ -26,6 +26,7 @@ from lrcore import (
     stretch,
     summarize,
 )
+from lrcore.diagnose import diagnose_refined
 from lrcore.export import to_snippet
 from lrcore.fit import FamilyFit, fit_family
 from lrcore.logs import GradNormLog, LogError, LogFile, open_log
@@ -446,50 +447,11 @@ def analyse(
         positions=next_run_positions(logged, steps),
         summary=summary,
         fit=fit,
-        warnings=tuple(diagnose(shape, g, logged, tau)),
+        warnings=tuple(diagnose_refined(shape, g, steps=logged, tau=tau)),
         table=table,
         optimum=opt,
         computed_steps=logged,
     )
-
-
-def diagnose(shape: np.ndarray, norms: np.ndarray, steps=None, tau: float = 0.1) -> list[str]:
-    """Plain-language warnings for a degenerate refined schedule: the library's
-    ``lrcore.diagnose.diagnose_refined`` when this lrcore has it, else the app's own checks
-    (which belong in the library)."""
-    try:
-        from lrcore.diagnose import diagnose_refined
-    except ImportError:
-        return _diagnose(shape, norms)
-    return list(diagnose_refined(shape, norms, steps=steps, tau=tau))
-
-
-def _diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
-    """The app's own checks (used when lrcore has no ``diagnose`` module).
-
-    >>> _diagnose(np.r_[np.full(90, 0.01), 1.0, np.linspace(0.9, 0, 9)], np.ones(100))[0][:39]
-    'The refined lr stays below 5% of its pe'
-    """
-    out = []
-    peak = int(np.argmax(shape))
-    n = len(shape)
-    low = float(np.mean(shape[:peak] < 0.05)) * peak / max(n - 1, 1) if peak else 0.0
-    if low > 0.25:
-        out.append(
-            f"The refined lr stays below 5% of its peak for {low:.0%} of the run before "
-            f"peaking at {peak / max(n - 1, 1):.0%}: the next run would barely train for that "
-            "long. Refinement puts the lr where the norms are small; here they are far smaller "
-            "late in the run."
-        )
-    k = max(n // 10, 1)
-    fall = float(np.median(norms[:k]) / np.median(norms[-k:]))
-    if fall > 5:
-        out.append(
-            f"The gradient norms fall {fall:.1f}x from the first to the last tenth of the run "
-            "(as in full-batch training or when the model interpolates the data). The bound "
-            "then favours a late lr spike; a plain linear decay is the safer choice."
-        )
-    return out
 
 
 def error_text(e: BaseException) -> str:

@@ -7,6 +7,7 @@ import pytest
 from _apptest import app, assert_clean, charts, csv_log, download, layouts, media, upload  # noqa: F401
 
 from lrcore import refine, stretch, summarize
+from lrcore.diagnose import diagnose_refined
 from lrcore.fit import fit_family
 from lrcore.logs._write import WRITERS, write_log
 
@@ -48,6 +49,8 @@ def test_first_visit_shows_a_sample_its_refined_schedule_and_its_numbers():
     assert f"{100 * s.warmup_fraction:.1f}%" in why[0]
     assert f"{100 * fit.params['warmup_fraction']:.1f}%" in why[0]
     assert not any("refinement.md" in e.value for e in [*at.caption, *at.markdown])
+    expected = diagnose_refined(shape, norms, steps=np.arange(3000), tau=0.1)
+    assert [w.value for w in at.warning] == expected
 
 
 @pytest.mark.parametrize("fmt", sorted(WRITERS))
@@ -131,9 +134,7 @@ def test_a_fit_that_does_not_fit_gives_no_config_and_the_diagnostic_shows():
     assert not any("As a plain config" in m.value for m in at.markdown)
     (no_config,) = [m.value for m in at.markdown if "No plain config" in m.value]
     assert f"R² = {fit.r2:.3f}" in no_config
-    import ui  # the app's own module: the library's diagnostic, or the app's own without it
-
-    expected = ui.diagnose(refine(norms, 0.1, "sgd"), norms, np.arange(1000), 0.1)
+    expected = diagnose_refined(refine(norms, 0.1, "sgd"), norms, steps=np.arange(1000), tau=0.1)
     assert expected, "this log is degenerate: a warning is due"
     assert [w.value for w in at.warning] == expected
 
