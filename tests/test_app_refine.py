@@ -98,6 +98,7 @@ def test_each_log_keeps_its_own_rule_and_length_and_overlays_stay_readable():
     b = csv_log(range(10, 101, 10), b_norms)
     at = upload(app(), "refine_uploads", ("a.csv", a), ("b.csv", b))
     assert_clean(at)
+    assert at.selectbox(key="refine_sample").value == "(none)"  # uploads take its place
     rules = [r for r in at.radio if r.label == "Refinement rule"]
     assert [r.value for r in rules] == ["adam", "sgd"]
     lengths = [n.value for n in at.number_input if n.label == "Steps of the next run"]

@@ -44,6 +44,8 @@ uploads = col_up.file_uploader(
     accept_multiple_files=True,
     key="refine_uploads",
 )
+if uploads:
+    st.session_state["refine_sample"] = ui.NONE  # the picker shows what is in use: the uploads
 sample = col_sample.selectbox(
     "…or a sample run",
     samples,
