@@ -37,6 +37,10 @@ COLOURS: dict[str, str] = {
     **{label.lower(): colour for label, colour in _SCHEDULE_COLOURS.values()},
 }
 
+# one colour per uploaded log, the same on the norms chart and for its refined schedule: the
+# first is refined's blue, the others are colours no schedule uses
+LOG_COLOURS = ["#2563eb", "#f59e0b", "#0d9488", "#7c2d12", "#db2777", "#65a30d", "#1e3a8a"]
+
 
 def colour_for(name: str, i: int = 0) -> str:
     """The fixed colour of a schedule name or label (``"refined: a.csv"`` counts as refined);
@@ -92,7 +96,7 @@ def _layout(
         margin={"l": 60, "r": 20, "t": 40, "b": 40},
         # the legend sits under the x axis: it never meets the title or the toolbar, on a
         # phone either (plotly grows the bottom margin to fit its rows)
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0.0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0.0},
         hovermode="x unified",
     )
     if log_y:
@@ -167,19 +171,23 @@ def line_figure(
 
 
 def norms_figure(
-    logs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    logs: Sequence[tuple],
     x_title: str,
     log_y: bool = False,
 ) -> go.Figure:
     """Raw gradient norms (faint) with their running median (bold), one colour per log.
-    Each item is ``(name, x, raw, smoothed)``."""
+    Each item is ``(name, x, raw, smoothed)``, or ``(name, x, raw, smoothed, x_smoothed)``
+    when the median was computed at other points (``None`` means ``x``)."""
     curves = []
-    for i, (name, x, raw, smooth) in enumerate(logs):
-        color = PALETTE[i % len(PALETTE)]
+    for i, (name, x, raw, smooth, *rest) in enumerate(logs):
+        color = LOG_COLOURS[i % len(LOG_COLOURS)]
+        x_smooth = rest[0] if rest and rest[0] is not None else x
         curves.append(
             Curve(f"{name} (raw)", x, raw, width=1, color=color, opacity=0.35, group=name)
         )
-        curves.append(Curve(f"{name} (median)", x, smooth, width=2.5, color=color, group=name))
+        curves.append(
+            Curve(f"{name} (median)", x_smooth, smooth, width=2.5, color=color, group=name)
+        )
     return line_figure(curves, "Gradient norms", x_title, "gradient norm", log_y)
 
 

@@ -26,6 +26,7 @@ from lrcore import (
     stretch,
     summarize,
 )
+from lrcore.diagnose import diagnose_refined
 from lrcore.export import to_snippet
 from lrcore.fit import FamilyFit, fit_family
 from lrcore.logs import GradNormLog, LogError, LogFile, open_log
@@ -40,9 +41,9 @@ NONE = "(none)"
 
 @dataclass(frozen=True)
 class LogSource:
-    """A log the user chose: uploaded bytes, a sample path, or a run sent from training.
+    """A log the user chose: an upload, bytes (a run sent from training) or a sample path.
 
-    ``digest`` identifies uploaded bytes; it is computed once per upload (see
+    ``digest`` identifies the content; it is computed once per upload (see
     :func:`upload_source`) so that cached calls key on it instead of hashing the bytes again.
     """
 
@@ -50,6 +51,7 @@ class LogSource:
     data: bytes | None = field(default=None, repr=False, compare=False)
     path: str | None = None
     digest: str = ""
+    file: object = field(default=None, repr=False, compare=False)  # a Streamlit upload
 
     def __post_init__(self):
         if self.data is not None and not self.digest:
@@ -64,15 +66,15 @@ class LogSource:
 
 
 def upload_source(upload) -> LogSource:
-    """A :class:`LogSource` for a Streamlit upload, hashing its bytes once per upload."""
+    """A :class:`LogSource` for a Streamlit upload: its bytes are neither copied nor hashed
+    again on reruns (the digest is computed once per upload)."""
     memo = st.session_state.setdefault("_upload_digests", {})
-    data = upload.getvalue()
-    tag = (upload.file_id, upload.name, len(data))
+    tag = (upload.file_id, upload.name, upload.size)
     if tag not in memo:
         if len(memo) > 32:
             memo.clear()
-        memo[tag] = LogSource(upload.name, data=data).digest
-    return LogSource(upload.name, data=data, digest=memo[tag])
+        memo[tag] = hashlib.blake2b(upload.getbuffer(), digest_size=12).hexdigest()
+    return LogSource(upload.name, digest=memo[tag], file=upload)
 
 
 def sample_names() -> list[str]:
@@ -98,28 +100,77 @@ def sample_source(name: str) -> LogSource:
     return LogSource(name, path=str(SAMPLES_DIR / name))
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """What reading one file gave: its norm series, the default one cleaned, or the error."""
+
+    metrics: list[str]
+    default: GradNormLog | None
+    error: Exception | None
+    file: LogFile | None  # kept only when the user can pick another series
+
+
+def _release_memory() -> None:
+    """Give the parser's freed buffers back to the system (a 150 MB CSV leaves ~350 MB in
+    pyarrow's pool and malloc's arenas otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
 @st.cache_resource(show_spinner="Reading the log…", max_entries=4)
-def _file(_source: LogSource, key: str) -> LogFile:
-    # a resource, not data: a 150 MB log is parsed once and never pickled or copied again
-    return open_log(_named(_source))
+def _parse(_source: LogSource, key: str) -> Parsed:
+    # a resource, not data: a 150 MB log is parsed once and never pickled or copied again;
+    # failures are kept too, so a bad file is not parsed again on every rerun
+    try:
+        lf = open_log(_named(_source))
+        metrics = lf.metrics
+        try:
+            return Parsed(metrics, lf.load(None), None, lf if len(metrics) > 1 else None)
+        except Exception as e:  # noqa: BLE001 - shown as a message
+            return Parsed(metrics, None, e, lf if len(metrics) > 1 else None)
+    except Exception as e:  # noqa: BLE001 - shown as a message
+        return Parsed([], None, e, None)
+    finally:
+        _release_memory()
 
 
-def cached_file(source: LogSource) -> LogFile:
-    """The parsed log (every series), read once per distinct file (keyed by its digest)."""
-    return _file(source, source.key)
+def parsed(source: LogSource) -> Parsed:
+    """The file read once per distinct content (keyed by its digest)."""
+    return _parse(source, source.key)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _log(_source: LogSource, key: str, metric: str | None) -> GradNormLog:
-    return cached_file(_source).load(metric)
+def _log(_file: LogFile, key: str, metric: str) -> GradNormLog:
+    return _file.load(metric)
 
 
 def cached_log(source: LogSource, metric: str | None) -> GradNormLog:
     """One series of the log, cleaned (read-only arrays, shared by the reruns of a session)."""
-    return _log(source, source.key, metric)
+    p = parsed(source)
+    if (
+        metric is not None
+        and p.file is not None
+        and (p.default is None or metric != p.default.metric)
+    ):
+        return _log(p.file, source.key, metric)
+    if p.error is not None:
+        raise p.error
+    return p.default
 
 
 def _named(source: LogSource):
+    if source.file is not None:
+        source.file.seek(0)
+        return source.file
     if source.data is None:
         return source.path
     import io
@@ -219,7 +270,7 @@ def median_scale(values: list[np.ndarray]) -> float:
 
 
 def elide_tables(code: str) -> str:
-    """Code with long list literals shortened to ``[…]`` so a preview shows the whole function.
+    r"""Code with long list literals shortened to ``[…]`` so a preview shows the whole function.
 
     >>> elide_tables("FACTORS = [" + ", ".join(["0.5"] * 50) + "]\ndef f(): pass")
     'FACTORS = [0.5, 0.5, 0.5, … 50 values]\ndef f(): pass'
@@ -239,7 +290,7 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
     logs, errors = [], []
     for source in sources:
         try:
-            metrics = cached_file(source).metrics
+            metrics = parsed(source).metrics
             metric = None
             if len(metrics) > 1:
                 metric = st.selectbox(
@@ -278,6 +329,10 @@ def fmt_pct(x: float) -> str:
 
 MAX_STEPS = 20_000_000  # 160 MB of lrs; beyond that the browser session would be the problem
 GRID_POINTS = 10_001  # summary and family fit use the next run at this resolution
+# Longer logs are computed for the page on this many evenly spaced points (steps kept): the
+# refined shape hardly changes, and a 7.6-million-point log redraws in a second instead of
+# ten. Downloads always refine every point.
+COMPUTE_POINTS = 200_000
 OPTIMUM_POINTS = 5_000  # the numerical optimum is offered up to this many logged points
 LOW_R2 = 0.9  # below this a fitted family is not offered as a config
 
@@ -299,18 +354,40 @@ class Analysis:
     warnings: tuple[str, ...]
     table: object  # pandas DataFrame: compare_bounds with display names
     optimum: np.ndarray | None  # numerical optimum on the logged points, when asked for
+    computed_steps: np.ndarray  # the logged steps the page computed on (all, or a sample)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the page computed on evenly spaced points of a long log."""
+        return len(self.computed_steps) < len(self.log)
 
     def full_values(self) -> np.ndarray:
-        """The refined schedule at every step of the next run (peak 1): for downloads."""
-        return stretch(self.shape, self.steps, steps=self.log.steps)
+        """The refined schedule at every step of the next run (peak 1), from every logged
+        point: for downloads (built on click for long runs)."""
+        shape = self.shape
+        if self.sampled:
+            with np.errstate(all="ignore"):
+                shape = refine_smoothed(smooth_norms(self.log.grad_norms, self.tau), self.optimizer)
+        return stretch(shape, self.steps, steps=self.log.steps)
+
+
+_LOG_KEYS: dict[int, tuple[GradNormLog, str]] = {}  # id -> (the log, its key): hashed once
 
 
 def log_key(log: GradNormLog) -> str:
-    """Names a log's norms for the caches without hashing them."""
-    g = log.grad_norms
-    return (
-        f"{log.source}:{log.metric}:{len(g)}:{g[0]!r}:{g[len(g) // 2]!r}:{g[-1]!r}:{log.steps[-1]}"
-    )
+    """Names a log's content for the caches: a digest of its steps and norms, computed once
+    per log object (a 7.6-million-point log takes ~0.1 s to hash, not on every rerun)."""
+    hit = _LOG_KEYS.get(id(log))
+    if hit is not None and hit[0] is log:
+        return hit[1]
+    h = hashlib.blake2b(digest_size=12)
+    for arr in (log.steps, log.grad_norms):
+        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    key = f"{log.source}:{log.metric}:{h.hexdigest()}"
+    if len(_LOG_KEYS) >= 32:
+        _LOG_KEYS.pop(next(iter(_LOG_KEYS)))
+    _LOG_KEYS[id(log)] = (log, key)
+    return key
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -339,7 +416,10 @@ def analyse(
     if not 2 <= steps <= MAX_STEPS:
         raise ValueError(f"steps of the next run must be 2..{MAX_STEPS:,}, got {steps:,}")
     key = log_key(log)
-    g = log.grad_norms
+    g, logged = log.grad_norms, log.steps
+    if len(g) > COMPUTE_POINTS:  # a long log: what the page shows uses evenly spaced points
+        idx = display_steps(len(g), COMPUTE_POINTS)
+        g, logged, key = g[idx], logged[idx], f"{key}:sampled{len(idx)}"
     with np.errstate(all="ignore"):
         smooth, shape = cached_refine(g, tau, optimizer, key=key)
     if not np.all(np.isfinite(shape)) or not shape.max() > 0:
@@ -348,18 +428,18 @@ def analyse(
             f"{float(g.min()):.3g} and {float(g.max()):.3g}; rescale them by a constant "
             "(the refined shape does not change)"
         )
-    grid = stretch(shape, min(steps, GRID_POINTS), steps=log.steps)
+    grid = stretch(shape, min(steps, GRID_POINTS), steps=logged)
     summary, fit = summarize(grid), _fit(grid)
     extras = tuple(e for e in extras if e not in ("linear", "cosine", "constant"))
 
     def extra_shapes(n):
         return {REGISTRY[e].label: evaluate(build_schedule(e, n), n) for e in extras}
 
-    shapes, table = _bounds(log.grad_norms, shape, extra_shapes, key, tau, optimizer, extras)
+    shapes, table = _bounds(g, shape, extra_shapes, key, tau, optimizer, extras)
     opt = None
-    if optimum and len(log) <= OPTIMUM_POINTS:
-        opt = cached_optimal(log.grad_norms)
-        extra = compare_bounds({"numerical optimum": opt}, log.grad_norms, reference=None)
+    if optimum and len(g) <= OPTIMUM_POINTS:
+        opt = cached_optimal(g)
+        extra = compare_bounds({"numerical optimum": opt}, g, reference=None)
         extra["vs_linear"] = extra.bound / table.bound[table.schedule == "Linear decay"].iloc[0]
         table = pd.concat([table, extra], ignore_index=True)
     if not np.all(np.isfinite(table.bound)):
@@ -375,50 +455,14 @@ def analyse(
         steps=steps,
         smooth=smooth,
         shape=shape,
-        positions=next_run_positions(log.steps, steps),
+        positions=next_run_positions(logged, steps),
         summary=summary,
         fit=fit,
-        warnings=tuple(diagnose(shape, log.grad_norms)),
+        warnings=tuple(diagnose_refined(shape, g, steps=logged, tau=tau)),
         table=table,
         optimum=opt,
+        computed_steps=logged,
     )
-
-
-def diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
-    """Plain-language warnings for a degenerate refined schedule: the library's
-    ``lrcore.diagnose.diagnose_refined`` when this lrcore has it, else the app's own checks
-    (which belong in the library)."""
-    try:
-        from lrcore.diagnose import diagnose_refined
-    except ImportError:
-        return _diagnose(shape, norms)
-    return list(diagnose_refined(shape, norms))
-
-
-def _diagnose(shape: np.ndarray, norms: np.ndarray) -> list[str]:
-    """>>> _diagnose(np.r_[np.full(90, 0.01), 1.0, np.linspace(0.9, 0, 9)], np.ones(100))[0][:39]
-    'The refined lr stays below 5% of its pe'
-    """
-    out = []
-    peak = int(np.argmax(shape))
-    n = len(shape)
-    low = float(np.mean(shape[:peak] < 0.05)) * peak / max(n - 1, 1) if peak else 0.0
-    if low > 0.25:
-        out.append(
-            f"The refined lr stays below 5% of its peak for {low:.0%} of the run before "
-            f"peaking at {peak / max(n - 1, 1):.0%}: the next run would barely train for that "
-            "long. Refinement puts the lr where the norms are small; here they are far smaller "
-            "late in the run."
-        )
-    k = max(n // 10, 1)
-    fall = float(np.median(norms[:k]) / np.median(norms[-k:]))
-    if fall > 5:
-        out.append(
-            f"The gradient norms fall {fall:.1f}x from the first to the last tenth of the run "
-            "(as in full-batch training or when the model interpolates the data). The bound "
-            "then favours a late lr spike; a plain linear decay is the safer choice."
-        )
-    return out
 
 
 def error_text(e: BaseException) -> str:
@@ -430,9 +474,9 @@ def error_text(e: BaseException) -> str:
 
 
 GRAD_NORM_RECIPES = """
-Log the norm of **all** gradients once per step, after `backward()` and before the optimizer
-step: the **l2** norm for SGD-style runs, the **l1** norm (sum of absolute values) for Adam
-and its relatives. Any of the files below can be uploaded here as they are.
+Log the norm of **all** gradients once per optimizer step, after `backward()` and before
+clipping and the optimizer step: the **l2** norm for SGD-style runs, the **l1** norm (sum of
+absolute values) for Adam and its relatives. Every file below can be uploaded here as it is.
 
 **A plain torch loop** (`pip install lrcore[train]`): records both norms, on the device.
 
@@ -449,40 +493,44 @@ for step, batch in enumerate(loader):
 recorder.save("grad_norms.csv")  # columns step, grad_norm_l2, grad_norm_l1
 ```
 
-**Hugging Face Trainer**: the l2 norm is already logged. `trainer_state.json` in each
-checkpoint folder holds `{"step": ..., "grad_norm": ...}` every `logging_steps` (set
-`logging_steps=1` for one point per step). For the l1 norm (Adam), add a callback that writes
-JSON lines:
+**Hugging Face Trainer** (`pip install lrcore[hf]`):
 
 ```python
-import json
-from transformers import TrainerCallback
+from lrcore.integrations.hf import GradNormCallback
 
-
-class GradNormL1(TrainerCallback):
-    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        l1 = sum(float(p.grad.abs().sum()) for p in model.parameters() if p.grad is not None)
-        with open("grad_norms.jsonl", "a") as f:
-            f.write(json.dumps({"step": state.global_step, "grad_norm_l1": l1}) + "\\n")
-
-
-trainer = Trainer(..., callbacks=[GradNormL1()])  # grads are already clipped here
+trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[GradNormCallback()])
+trainer.train()  # writes <output_dir>/grad_norms.csv: step, grad_norm_l2, grad_norm_l1
 ```
 
-**PyTorch Lightning**: log the norm in your `LightningModule`; `CSVLogger` writes it to
+Without it, the Trainer already logs the l2 norm (before clipping): `trainer_state.json`
+in each checkpoint folder holds `{"step": ..., "grad_norm": ...}` every `logging_steps`
+(set `logging_steps=1` for one point per step).
+
+**PyTorch Lightning** (`pip install lrcore[lightning]`):
+
+```python
+from lrcore.integrations.lightning import GradNormCallback
+
+trainer = L.Trainer(max_steps=1000, callbacks=[GradNormCallback()])
+trainer.fit(model)  # writes <log_dir>/grad_norms.csv: step, grad_norm_l2, grad_norm_l1
+```
+
+Without it, log the norms from your `LightningModule`; `CSVLogger` writes them as columns of
 `metrics.csv` (TensorBoardLogger to an event file):
 
 ```python
 from lightning.pytorch.utilities import grad_norm
 
 
-def on_before_optimizer_step(self, optimizer):
-    self.log("grad_norm", grad_norm(self, norm_type=2)["grad_2.0_norm_total"])  # SGD
-    self.log("grad_norm_l1", grad_norm(self, norm_type=1)["grad_1.0_norm_total"])  # Adam
+class Model(L.LightningModule):
+    def on_before_optimizer_step(self, optimizer):  # before clipping
+        self.log("grad_norm", grad_norm(self, norm_type=2)["grad_2.0_norm_total"])  # SGD
+        self.log("grad_norm_l1", grad_norm(self, norm_type=1)["grad_1.0_norm_total"])  # Adam
 ```
 
 A column or key whose name contains `l1` gets the Adam rule here; every other one the SGD
-rule. Either can be changed per log in the sidebar.
+rule. Either can be changed per log in the sidebar, and a file with both norms offers a
+choice of series.
 """
 
 
@@ -509,9 +557,15 @@ def _bounds_full(_shapes_at: dict, total: int, _log, what: str) -> pd.DataFrame:
     rows = []
     for label, f in _shapes_at.items():  # one schedule in memory at a time
         shape = f(steps)
-        bound, scale = best_scale(shape, norms)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bound, scale = best_scale(shape, norms)
         rows.append({"schedule": label, "bound": bound, "best_peak_lr": scale * shape.max()})
     table = pd.DataFrame(rows).sort_values("bound", ignore_index=True)
+    if not np.all(np.isfinite(table[["bound", "best_peak_lr"]].to_numpy())):
+        raise ValueError(
+            f"the bound overflows for norms up to {float(norms.max()):.3g}; rescale them by a "
+            "constant (the ranking of the schedules does not change)"
+        )
     table["bound_sqrt_T"] = table.bound * np.sqrt(total)
     return table
 
@@ -521,3 +575,17 @@ def bounds_at_full_length(shapes_at: dict, total: int, log, what: str) -> pd.Dat
     or ``log``'s norms stretched to ``total`` steps; sorted, lowest first. ``what`` describes
     the inputs (the cache key: the schedules themselves are not hashed)."""
     return _bounds_full(shapes_at, total, log, what)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _raw_trace(_log: GradNormLog, key: str, as_percent: bool, divide: bool):
+    import charts
+
+    y = _log.grad_norms / float(np.median(_log.grad_norms)) if divide else _log.grad_norms
+    return charts.decimate(x_axis(_log.steps, as_percent), y)
+
+
+def raw_trace(log: GradNormLog, as_percent: bool, divide: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A log's raw norms for drawing (at most ``charts.MAX_POINTS`` points, extremes kept),
+    optionally divided by their median; computed once per log and axis, not on every rerun."""
+    return _raw_trace(log, log_key(log), as_percent, divide)

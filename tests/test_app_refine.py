@@ -7,6 +7,7 @@ import pytest
 from _apptest import app, assert_clean, charts, csv_log, download, layouts, media, upload  # noqa: F401
 
 from lrcore import refine, stretch, summarize
+from lrcore.diagnose import diagnose_refined
 from lrcore.fit import fit_family
 from lrcore.logs._write import WRITERS, write_log
 
@@ -48,6 +49,8 @@ def test_first_visit_shows_a_sample_its_refined_schedule_and_its_numbers():
     assert f"{100 * s.warmup_fraction:.1f}%" in why[0]
     assert f"{100 * fit.params['warmup_fraction']:.1f}%" in why[0]
     assert not any("refinement.md" in e.value for e in [*at.caption, *at.markdown])
+    expected = diagnose_refined(shape, norms, steps=np.arange(3000), tau=0.1)
+    assert [w.value for w in at.warning] == expected
 
 
 @pytest.mark.parametrize("fmt", sorted(WRITERS))
@@ -95,6 +98,7 @@ def test_each_log_keeps_its_own_rule_and_length_and_overlays_stay_readable():
     b = csv_log(range(10, 101, 10), b_norms)
     at = upload(app(), "refine_uploads", ("a.csv", a), ("b.csv", b))
     assert_clean(at)
+    assert at.selectbox(key="refine_sample").value == "(none)"  # uploads take its place
     rules = [r for r in at.radio if r.label == "Refinement rule"]
     assert [r.value for r in rules] == ["adam", "sgd"]
     lengths = [n.value for n in at.number_input if n.label == "Steps of the next run"]
@@ -104,7 +108,8 @@ def test_each_log_keeps_its_own_rule_and_length_and_overlays_stay_readable():
     np.testing.assert_allclose(traces["refined: b.csv"]["y"], 0.1 * refine(b_norms, 0.1, "sgd"))
     np.testing.assert_allclose(traces["refined: b.csv"]["x"], positions(range(10, 101, 10), 100))
     # medians 22,500 vs 1: each log's norms are drawn relative to its own median
-    assert at.toggle[0].label.startswith("Show each log's norms divided") and at.toggle[0].value
+    (norm_toggle,) = [t for t in at.toggle if t.label.startswith("Show each log's norms divided")]
+    assert norm_toggle.value
     np.testing.assert_allclose(traces["a.csv (raw)"]["y"], a_norms / np.median(a_norms))
     np.testing.assert_allclose(traces["b.csv (raw)"]["y"], b_norms / np.median(b_norms))
     assert any("differ by 22,500x" in c.value for c in at.caption)
@@ -130,8 +135,9 @@ def test_a_fit_that_does_not_fit_gives_no_config_and_the_diagnostic_shows():
     assert not any("As a plain config" in m.value for m in at.markdown)
     (no_config,) = [m.value for m in at.markdown if "No plain config" in m.value]
     assert f"R² = {fit.r2:.3f}" in no_config
-    assert at.warning, "the degenerate-schedule diagnostic is shown"
-    assert any("fall" in w.value and "x from the first to the last" in w.value for w in at.warning)
+    expected = diagnose_refined(refine(norms, 0.1, "sgd"), norms, steps=np.arange(1000), tau=0.1)
+    assert expected, "this log is degenerate: a warning is due"
+    assert [w.value for w in at.warning] == expected
 
 
 def test_steps_of_the_next_run_default_to_the_runs_length_and_say_so():
@@ -182,7 +188,13 @@ def test_grad_norm_recipes_are_on_the_page():
     at = app()
     (exp,) = [e for e in at.expander if e.label == "How do I get gradient norms?"]
     text = " ".join(m.value for m in exp.markdown)
-    for needle in ("GradNormRecorder", "TrainerCallback", "grad_norm(self, norm_type=1)"):
+    for needle in (
+        "lrcore.train import GradNormRecorder",
+        "lrcore.integrations.hf import GradNormCallback",
+        "lrcore.integrations.lightning import GradNormCallback",
+        "grad_norm(self, norm_type=1)",
+        "trainer_state.json",
+    ):
         assert needle in text
 
 
@@ -236,3 +248,41 @@ def test_wandb_with_two_runs_offers_a_select_box():
     box.set_value("r2 - grad_norm").run()
     assert_clean(at)
     np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine([1, 1, 2.0]))
+
+
+def test_a_long_log_is_shown_from_evenly_spaced_points_and_downloads_use_every_point(
+    media,  # noqa: F811
+    monkeypatch,
+):
+    import ui  # the app's own module (app/ is on the path while AppTest runs)
+
+    monkeypatch.setattr(ui, "COMPUTE_POINTS", 100)
+    norms = np.r_[np.linspace(5, 1, 100), np.ones(200), np.linspace(1, 3, 100)] * (
+        1 + 0.3 * np.sin(np.arange(400))
+    )
+    at = upload(app(), "refine_uploads", ("long.csv", csv_log(range(400), norms)))
+    assert_clean(at)
+    assert any(
+        "computes on 100 evenly spaced points of the 400 in **long.csv**" in c.value
+        for c in at.caption
+    )
+    idx = np.unique(np.linspace(0, 399, 100).round().astype(int))
+    refined = charts(at)["refined"]
+    np.testing.assert_allclose(refined["x"], idx)  # steps 0..399: a 400-step next run
+    np.testing.assert_allclose(refined["y"], 0.1 * refine(norms[idx], 0.1, "sgd"), rtol=1e-6)
+    assert len(charts(at)["grad_norm (raw)"]["y"]) == 400  # the raw norms: every point
+    lr = np.loadtxt(download(at, media, "Schedule as CSV").splitlines()[1:], delimiter=",")
+    np.testing.assert_allclose(lr[:, 1], 0.1 * refine(norms, 0.1, "sgd"), rtol=1e-8, atol=1e-15)
+
+
+def test_the_app_helpers_doctests():
+    import doctest
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+    import charts
+    import ui
+
+    for module in (ui, charts):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, (module.__name__, result)

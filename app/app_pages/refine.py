@@ -15,8 +15,8 @@ st.title("Refine a gradient-norm log")
 st.caption(
     "Give the gradient norms of a run you already did; get the learning-rate schedule that "
     "the last-iterate theory recommends for the next run of the same problem "
-    "(Defazio et al., arXiv:2310.07831). The bound and its notation are explained on the "
-    "Learn page and in docs/theory.md."
+    "(Defazio et al., arXiv:2310.07831). The bound and its notation are on the Learn page "
+    "and in the project's docs/theory.md."
 )
 
 # ----------------------------------------------------------------------------- inputs
@@ -44,6 +44,8 @@ uploads = col_up.file_uploader(
     accept_multiple_files=True,
     key="refine_uploads",
 )
+if uploads:
+    st.session_state["refine_sample"] = ui.NONE  # the picker shows what is in use: the uploads
 sample = col_sample.selectbox(
     "…or a sample run",
     samples,
@@ -155,11 +157,10 @@ if not results:
 x_title = "% of training" if as_pct else "step"
 many = len(results) > 1
 scale = ui.median_scale([r.log.grad_norms for r in results])
-normalise = st.toggle(
+normalise = many and st.toggle(
     "Show each log's norms divided by its median",
     value=scale > 10,
     key=f"normalise:{len(results)}:{scale > 10}",
-    disabled=not many,
     help="Logs whose norms differ by more than 10x (l1 and l2 norms, say) are drawn relative "
     "to their own median so that every curve stays readable.",
 )
@@ -167,12 +168,14 @@ log_y = st.toggle("Log-scale y axes", key="log_y")
 norm_traces = []
 for r in results:
     div = float(np.median(r.log.grad_norms)) if normalise else 1.0
+    x_raw, y_raw = ui.raw_trace(r.log, as_pct, normalise)
     norm_traces.append(
         (
             r.log.source if many else r.log.metric,
-            ui.x_axis(r.log.steps, as_pct),
-            r.log.grad_norms / div,
+            x_raw,
+            y_raw,
             r.smooth / div,
+            ui.x_axis(r.computed_steps, as_pct),
         )
     )
 fig = charts.norms_figure(norm_traces, x_title, log_y)
@@ -194,7 +197,7 @@ for i, r in enumerate(results):
             f"refined: {r.log.source}" if many else "refined",
             x,
             peak_lr * r.shape,
-            color=charts.COLOURS["refined"] if i == 0 else charts.PALETTE[(i + 3) % 8],
+            color=charts.LOG_COLOURS[i % len(charts.LOG_COLOURS)],
             width=3,
         )
     )
@@ -236,6 +239,12 @@ for r in results:
         f"**{r.log.source}** · {r.log.fmt} · metric `{r.log.metric}` ({r.log.norm_type}) · "
         f"{len(r.log):,} points · {r.log.report.describe()} · {RULES[r.optimizer]}"
     )
+    if r.sampled:
+        st.caption(
+            f"This page computes on {len(r.computed_steps):,} evenly spaced points of the "
+            f"{len(r.log):,} in **{r.log.source}** (their steps kept), so that it redraws "
+            "quickly; the CSV and JSON downloads refine every point."
+        )
 
 # ----------------------------------------------------------------------------- per log
 
@@ -273,7 +282,7 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         st.markdown(f"**As a plain config:** {fit.describe()}.")
         fit_w = fit.params["warmup_fraction"]
         if abs(fit_w - s.warmup_fraction) > 0.02:
-            grid = stretch(r.shape, min(r.steps, ui.GRID_POINTS), steps=r.log.steps)
+            grid = stretch(r.shape, min(r.steps, ui.GRID_POINTS), steps=r.computed_steps)
             half, near = (
                 float(np.argmax(grid >= q * grid.max())) / (len(grid) - 1) for q in (0.5, 0.9)
             )
@@ -309,8 +318,10 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
     st.caption(
         "Each shape is scored by the last-iterate bound at its own best scale, with the logged "
         "norms and the distance to the solution D set to 1 (so the peak lrs are only "
-        "comparable with each other). Lower is better. The bound is explained on the Learn "
-        "page."
+        "comparable with each other). Lower is better."
+    )
+    st.page_link(
+        "app_pages/learn.py", label="What the bound is: the Learn page", icon=":material/menu_book:"
     )
     st.dataframe(
         table,
@@ -348,8 +359,8 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         f"dl_json:{k}" if many else "dl_json",
         lazy,
     )
-    torch_code = ui.cached_snippet(r.shape, r.log.steps, r.steps, "torch", what, r.key)
-    hf_code = ui.cached_snippet(r.shape, r.log.steps, r.steps, "hf", what, r.key)
+    torch_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "torch", what, r.key)
+    hf_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "hf", what, r.key)
     ui.download(
         d3,
         "torch LambdaLR snippet",

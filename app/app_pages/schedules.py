@@ -55,32 +55,8 @@ def refined_source() -> tuple[ui.Analysis, str]:
     )
 
 
-# ----------------------------------------------------------------------------- parameters
-specs = []  # (display name, registry name or REFINED, warm-up steps, params)
-cols = st.columns(min(len(chosen), 4))
-for i, name in enumerate(chosen):
-    if name == REFINED:
-        specs.append((REFINED, REFINED, 0, {}))
-        continue
-    spec = REGISTRY[name]
-    with cols[i % len(cols)].expander(f"{spec.label}: settings", expanded=False):
-        warmup = int(st.number_input("Warm-up steps", 0, total - 1, 0, key=f"sch_w_{name}"))
-        params = {}
-        for p in spec.params:
-            key = f"sch_{name}_{p.name}"
-            if p.choices:
-                params[p.name] = st.selectbox(_label(p), p.choices, key=key)
-            else:
-                params[p.name] = st.number_input(
-                    _label(p),
-                    min_value=float(p.minimum) if p.minimum is not None else None,
-                    max_value=float(p.maximum) if p.maximum is not None else None,
-                    value=float(p.default),
-                    format="%g",
-                    key=key,
-                )
-    specs.append((spec.label, name, warmup, params))
-
+param_area = st.container()  # filled inside the error path below, shown here
+chart_area = st.container()
 st.subheader("Bound under gradient norms")
 norm_choice = st.radio(
     "Gradient norms",
@@ -94,6 +70,34 @@ if norm_choice == "upload a log":
 
 # ----------------------------------------------------------------------------- compute
 try:
+    # one error path: parameters, schedules, norms and bounds
+    specs = []  # (display name, registry name or REFINED, warm-up steps, params)
+    with_settings = [n for n in chosen if n != REFINED]
+    cols = param_area.columns(min(max(len(with_settings), 1), 4))
+    for i, name in enumerate(chosen):
+        if name == REFINED:
+            specs.append((REFINED, REFINED, 0, {}))
+            continue
+        i = with_settings.index(name)
+        spec = REGISTRY[name]
+        with cols[i % len(cols)].expander(f"{spec.label}: settings", expanded=False):
+            warmup = int(st.number_input("Warm-up steps", 0, total - 1, 0, key=f"sch_w_{name}"))
+            params = {}
+            for p in spec.params:
+                key = f"sch_{name}_{p.name}"
+                if p.choices:
+                    params[p.name] = st.selectbox(_label(p), p.choices, key=key)
+                else:
+                    params[p.name] = st.number_input(
+                        _label(p),
+                        min_value=float(p.minimum) if p.minimum is not None else None,
+                        max_value=float(p.maximum) if p.maximum is not None else None,
+                        value=float(p.default),
+                        format="%g",
+                        key=key,
+                    )
+        specs.append((spec.label, name, warmup, params))
+
     shapes_at = {}  # display name -> f(steps) giving lrs at those steps
     notes = []
     for label, name, warmup, params in specs:
@@ -120,8 +124,17 @@ try:
 
     grid = ui.display_steps(total)
     curves = [
-        charts.Curve(label, grid, f(grid), color=charts.colour_for(label, i))
-        for i, (label, f) in enumerate(shapes_at.items())
+        charts.Curve(
+            label,
+            grid,
+            f(grid),
+            color=charts.colour_for(name, i),
+            dash=charts.BASELINE_STYLE.get(name, "solid"),
+            width=3 if name == REFINED else 2.5,
+        )
+        for i, ((label, f), (_, name, _, _)) in enumerate(
+            zip(shapes_at.items(), specs, strict=True)
+        )
     ]
     what = repr((specs, total, peak_lr, log and ui.log_key(log), notes[:1]))
     table = ui.bounds_at_full_length(shapes_at, total, log, what)
@@ -136,9 +149,9 @@ except Exception as e:  # noqa: BLE001 - one error path: a message, never a trac
     st.warning("Still showing the last schedules that worked.")
 
 # ----------------------------------------------------------------------------- show
-st.plotly_chart(charts.schedules_figure(curves, "step", log_y), key="sch_chart")
+chart_area.plotly_chart(charts.schedules_figure(curves, "step", log_y), key="sch_chart")
 for note in notes:
-    st.caption(note)
+    chart_area.caption(note)
 
 best, worst = table.iloc[0], table.iloc[-1]
 lin = table[table.schedule == "Linear decay"]
