@@ -189,8 +189,11 @@ def cmd_compare(args) -> int:
 def cmd_study(args) -> int:
     from pathlib import Path
 
-    from lrcore.train.report import markdown_report, readme_block, update_readme
+    from lrcore.train.report import check_readme, markdown_report, readme_block, update_readme
     from lrcore.train.study import full_problems, run_study, smoke_problems
+
+    if args.readme:
+        check_readme(args.readme)  # before the study, not after it
 
     problems = smoke_problems() if args.smoke else full_problems()
     seeds = list(range(2 if args.smoke else args.seeds))

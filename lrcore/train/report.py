@@ -158,10 +158,14 @@ def readme_block(result: StudyResult) -> str:
     vt = result.verdicts()
     n = len(result.results)
     regimes = list(vt.columns)
+    fewer = sorted({len(r.scores["linear"]) for r in result.results} - {len(result.seeds)})
+    seeds = f"{len(result.seeds)} seeds" + (
+        f" ({'/'.join(map(str, fewer))} for the CNNs)" if fewer else ""
+    )
     out = [
         f"[docs/results.md](docs/results.md) tests the paper's claims on {n} problems in "
-        f"{len(regimes)} regimes ({len(result.seeds)} seeds; each schedule at its own best peak lr; "
-        "scored by suboptimality on the convex problems):",
+        f"{len(regimes)} regimes ({seeds}; each schedule at its own best peak lr; scored by "
+        "suboptimality on the convex problems, a verdict per claim and regime):",
         "",
     ]
     for claim, _, _ in CLAIMS:
@@ -180,12 +184,21 @@ def readme_block(result: StudyResult) -> str:
     return "\n".join(out)
 
 
-def update_readme(path: str | Path, block: str) -> None:
-    """Replace the text between README_START and README_END in ``path`` with ``block``."""
+def check_readme(path: str | Path) -> str:
+    """The text of ``path``; ValueError when it lacks the study block's markers."""
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ValueError(f"update_readme: cannot read {path}: {e.strerror}") from None
     if README_START not in text or README_END not in text:
         raise ValueError(f"update_readme: {path} has no {README_START!r} ... {README_END!r} block")
+    return text
+
+
+def update_readme(path: str | Path, block: str) -> None:
+    """Replace the text between README_START and README_END in ``path`` with ``block``."""
+    path, text = Path(path), check_readme(path)
     pattern = re.escape(README_START) + ".*?" + re.escape(README_END)
     path.write_text(
         re.sub(pattern, lambda _: f"{README_START}\n{block}\n{README_END}", text, flags=re.S)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from lrcore.diagnose import diagnose_refined, refined_shape
 from lrcore.train.config import RunConfig
-from lrcore.train.experiments import best_rows, compare, own_norm_bounds
+from lrcore.train.experiments import best_rows, compare, own_norm_bounds, refine_from_runs
 from lrcore.train.loop import OnStep
 
 BASELINES = ("constant", "step", "cosine", "linear")
@@ -275,8 +275,7 @@ def _one_problem(prob: Problem, seeds, tau, on_step) -> ProblemResult:
         for row in best.itertuples()
     }
     lin_peak = float(best.set_index("schedule").peak_lr["linear"])
-    norms = np.mean([runs[("linear", lin_peak, s)].grad_norms() for s in seeds], axis=0)
-    shape = next(r for k, r in runs.items() if k[0] == "refined").config.schedule
+    shape, norms = refine_from_runs([runs[("linear", lin_peak, s)] for s in seeds], tau)
     sh = refined_shape(shape, grad_norms=norms, tau=tau)
     return ProblemResult(
         prob,
