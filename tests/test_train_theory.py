@@ -247,3 +247,21 @@ def test_cli_compare_out_csv_done_when_command(tmp_path, capsys):
     assert main(["compare", "--steps", "50", "--noise", "loud"]) == 2
     assert main(["compare", "--steps", "50", "--rounds", "0"]) == 2
     assert "rounds must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_refinement_survives_steps_without_loss():
+    """The hinge on separable data: once a batch meets every margin its subgradient is 0;
+    refine_from_runs floors such norms (NORM_FLOOR x the largest) instead of failing."""
+    from lrcore.train.experiments import NORM_FLOOR, refine_from_runs
+
+    runs = run_many(
+        [RunConfig(task="svm", dataset="wine", steps=300, peak_lr=1.0, seed=s) for s in (0, 1)]
+    )
+    raw = np.mean([r.grad_norm_l2 for r in runs], axis=0)
+    assert (raw == 0).any()
+    shape, norms = refine_from_runs(runs)
+    assert np.isfinite(shape).all() and shape.max() == pytest.approx(1.0)
+    assert (
+        norms.min() == pytest.approx(NORM_FLOOR * raw.max())
+        and (norms[raw > 0] == raw[raw > 0]).all()
+    )

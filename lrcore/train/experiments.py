@@ -23,6 +23,7 @@ from lrcore.train.result import RunResult
 METRICS = ("objective", "suboptimality", "train_loss", "test_loss", "test_accuracy")
 GRID_FACTOR = 2.0  # neighbouring peak lrs of the default grid, and of each extension
 GRID_POINTS = 5  # default grid: peak_lr * 2^-2 .. peak_lr * 2^2
+NORM_FLOOR = 1e-12  # zero norms are raised to this times the largest before refinement
 MAX_EXTENSIONS = 4  # at most this many extra peak lrs per schedule when the best is at an edge
 BEST_COLUMNS = [
     "schedule",
@@ -108,6 +109,9 @@ def refine_from_runs(runs: Sequence[RunResult], tau: float = 0.1) -> tuple[np.nd
     SGD runs, l1 and the adam variant otherwise."""
     config = runs[0].config
     norms = np.mean([r.grad_norms() for r in runs], axis=0)
+    # a step with no loss (the hinge once every margin in the batch is met) has norm 0;
+    # refinement needs positive norms: floor them far below every other step
+    norms = np.maximum(norms, NORM_FLOOR * norms.max())
     return refine(norms, tau=tau, optimizer=_refine_variant(config)), norms
 
 

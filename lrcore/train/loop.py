@@ -83,7 +83,7 @@ def run_many(configs: list[RunConfig], on_step: OnStep | None = None) -> list[Ru
     done, cancelled = 0, False
     for idx in groups.values():
         group = [configs[i] for i in idx]
-        with _cpu_threads(1 if group[0].convex else None):
+        with _cpu_threads(1):
             out = _run_group(group, on_step, done, len(configs), cancelled)
         for i, res in zip(idx, out, strict=True):
             results[i] = res
@@ -93,12 +93,11 @@ def run_many(configs: list[RunConfig], on_step: OnStep | None = None) -> list[Ru
 
 
 @contextmanager
-def _cpu_threads(n: int | None):
-    """One CPU thread for the convex tasks: their ops are tiny, so threads only add waiting
-    (28x slower on a busy 2-core machine), and one thread fixes the order of every sum."""
+def _cpu_threads(n: int):
+    """One CPU thread: the ops of these small models are tiny, so more threads mostly wait
+    (7-28x slower on a busy 2-core machine), and one thread fixes the order of every sum."""
     before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
