@@ -1,7 +1,7 @@
 """Regenerate the README pictures: ``python docs/make_screenshots.py [--out DIR] [--phone]``.
 
 Starts the app on a free local port, opens every page in headless Chromium (Debian's
-``/usr/bin/chromium``, driven by Playwright) at 1400 x 1000, waits until the page has
+``/usr/bin/chromium``, driven by Playwright) at 1400 x 1000 (``--pages`` picks some), waits until the page has
 finished running and saves ``DIR/<page>.png`` (default ``docs/screenshots``), each reduced
 to a 256-colour palette so it stays small. ``--phone`` adds ``<page>_phone.png`` at
 390 x 844. The browser test
@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 PAGES = {"refine": "", "schedules": "schedules", "train": "train", "learn": "learn", "demo": "demo"}
+PAGES_NOW = dict(PAGES)  # what shoot() visits (main's --pages)
 DESKTOP = {"width": 1400, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 
@@ -145,7 +146,7 @@ def shoot(browser, url: str, out: Path, viewport: dict, suffix: str = ""):
     """Screenshot every page at ``viewport`` (after its action, if any); returns the paths."""
     page = browser.new_page(viewport=viewport)
     paths = []
-    for name, path in PAGES.items():
+    for name, path in PAGES_NOW.items():
         page.goto(f"{url}/{path}")
         settle(page)
         if name in ACTIONS:
@@ -163,7 +164,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--phone", action="store_true", help="also 390 x 844 shots")
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument(
+        "--pages", default=",".join(PAGES), help=f"comma-separated, of {', '.join(PAGES)}"
+    )
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.pages.split(",")) - set(PAGES))
+    if unknown:
+        parser.error(f"--pages: unknown page(s) {unknown}; pick from {list(PAGES)}")
+    PAGES_NOW.clear()
+    PAGES_NOW.update({k: v for k, v in PAGES.items() if k in args.pages.split(",")})
     args.out.mkdir(parents=True, exist_ok=True)
     with serve(args.port) as url, chromium() as browser:
         paths = shoot(browser, url, args.out, DESKTOP)

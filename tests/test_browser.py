@@ -91,15 +91,22 @@ def test_the_teaching_demo_end_to_end(server, browser):
     page.close()
 
 
-def test_make_screenshots_writes_small_pictures_at_both_widths(tmp_path, monkeypatch):
-    """``python docs/make_screenshots.py --out DIR --phone`` (on one page, to stay quick)."""
+def test_make_screenshots_writes_small_pictures_at_both_widths(tmp_path):
+    """``python docs/make_screenshots.py --out DIR --phone --pages learn`` (one page: quick)."""
+    import subprocess
+
     from PIL import Image
 
-    monkeypatch.setattr(shots, "PAGES", {"learn": "learn"})
-    shots.main(["--out", str(tmp_path), "--phone"])
+    script = Path(shots.__file__)
+    cmd = [sys.executable, str(script), "--out", str(tmp_path), "--phone", "--pages", "learn"]
+    subprocess.run(cmd, check=True, timeout=180, capture_output=True)
     files = {p.name: p for p in tmp_path.iterdir()}
     assert sorted(files) == ["learn.png", "learn_phone.png"]
     with Image.open(files["learn.png"]) as im, Image.open(files["learn_phone.png"]) as phone:
         assert im.size == (1400, 1000) and phone.size == (390, 844)
         assert im.mode == "P"  # a 256-colour palette
     assert all(10_000 < p.stat().st_size < 300_000 for p in files.values())
+    bad = subprocess.run(
+        [sys.executable, str(script), "--pages", "nope"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "unknown page(s) ['nope']" in bad.stderr
