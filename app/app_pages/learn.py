@@ -76,7 +76,7 @@ Refinement: Defazio, Cutkosky, Mehta, Mishchenko,
 
 st.page_link(
     "app_pages/demo.py",
-    label="See it on real training runs: three ready-made experiments",
+    label="See it work: real training runs",
     icon=":material/play_circle:",
 )
 
