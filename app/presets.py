@@ -48,7 +48,7 @@ def init_form(task: str, optimizer: str) -> None:
     so values put here by another page are what the widgets show)."""
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
-    st.session_state.setdefault("tr_steps", STEPS.get(task, 1000))
+    st.session_state.setdefault(f"tr_steps_{task}", STEPS.get(task, 1000))
     st.session_state.setdefault(peaks_key(task, optimizer), default_peaks(task, optimizer))
     st.session_state.setdefault(f"tr_wd_{task}", WEIGHT_DECAY.get(task, 0.0))
 
@@ -61,7 +61,7 @@ def open_on_train(setup: dict) -> None:
         "tr_task": task,
         f"tr_dataset_{task}": setup["dataset"],
         "tr_opt": opt,
-        "tr_steps": setup["steps"],
+        f"tr_steps_{task}": setup["steps"],
         "tr_seeds": setup.get("seeds", 3),
         peaks_key(task, opt): setup.get("peaks", default_peaks(task, opt)),
         "tr_batch": setup.get("batch", 32),

@@ -45,12 +45,17 @@ def test_peak_lr_defaults_follow_the_optimizer_and_the_task():
     at.segmented_control(key="tr_task").set_value("svm").run()
     assert at.text_input(key="tr_peaks_svm_adam").value == "0.005, 0.01, 0.02"
     assert at.number_input(key="tr_wd_svm").value == 0.0
+    at.segmented_control(key="tr_task").set_value("cnn").run()
+    assert at.number_input(key="tr_steps_cnn").value == 300  # a CNN step costs more
+    assert at.text_input(key="tr_peaks_cnn_adam").value == "0.003, 0.006"
     at.segmented_control(key="tr_task").set_value("logreg").run()
     assert at.text_input(key="tr_peaks_logreg_adam").value == "0.03"  # the user's edit stays
 
 
 def test_adam_with_its_defaults_learns_and_the_table_shows_the_library_values():
-    at = start(app(PAGE), tr_opt="adam", tr_steps=100, tr_seeds=2, tr_sched=["linear", "cosine"])
+    at = start(
+        app(PAGE), tr_opt="adam", tr_steps_logreg=100, tr_seeds=2, tr_sched=["linear", "cosine"]
+    )
     assert_clean(at)
     table, full = shown_table(at), every_peak(at)
     assert table["schedule"].tolist() == ["linear", "cosine"]
@@ -79,7 +84,7 @@ def test_runs_that_do_not_learn_are_flagged_and_the_header_says_so():
         app(PAGE),
         tr_opt="adam",
         tr_peaks_logreg_adam="50",
-        tr_steps=40,
+        tr_steps_logreg=40,
         tr_seeds=1,
         tr_sched=["linear"],
     )
@@ -97,7 +102,11 @@ def test_runs_that_do_not_learn_are_flagged_and_the_header_says_so():
 
 def test_a_best_peak_lr_at_the_grid_edge_is_flagged_from_the_table():
     at = start(
-        app(PAGE), tr_peaks_logreg_sgd="0.001, 0.002", tr_steps=40, tr_seeds=1, tr_sched=["linear"]
+        app(PAGE),
+        tr_peaks_logreg_sgd="0.001, 0.002",
+        tr_steps_logreg=40,
+        tr_seeds=1,
+        tr_sched=["linear"],
     )
     assert not at.exception
     full = every_peak(at)
@@ -116,7 +125,7 @@ def test_refined_runs_after_linear_and_the_timer_counts_both():
         app(PAGE),
         tr_task="svm",
         tr_dataset_svm="synthetic",
-        tr_steps=60,
+        tr_steps_svm=60,
         tr_seeds=2,
         tr_peaks_svm_sgd="0.05, 0.1",
         tr_noise="rise",
@@ -143,7 +152,7 @@ def test_a_setup_sent_from_another_page_fills_the_widgets():
     at.session_state["tr_task"] = "svm"
     at.session_state["tr_dataset_svm"] = "synthetic"
     at.session_state["tr_noise"] = "rise"
-    at.session_state["tr_steps"] = 123
+    at.session_state["tr_steps_svm"] = 123
     at.session_state["tr_peaks_svm_sgd"] = "0.07"
     at.session_state["tr_prefilled"] = "(a) Noise that rises late"
     at.switch_page(PAGE).run()
@@ -151,14 +160,14 @@ def test_a_setup_sent_from_another_page_fills_the_widgets():
     assert at.segmented_control(key="tr_task").value == "svm"
     assert at.selectbox(key="tr_dataset_svm").value == "synthetic"
     assert at.selectbox(key="tr_noise").value == "rise"
-    assert at.number_input(key="tr_steps").value == 123
+    assert at.number_input(key="tr_steps_svm").value == 123
     assert at.text_input(key="tr_peaks_svm_sgd").value == "0.07"
     assert any("(a) Noise that rises late" in i.value for i in at.info)
     assert not at.warning  # no "widget default and session state" warning
 
 
 def test_the_linear_run_is_sent_to_refine():
-    at = start(app(PAGE), tr_steps=40, tr_seeds=1, tr_sched=["linear"])
+    at = start(app(PAGE), tr_steps_logreg=40, tr_seeds=1, tr_sched=["linear"])
     at.button(key="send_log").click().run()
     assert_clean(at)
     assert any("sent from 'Train and check'" in i.value for i in at.info)

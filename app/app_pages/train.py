@@ -54,7 +54,7 @@ presets.init_form(task, optimizer)
 
 c2, c3, c4, c5 = st.columns(4)
 dataset = c2.selectbox("Dataset", list(TASKS[task]), key=f"tr_dataset_{task}")
-steps = int(c3.number_input("Steps", 10, 100_000, key="tr_steps"))
+steps = int(c3.number_input("Steps", 10, 100_000, key=f"tr_steps_{task}"))
 n_seeds = int(c4.number_input("Seeds", 1, 10, key="tr_seeds"))
 peaks_text = c5.text_input(
     "Peak lrs to try (a grid)",
