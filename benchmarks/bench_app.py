@@ -97,13 +97,30 @@ def session(path: str) -> dict:
     return out
 
 
+def loader(path: str) -> dict:
+    """The library's parser alone on the same file (runs in its own child process)."""
+    import io
+
+    from lrcore.logs import open_log
+
+    open_log(io.BytesIO(b"step,grad_norm\n0,1\n1,2\n")).load(None)  # imports
+    data = Path(path).read_bytes()
+    before = rss_mb()
+    buf = io.BytesIO(data)
+    buf.name = "big.csv"
+    start = time.perf_counter()
+    open_log(buf).load(None)
+    return {"time": time.perf_counter() - start, "growth": peak_mb() - before}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=7_600_000)
     ap.add_argument("--session", help=argparse.SUPPRESS)
+    ap.add_argument("--loader", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.session:
-        print(json.dumps(session(args.session)))
+    if args.session or args.loader:
+        print(json.dumps(session(args.session) if args.session else loader(args.loader)))
         return
 
     import pandas as pd
@@ -123,15 +140,20 @@ def main() -> None:
         f.write(data)
         f.flush()
         del data
-        child = subprocess.run(
-            [sys.executable, __file__, "--session", f.name],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if child.returncode:
-        sys.exit(child.stderr[-3000:])
-    r = json.loads(child.stdout.strip().splitlines()[-1])
+        out = {}
+        for mode in ("--loader", "--session"):
+            child = subprocess.run(
+                [sys.executable, __file__, mode, f.name], capture_output=True, text=True
+            )
+            if child.returncode:
+                sys.exit(child.stderr[-3000:])
+            out[mode] = json.loads(child.stdout.strip().splitlines()[-1])
+    r, ld = out["--session"], out["--loader"]
+    print(
+        f"baseline: lrcore.logs.open_log + load of the same bytes (the library's parser, which "
+        f"every page waits for): {ld['time']:.2f} s = {ld['time'] / t_pandas:.2f}x read_csv; "
+        f"its peak RSS growth {ld['growth']:.0f} MB = {ld['growth'] / mb:.2f}x the file"
+    )
     print(f"first load with the 3,000-point sample: {r['first_load']:.2f} s (imports included)")
     print(
         f"upload to rendered page: {r['upload']:.2f} s = {r['upload'] / t_pandas:.2f}x "

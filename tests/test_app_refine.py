@@ -286,3 +286,29 @@ def test_the_app_helpers_doctests():
     for module in (ui, charts):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
+
+
+def test_long_runs_build_their_downloads_on_click_from_every_step(monkeypatch):
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made = {}
+    original = MediaFileManager.add_deferred
+
+    def capture(self, data_callable, *args, **kwargs):
+        file_id = original(self, data_callable, *args, **kwargs)
+        made[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", capture)
+    norms = np.array([4.0, 3, 2, 1, 1, 1, 2, 3, 2, 1])
+    at = upload(app(), "refine_uploads", ("g.csv", csv_log(range(10), norms)))
+    (n,) = [n for n in at.number_input if n.label == "Steps of the next run"]
+    n.set_value(200_000).run()
+    assert_clean(at)
+    (button,) = [b for b in at.get("download_button") if b.proto.label == "Schedule as CSV"]
+    assert not button.proto.url and button.proto.deferred_file_id  # nothing built yet
+    csv = made[button.proto.deferred_file_id]()
+    lr = np.loadtxt(csv.splitlines()[1:], delimiter=",")
+    assert lr.shape == (200_000, 2)
+    expected = 0.1 * stretch(refine(norms, 0.1, "sgd"), 200_000)
+    np.testing.assert_allclose(lr[:, 1], expected, rtol=1e-8, atol=1e-15)

@@ -46,10 +46,10 @@ uploads = col_up.file_uploader(
 )
 if uploads:
     st.session_state["refine_sample"] = ui.NONE  # the picker shows what is in use: the uploads
+st.session_state.setdefault("refine_sample", "logreg_digits_sgd.csv")  # the first visit
 sample = col_sample.selectbox(
     "…or a sample run",
     samples,
-    index=samples.index(next(iter(sent_names), "logreg_digits_sgd.csv")),
     key="refine_sample",
     disabled=bool(uploads),
     help="Logs made by this project's own runs, or one sent from 'Train and check'. "
