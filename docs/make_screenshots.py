@@ -1,11 +1,13 @@
-"""Regenerate the README pictures: ``python docs/make_screenshots.py [--out DIR] [--phone]``.
+"""Regenerate the README pictures: ``python docs/make_screenshots.py [--out DIR] [--phone]
+[--pages refine,demo] [--port N]``.
 
-Starts the app on a free local port, opens every page in headless Chromium (Debian's
-``/usr/bin/chromium``, driven by Playwright) at 1400 x 1000 (``--pages`` picks some), waits until the page has
-finished running and saves ``DIR/<page>.png`` (default ``docs/screenshots``), each reduced
-to a 256-colour palette so it stays small. ``--phone`` adds ``<page>_phone.png`` at
-390 x 844. The browser test
-(``tests/test_browser.py``) uses the same helpers.
+Starts the app on a free local port (or ``--port``), opens each page in headless Chromium
+(Debian's ``/usr/bin/chromium``, driven by Playwright) at 1400 x 1000, runs its default
+action (Start on 'Train and check', Run on 'See it work') so the picture shows results,
+waits until everything is drawn and saves ``DIR/<page>.png`` (default ``docs/screenshots``),
+reduced to a 256-colour palette so each stays well under 300 KB. ``--phone`` adds
+``<page>_phone.png`` at 390 x 844; ``--pages`` picks some pages. The browser test
+(``tests/test_browser.py``) uses the same server, browser and waiting helpers.
 """
 
 from __future__ import annotations
