@@ -173,3 +173,18 @@ def test_the_linear_run_is_sent_to_refine():
     assert any("sent from 'Train and check'" in i.value for i in at.info)
     assert "refined" in charts(at)
     assert np.isfinite(charts(at)["refined"]["y"]).all()
+
+
+def test_refined_from_the_log_on_the_refine_page_is_trained():
+    at = app()  # 'Refine a log' opens with a sample log
+    (log,) = at.session_state["refine_logs"]
+    at.switch_page(PAGE).run()
+    at = start(
+        at,
+        tr_steps_logreg=40,
+        tr_seeds=1,
+        tr_peaks_logreg_sgd="0.5, 1",
+        tr_sched=["linear", "refined (from the log on 'Refine a log')"],
+    )
+    assert_clean(at)
+    assert shown_table(at)["schedule"].tolist() == ["linear", f"refined ({log.source})"]
