@@ -223,14 +223,15 @@ left, right = st.columns(2)
 T = s["steps"]
 t = np.arange(T)
 lin_norms = out["linear_norms"]
-left.plotly_chart(
-    charts.norms_figure(
-        [("linear's runs", t, lin_norms, smooth_norms(lin_norms, 0.1))],
-        "step",
-        log_y=True,
-    ).update_layout(title_text="Gradient norms refined was built from"),
-    key="demo_norms",
+norms_fig = charts.norms_figure(
+    [("linear's runs", t, lin_norms, smooth_norms(lin_norms, 0.1))], "step", log_y=True
+).update_layout(title_text="Gradient norms refined was built from")
+low, high = float(lin_norms[lin_norms > 0].min()), float(lin_norms.max())
+ticks, labels = charts.log_ticks(low, high)  # the whole range: a collapse is the point of (c)
+norms_fig.update_yaxes(
+    range=[np.log10(low) - 0.05, np.log10(high) + 0.05], tickvals=ticks, ticktext=labels
 )
+left.plotly_chart(norms_fig, key="demo_norms")
 right.plotly_chart(
     charts.schedules_figure(
         [
