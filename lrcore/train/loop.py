@@ -53,7 +53,8 @@ OnStep = Callable[[Progress], bool | None]
 
 
 def resolve_device(name: str, convex: bool = False) -> torch.device:
-    """ "auto" is CUDA when available, except for the convex tasks (small, float64: CPU)."""
+    """The device for ``name``; "auto" is CUDA when available, except for the convex tasks
+    (small and float64: the CPU)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() and not convex else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
