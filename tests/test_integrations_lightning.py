@@ -42,7 +42,7 @@ def test_callback_records_before_clipping_and_writes_a_log(tmp_path):
     rec = cb.recorder
     assert len(rec) == 10 and rec.steps.tolist() == list(range(10))
     assert np.all(rec.l2 > 0.05)  # unclipped ...
-    assert len(spy.l2) == 10  # zero_grad once per optimizer step
+    assert len(spy.l2) == 9  # zero_grad comes before each step: steps 0..8 seen clipped
     np.testing.assert_allclose(spy.l2, 0.05, rtol=1e-4)  # ... while the optimizer got clipped
     for metric in ("grad_norm_l1", "grad_norm_l2"):
         log = load_log(tmp_path, metric=metric)
