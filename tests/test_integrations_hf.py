@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("transformers")
 import torch  # noqa: E402
+from _tiny import TinyClassifier, hf_args, hf_dataset  # noqa: E402
 from transformers import Trainer, TrainerCallback  # noqa: E402
 
-from _tiny import TinyClassifier, hf_args, hf_dataset  # noqa: E402
 from lrcore.cli import main  # noqa: E402
 from lrcore.integrations.hf import GradNormCallback, optimizers  # noqa: E402
 from lrcore.logs import load_log  # noqa: E402

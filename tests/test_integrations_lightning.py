@@ -5,8 +5,8 @@ import pytest
 
 pl = pytest.importorskip("lightning.pytorch")
 import torch  # noqa: E402
-
 from _tiny import lightning_module, loader  # noqa: E402
+
 from lrcore.cli import main  # noqa: E402
 from lrcore.integrations.lightning import GradNormCallback  # noqa: E402
 from lrcore.logs import load_log  # noqa: E402
