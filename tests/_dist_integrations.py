@@ -1,6 +1,7 @@
 """Run by test_integrations_dist.py, under torchrun (2 gloo processes) or alone (1 process).
 
-``python _dist_integrations.py MODE OUT``: MODE is recorder, hf or lightning; the same
+``python _dist_integrations.py MODE OUT``: MODE is recorder (DDP), fsdp (FSDP2
+``fully_shard``: sharded DTensor gradients), hf or lightning; the same
 global batch of 16 each step (2 x 8 under torchrun, 16 alone); rank 0 saves [l2, l1] to OUT.
 """
 
@@ -20,7 +21,7 @@ RANK = int(os.environ.get("RANK", "0"))
 os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # loopback only
 
 
-def recorder():
+def recorder(fsdp: bool = False):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -29,7 +30,15 @@ def recorder():
     model = TinyClassifier()
     if WORLD > 1:
         dist.init_process_group("gloo")
-        model = DDP(model)
+        if fsdp:  # FSDP2: each rank holds a shard of every parameter and gradient (DTensor)
+            from torch.distributed.fsdp import fully_shard
+
+            for layer in model.net:
+                if isinstance(layer, torch.nn.Linear):
+                    fully_shard(layer)
+            model = fully_shard(model)
+        else:
+            model = DDP(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     rec = GradNormRecorder(model)
     X, y = data()
@@ -87,6 +96,12 @@ def lightning():
 
 if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
-    rec = {"recorder": recorder, "hf": hf, "lightning": lightning}[mode]()
+    modes = {
+        "recorder": recorder,
+        "fsdp": lambda: recorder(fsdp=True),
+        "hf": hf,
+        "lightning": lightning,
+    }
+    rec = modes[mode]()
     if RANK == 0:
         np.save(out, np.stack([rec.l2, rec.l1]))

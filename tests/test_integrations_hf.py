@@ -93,3 +93,15 @@ def test_optimizers_errors(tmp_path):
         optimizers(TinyClassifier(), args, np.ones(3))
     with pytest.raises(ValueError, match=r"schedule_values: the schedule has 3 steps but the run"):
         optimizers(TinyClassifier(), hf_args(tmp_path, max_steps=5), np.ones(3))
+
+
+def test_integrations_package_and_registry_load_no_framework():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lrcore.registry, lrcore.integrations; "
+        "print(sorted(m for m in ('torch', 'transformers', 'lightning', 'jax') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"

@@ -172,3 +172,73 @@ def test_every_registry_schedule_is_finite_nonneg_and_bounded_by_peak(name, T, p
 def test_errors_name_function_parameter_and_value(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "argv,first,last",
+    [
+        (["multistep", "--milestones", "0.5,0.75", "--gamma", "0.5"], 1.0, 0.25),
+        (["piecewise", "--boundaries", "0.3", "--values", "1,0.2"], 1.0, 0.2),
+        (["join", "--schedules", "constant,linear", "--boundaries", "0.5"], 1.0, 0.2),
+        (["cosine_restarts", "--num-cycles", "2"], 1.0, 0.5 * (1 + np.cos(np.pi * 0.8))),
+        (["one_cycle", "--anneal", "linear"], 0.04, 0.04 / 1e4),
+        (["cyclic", "--mode", "triangular2"], 0.1, None),
+        (["linear", "--warmup-steps", "2", "--warmup-start", "0.5"], 0.5, 0.125),
+    ],
+)
+def test_new_names_reach_the_cli(argv, first, last, capsys):
+    from lrcore.cli import main
+
+    assert main(["schedule", argv[0], "--total-steps", "10", *argv[1:]]) == 0
+    lrs = np.loadtxt(capsys.readouterr().out.splitlines()[1:], delimiter=",")[:, 1]
+    assert len(lrs) == 10 and lrs[0] == pytest.approx(first)
+    if last is not None:
+        assert lrs[-1] == pytest.approx(last)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (
+            lambda: S.multi_step(1.0, [3, 2]),
+            r"multi_step: milestones must be >= 0 and non-decreasing",
+        ),
+        (
+            lambda: S.cosine_restarts(1.0, 10, num_cycles=0),
+            r"cosine_restarts: num_cycles must be > 0",
+        ),
+        (lambda: S.one_cycle(1.0, 10, pct_start=1.0), r"one_cycle: pct_start must be in \(0, 1\)"),
+        (lambda: S.one_cycle(1.0, 10, anneal="x"), r"one_cycle: anneal must be one of"),
+        (lambda: S.cyclic(1.0, 0.1, 0), r"cyclic: step_size_up must be > 0, got 0"),
+        (lambda: S.cyclic(1.0, 0.1, 2, mode="x"), r"cyclic: mode must be one of"),
+        (lambda: S.warmup(S.constant(1.0), 2, warmup_start=2), r"warmup: warmup_start must be in"),
+        (lambda: S.warmup(S.constant(1.0), 2, shape="x"), r"warmup: shape must be one of"),
+        (
+            lambda: build_schedule("piecewise", 10, values="1,x"),
+            r"piecewise.values must be comma-separated numbers, got '1,x'",
+        ),
+        (lambda: build_schedule("piecewise", 10, values="1"), r"piecewise needs one more value"),
+        (
+            lambda: build_schedule("multistep", 10, milestones="0.7,0.2"),
+            r"multistep.milestones must be non-decreasing fractions in \(0, 1\)",
+        ),
+        (lambda: build_schedule("join", 10, schedules="linear,zig"), r"unknown piece 'zig'"),
+        (lambda: build_schedule("join", 10, schedules="linear,join"), r"unknown piece 'join'"),
+        (lambda: build_schedule("cosine_restarts", 10, num_cycles=1.5), r"must be an integer"),
+        (
+            lambda: build_schedule("linear", 10, warmup_shape="x"),
+            r"linear.warmup_shape must be one",
+        ),
+    ],
+)
+def test_new_errors_name_function_parameter_and_value(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_registry_params_have_labels_and_list_kinds():
+    for spec in REGISTRY.values():
+        for p in spec.params:
+            assert p.label and p.help, (spec.name, p.name)
+            assert p.kind in (int, float, str)
+            assert (p.kind is str) == bool(p.choices or p.list_of), (spec.name, p.name)
