@@ -13,6 +13,7 @@ as a share of the baseline's median step. --threads defaults to 1: on a shared, 
 CPU torch's parallel reductions stall waiting for their threads and swamp what is measured.
 
     python benchmarks/bench_overhead.py [--steps 100] [--repeat 5] [--threads 1] [--only hf]
+    python benchmarks/bench_overhead.py --only recorder --device cuda   # on a GPU
 """
 
 from __future__ import annotations
@@ -57,9 +58,12 @@ def data(steps: int):
     )
 
 
+DEVICE = "cpu"
+
+
 def plain(steps: int, record: bool) -> float:
-    X, y = data(steps)
-    model = MLP()
+    X, y = (a.to(DEVICE) for a in data(steps))
+    model = MLP().to(DEVICE)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     rec = GradNormRecorder(model) if record else None
     ends, inside = [time.perf_counter()], []
@@ -71,6 +75,8 @@ def plain(steps: int, record: bool) -> float:
             rec.record(t)
             inside.append(time.perf_counter() - t0)
         opt.step()
+        if DEVICE != "cpu":
+            torch.cuda.synchronize()  # per-step times need the step to have run
         ends.append(time.perf_counter())
     if rec is not None:
         _ = rec.l2  # read back, as a user would
@@ -161,7 +167,10 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", default="recorder,hf,lightning", help="comma-separated subset")
+    p.add_argument("--device", default="cpu", help="device of the plain loop (cuda on a GPU)")
     args = p.parse_args()
+    global DEVICE
+    DEVICE = args.device
     torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {args.steps} steps"

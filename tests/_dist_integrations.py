@@ -49,6 +49,8 @@ def recorder(fsdp: bool = False):
         torch.nn.functional.cross_entropy(
             model(X[lo : lo + per])["logits"], y[lo : lo + per]
         ).backward()
+        if fsdp and WORLD > 1:  # the recorder really sees sharded gradients here
+            assert all(p.grad.placements[0].is_shard() for p in model.parameters())
         rec.record(t)
         opt.step()
     if WORLD > 1:

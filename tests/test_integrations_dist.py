@@ -1,5 +1,6 @@
-"""Under torchrun with 2 CPU processes (gloo, loopback), the recorder and both callbacks
-record the same norms as one process on the same global batch."""
+"""Under torchrun with 2 CPU processes (gloo, loopback), the recorder (DDP and FSDP2
+``fully_shard``) and both callbacks record the same norms as one process on the same
+global batch."""
 
 import importlib.util
 import os
@@ -14,7 +15,12 @@ import pytest
 WORKER = Path(__file__).with_name("_dist_integrations.py")
 MODES = [
     m
-    for m, mod in [("recorder", "torch"), ("hf", "transformers"), ("lightning", "lightning")]
+    for m, mod in [
+        ("recorder", "torch"),
+        ("fsdp", "torch"),
+        ("hf", "transformers"),
+        ("lightning", "lightning"),
+    ]
     if importlib.util.find_spec(mod) is not None
 ]
 
