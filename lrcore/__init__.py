@@ -14,6 +14,7 @@ from lrcore.bound import (
     last_iterate_bound,
     optimal_schedule,
 )
+from lrcore.diagnose import diagnose_refined, refined_shape
 from lrcore.refine import (
     ScheduleSummary,
     refine,
@@ -58,6 +59,7 @@ __all__ = [
     "cosine_decay",
     "cosine_restarts",
     "cyclic",
+    "diagnose_refined",
     "evaluate",
     "exponential_decay",
     "from_array",
@@ -72,6 +74,7 @@ __all__ = [
     "polynomial_decay",
     "refine",
     "refine_reference",
+    "refined_shape",
     "rsqrt",
     "smooth_norms",
     "smoothing_width",
