@@ -211,7 +211,7 @@ _SPECS = [
             Param(
                 "power",
                 float,
-                1.0,
+                2.0,
                 "exponent of (1 - t/T)",
                 minimum=0.01,
                 maximum=20.0,
