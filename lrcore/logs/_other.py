@@ -30,25 +30,35 @@ _SKIP_KEYS = {
 
 
 def _number(v) -> float | None:
-    """A JSON value as a float; None for null; strings like "inf"/"nan" are accepted."""
+    """A JSON value as a float; None for null; strings like "inf"/"nan" are accepted.
+    Integers too large for a float become +-inf (as ``1e999`` does in JSON)."""
     if v is None:
         return None
     if isinstance(v, bool):
         raise ValueError
-    if isinstance(v, int | float):
-        return float(v)
+    if isinstance(v, int):
+        try:
+            return float(v)
+        except OverflowError:
+            return math.inf if v > 0 else -math.inf
+    if isinstance(v, float):
+        return v
     if isinstance(v, str):
-        return float(v)
+        return float(v.strip())
     raise ValueError
 
 
 def _records_to_series(
     src: Source, records: list[tuple[int, dict]], what: str
 ) -> dict[str, RawSeries]:
-    """Rows of ``(line or index, {key: value})`` with a step key -> one series per numeric key."""
-    steps: dict[str, list[float]] = {}
-    values: dict[str, list[float]] = {}
-    missing: dict[str, list[bool]] = {}
+    """Rows of ``(line or index, {key: value})`` with a step key -> one series per numeric key.
+
+    A key with at least one number is a series; its other values (text, true/false, lists,
+    objects) are counted as dropped, never skipped silently. Keys that never hold a number
+    (a run name) are not series.
+    """
+    cols: dict[str, tuple[list[float], list[float], list[bool], list[bool]]] = {}
+    numeric: set[str] = set()
     for where, rec in records:
         step_key = next((k for k in STEP_NAMES if k in rec), None)
         if step_key is None:
@@ -57,36 +67,52 @@ def _records_to_series(
             step = _number(rec[step_key])
         except ValueError:
             raise LogError(
-                f"{src.name}, {what} {where}: step {rec[step_key]!r} is not a number"
+                f"{src.name}, {what} {where}: step {rec[step_key]!r:.60} is not a number"
             ) from None
         for key, v in rec.items():
-            if key == step_key or key in _SKIP_KEYS or isinstance(v, dict | list | bool):
+            if key == step_key or key in _SKIP_KEYS:
                 continue
             try:
-                x = _number(v)
+                x, bad = _number(v), False
             except ValueError:
-                if key in values:  # a numeric series with a bad value
-                    raise LogError(
-                        f"{src.name}, {what} {where}: {key} = {v!r} is not a number"
-                    ) from None
-                continue  # a text field (e.g. a run name), not a series
-            steps.setdefault(key, []).append(math.nan if step is None else step)
-            values.setdefault(key, []).append(math.nan if x is None else x)
-            missing.setdefault(key, []).append(x is None)
+                x, bad = None, True
+            steps, values, missing, non_numeric = cols.setdefault(key, ([], [], [], []))
+            steps.append(math.nan if step is None else step)
+            values.append(math.nan if x is None else x)
+            missing.append(x is None and not bad)
+            non_numeric.append(bad)
+            if not bad:
+                numeric.add(key)
     return {
         k: RawSeries(
-            values=np.array(values[k]), steps=np.array(steps[k]), missing=np.array(missing[k])
+            values=np.array(v, dtype=np.float64),
+            steps=np.array(s, dtype=np.float64),
+            missing=np.array(m, dtype=bool),
+            non_numeric=np.array(b, dtype=bool),
         )
-        for k in values
+        for k, (s, v, m, b) in cols.items()
+        if k in numeric
     }
 
 
 def _json_doc(src: Source):
-    text = src.text()
+    return _loads(src, src.text(), None)
+
+
+def _loads(src: Source, text: str, line: int | None):
+    """``json.loads`` whose every failure is a LogError naming the file and line."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise LogError(f"{src.name}, line {e.lineno}: invalid JSON ({e.msg})") from None
+        where = e.lineno if line is None else line
+        raise LogError(f"{src.name}, line {where}: invalid JSON ({e.msg})") from None
+    except RecursionError:
+        where = "" if line is None else f", line {line}"
+        raise LogError(f"{src.name}{where}: JSON nested too deeply to be a log") from None
+    except ValueError as e:  # e.g. an integer literal of more than 4,300 digits
+        where = "" if line is None else f", line {line}"
+        detail = " ".join(str(e).split())[:120]
+        raise LogError(f"{src.name}{where}: invalid JSON ({detail})") from None
 
 
 def detect_hf_trainer(head: str, src: Source) -> bool:
@@ -138,7 +164,7 @@ def parse_tensorboard_json(src: Source, head: str) -> dict[str, RawSeries]:
             )
         try:
             rows.append([_number(row[1]), _number(row[2])])
-        except (ValueError, TypeError):
+        except ValueError:
             raise LogError(
                 f"{src.name}, item {i}: {row!r:.60} holds a value that is not a number"
             ) from None
@@ -159,10 +185,7 @@ def parse_jsonl(src: Source, head: str) -> dict[str, RawSeries]:
     for n, line in enumerate(src.text().splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise LogError(f"{src.name}, line {n}: invalid JSON ({e.msg})") from None
+        rec = _loads(src, line, n)
         if not isinstance(rec, dict):
             raise LogError(
                 f"{src.name}, line {n}: expected a JSON object, got {type(rec).__name__}"
@@ -192,7 +215,7 @@ def parse_json_other(src: Source, head: str) -> dict[str, RawSeries]:
 
 
 def detect_tensorboard(head: bytes, src: Source) -> bool:
-    return bool(src.event_files) or "tfevents" in src.name or b"brain.Event" in head[:200]
+    return bool(src.event_files) or "tfevents" in src.file_name or b"brain.Event" in head[:200]
 
 
 def parse_tensorboard(src: Source, head) -> dict[str, RawSeries]:

@@ -190,9 +190,10 @@ def detect_tensorboard_csv(head: str, src: Source) -> bool:
 
 def _stem_metric(src: Source, default: str) -> str:
     """TensorBoard downloads are named ``run-<run>-tag-<tag>.csv``; use the tag if present."""
-    if src.name.startswith("<"):
+    name = src.file_name.removesuffix(".gz")
+    if name.startswith("<"):
         return default
-    stem = PurePath(src.name).stem
+    stem = PurePath(name).stem
     return stem.split("-tag-", 1)[1] if "-tag-" in stem else stem
 
 
