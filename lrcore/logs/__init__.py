@@ -102,7 +102,11 @@ def _detect(src: Source, fmt: str | None = None) -> tuple[str, str]:
         return "tensorboard", head
     text = _head_text(src, head)
     for name, f in FORMATS.items():
-        if not f.binary and f.detect(text, src):
+        try:
+            found = not f.binary and f.detect(text, src)
+        except (ValueError, OverflowError, IndexError):  # a detector must never stop detection
+            found = False
+        if found:
             return name, text
     raise LogError(f"{src.name}: unknown log format")  # unreachable: csv accepts any text
 
