@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from pathlib import Path
+import struct
 
 import numpy as np
 
@@ -221,16 +219,48 @@ def detect_tensorboard(head: bytes, src: Source) -> bool:
 def parse_tensorboard(src: Source, head) -> dict[str, RawSeries]:
     files = list(src.event_files) or ([src.path] if src.path is not None else [])
     if files:
-        return _read_events(src, files)
-    with tempfile.TemporaryDirectory() as tmp:  # an upload arrives as bytes
-        path = Path(tmp) / "events.out.tfevents.upload"
-        path.write_bytes(src.data)
-        return _read_events(src, [path])
+        return _read_events(src, [f.read_bytes for f in files], [f.name for f in files])
+    return _read_events(src, [lambda: src.data], [src.name])  # an upload arrives as bytes
 
 
-def _read_events(src: Source, files: list[Path]) -> dict[str, RawSeries]:
+def _records(data: bytes, name: str) -> tuple[list[bytes], int]:
+    """The TFRecord payloads of an event file, and how many records could not be read.
+
+    Each record is ``length (u64) | crc(length) | payload | crc(payload)``. A payload whose
+    checksum fails is skipped and counted; a record cut short at the end of the file (a run
+    killed while writing) is counted; a damaged length ends the file with an error, as
+    nothing after it can be found.
+    """
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    out, bad, pos, size = [], 0, 0, len(data)
+    while pos < size:
+        if size - pos < 12:
+            return out, bad + 1
+        (length,) = struct.unpack_from("<Q", data, pos)
+        (crc,) = struct.unpack_from("<I", data, pos + 8)
+        if masked_crc32c(data[pos : pos + 8]) != crc:
+            raise LogError(
+                f"{name}: record {len(out) + bad + 1} (byte {pos:,}) is damaged and nothing "
+                f"after it can be read; {len(out):,} record(s) before it are readable"
+            )
+        end = pos + 12 + length + 4
+        if end > size:
+            return out, bad + 1
+        payload = data[pos + 12 : pos + 12 + length]
+        (crc,) = struct.unpack_from("<I", data, end - 4)
+        if masked_crc32c(payload) == crc:
+            out.append(payload)
+        else:
+            bad += 1
+        pos = end
+    return out, bad
+
+
+def _read_events(src: Source, readers: list, names: list[str]) -> dict[str, RawSeries]:
     try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+        from google.protobuf.message import DecodeError
+        from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.util import tensor_util
     except ImportError:
         raise LogError(
@@ -239,29 +269,37 @@ def _read_events(src: Source, files: list[Path]) -> dict[str, RawSeries]:
         ) from None
     steps: dict[str, list[float]] = {}
     values: dict[str, list[float]] = {}
-    for f in files:
-        try:
-            for event in EventFileLoader(os.fspath(f)).Load():
-                for v in event.summary.value:
-                    if v.HasField("simple_value"):
-                        x = float(v.simple_value)
-                    elif v.HasField("tensor") and v.tensor.dtype in (
-                        1,
-                        2,
-                        19,
-                    ):  # float, double, half
+    unreadable = 0
+    for read, fname in zip(readers, names, strict=True):
+        name = src.name if len(names) == 1 else f"{src.name}/{fname}"
+        payloads, bad = _records(read(), name)
+        unreadable += bad
+        for payload in payloads:
+            try:
+                event = Event.FromString(payload)
+            except DecodeError:
+                unreadable += 1
+                continue
+            for v in event.summary.value:
+                if v.HasField("simple_value"):
+                    x = float(v.simple_value)
+                elif v.HasField("tensor") and v.tensor.dtype in (1, 2, 19):  # float, double, half
+                    try:
                         arr = tensor_util.make_ndarray(v.tensor)
-                        if arr.size != 1:
-                            continue
-                        x = float(arr.reshape(()))
-                    else:
+                    except (ValueError, TypeError):
+                        unreadable += 1
                         continue
-                    steps.setdefault(v.tag, []).append(float(event.step))
-                    values.setdefault(v.tag, []).append(x)
-        except Exception as e:  # truncated or corrupt records
-            raise LogError(
-                f"{src.name}: not a readable TensorBoard event file ({f.name}: {type(e).__name__})"
-            ) from None
+                    if arr.size != 1:
+                        continue
+                    x = float(arr.reshape(()))
+                else:
+                    continue
+                steps.setdefault(v.tag, []).append(float(event.step))
+                values.setdefault(v.tag, []).append(x)
     if not values:
-        raise LogError(f"{src.name}: TensorBoard event file(s) hold no scalar values")
-    return {t: RawSeries(values=np.array(values[t]), steps=np.array(steps[t])) for t in values}
+        extra = f" ({unreadable:,} unreadable record(s))" if unreadable else ""
+        raise LogError(f"{src.name}: TensorBoard event file(s) hold no scalar values{extra}")
+    return {
+        t: RawSeries(values=np.array(values[t]), steps=np.array(steps[t]), unreadable=unreadable)
+        for t in values
+    }
