@@ -56,14 +56,30 @@ def _inputs(fn: str, lrs, grad_norms, D: float) -> tuple[np.ndarray, np.ndarray]
     return lr[:last], g[:last]
 
 
-def bound_terms(lrs, grad_norms, D: float = 1.0) -> tuple[float, float]:
-    """``(A, B)`` with ``bound(c * lrs) = A / c + B * c``: A is the distance term, B the rest."""
-    lr, g = _inputs("bound_terms", lrs, grad_norms, D)
+def _scaled_terms(fn: str, lrs, grad_norms, D: float) -> tuple[float, float, float, float]:
+    """``(A1, B1, L, m)`` with ``A = D^2 A1 / L`` and ``B = L m^2 B1``: the terms computed on
+    ``lrs / L`` and ``grad_norms / m`` (L, m the largest values), so no square or sum
+    overflows for any finite inputs (norms of 1e-320 or 1e308 included)."""
+    lr, g = _inputs(fn, lrs, grad_norms, D)
+    L = float(lr.max())
+    m = float(g.max()) or 1.0  # all-zero norms: B = 0 (best_scale refuses that)
+    lr, g = lr / L, g / m
     S = np.cumsum(lr[::-1])[::-1]
     a = (lr * g) ** 2
-    A = D**2 / (2.0 * S[0])
-    B = 0.5 * (np.sum(a[:-1] / S[1:]) + a[-1] / S[-1])
-    return float(A), float(B)
+    A1 = 1.0 / (2.0 * S[0])
+    B1 = 0.5 * (np.sum(a[:-1] / S[1:]) + a[-1] / S[-1])
+    return float(A1), float(B1), L, m
+
+
+def bound_terms(lrs, grad_norms, D: float = 1.0) -> tuple[float, float]:
+    """``(A, B)`` with ``bound(c * lrs) = A / c + B * c``: A is the distance term, B the rest.
+
+    Either may be inf when the true value exceeds float64 (``B`` grows as the norms
+    squared); :func:`best_scale` combines them without overflowing.
+    """
+    A1, B1, L, m = _scaled_terms("bound_terms", lrs, grad_norms, D)
+    with np.errstate(over="ignore"):
+        return float(D**2 * A1 / L), float(L * m * m * B1)
 
 
 def last_iterate_bound(lrs, grad_norms, D: float = 1.0) -> float:
@@ -98,10 +114,12 @@ def best_scale(shape, grad_norms, D: float = 1.0) -> tuple[float, float]:
     >>> round(bound, 6), round(c, 6)
     (1.0, 0.5)
     """
-    A, B = bound_terms(shape, grad_norms, D)
-    if B <= 0:
+    A1, B1, L, m = _scaled_terms("best_scale", shape, grad_norms, D)
+    if B1 <= 0:
         raise ValueError("best_scale: grad_norms are all zero, the bound has no finite optimum")
-    return 2.0 * float(np.sqrt(A * B)), float(np.sqrt(A / B))
+    # bound = 2 sqrt(A B) = 2 D m sqrt(A1 B1); c* = sqrt(A / B) = D sqrt(A1 / B1) / (L m)
+    with np.errstate(over="ignore"):  # inf only where the true value exceeds float64
+        return m * (2.0 * D * float(np.sqrt(A1 * B1))), D * float(np.sqrt(A1 / B1)) / L / m
 
 
 def compare_bounds(shapes, grad_norms, D: float = 1.0, reference: str | None = "linear"):
@@ -115,15 +133,19 @@ def compare_bounds(shapes, grad_norms, D: float = 1.0, reference: str | None = "
     """
     import pandas as pd
 
-    rows = []
+    g = np.asarray(grad_norms, dtype=np.float64)
+    m = float(np.max(g)) if g.size and np.all(np.isfinite(g)) and np.max(g) > 0 else 1.0
+    rows, scaled = [], []
     for name, shape in shapes.items():
-        bound, scale = best_scale(shape, grad_norms, D)
-        rows.append(
-            {"schedule": name, "bound": bound, "best_peak_lr": scale * float(np.max(shape))}
-        )
+        b1, c1 = best_scale(shape, g / m, D)  # norms scaled to max 1: nothing under/overflows
+        scaled.append(b1)
+        with np.errstate(over="ignore"):
+            peak = c1 * float(np.max(shape)) / m
+        rows.append({"schedule": name, "bound": b1 * m, "best_peak_lr": peak})
     table = pd.DataFrame(rows, columns=["schedule", "bound", "best_peak_lr"])
     if reference is not None and reference in shapes:
-        table[f"vs_{reference}"] = table.bound / table.bound[table.schedule == reference].iloc[0]
+        scaled = np.array(scaled)
+        table[f"vs_{reference}"] = scaled / scaled[list(shapes).index(reference)]
     return table
 
 

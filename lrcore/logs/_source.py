@@ -195,8 +195,7 @@ def _folder(path: Path) -> Source:
         if len(runs) > 1:
             names = name_list(str(r.relative_to(path)) or "." for r in runs)
             raise LogError(
-                f"{path}: holds {len(runs)} TensorBoard runs ({names}); "
-                "give the folder of one run"
+                f"{path}: holds {len(runs)} TensorBoard runs ({names}); give the folder of one run"
             )
         return Source(path.name, path=path, event_files=events)
     for name in ("grad_norms.csv", "metrics.csv"):  # a saved lrcore run; a Lightning log dir

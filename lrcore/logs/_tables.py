@@ -51,13 +51,10 @@ def _arrow_message(msg: str) -> str:
     first = msg.splitlines()[0] if msg else ""
     m = re.search(r"Expected (\d+) columns, got (\d+): ?(.*)", first)
     if m:
-        return (
-            f"a row has {m[2]} fields where the first row has {m[1]} "
-            f"(the row: {m[3][:60]!r})"
-        )
+        return f"a row has {m[2]} fields where the first row has {m[1]} (the row: {m[3][:60]!r})"
     if "straddl" in first:
         return (
-            "a quoted field is never closed (a stray \" character?) or a line is too long "
+            'a quoted field is never closed (a stray " character?) or a line is too long '
             "to be a log row"
         )
     return " ".join(first.removeprefix("CSV parse error: ").split())[:200] or "unknown error"
