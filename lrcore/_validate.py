@@ -119,12 +119,13 @@ def validate_peak_lr(fn: str, name: str, value) -> float:
     return float(value)
 
 
-def name_list(names, limit: int = 8) -> str:
-    """``'a', 'b', ... (and N more)``: long lists of names stay one short line.
+def name_list(names, limit: int = 8, quote: bool = True) -> str:
+    """``'a', 'b', ... and N more``: long lists of names stay one short line.
 
     >>> name_list([f"c{i}" for i in range(100)], limit=3)
     "'c0', 'c1', 'c2' and 97 more"
     """
     names = list(names)
-    shown = ", ".join(repr(str(n)[:60]) for n in names[:limit])
+    show = repr if quote else str
+    shown = ", ".join(show(str(n)[:60]) for n in names[:limit])
     return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")

@@ -7,12 +7,14 @@ stderr; errors are one line and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
 import numpy as np
 
 from lrcore import export
+from lrcore._validate import validate_peak_lr, validate_span, validate_steps
 from lrcore.refine import OPTIMIZERS, refine, smoothing_width, stretch, summarize
 from lrcore.schedules import REGISTRY, build_schedule, evaluate
 
@@ -20,7 +22,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # --as NAME -> writer(values, peak_lr, description) -> text
 _WRITERS: dict[str, Callable[[np.ndarray, float, str], str]] = {
     "csv": lambda v, peak, what: export.to_csv(v, peak_lr=peak),
-    "json": lambda v, peak, what: export.to_json(v, peak_lr=peak, schedule=what),
+    "json": lambda v, peak, what: export.to_json(v, peak_lr=peak, description=what),
     "torch": lambda v, peak, what: export.to_snippet(v, flavour="torch", what=what),
     "hf": lambda v, peak, what: export.to_snippet(v, flavour="hf", what=what),
 }
@@ -31,9 +33,41 @@ def command(fn):
     return fn
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other lrcore error."""
+
+    def error(self, message: str):
+        self.exit(2, f"lrcore: error: {self.prog.removeprefix('lrcore ')}: {message}\n")
+
+
+def _number(text: str) -> int | float:
+    """A count given as ``1000``, ``1_000`` or ``1e3`` (checked by the command for range)."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _check_out(args, log_path: str | None = None) -> None:
+    """``--out`` may not be the input log (it would overwrite the data being read)."""
+    if not args.out or log_path is None:
+        return
+    try:
+        same = os.path.exists(args.out) and os.path.samefile(args.out, log_path)
+    except OSError:
+        same = False
+    if same:
+        raise ValueError(f"--out {args.out} is the input log; choose another file")
+
+
 def _emit(values: np.ndarray, args, what: str) -> str:
     """Write lrs (peak-normalised ``values`` times ``--peak-lr``) in the chosen format."""
     text = _WRITERS[args.output](values, args.peak_lr, what)
+    if not text.endswith("\n"):
+        text += "\n"
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
@@ -64,11 +98,17 @@ def _out_args(p: argparse.ArgumentParser) -> None:
 def cmd_refine(args) -> int:
     from lrcore.logs import load_log
 
+    validate_peak_lr("refine", "--peak-lr", args.peak_lr)
+    if args.steps is not None:
+        validate_steps("refine", "--steps", args.steps)
+    _check_out(args, args.log)
     log = load_log(args.log, metric=args.metric, fmt=args.fmt)
     optimizer = log.suggested_optimizer if args.optimizer == "auto" else args.optimizer
     refined = refine(log.grad_norms, tau=args.tau, optimizer=optimizer)
-    span = int(log.steps[-1] - log.steps[0] + 1)
-    steps = args.steps or span
+    if args.steps is None:
+        steps = validate_span(log.source, log.steps[0], log.steps[-1])
+    else:
+        steps = int(args.steps)
     values = stretch(refined, steps, steps=log.steps)
     info = summarize(values)
     done = _emit(values, args, f"refined from {log.source} ({optimizer}, tau={args.tau})")
@@ -84,6 +124,8 @@ def cmd_refine(args) -> int:
 
 @command
 def cmd_schedule(args) -> int:
+    validate_peak_lr("schedule", "--peak-lr", args.peak_lr)
+    args.total_steps = validate_steps("schedule", "--total-steps", args.total_steps, minimum=1)
     params = {p.name: getattr(args, p.name) for p in REGISTRY[args.name].params}
     sched = build_schedule(
         args.name, args.total_steps, peak_lr=1.0, warmup_steps=args.warmup_steps, **params
@@ -100,14 +142,15 @@ def cmd_schedule(args) -> int:
 
 @command
 def cmd_inspect(args) -> int:
-    from lrcore.logs import list_metrics, load_log
+    from lrcore._validate import name_list
+    from lrcore.logs import open_log
 
-    log = load_log(args.log, metric=args.metric, fmt=args.fmt)
-    found = list_metrics(args.log, fmt=args.fmt)
+    parsed = open_log(args.log, fmt=args.fmt)  # parsed once: the metrics and the chosen one
+    log = parsed.load(args.metric)
     g = log.grad_norms
     print(f"source:   {log.source}")
     print(f"format:   {log.fmt}")
-    print(f"metrics:  {', '.join(found)}")
+    print(f"metrics:  {name_list(parsed.metrics, limit=20, quote=False)}")
     print(
         f"chosen:   {log.metric} ({log.norm_type} norms -> refine with optimizer={log.suggested_optimizer})"
     )
@@ -141,7 +184,7 @@ def cmd_bound(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lrcore",
         description="Learning-rate schedules from schedule refinement (arXiv:2310.07831).",
     )
@@ -158,14 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="sgd: l2 norms, w=s^-2; adam: l1 norms, w=s^-1; auto: from the metric name",
     )
-    p.add_argument("--steps", type=int, help="steps of the next run (default: the log's step span)")
+    p.add_argument(
+        "--steps", type=_number, help="steps of the next run (default: the log's step span)"
+    )
     _out_args(p)
 
     p = sub.add_parser("schedule", help="write any named schedule")
     names = p.add_subparsers(dest="name", required=True, metavar="NAME")
     for spec in REGISTRY.values():
         q = names.add_parser(spec.name, help=spec.label)
-        q.add_argument("--total-steps", type=int, required=True)
+        q.add_argument("--total-steps", type=_number, required=True)
         q.add_argument("--warmup-steps", type=int, default=0)
         for prm in spec.params:
             q.add_argument(
@@ -204,17 +249,29 @@ def _add_train_commands(sub) -> None:
     train_cli.add_commands(sub, COMMANDS)
 
 
+def _one_line(e: BaseException) -> str:
+    """An exception as one short line (messages are capped; newlines collapse)."""
+    text = " ".join(str(e).split())
+    if isinstance(e, OSError) and e.strerror:
+        text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    if isinstance(e, MemoryError):
+        text = "out of memory" + (f" ({text})" if text else "")
+    elif not isinstance(e, ValueError | OSError):  # a bug or an unforeseen input: still one line
+        text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, OSError) as e:
-        print(f"lrcore: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("lrcore: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # last resort (MemoryError included): one line, exit 2, no traceback
+        print(f"lrcore: error: {_one_line(e)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ import struct
 
 import numpy as np
 
+from lrcore._validate import name_list
 from lrcore.logs._clean import RawSeries
 from lrcore.logs._source import Source
 from lrcore.logs._tables import STEP_NAMES, _stem_metric, first_lines
@@ -138,7 +139,7 @@ def parse_hf_trainer(src: Source, head: str) -> dict[str, RawSeries]:
         raise LogError(f"{src.name}: log_history has no training entries")
     series = _records_to_series(src, [(f"[{i}]", r) for i, r in records], "log_history entry")
     if "grad_norm" not in series:
-        found = ", ".join(sorted(series)) or "none"
+        found = name_list(sorted(series), limit=12, quote=False) or "none"
         raise LogError(
             f"{src.name}: log_history has no 'grad_norm' entries (Transformers >= 4.38 "
             f"logs them); keys found: {found}"
