@@ -162,7 +162,7 @@ MALFORMED = [
     (b"step,grad_norm\n0,1.0\nx,2.0\n", r"x.csv, line 3: 'x' in column 'step' is not a number"),
     (
         b"step,grad_norm\n0,1.0\n1,0.0\n2,2.0\n",
-        r"x.csv: line 3, step 1: grad_norm = 0; gradient norms must be > 0",
+        r"x.csv, line 3: step 1: grad_norm = 0; gradient norms must be > 0",
     ),
     (b"step,grad_norm\n0,1.0\n1,-2.0\n", r"step 1: grad_norm = -2; gradient norms must be > 0"),
     (

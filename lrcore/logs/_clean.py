@@ -52,21 +52,24 @@ def clean(
     if bad.any():
         i = int(np.argmax(bad))
         raise LogError(
-            f"{source}: {_where(raw, rows, i)}step {steps[i]:g}: {metric} = {values[i]:g}; gradient norms must "
+            f"{source}{_where(raw, rows, i)}: step {steps[i]:g}: {metric} = {values[i]:g}; gradient norms must "
             "be > 0 (refinement divides by them)"
         )
+    if not integral and not np.all(np.isfinite(steps)):
+        i = int(np.argmin(np.isfinite(steps)))
+        raise LogError(f"{source}{_where(raw, rows, i)}: step {steps[i]:g} is not a finite number")
     if not integral and np.any(steps != np.round(steps)):
-        bad = steps != np.round(steps)
-        i = int(np.argmax(bad))
-        what = "is not a whole number" if np.isfinite(steps[i]) else "is not a finite number"
-        raise LogError(f"{source}: {_where(raw, rows, i)}step {steps[i]:g} {what}")
+        i = int(np.argmax(steps != np.round(steps)))
+        raise LogError(f"{source}{_where(raw, rows, i)}: step {steps[i]:g} is not a whole number")
+    if steps.dtype.kind == "u":  # pyarrow reads integers above 2^63 as uint64
+        steps, integral = steps.astype(np.float64), False
     if len(steps) and (steps.min() < -MAX_EXACT_STEP or steps.max() > MAX_EXACT_STEP):
         i = int(np.argmax((steps < -MAX_EXACT_STEP) | (steps > MAX_EXACT_STEP)))
+        shown = f"{int(steps[i]):,}" if integral else f"{steps[i]:,.0f}"
         raise LogError(
-            f"{source}: {_where(raw, rows, i)}step {steps[i]:,.0f} is outside +-2^53 "
+            f"{source}{_where(raw, rows, i)}: step {shown} is outside +-2^53 "
             f"(+-{MAX_EXACT_STEP:,}), where step numbers stop being exact"
         )
-
     resorted = bool(np.any(steps[1:] < steps[:-1]))
     if resorted:
         order = np.argsort(steps, kind="stable")
@@ -104,7 +107,7 @@ def clean(
 
 
 def _where(raw: RawSeries, rows: np.ndarray | None, i: int) -> str:
-    """``"line 17, "`` for row ``i`` of the cleaned series, when rows are lines of the file."""
+    """``", line 17"`` for row ``i`` of the cleaned series, when rows are lines of the file."""
     if raw.first_line is None:
         return ""
-    return f"line {raw.first_line + int(i if rows is None else rows[i])}, "
+    return f", line {raw.first_line + int(i if rows is None else rows[i])}"

@@ -111,6 +111,8 @@ def _loads(src: Source, text: str, line: int | None):
     except ValueError as e:  # e.g. an integer literal of more than 4,300 digits
         where = "" if line is None else f", line {line}"
         detail = " ".join(str(e).split())[:120]
+        if "digits" in detail:
+            detail = "an integer literal of more than 4,300 digits"
         raise LogError(f"{src.name}{where}: invalid JSON ({detail})") from None
 
 
@@ -241,6 +243,10 @@ def _records(data: bytes, name: str) -> tuple[list[bytes], int]:
         (length,) = struct.unpack_from("<Q", data, pos)
         (crc,) = struct.unpack_from("<I", data, pos + 8)
         if masked_crc32c(data[pos : pos + 8]) != crc:
+            if pos == 0:
+                raise LogError(
+                    f"{name}: not a TensorBoard event file (its first record is invalid)"
+                )
             raise LogError(
                 f"{name}: record {len(out) + bad + 1} (byte {pos:,}) is damaged and nothing "
                 f"after it can be read; {len(out):,} record(s) before it are readable"

@@ -115,7 +115,7 @@ def _unpack(src: Source) -> Source:
     head = src.head()
     if head[:2] == b"\x1f\x8b":
         src = _gunzip(src)
-    elif head[:4] == b"PK\x03\x04":
+    elif head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (or an empty one)
         src = _unzip(src)
     head = src.head()
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(head):

@@ -113,6 +113,11 @@ def to_float(
     if bad.any():
         i = int(np.argmax(bad))
         where = f"column {name + 1}" if isinstance(name, int) else f"column {str(name)!r}"
+        if "\n" in text.iloc[i]:
+            raise LogError(
+                f"{src.name}, line {first_line + i}: a quoted field in {where} runs over "
+                'several lines (a " that is never closed?)'
+            )
         raise LogError(
             f"{src.name}, line {first_line + i}: {text.iloc[i][:60]!r} in {where} is not a number"
         )
