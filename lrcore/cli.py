@@ -54,7 +54,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, like every other lrcore error."""
 
     def error(self, message: str):
-        self.exit(2, f"lrcore: error: {self.prog.removeprefix('lrcore ')}: {message}\n")
+        where = self.prog.removeprefix("lrcore").strip()
+        self.exit(2, f"lrcore: error: {where + ': ' if where else ''}{message}\n")
 
 
 def _number(text: str) -> int | float:
@@ -133,7 +134,10 @@ def cmd_refine(args) -> int:
         steps = validate_span(log.source, log.steps[0], log.steps[-1])
     else:
         steps = int(args.steps)
-    values = stretch(refined, steps, steps=log.steps)
+    if steps == len(log) and log.steps[-1] - log.steps[0] + 1 == len(log):
+        values = refined  # every step was logged: stretching would return the same lrs
+    else:
+        values = stretch(refined, steps, steps=log.steps)
     info = summarize(values)
     done = _emit(values, args, f"refined from {log.source} ({optimizer}, tau={args.tau})")
     print(
@@ -287,7 +291,10 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -19,7 +19,9 @@ from lrcore.logs._write import write_log
 
 STEPS = np.arange(0, 50, 5)
 NORMS = np.linspace(3.0, 1.0, 10)
-CSV = b"step,grad_norm\n" + b"".join(b"%d,%r\n" % (s, float(v)) for s, v in zip(STEPS, NORMS))
+CSV = b"step,grad_norm\n" + b"".join(
+    b"%d,%r\n" % (s, float(v)) for s, v in zip(STEPS, NORMS, strict=True)
+)
 
 
 # --------------------------------------------------------------------------- builders
@@ -553,3 +555,153 @@ def test_the_suite_covers_every_category():
     }
     assert all(n >= 8 for n in counts.values()), counts
     assert len({e[1] for e in ERRORS}) == len(ERRORS)
+
+
+# --------------------------------------------------------------------------- CLI options
+
+
+def span_log(tmp):
+    p = tmp / "span.csv"
+    p.write_bytes(b"step,grad_norm\n0,1\n1,2\n200000000,1\n")
+    return p
+
+
+def plain(tmp):
+    p = tmp / "g.csv"
+    p.write_bytes(CSV)
+    return p
+
+
+# (id, argv with {log} for a small log and {span} for a log spanning 2e8 steps, message)
+OPTIONS = [
+    (
+        "steps-0",
+        ["refine", "{log}", "--steps", "0"],
+        "refine: --steps must be a whole number from 2 to 20,000,000, got 0",
+    ),
+    (
+        "steps-1",
+        ["refine", "{log}", "--steps", "1"],
+        "refine: --steps must be a whole number from 2 to 20,000,000, got 1",
+    ),
+    (
+        "steps-1e12",
+        ["refine", "{log}", "--steps", "1e12"],
+        "refine: --steps must be a whole number from 2 to 20,000,000, got 1000000000000.0",
+    ),
+    (
+        "steps-over-cap",
+        ["refine", "{log}", "--steps", str(MAX_STEPS + 1)],
+        "refine: --steps must be a whole number from 2 to 20,000,000, got 20000001",
+    ),
+    (
+        "steps-fraction",
+        ["refine", "{log}", "--steps", "2.5"],
+        "refine: --steps must be a whole number from 2 to 20,000,000, got 2.5",
+    ),
+    (
+        "steps-nan",
+        ["refine", "{log}", "--steps", "nan"],
+        "refine: --steps must be a whole number from 2 to 20,000,000, got nan",
+    ),
+    (
+        "steps-text",
+        ["refine", "{log}", "--steps", "abc"],
+        "refine: argument --steps: 'abc' is not a number",
+    ),
+    (
+        "peak-nan",
+        ["refine", "{log}", "--peak-lr", "nan"],
+        "refine: --peak-lr must be a finite number > 0, got nan",
+    ),
+    (
+        "peak-inf",
+        ["refine", "{log}", "--peak-lr", "inf"],
+        "refine: --peak-lr must be a finite number > 0, got inf",
+    ),
+    (
+        "peak-negative",
+        ["refine", "{log}", "--peak-lr", "-1"],
+        "refine: --peak-lr must be a finite number > 0, got -1.0",
+    ),
+    (
+        "peak-zero",
+        ["refine", "{log}", "--peak-lr", "0"],
+        "refine: --peak-lr must be a finite number > 0, got 0.0",
+    ),
+    (
+        "out-is-input",
+        ["refine", "{log}", "--out", "{log}"],
+        "--out {log} is the input log; choose another file",
+    ),
+    (
+        "span-over-cap",
+        ["refine", "{span}"],
+        "span.csv: steps 0..200,000,000 span 200,000,001 steps, more than the 20,000,000 a schedule may have; choose the length (CLI: --steps)",
+    ),
+    (
+        "tau-out-of-range",
+        ["refine", "{log}", "--tau", "3"],
+        "refine: tau must be in [0, 1], got 3.0",
+    ),
+    (
+        "as-unknown",
+        ["refine", "{log}", "--as", "xml"],
+        "refine: argument --as: invalid choice: 'xml' (choose from 'csv', 'json', 'torch', 'hf')",
+    ),
+    (
+        "total-steps-1e12",
+        ["schedule", "linear", "--total-steps", "1e12"],
+        "schedule: --total-steps must be a whole number from 1 to 20,000,000, got 1000000000000.0",
+    ),
+    (
+        "total-steps-0",
+        ["schedule", "cosine", "--total-steps", "0"],
+        "schedule: --total-steps must be a whole number from 1 to 20,000,000, got 0",
+    ),
+    (
+        "total-steps-negative",
+        ["schedule", "cosine", "--total-steps", "-5"],
+        "schedule: --total-steps must be a whole number from 1 to 20,000,000, got -5",
+    ),
+    (
+        "schedule-peak-nan",
+        ["schedule", "linear", "--total-steps", "10", "--peak-lr", "nan"],
+        "schedule: --peak-lr must be a finite number > 0, got nan",
+    ),
+    (
+        "schedule-peak-negative",
+        ["schedule", "linear", "--total-steps", "10", "--peak-lr", "-0.1"],
+        "schedule: --peak-lr must be a finite number > 0, got -0.1",
+    ),
+    # "..." at the end: the rest lists names that other modules register
+    (
+        "schedule-unknown",
+        ["schedule", "triangle", "--total-steps", "10"],
+        "schedule: argument NAME: invalid choice: 'triangle' (choose from 'constant', ...",
+    ),
+    (
+        "command-unknown",
+        ["frobnicate"],
+        "argument command: invalid choice: 'frobnicate' (choose from 'refine', 'schedule', 'inspect', 'bound', ...",
+    ),
+    (
+        "bound-unknown-schedule",
+        ["bound", "{log}", "--schedules", "linear,zigzag"],
+        "build_schedule: unknown schedule 'zigzag'; known: ['constant', ...",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,argv,message", OPTIONS, ids=[c[0] for c in OPTIONS])
+def test_cli_options_are_checked(tmp_path, capsys, case, argv, message):
+    names = {"{log}": str(plain(tmp_path)), "{span}": str(span_log(tmp_path))}
+    argv = [names.get(a, a) for a in argv]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    expected = f"lrcore: error: {message.replace('{log}', names['{log}'])}\n"
+    assert out == ""
+    if message.endswith("..."):
+        assert err.startswith(expected[:-4]) and err.count("\n") == 1, err
+    else:
+        assert err == expected
