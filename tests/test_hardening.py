@@ -705,3 +705,187 @@ def test_cli_options_are_checked(tmp_path, capsys, case, argv, message):
         assert err.startswith(expected[:-4]) and err.count("\n") == 1, err
     else:
         assert err == expected
+
+
+# --------------------------------------------------------------------------- read, and counted
+
+
+def utf16(data: bytes, encoding: str) -> bytes:
+    return data.decode().encode(encoding)
+
+
+def truncated_events(tmp) -> bytes:
+    return events(tmp)[:-7]  # a run killed while writing its last record
+
+
+# (category, id, builder, load_log kwargs, expected: steps, norms and the cleaning report line)
+READS = [
+    ("paths", "gzip", file("x.csv.gz", gz(CSV)), {}, "10 rows read; nothing dropped"),
+    (
+        "paths",
+        "zip-of-one",
+        file("x.zip", zipped({"run/x.csv": CSV})),
+        {},
+        "10 rows read; nothing dropped",
+    ),
+    (
+        "paths",
+        "utf-16-le-bom",
+        file("x.csv", utf16(CSV, "utf-16")),
+        {},
+        "10 rows read; nothing dropped",
+    ),
+    (
+        "paths",
+        "utf-16-be-bom",
+        file("x.csv", b"\xfe\xff" + utf16(CSV, "utf-16-be")),
+        {},
+        "10 rows read; nothing dropped",
+    ),
+    (
+        "paths",
+        "utf-16-le-no-bom",
+        file("x.csv", utf16(CSV, "utf-16-le")),
+        {},
+        "10 rows read; nothing dropped",
+    ),
+    (
+        "paths",
+        "utf-8-bom",
+        file("x.csv", b"\xef\xbb\xbf" + CSV),
+        {},
+        "10 rows read; nothing dropped",
+    ),
+    (
+        "paths",
+        "crlf",
+        file("x.csv", CSV.replace(b"\n", b"\r\n")),
+        {},
+        "10 rows read; nothing dropped",
+    ),
+    (
+        "paths",
+        "gzip-events",
+        file("events.out.tfevents.1.gz", lambda tmp: gz(events(tmp))),
+        {},
+        "10 rows read; nothing dropped",
+    ),
+    (
+        "mixing",
+        "tensorboard-corrupt-record",
+        file("events.out.tfevents.1", corrupt_payload),
+        {},
+        "9 rows read; nothing dropped; 1 unreadable record(s) skipped (corrupt or truncated)",
+    ),
+    (
+        "mixing",
+        "tensorboard-truncated",
+        file("events.out.tfevents.1", truncated_events),
+        {},
+        "9 rows read; nothing dropped; 1 unreadable record(s) skipped (corrupt or truncated)",
+    ),
+    (
+        "mixing",
+        "jsonl-text-value",
+        file(
+            "x.jsonl",
+            jsonl(
+                *(
+                    {"step": int(s), "grad_norm": float(v)}
+                    for s, v in zip(STEPS, NORMS, strict=True)
+                ),
+                {"step": 50, "grad_norm": "big"},
+            ),
+        ),
+        {},
+        "11 rows read; dropped 1 not a number",
+    ),
+    (
+        "mixing",
+        "jsonl-bool-and-object",
+        file(
+            "x.jsonl",
+            jsonl(
+                *(
+                    {"step": int(s), "grad_norm": float(v)}
+                    for s, v in zip(STEPS, NORMS, strict=True)
+                ),
+                {"step": 50, "grad_norm": True},
+                {"step": 55, "grad_norm": {"a": 1}},
+            ),
+        ),
+        {},
+        "12 rows read; dropped 2 not a number",
+    ),
+    (
+        "mixing",
+        "trainer-state-string-and-huge",
+        file(
+            "trainer_state.json",
+            trainer_state(
+                *(
+                    {"step": int(s), "grad_norm": float(v)}
+                    for s, v in zip(STEPS, NORMS, strict=True)
+                ),
+                {"step": 50, "grad_norm": "n/a"},
+                {"step": 55, "grad_norm": HUGE},
+            ),
+        ),
+        {},
+        "12 rows read; dropped 1 inf, 1 not a number",
+    ),
+    (
+        "mixing",
+        "missing-step-cell",
+        file("x.csv", CSV + b",5\n"),
+        {},
+        "11 rows read; dropped 1 missing",
+    ),
+    (
+        "parse",
+        "mlflow-quoted-field",
+        file(
+            "grad_norm",
+            b"".join(
+                b'"%d" %r %d\n' % (1_700_000_000_000 + i, float(v), s)
+                for i, (s, v) in enumerate(zip(STEPS, NORMS, strict=True))
+            ),
+        ),
+        {},
+        "10 rows read; nothing dropped",
+    ),
+]
+
+# CSV files of two columns: which one is the steps (the silently wrong cases)
+TWO_COLUMNS = [
+    ("grad_norm,lr", b"grad_norm,lr\n3,0.1\n2,0.2\n1,0.1\n", "grad_norm", [0, 1, 2], [3, 2, 1]),
+    ("loss,grad_norm", b"loss,grad_norm\n1,3\n2,2\n3,1\n", "grad_norm", [0, 1, 2], [3, 2, 1]),
+    ("epoch,grad_norm", b"epoch,grad_norm\n0,3\n0,2\n1,1\n", "grad_norm", [0, 1, 2], [3, 2, 1]),
+    ("x,grad_norm", b"x,grad_norm\n0,3\n10,2\n20,1\n", "grad_norm", [0, 10, 20], [3, 2, 1]),
+    ("iteration,gnorm", b"iteration,gnorm\n5,3\n6,2\n7,1\n", "gnorm", [5, 6, 7], [3, 2, 1]),
+    (
+        "x,grad_norm-decreasing",
+        b"x,grad_norm\n20,3\n10,2\n0,1\n",
+        "grad_norm",
+        [0, 1, 2],
+        [3, 2, 1],
+    ),
+    ("headerless", b"0,3\n1,2\n2,1\n", "value", [0, 1, 2], [3, 2, 1]),
+]
+
+
+@pytest.mark.parametrize("category,case,build,kwargs,report", READS, ids=[c[1] for c in READS])
+def test_awkward_inputs_are_read_and_drops_counted(tmp_path, category, case, build, kwargs, report):
+    log = load_log(build(tmp_path), **kwargs)
+    rows = np.searchsorted(STEPS, log.steps)  # the rows that were read (all, or all but one)
+    assert log.steps.tolist() == STEPS[rows].tolist() and len(log) >= len(STEPS) - 1
+    np.testing.assert_allclose(log.grad_norms, NORMS[rows], rtol=1e-6)  # event files: float32
+    assert log.report.describe() == report
+
+
+@pytest.mark.parametrize(
+    "name,data,metric,steps,norms", TWO_COLUMNS, ids=[c[0] for c in TWO_COLUMNS]
+)
+def test_two_column_csv_takes_steps_only_from_a_step_column(name, data, metric, steps, norms):
+    log = load_log(data)
+    assert (log.metric, log.steps.tolist(), log.grad_norms.tolist()) == (metric, steps, norms)
