@@ -48,13 +48,16 @@ def main() -> None:
             ("refine --out", ["refine", str(path), "--out", str(out)], 3.0),
             ("bound", ["bound", str(path)], None),
         ]
-        print(f"log: {n:,} rows, {path.stat().st_size / 1e6:.0f} MB; baseline load_log {base:.2f} s")
+        print(
+            f"log: {n:,} rows, {path.stat().st_size / 1e6:.0f} MB; baseline load_log {base:.2f} s"
+        )
         print(f"{'command':<14} {'seconds':>8} {'x load_log':>11} {'target':>7}")
         for name, argv, target in rows:
             t = best_of(lambda a=argv: run(a), repeat=2)
             goal = f"<= {target}" if target else "-"
             print(f"{name:<14} {t:>8.2f} {t / base:>11.2f} {goal:>7}")
-        written = sum(1 for _ in open(out)) - 1
+        with open(out, "rb") as f:
+            written = sum(1 for _ in f) - 1
         assert written == n, (written, n)  # refine --out wrote one row per step of the log
 
 
