@@ -111,3 +111,40 @@ def test_inspect_lists_metrics_once_and_truncates_long_lists(tmp_path, capsys):
     line = next(ln for ln in out.splitlines() if ln.startswith("metrics:"))
     assert line == "metrics:  " + ", ".join(cols[:20]) + " and 10 more"
     assert "chosen:   layer3/grad_norm" in out
+
+
+# --------------------------------------------------------------------------- extreme norms
+
+RNG_NORMS = np.exp(np.random.default_rng(3).normal(size=200))
+RNG_NORMS /= RNG_NORMS.max()  # so 2^1020 times them stays finite
+
+
+@pytest.mark.parametrize("scale", [2.0**1020, 2.0**-1000], ids=["2^1020", "2^-1000"])
+def test_refine_and_bound_are_scale_invariant_at_the_float_limits(scale):
+    """Scaling by a power of two is exact, so the results must agree to rounding."""
+    from lrcore import compare_bounds
+
+    shape = refine(RNG_NORMS)
+    np.testing.assert_allclose(refine(RNG_NORMS * scale), shape, rtol=1e-12, atol=1e-15)
+    n = len(RNG_NORMS)
+    shapes = {"linear": 1 - np.arange(n) / n, "constant": np.ones(n), "refined": shape}
+    base, scaled = compare_bounds(shapes, RNG_NORMS), compare_bounds(shapes, RNG_NORMS * scale)
+    np.testing.assert_allclose(scaled.vs_linear, base.vs_linear, rtol=1e-12)
+    np.testing.assert_allclose(scaled.bound / scale, base.bound, rtol=1e-12)
+    np.testing.assert_allclose(scaled.best_peak_lr * scale, base.best_peak_lr, rtol=1e-12)
+
+
+@pytest.mark.parametrize("level", [1e308, 1e-320])
+def test_extreme_norms_through_the_cli_give_finite_numbers(tmp_path, capsys, level):
+    norms = level * np.r_[np.linspace(1.0, 0.5, 30), np.full(30, 0.5)]
+    log = tmp_path / "g.csv"
+    log.write_text("step,grad_norm\n" + "".join(f"{i},{float(g)!r}\n" for i, g in enumerate(norms)))
+    assert main(["refine", str(log)]) == 0
+    rows = np.loadtxt(capsys.readouterr().out.splitlines()[1:], delimiter=",")
+    assert np.all(np.isfinite(rows)) and rows[:, 1].max() == 1.0 and rows[-1, 1] == 0.0
+    assert main(["bound", str(log)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    ratios = [float(line.split()[-1]) for line in table[1:]]
+    assert len(ratios) == 5 and all(np.isfinite(ratios)) and 1.0 in ratios
+    assert main(["inspect", str(log)]) == 0
+    assert f"median {np.median(norms):.4g}" in capsys.readouterr().out
