@@ -105,14 +105,15 @@ _SAFE_RATIO = 1e70
 def _schedule(smoothed: np.ndarray, power: int) -> np.ndarray:
     """Steps 2-4 on checked, smoothed norms: weights, tail sums, peak 1.
 
-    The result does not change when the norms are scaled, so they are divided by their
-    median first: norms of 1e-320 or 1e308 give the same finite schedule as norms near 1.
+    The result does not change when the norms are scaled, so they are divided by the
+    geometric middle of their range, ``sqrt(min * max)``, first (two passes, where a median
+    would sort): norms of 1e-320 or 1e308 give the same finite schedule as norms near 1.
     """
-    median = float(np.median(smoothed))
-    scaled = smoothed / median
-    if scaled.max() > _SAFE_RATIO or scaled.min() < 1 / _SAFE_RATIO:
+    lo, hi = float(smoothed.min()), float(smoothed.max())
+    if hi / _SAFE_RATIO > lo * _SAFE_RATIO:  # spans more than 1e140
         return _schedule_log(np.log(smoothed), power)
-    w = np.reciprocal(scaled)  # a fresh array: the steps below work in place
+    scale = np.sqrt(lo) * np.sqrt(hi)  # scaled norms lie within 1e-70..1e70
+    w = np.divide(scale, smoothed)  # a fresh array: the steps below work in place
     if power == 2:
         np.multiply(w, w, out=w)
     eta = np.empty_like(w)
