@@ -15,6 +15,7 @@ from lrcore.bound import (
     last_iterate_bound,
     optimal_schedule,
 )
+from lrcore.diagnose import diagnose_refined, refined_shape
 from lrcore.refine import (
     ScheduleSummary,
     refine,
@@ -54,6 +55,7 @@ __all__ = [
     "build_schedule",
     "constant",
     "cosine_decay",
+    "diagnose_refined",
     "evaluate",
     "exponential_decay",
     "from_array",
@@ -66,6 +68,7 @@ __all__ = [
     "polynomial_decay",
     "refine",
     "refine_reference",
+    "refined_shape",
     "smooth_norms",
     "smoothing_width",
     "step_decay",

@@ -140,6 +140,7 @@ def cmd_refine(args) -> int:
         values = stretch(refined, steps, steps=log.steps)
     info = summarize(values)
     done = _emit(values, args, f"refined from {log.source} ({optimizer}, tau={args.tau})")
+    _warn_degenerate(refined, log, args.tau)
     print(
         f"refined {len(log):,} points of {log.metric!r} ({log.fmt}, {log.norm_type} -> {optimizer}, "
         f"tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
@@ -197,7 +198,22 @@ def cmd_inspect(args) -> int:
     print(f"steps:    {log.steps[0]:,} .. {log.steps[-1]:,}")
     print(f"norms:    min {g.min():.4g}, median {_median(g):.4g}, max {g.max():.4g}")
     print(f"cleaning: {log.report.describe()}")
+    refined = refine(g, tau=0.1, optimizer=log.suggested_optimizer)
+    info = summarize(stretch(refined, 1001, steps=log.steps))
+    print(
+        f"refined:  peak at {info.warmup_fraction:.1%} of the run, halves at "
+        f"{info.half_fraction:.1%} (tau 0.1, optimizer={log.suggested_optimizer})"
+    )
+    _warn_degenerate(refined, log, 0.1)
     return 0
+
+
+def _warn_degenerate(refined: np.ndarray, log, tau: float) -> None:
+    """One ``warning:`` line on stderr per finding of :func:`lrcore.diagnose.diagnose_refined`."""
+    from lrcore.diagnose import diagnose_refined
+
+    for w in diagnose_refined(refined, log.grad_norms, steps=log.steps, tau=tau):
+        print(f"warning: {w}", file=sys.stderr)
 
 
 @command

@@ -1,4 +1,4 @@
-"""Regenerate every file in sample_runs/ (deterministic: same files on every run on CPU).
+"""Regenerate every file in sample_runs/ (same steps and norms to 1e-3 relative on any x86 CPU).
 
 python sample_runs/make_samples.py            # the small files that are committed
 python sample_runs/make_samples.py --large    # also synthetic_1m.csv (~25 MB, not committed)

@@ -55,10 +55,19 @@ def test_sample_runs_still_load_and_are_small():
     assert (folder / "README.md").read_text().count("python sample_runs/make_samples.py") >= 1
 
 
-def test_sample_generation_is_deterministic(tmp_path):
+# float32 training is not bit-identical across x86 CPUs (SIMD width, thread count): the same
+# run differs from the 7th digit on, and 3,000 Adam steps on the CNN drift to about 3e-5 relative.
+# Regenerated samples must match the committed ones to this relative tolerance, which a change of
+# seed, schedule, model or step count exceeds by orders of magnitude.
+SAMPLE_RTOL = 1e-3
+
+
+def test_sample_generation_is_reproducible(tmp_path):
     import subprocess
     import sys
     from pathlib import Path
+
+    from lrcore.logs import load_log
 
     root = Path(__file__).parents[1]
     subprocess.run(
@@ -66,9 +75,18 @@ def test_sample_generation_is_deterministic(tmp_path):
         check=True,
         capture_output=True,
     )
-    for name in (
-        "logreg_digits_sgd.csv",
-        "cnn_digits_adam_l1.jsonl",
-        "cnn_digits_adam_trainer_state.json",
-    ):
-        assert (tmp_path / name).read_bytes() == (root / "sample_runs" / name).read_bytes(), name
+    names = sorted(
+        p.name
+        for p in (root / "sample_runs").iterdir()
+        if p.name not in ("README.md", "make_samples.py") and not p.name.startswith((".", "__"))
+    )
+    assert len(names) == 6, names
+    for name in names:
+        new, old = load_log(tmp_path / name), load_log(root / "sample_runs" / name)
+        assert (new.fmt, new.metric, new.norm_type) == (old.fmt, old.metric, old.norm_type), name
+        np.testing.assert_array_equal(new.steps, old.steps, err_msg=name)
+        np.testing.assert_allclose(new.grad_norms, old.grad_norms, rtol=SAMPLE_RTOL, err_msg=name)
+        if not (root / "sample_runs" / name).is_dir():  # same layout: header and row count
+            a = (tmp_path / name).read_text().splitlines()
+            b = (root / "sample_runs" / name).read_text().splitlines()
+            assert (len(a), a[0][:40]) == (len(b), b[0][:40]), name
