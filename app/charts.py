@@ -15,7 +15,42 @@ import plotly.graph_objects as go
 MAX_POINTS = 2000
 LOG_DECADES = 4  # a log-scale y axis spans at most this many decades below its top
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"]
-BASELINE_STYLE = {"linear": "dash", "cosine": "dot"}
+BASELINE_STYLE = {"linear": "dash", "cosine": "solid"}  # a dotted cosine looked broken up
+
+# One colour per schedule on every page, by registry name and by display label: refined is
+# always blue, linear always grey, cosine always purple (pages look colours up here).
+_SCHEDULE_COLOURS = {
+    "refined": ("refined", "#2563eb"),
+    "linear": ("Linear decay", "#4b5563"),
+    "cosine": ("Cosine decay", "#9333ea"),
+    "constant": ("Constant", "#16a34a"),
+    "polynomial": ("Polynomial decay", "#ea580c"),
+    "step": ("Step decay", "#0891b2"),
+    "exponential": ("Exponential decay", "#be185d"),
+    "inverse_sqrt": ("Inverse square root", "#4d7c0f"),
+    "wsd": ("Warmup-stable-decay", "#dc2626"),
+    "numerical optimum": ("numerical optimum", "#111827"),
+}
+COLOURS: dict[str, str] = {
+    **{name: colour for name, (_, colour) in _SCHEDULE_COLOURS.items()},
+    **{label: colour for label, colour in _SCHEDULE_COLOURS.values()},
+    **{label.lower(): colour for label, colour in _SCHEDULE_COLOURS.values()},
+}
+
+# one colour per uploaded log, the same on the norms chart and for its refined schedule: the
+# first is refined's blue, the others are colours no schedule uses
+LOG_COLOURS = ["#2563eb", "#f59e0b", "#0d9488", "#7c2d12", "#db2777", "#65a30d", "#1e3a8a"]
+
+
+def colour_for(name: str, i: int = 0) -> str:
+    """The fixed colour of a schedule name or label (``"refined: a.csv"`` counts as refined);
+    other names take ``PALETTE[i]``.
+
+    >>> colour_for("linear") == colour_for("Linear decay") == COLOURS["linear"]
+    True
+    """
+    key = name.split(":", 1)[0].strip()
+    return COLOURS.get(key, COLOURS.get(key.lower(), PALETTE[i % len(PALETTE)]))
 
 
 def decimate(
@@ -52,8 +87,10 @@ def _layout(
         yaxis_title=y_title,
         height=height,
         template="plotly_white",
-        margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        margin={"l": 60, "r": 20, "t": 40, "b": 40},
+        # the legend sits under the x axis: it never meets the title or the toolbar, on a
+        # phone either (plotly grows the bottom margin to fit its rows)
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0.0},
         hovermode="x unified",
     )
     if log_y:
@@ -104,19 +141,23 @@ def line_figure(
 
 
 def norms_figure(
-    logs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    logs: Sequence[tuple],
     x_title: str,
     log_y: bool = False,
 ) -> go.Figure:
     """Raw gradient norms (faint) with their running median (bold), one colour per log.
-    Each item is ``(name, x, raw, smoothed)``."""
+    Each item is ``(name, x, raw, smoothed)``, or ``(name, x, raw, smoothed, x_smoothed)``
+    when the median was computed at other points (``None`` means ``x``)."""
     curves = []
-    for i, (name, x, raw, smooth) in enumerate(logs):
-        color = PALETTE[i % len(PALETTE)]
+    for i, (name, x, raw, smooth, *rest) in enumerate(logs):
+        color = LOG_COLOURS[i % len(LOG_COLOURS)]
+        x_smooth = rest[0] if rest and rest[0] is not None else x
         curves.append(
             Curve(f"{name} (raw)", x, raw, width=1, color=color, opacity=0.35, group=name)
         )
-        curves.append(Curve(f"{name} (median)", x, smooth, width=2.5, color=color, group=name))
+        curves.append(
+            Curve(f"{name} (median)", x_smooth, smooth, width=2.5, color=color, group=name)
+        )
     return line_figure(curves, "Gradient norms", x_title, "gradient norm", log_y)
 
 

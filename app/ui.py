@@ -7,13 +7,28 @@ into messages.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from lrcore import optimal_schedule, smooth_norms
+from lrcore import (
+    REGISTRY,
+    ScheduleSummary,
+    best_scale,
+    build_schedule,
+    compare_bounds,
+    evaluate,
+    optimal_schedule,
+    smooth_norms,
+    stretch,
+    summarize,
+)
+from lrcore.diagnose import diagnose_refined
+from lrcore.export import to_snippet
+from lrcore.fit import FamilyFit, fit_family
 from lrcore.logs import GradNormLog, LogError, LogFile, open_log
 from lrcore.logs._write import WRITERS
 from lrcore.refine import refine_smoothed
@@ -26,18 +41,40 @@ NONE = "(none)"
 
 @dataclass(frozen=True)
 class LogSource:
-    """A log the user chose: uploaded bytes, a sample path, or a run sent from training."""
+    """A log the user chose: an upload, bytes (a run sent from training) or a sample path.
+
+    ``digest`` identifies the content; it is computed once per upload (see
+    :func:`upload_source`) so that cached calls key on it instead of hashing the bytes again.
+    """
 
     name: str
-    data: bytes | None = None
+    data: bytes | None = field(default=None, repr=False, compare=False)
     path: str | None = None
+    digest: str = ""
+    file: object = field(default=None, repr=False, compare=False)  # a Streamlit upload
+
+    def __post_init__(self):
+        if self.data is not None and not self.digest:
+            object.__setattr__(
+                self, "digest", hashlib.blake2b(self.data, digest_size=12).hexdigest()
+            )
 
     @property
     def key(self) -> str:
         """Stable id for widget keys and caches."""
-        if self.data is not None:
-            return f"{self.name}:{hashlib.sha1(self.data).hexdigest()[:12]}"
-        return f"{self.name}:{self.path}"
+        return f"{self.name}:{self.digest or self.path}"
+
+
+def upload_source(upload) -> LogSource:
+    """A :class:`LogSource` for a Streamlit upload: its bytes are neither copied nor hashed
+    again on reruns (the digest is computed once per upload)."""
+    memo = st.session_state.setdefault("_upload_digests", {})
+    tag = (upload.file_id, upload.name, upload.size)
+    if tag not in memo:
+        if len(memo) > 32:
+            memo.clear()
+        memo[tag] = hashlib.blake2b(upload.getbuffer(), digest_size=12).hexdigest()
+    return LogSource(upload.name, digest=memo[tag], file=upload)
 
 
 def sample_names() -> list[str]:
@@ -63,18 +100,77 @@ def sample_source(name: str) -> LogSource:
     return LogSource(name, path=str(SAMPLES_DIR / name))
 
 
-@st.cache_data(show_spinner="Reading the log…", max_entries=16)
-def cached_file(source: LogSource) -> LogFile:
-    """The parsed log (every series), read once per distinct file."""
-    return open_log(_named(source))
+@dataclass(frozen=True)
+class Parsed:
+    """What reading one file gave: its norm series, the default one cleaned, or the error."""
+
+    metrics: list[str]
+    default: GradNormLog | None
+    error: Exception | None
+    file: LogFile | None  # kept only when the user can pick another series
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+def _release_memory() -> None:
+    """Give the parser's freed buffers back to the system (a 150 MB CSV leaves ~350 MB in
+    pyarrow's pool and malloc's arenas otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
+@st.cache_resource(show_spinner="Reading the log…", max_entries=4)
+def _parse(_source: LogSource, key: str) -> Parsed:
+    # a resource, not data: a 150 MB log is parsed once and never pickled or copied again;
+    # failures are kept too, so a bad file is not parsed again on every rerun
+    try:
+        lf = open_log(_named(_source))
+        metrics = lf.metrics
+        try:
+            return Parsed(metrics, lf.load(None), None, lf if len(metrics) > 1 else None)
+        except Exception as e:  # noqa: BLE001 - shown as a message
+            return Parsed(metrics, None, e, lf if len(metrics) > 1 else None)
+    except Exception as e:  # noqa: BLE001 - shown as a message
+        return Parsed([], None, e, None)
+    finally:
+        _release_memory()
+
+
+def parsed(source: LogSource) -> Parsed:
+    """The file read once per distinct content (keyed by its digest)."""
+    return _parse(source, source.key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _log(_file: LogFile, key: str, metric: str) -> GradNormLog:
+    return _file.load(metric)
+
+
 def cached_log(source: LogSource, metric: str | None) -> GradNormLog:
-    return cached_file(source).load(metric)
+    """One series of the log, cleaned (read-only arrays, shared by the reruns of a session)."""
+    p = parsed(source)
+    if (
+        metric is not None
+        and p.file is not None
+        and (p.default is None or metric != p.default.metric)
+    ):
+        return _log(p.file, source.key, metric)
+    if p.error is not None:
+        raise p.error
+    return p.default
 
 
 def _named(source: LogSource):
+    if source.file is not None:
+        source.file.seek(0)
+        return source.file
     if source.data is None:
         return source.path
     import io
@@ -84,18 +180,108 @@ def _named(source: LogSource):
     return buf
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _smooth(_norms: np.ndarray, key: str, tau: float) -> np.ndarray:
+    return smooth_norms(_norms, tau)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _refined(_norms: np.ndarray, key: str, tau: float, optimizer: str) -> np.ndarray:
+    return refine_smoothed(_smooth(_norms, key, tau), optimizer)
+
+
 def cached_refine(
-    grad_norms: np.ndarray, tau: float, optimizer: str
+    grad_norms: np.ndarray, tau: float, optimizer: str, key: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(smoothed norms, refined shape) on the logged points."""
-    smooth = smooth_norms(grad_norms, tau)
-    return smooth, refine_smoothed(smooth, optimizer)
+    """(smoothed norms, refined shape) on the logged points. ``key`` names the norms (a log's
+    digest and metric) so that the cache does not hash them; without it they are hashed."""
+    if key is None:
+        key = hashlib.blake2b(
+            np.ascontiguousarray(grad_norms).tobytes(), digest_size=12
+        ).hexdigest()
+    return _smooth(grad_norms, key, tau), _refined(grad_norms, key, tau, optimizer)
 
 
 @st.cache_data(show_spinner="Minimising the bound numerically…", max_entries=16)
 def cached_optimal(grad_norms: np.ndarray) -> np.ndarray:
     return optimal_schedule(grad_norms)
+
+
+def run_length(steps: np.ndarray) -> tuple[int, str]:
+    """How many steps the logged run had, and the sentence that says what was assumed:
+    the last logged step, or one more when the steps count from 0.
+
+    >>> run_length(np.array([10, 20, 500_500]))
+    (500500, 'the last logged step is 500,500; steps start at 10, so the run had 500,500 steps')
+    >>> run_length(np.array([0, 1, 99]))[0]
+    100
+    """
+    first, last = int(steps[0]), int(steps[-1])
+    if not (abs(first) <= 2**53 and abs(last) <= 2**53 and last > first):
+        raise ValueError(
+            f"the logged steps run from {first:,} to {last:,}; they must increase and stay "
+            f"within ±2^53"
+        )
+    if first == 0:
+        return (
+            last + 1,
+            f"steps count from 0 and the last logged step is {last:,}, so the run had {last + 1:,} steps",
+        )
+    n = max(last, 2)
+    return (
+        n,
+        f"the last logged step is {last:,}; steps start at {first:,}, so the run had {n:,} steps",
+    )
+
+
+DISPLAY_POINTS = 4000  # schedules are drawn from this many points; downloads use every step
+
+
+def display_steps(total_steps: int, n: int = DISPLAY_POINTS) -> np.ndarray:
+    """At most ``n`` integer steps spread over ``0 .. total_steps - 1`` (ends included).
+
+    >>> display_steps(10, 4).tolist()
+    [0, 3, 6, 9]
+    """
+    if total_steps <= n:
+        return np.arange(total_steps)
+    return np.unique(np.linspace(0, total_steps - 1, n).round().astype(np.int64))
+
+
+def next_run_positions(steps: np.ndarray, total_steps: int) -> np.ndarray:
+    """Where each logged point falls in a run of ``total_steps`` steps (what ``stretch`` uses).
+
+    >>> next_run_positions(np.array([10, 20, 30]), 101).tolist()
+    [0.0, 50.0, 100.0]
+    """
+    s = np.asarray(steps, dtype=np.float64)
+    return (s - s[0]) / (s[-1] - s[0]) * (total_steps - 1)
+
+
+def median_scale(values: list[np.ndarray]) -> float:
+    """How far apart the medians of several series are (largest / smallest; 1 for one).
+
+    >>> median_scale([np.array([1.0, 2, 3]), np.array([20.0, 40, 60])])
+    20.0
+    """
+    meds = [float(np.median(v)) for v in values]
+    low = min(meds)
+    return max(meds) / low if low > 0 else float("inf")
+
+
+def elide_tables(code: str) -> str:
+    r"""Code with long list literals shortened to ``[…]`` so a preview shows the whole function.
+
+    >>> elide_tables("FACTORS = [" + ", ".join(["0.5"] * 50) + "]\ndef f(): pass")
+    'FACTORS = [0.5, 0.5, 0.5, … 50 values]\ndef f(): pass'
+    """
+    import re
+
+    def short(m: re.Match) -> str:
+        items = m.group(1).split(", ")
+        return f"[{', '.join(items[:3])}, … {len(items):,} values]"
+
+    return re.sub(r"\[([^\[\]\n]{200,})\]", short, code)
 
 
 def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNormLog], list[str]]:
@@ -104,7 +290,7 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
     logs, errors = [], []
     for source in sources:
         try:
-            metrics = cached_file(source).metrics
+            metrics = parsed(source).metrics
             metric = None
             if len(metrics) > 1:
                 metric = st.selectbox(
@@ -113,6 +299,8 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
             logs.append(cached_log(source, metric))
         except (LogError, ValueError, OSError) as e:
             errors.append(f"Could not read **{source.name}**: {e}")
+        except Exception as e:  # noqa: BLE001 - the page must show a message, never a traceback
+            errors.append(f"Could not read **{source.name}**: {type(e).__name__}: {e}"[:2000])
     return logs, errors
 
 
@@ -135,3 +323,269 @@ def x_axis(steps: np.ndarray, as_percent: bool) -> np.ndarray:
 
 def fmt_pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+# ----------------------------------------------------------------------------- one log, analysed
+
+MAX_STEPS = 20_000_000  # 160 MB of lrs; beyond that the browser session would be the problem
+GRID_POINTS = 10_001  # summary and family fit use the next run at this resolution
+# Longer logs are computed for the page on this many evenly spaced points (steps kept): the
+# refined shape hardly changes, and a 7.6-million-point log redraws in a second instead of
+# ten. Downloads always refine every point.
+COMPUTE_POINTS = 200_000
+OPTIMUM_POINTS = 5_000  # the numerical optimum is offered up to this many logged points
+LOW_R2 = 0.9  # below this a fitted family is not offered as a config
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the Refine page shows for one log (schedules at display resolution)."""
+
+    log: GradNormLog
+    key: str  # names the log's norms in caches
+    tau: float
+    optimizer: str
+    steps: int  # of the next run
+    smooth: np.ndarray  # running median, on the logged points
+    shape: np.ndarray  # refined, peak 1, on the logged points
+    positions: np.ndarray  # where each logged point falls in the next run (0 .. steps - 1)
+    summary: ScheduleSummary
+    fit: FamilyFit
+    warnings: tuple[str, ...]
+    table: object  # pandas DataFrame: compare_bounds with display names
+    optimum: np.ndarray | None  # numerical optimum on the logged points, when asked for
+    computed_steps: np.ndarray  # the logged steps the page computed on (all, or a sample)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the page computed on evenly spaced points of a long log."""
+        return len(self.computed_steps) < len(self.log)
+
+    def full_values(self) -> np.ndarray:
+        """The refined schedule at every step of the next run (peak 1), from every logged
+        point: for downloads (built on click for long runs)."""
+        shape = self.shape
+        if self.sampled:
+            with np.errstate(all="ignore"):
+                shape = refine_smoothed(smooth_norms(self.log.grad_norms, self.tau), self.optimizer)
+        return stretch(shape, self.steps, steps=self.log.steps)
+
+
+_LOG_KEYS: dict[int, tuple[GradNormLog, str]] = {}  # id -> (the log, its key): hashed once
+
+
+def log_key(log: GradNormLog) -> str:
+    """Names a log's content for the caches: a digest of its steps and norms, computed once
+    per log object (a 7.6-million-point log takes ~0.1 s to hash, not on every rerun)."""
+    hit = _LOG_KEYS.get(id(log))
+    if hit is not None and hit[0] is log:
+        return hit[1]
+    h = hashlib.blake2b(digest_size=12)
+    for arr in (log.steps, log.grad_norms):
+        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    key = f"{log.source}:{log.metric}:{h.hexdigest()}"
+    if len(_LOG_KEYS) >= 32:
+        _LOG_KEYS.pop(next(iter(_LOG_KEYS)))
+    _LOG_KEYS[id(log)] = (log, key)
+    return key
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _fit(grid: np.ndarray) -> FamilyFit:
+    return fit_family(grid, "best")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _bounds(_norms, _shape, _extras_shapes, key: str, tau: float, optimizer: str, extras: tuple):
+    n = len(_norms)
+    shapes = {
+        "refined": _shape,
+        "Linear decay": evaluate(build_schedule("linear", n), n),
+        "Cosine decay": evaluate(build_schedule("cosine", n), n),
+        "Constant": np.ones(n),
+        **_extras_shapes(n),
+    }
+    table = compare_bounds(shapes, _norms, reference="Linear decay")
+    return shapes, table.rename(columns={"vs_Linear decay": "vs_linear"})
+
+
+def analyse(
+    log: GradNormLog, tau: float, optimizer: str, steps: int, extras=(), optimum: bool = False
+) -> Analysis:
+    """Refine ``log`` for a next run of ``steps`` steps and score it; raises on bad input."""
+    if not 2 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps of the next run must be 2..{MAX_STEPS:,}, got {steps:,}")
+    key = log_key(log)
+    g, logged = log.grad_norms, log.steps
+    if len(g) > COMPUTE_POINTS:  # a long log: what the page shows uses evenly spaced points
+        idx = display_steps(len(g), COMPUTE_POINTS)
+        g, logged, key = g[idx], logged[idx], f"{key}:sampled{len(idx)}"
+    with np.errstate(all="ignore"):
+        smooth, shape = cached_refine(g, tau, optimizer, key=key)
+    if not np.all(np.isfinite(shape)) or not shape.max() > 0:
+        raise ValueError(
+            "the refined schedule is not finite for norms between "
+            f"{float(g.min()):.3g} and {float(g.max()):.3g}; rescale them by a constant "
+            "(the refined shape does not change)"
+        )
+    grid = stretch(shape, min(steps, GRID_POINTS), steps=logged)
+    summary, fit = summarize(grid), _fit(grid)
+    extras = tuple(e for e in extras if e not in ("linear", "cosine", "constant"))
+
+    def extra_shapes(n):
+        return {REGISTRY[e].label: evaluate(build_schedule(e, n), n) for e in extras}
+
+    shapes, table = _bounds(g, shape, extra_shapes, key, tau, optimizer, extras)
+    opt = None
+    if optimum and len(g) <= OPTIMUM_POINTS:
+        opt = cached_optimal(g)
+        extra = compare_bounds({"numerical optimum": opt}, g, reference=None)
+        extra["vs_linear"] = extra.bound / table.bound[table.schedule == "Linear decay"].iloc[0]
+        table = pd.concat([table, extra], ignore_index=True)
+    if not np.all(np.isfinite(table.bound)):
+        raise ValueError(
+            f"the bound overflows for norms up to {float(g.max()):.3g}; rescale them by a "
+            "constant (the refined shape does not change)"
+        )
+    return Analysis(
+        log=log,
+        key=key,
+        tau=tau,
+        optimizer=optimizer,
+        steps=steps,
+        smooth=smooth,
+        shape=shape,
+        positions=next_run_positions(logged, steps),
+        summary=summary,
+        fit=fit,
+        warnings=tuple(diagnose_refined(shape, g, steps=logged, tau=tau)),
+        table=table,
+        optimum=opt,
+        computed_steps=logged,
+    )
+
+
+def error_text(e: BaseException) -> str:
+    """One line for the page: the message, with the kind of error when it is not a ValueError."""
+    msg = str(e) or type(e).__name__
+    if not isinstance(e, ValueError | LogError):
+        msg = f"{type(e).__name__}: {msg}"
+    return msg[:1000]
+
+
+GRAD_NORM_RECIPES = """
+Log the norm of **all** gradients once per optimizer step, after `backward()` and before
+clipping and the optimizer step: the **l2** norm for SGD-style runs, the **l1** norm (sum of
+absolute values) for Adam and its relatives. Every file below can be uploaded here as it is.
+
+**A plain torch loop** (`pip install lrcore[train]`): records both norms, on the device.
+
+```python
+from lrcore.train import GradNormRecorder
+
+recorder = GradNormRecorder(model)
+for step, batch in enumerate(loader):
+    loss = loss_fn(model(batch.x), batch.y)
+    loss.backward()
+    recorder.record(step)  # before clipping and optimizer.step()
+    optimizer.step()
+    optimizer.zero_grad()
+recorder.save("grad_norms.csv")  # columns step, grad_norm_l2, grad_norm_l1
+```
+
+**Hugging Face Trainer** (`pip install lrcore[hf]`):
+
+```python
+from lrcore.integrations.hf import GradNormCallback
+
+trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[GradNormCallback()])
+trainer.train()  # writes <output_dir>/grad_norms.csv: step, grad_norm_l2, grad_norm_l1
+```
+
+Without it, the Trainer already logs the l2 norm (before clipping): `trainer_state.json`
+in each checkpoint folder holds `{"step": ..., "grad_norm": ...}` every `logging_steps`
+(set `logging_steps=1` for one point per step).
+
+**PyTorch Lightning** (`pip install lrcore[lightning]`):
+
+```python
+from lrcore.integrations.lightning import GradNormCallback
+
+trainer = L.Trainer(max_steps=1000, callbacks=[GradNormCallback()])
+trainer.fit(model)  # writes <log_dir>/grad_norms.csv: step, grad_norm_l2, grad_norm_l1
+```
+
+Without it, log the norms from your `LightningModule`; `CSVLogger` writes them as columns of
+`metrics.csv` (TensorBoardLogger to an event file):
+
+```python
+from lightning.pytorch.utilities import grad_norm
+
+
+class Model(L.LightningModule):
+    def on_before_optimizer_step(self, optimizer):  # before clipping
+        self.log("grad_norm", grad_norm(self, norm_type=2)["grad_2.0_norm_total"])  # SGD
+        self.log("grad_norm_l1", grad_norm(self, norm_type=1)["grad_1.0_norm_total"])  # Adam
+```
+
+A column or key whose name contains `l1` gets the Adam rule here; every other one the SGD
+rule. Either can be changed per log in the sidebar, and a file with both norms offers a
+choice of series.
+"""
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _snippet(_shape, _steps, total: int, flavour: str, what: str, key: str, tau_opt: tuple) -> str:
+    return to_snippet(stretch(_shape, total, steps=_steps), flavour=flavour, what=what)
+
+
+def cached_snippet(shape, log_steps, total: int, flavour: str, what: str, key: str) -> str:
+    """``to_snippet`` of the refined schedule stretched to ``total`` steps (cached by key)."""
+    return _snippet(shape, log_steps, total, flavour, what, key, (float(shape.sum()),))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def registry_schedule(name: str, total: int, peak_lr: float, warmup: int, params: tuple):
+    """``build_schedule`` with hashable arguments (params as ``(name, value)`` pairs)."""
+    return build_schedule(name, total, peak_lr=peak_lr, warmup_steps=warmup, **dict(params))
+
+
+@st.cache_data(show_spinner="Scoring the schedules…", max_entries=16)
+def _bounds_full(_shapes_at: dict, total: int, _log, what: str) -> pd.DataFrame:
+    norms = np.ones(total) if _log is None else stretch(_log.grad_norms, total, steps=_log.steps)
+    steps = np.arange(total)
+    rows = []
+    for label, f in _shapes_at.items():  # one schedule in memory at a time
+        shape = f(steps)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bound, scale = best_scale(shape, norms)
+        rows.append({"schedule": label, "bound": bound, "best_peak_lr": scale * shape.max()})
+    table = pd.DataFrame(rows).sort_values("bound", ignore_index=True)
+    if not np.all(np.isfinite(table[["bound", "best_peak_lr"]].to_numpy())):
+        raise ValueError(
+            f"the bound overflows for norms up to {float(norms.max()):.3g}; rescale them by a "
+            "constant (the ranking of the schedules does not change)"
+        )
+    table["bound_sqrt_T"] = table.bound * np.sqrt(total)
+    return table
+
+
+def bounds_at_full_length(shapes_at: dict, total: int, log, what: str) -> pd.DataFrame:
+    """Each schedule's bound at its best scale over all ``total`` steps, with constant norms
+    or ``log``'s norms stretched to ``total`` steps; sorted, lowest first. ``what`` describes
+    the inputs (the cache key: the schedules themselves are not hashed)."""
+    return _bounds_full(shapes_at, total, log, what)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _raw_trace(_log: GradNormLog, key: str, as_percent: bool, divide: bool):
+    import charts
+
+    y = _log.grad_norms / float(np.median(_log.grad_norms)) if divide else _log.grad_norms
+    return charts.decimate(x_axis(_log.steps, as_percent), y)
+
+
+def raw_trace(log: GradNormLog, as_percent: bool, divide: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A log's raw norms for drawing (at most ``charts.MAX_POINTS`` points, extremes kept),
+    optionally divided by their median; computed once per log and axis, not on every rerun."""
+    return _raw_trace(log, log_key(log), as_percent, divide)

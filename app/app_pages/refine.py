@@ -5,20 +5,38 @@ import numpy as np
 import streamlit as st
 import ui
 
-from lrcore import REGISTRY, build_schedule, compare_bounds, evaluate, stretch, summarize
-from lrcore.export import to_csv, to_json, to_snippet
-from lrcore.fit import fit_family
+from lrcore import REGISTRY, build_schedule, stretch
+from lrcore.export import to_csv, to_json
 
-MAX_STEPS = 20_000_000  # 160 MB of lrs; beyond that the browser session would be the problem
+MAX_STEPS = ui.MAX_STEPS
+RULES = {"sgd": "SGD rule (l2 norms)", "adam": "Adam rule (l1 norms)"}
 
 st.title("Refine a gradient-norm log")
 st.caption(
     "Give the gradient norms of a run you already did; get the learning-rate schedule that "
     "the last-iterate theory recommends for the next run of the same problem "
-    "(Defazio et al., arXiv:2310.07831)."
+    "(Defazio et al., arXiv:2310.07831). The bound and its notation are on the Learn page "
+    "and in the project's docs/theory.md."
 )
 
 # ----------------------------------------------------------------------------- inputs
+sent = st.session_state.get("sent_logs", [])
+sent_names = {f"sent from 'Train and check': {s.name}": s for s in sent}
+samples = [ui.NONE, *sent_names, *ui.sample_names()]
+if sent and st.session_state.get("_sent_seen") != [s.key for s in sent]:
+    # a log just sent from training is what the picker shows (banner and picker agree)
+    st.session_state["_sent_seen"] = [s.key for s in sent]
+    st.session_state["refine_sample"] = next(iter(sent_names))
+if st.session_state.get("refine_sample") not in (None, *samples):
+    st.session_state["refine_sample"] = ui.NONE  # a sent log that was removed
+
+
+def _remove_sent():
+    st.session_state["sent_logs"] = []
+    st.session_state["_sent_seen"] = []
+    st.session_state["refine_sample"] = ui.NONE
+
+
 col_up, col_sample = st.columns([3, 2])
 uploads = col_up.file_uploader(
     "Upload gradient-norm logs (CSV, W&B, TensorBoard, trainer_state.json, "
@@ -26,66 +44,47 @@ uploads = col_up.file_uploader(
     accept_multiple_files=True,
     key="refine_uploads",
 )
-samples = [ui.NONE, *ui.sample_names()]
+if uploads:
+    st.session_state["refine_sample"] = ui.NONE  # the picker shows what is in use: the uploads
+st.session_state.setdefault("refine_sample", "logreg_digits_sgd.csv")  # the first visit
 sample = col_sample.selectbox(
     "…or a sample run",
     samples,
-    index=samples.index("logreg_digits_sgd.csv"),
     key="refine_sample",
     disabled=bool(uploads),
-    help="Logs made by this project's own runs (see sample_runs/README.md). "
-    "Uploaded files take the sample's place.",
+    help="Logs made by this project's own runs, or one sent from 'Train and check'. "
+    "Uploaded files take the sample's place; '(none)' clears the page.",
 )
-sources = [ui.LogSource(f.name, data=f.getvalue()) for f in uploads or []]
-sent = st.session_state.get("sent_logs", [])
-if sent:
-    st.info(
-        "Including the gradient norms sent from 'Train and check': "
-        + ", ".join(s.name for s in sent)
-    )
-    if st.button("Remove the sent log", key="clear_sent"):
-        st.session_state["sent_logs"] = sent = []
-if not sources and not sent and sample != ui.NONE:
+
+with st.expander("How do I get gradient norms?"):
+    st.markdown(ui.GRAD_NORM_RECIPES)
+
+if uploads:
+    sources = [ui.upload_source(f) for f in uploads]
+elif sample in sent_names:
+    sources = [sent_names[sample]]
+    st.info(f"Showing the gradient norms sent from 'Train and check': {sources[0].name}")
+    st.button("Remove the sent log", key="clear_sent", on_click=_remove_sent)
+elif sample != ui.NONE:
     sources = [ui.sample_source(sample)]
-sources += sent
+else:
+    sources = []
+
+if not sources:
+    st.session_state.pop("refine_results", None)
+    st.session_state.pop("refine_logs", None)
+    st.info("Upload a gradient-norm log or pick a sample run to start.")
+    st.stop()
 
 logs, errors = ui.load_sources(sources, "refine")
 for msg in errors:
     st.error(msg)
-if logs:
-    st.session_state["refine_logs"] = logs
-elif st.session_state.get("refine_logs"):
-    logs = st.session_state["refine_logs"]  # a bad file never wipes what was on screen
-    st.warning("Still showing the last log that loaded: " + ", ".join(log.source for log in logs))
-else:
-    st.info("Upload a gradient-norm log or pick a sample run to start.")
-    st.stop()
 
-primary = logs[0]
+# ----------------------------------------------------------------------------- settings
 with st.sidebar:
     st.header("Refinement")
     tau = st.slider(
         "Smoothing τ (median width, fraction of the run)", 0.0, 0.5, 0.1, 0.01, key="tau"
-    )
-    variant = st.radio(
-        "Optimizer family",
-        ["sgd", "adam"],
-        horizontal=True,
-        index=0 if primary.suggested_optimizer == "sgd" else 1,
-        format_func={"sgd": "SGD (l2 norms)", "adam": "Adam (l1 norms)"}.get,
-        key=f"variant:{primary.source}:{primary.metric}",
-        help="Pre-selected from the metric name: names with 'l1' are Adam-style norms.",
-    )
-    span = int(primary.steps[-1] - primary.steps[0] + 1)
-    steps = int(
-        st.number_input(
-            "Steps of the next run",
-            2,
-            MAX_STEPS,
-            min(span, MAX_STEPS),
-            key=f"steps:{primary.source}",
-            help=f"Up to {MAX_STEPS:,}: the schedule holds one lr per step.",
-        )
     )
     peak_lr = st.number_input("Peak learning rate", 1e-8, 1e3, 0.1, format="%g", key="peak_lr")
     warmup_pct = st.number_input(
@@ -97,171 +96,298 @@ with st.sidebar:
         format_func=lambda n: REGISTRY[n].label,
         key="extras",
     )
-    log_y = st.toggle("Log-scale y axes", key="log_y")
     as_pct = st.radio("x axis", ["step", "% of training"], horizontal=True, key="x_axis") != "step"
+    want_opt = st.toggle(
+        "Also minimise the bound numerically",
+        key="want_opt",
+        disabled=max((len(log) for log in logs), default=0) > ui.OPTIMUM_POINTS,
+        help=f"L-BFGS-B over every logged point (a few seconds), up to "
+        f"{ui.OPTIMUM_POINTS:,} logged points; drawn as 'numerical optimum'.",
+    )
 
-x_title = "% of training" if as_pct else "step"
-
-# ----------------------------------------------------------------------------- compute
-results = []
+results, failed = [], []
 for log in logs:
-    smooth, shape = ui.cached_refine(log.grad_norms, tau, variant)
-    results.append((log, smooth, shape, stretch(shape, steps, steps=log.steps)))
+    # one error path per log: its settings, refinement, bounds and fit
+    try:
+        lkey = ui.log_key(log)
+        length, assumed = ui.run_length(log.steps)
+        box = st.sidebar.container(border=len(logs) > 1)
+        if len(logs) > 1:
+            box.markdown(f"**{log.source}** · `{log.metric}`")
+        optimizer = box.radio(
+            "Refinement rule",
+            list(RULES),
+            index=list(RULES).index(log.suggested_optimizer),
+            format_func=RULES.get,
+            key=f"variant:{lkey}",
+            help=f"Pre-selected from the metric name `{log.metric}`: names with 'l1' are "
+            "Adam-style norms (Adam rule), others l2 norms (SGD rule).",
+        )
+        capped = min(length, MAX_STEPS)
+        steps = int(
+            box.number_input(
+                "Steps of the next run",
+                2,
+                MAX_STEPS,
+                capped,
+                key=f"steps:{lkey}",
+                help=f"Up to {MAX_STEPS:,}: the schedule holds one lr per step.",
+            )
+        )
+        note = f"Default {capped:,}: {assumed}"
+        box.caption(note + (f" (capped at {MAX_STEPS:,})." if capped < length else "."))
+        results.append(ui.analyse(log, tau, optimizer, steps, extras, want_opt))
+    except Exception as e:  # noqa: BLE001 - a message, never a traceback
+        failed.append(log.source)
+        st.error(f"Could not refine **{log.source}**: {ui.error_text(e)}")
 
-warmup_steps = min(int(round(warmup_pct / 100 * steps)), steps - 1)
-baselines = {
-    name: evaluate(build_schedule(name, steps, warmup_steps=warmup_steps), steps)
-    for name in ("linear", "cosine", *extras)
-}
+if results and not failed:
+    st.session_state["refine_results"] = results
+    st.session_state["refine_logs"] = [r.log for r in results]
+elif st.session_state.get("refine_results") and (errors or failed):
+    results = st.session_state["refine_results"]  # a bad file never wipes what was on screen
+    st.warning(
+        "Still showing the last log that loaded: " + ", ".join(r.log.source for r in results)
+    )
+if not results:
+    st.info("Upload a gradient-norm log or pick a sample run to start.")
+    st.stop()
 
 # ----------------------------------------------------------------------------- charts
-norm_traces = [
-    (
-        log.source if len(logs) > 1 else log.metric,
-        ui.x_axis(log.steps, as_pct),
-        log.grad_norms,
-        smooth,
+x_title = "% of training" if as_pct else "step"
+many = len(results) > 1
+scale = ui.median_scale([r.log.grad_norms for r in results])
+normalise = many and st.toggle(
+    "Show each log's norms divided by its median",
+    value=scale > 10,
+    key=f"normalise:{len(results)}:{scale > 10}",
+    help="Logs whose norms differ by more than 10x (l1 and l2 norms, say) are drawn relative "
+    "to their own median so that every curve stays readable.",
+)
+log_y = st.toggle("Log-scale y axes", key="log_y")
+norm_traces = []
+for r in results:
+    div = float(np.median(r.log.grad_norms)) if normalise else 1.0
+    x_raw, y_raw = ui.raw_trace(r.log, as_pct, normalise)
+    norm_traces.append(
+        (
+            r.log.source if many else r.log.metric,
+            x_raw,
+            y_raw,
+            r.smooth / div,
+            ui.x_axis(r.computed_steps, as_pct),
+        )
     )
-    for log, smooth, _, _ in results
-]
-st.plotly_chart(charts.norms_figure(norm_traces, x_title, log_y), key="norms_chart")
-
-next_x = ui.x_axis(np.arange(steps), as_pct)
-curves = [
-    charts.Curve(
-        f"refined: {log.source}" if len(logs) > 1 else "refined",
-        next_x,
-        peak_lr * values,
-        color=charts.PALETTE[i % len(charts.PALETTE)],
-        width=3,
-    )
-    for i, (log, _, _, values) in enumerate(results)
-]
-curves += [
-    charts.Curve(
-        REGISTRY[n].label,
-        next_x,
-        peak_lr * v,
-        dash=charts.BASELINE_STYLE.get(n, "dashdot"),
-        color="#6b7280" if n in ("linear", "cosine") else None,
-        width=2,
-    )
-    for n, v in baselines.items()
-]
-st.plotly_chart(charts.schedules_figure(curves, x_title, log_y), key="schedule_chart")
-
-for log in logs:
+fig = charts.norms_figure(norm_traces, x_title, log_y)
+if normalise:
+    fig.update_layout(yaxis_title="gradient norm / its median")
+st.plotly_chart(fig, key="norms_chart")
+if many and scale > 10:
     st.caption(
-        f"**{log.source}** · {log.fmt} · metric `{log.metric}` ({log.norm_type}) · "
-        f"{len(log):,} points · {log.report.describe()}"
+        f"The logs' median norms differ by {scale:,.0f}x, so each is shown relative to its "
+        "own median (switch above)."
     )
 
-# ----------------------------------------------------------------------------- numbers
-log, smooth, shape, values = results[0]
-summary = summarize(values)
-fit = fit_family(values, "best")
-c1, c2, c3, c4 = st.columns(4)
-c1.metric(
-    "Implied warm-up", ui.fmt_pct(summary.warmup_fraction), help="Where the refined schedule peaks."
-)
-c2.metric(
-    "Halves at",
-    ui.fmt_pct(summary.half_fraction),
-    help="First point after the peak at half the peak lr.",
-)
-c3.metric("Mean lr / peak", f"{summary.mean:.2f}")
-c4.metric("Family fit R²", f"{fit.r2:.3f}")
-st.markdown(f"**As a plain config:** {fit.describe()}.")
-
-n = len(log)
-shapes = {
-    "refined": shape,
-    "linear": evaluate(build_schedule("linear", n), n),
-    "cosine": evaluate(build_schedule("cosine", n), n),
-    "constant": np.ones(n),
-    **{e: evaluate(build_schedule(e, n), n) for e in extras},
-}
-want_opt = st.toggle(
-    "Also minimise the bound numerically (L-BFGS-B over every step; a few seconds)",
-    key="want_opt",
-    disabled=n > 5_000,
-    help="Available up to 5,000 logged points." if n > 5_000 else None,
-)
-if want_opt and n <= 5_000:
-    shapes["numerical optimum"] = ui.cached_optimal(log.grad_norms)
-table = compare_bounds(shapes, log.grad_norms).rename(
-    columns={
-        "bound": "bound at best scale",
-        "best_peak_lr": "best peak scale c*",
-        "vs_linear": "vs linear",
-    }
-)
-best = table.loc[table.schedule != "numerical optimum", "bound at best scale"].idxmin()
-st.subheader("What the bound prefers for this log")
-st.caption(
-    "Last-iterate bound (refinement.md §3) of each shape at its best peak scale, with the "
-    f"logged norms and D = 1. Lower is better; the theory prefers **{table.schedule[best]}**."
-)
-st.dataframe(
-    table,
-    hide_index=True,
-    column_config={
-        "bound at best scale": st.column_config.NumberColumn(format="%.4g"),
-        "best peak scale c*": st.column_config.NumberColumn(format="%.4g"),
-        "vs linear": st.column_config.NumberColumn(format="%.3f×"),
-    },
-)
-
-# ----------------------------------------------------------------------------- downloads
-st.subheader("Take it to your training code")
-if len(logs) > 1:
-    st.caption(f"Numbers above and downloads below are for the first log, **{log.source}**.")
-stem = log.source.rsplit(".", 1)[0]
-what = f"refined from {log.source} ({variant}, tau={tau})"
-d1, d2, d3, d4 = st.columns(4)
-lazy = len(values) > ui.LAZY_DOWNLOAD_STEPS
-ui.download(
-    d1,
-    "Schedule as CSV",
-    lambda: to_csv(values, peak_lr=peak_lr),
-    f"{stem}_refined.csv",
-    "text/csv",
-    "dl_csv",
-    lazy,
-)
-ui.download(
-    d2,
-    "Schedule as JSON",
-    lambda: to_json(values, peak_lr=peak_lr, source=log.source, tau=tau, optimizer=variant),
-    f"{stem}_refined.json",
-    "application/json",
-    "dl_json",
-    lazy,
-)
-torch_code = to_snippet(values, flavour="torch", what=what)
-hf_code = to_snippet(values, flavour="hf", what=what)
-ui.download(
-    d3,
-    "torch LambdaLR snippet",
-    lambda: torch_code,
-    f"{stem}_lr_schedule.py",
-    "text/x-python",
-    "dl_torch",
-    False,
-)
-ui.download(
-    d4,
-    "Hugging Face snippet",
-    lambda: hf_code,
-    f"{stem}_hf_schedule.py",
-    "text/x-python",
-    "dl_hf",
-    False,
-)
-with st.expander("Show the torch snippet"):
-    st.code(
-        torch_code
-        if len(torch_code) < 20_000
-        else torch_code[:20_000] + "\n# … (download for the rest)",
-        language="python",
+curves = []
+for i, r in enumerate(results):
+    pos = r.positions
+    x = 100.0 * pos / max(r.steps - 1, 1) if as_pct else pos
+    curves.append(
+        charts.Curve(
+            f"refined: {r.log.source}" if many else "refined",
+            x,
+            peak_lr * r.shape,
+            color=charts.LOG_COLOURS[i % len(charts.LOG_COLOURS)],
+            width=3,
+        )
     )
+    if r.optimum is not None:
+        curves.append(
+            charts.Curve(
+                f"numerical optimum: {r.log.source}" if many else "numerical optimum",
+                x,
+                peak_lr * r.optimum / r.optimum.max(),
+                color=charts.COLOURS["numerical optimum"],
+                width=1.5,
+            )
+        )
+first = results[0]
+grid = ui.display_steps(first.steps)
+gx = 100.0 * grid / max(first.steps - 1, 1) if as_pct else grid
+warmup_steps = min(int(round(warmup_pct / 100 * first.steps)), first.steps - 1)
+for name in ("linear", "cosine", *extras):
+    sched = build_schedule(name, first.steps, peak_lr=peak_lr, warmup_steps=warmup_steps)
+    curves.append(
+        charts.Curve(
+            REGISTRY[name].label,
+            gx,
+            np.asarray(sched(grid), dtype=np.float64),
+            dash=charts.BASELINE_STYLE.get(name, "solid"),
+            color=charts.colour_for(name),
+            width=2,
+        )
+    )
+st.plotly_chart(charts.schedules_figure(curves, x_title, log_y), key="schedule_chart")
+if many and len({r.steps for r in results}) > 1:
+    st.caption(
+        f"Linear and cosine are drawn for {first.steps:,} steps (the first log's next run); "
+        "each refined curve spans its own next run."
+    )
+
+for r in results:
+    st.caption(
+        f"**{r.log.source}** · {r.log.fmt} · metric `{r.log.metric}` ({r.log.norm_type}) · "
+        f"{len(r.log):,} points · {r.log.report.describe()} · {RULES[r.optimizer]}"
+    )
+    if r.sampled:
+        st.caption(
+            f"This page computes on {len(r.computed_steps):,} evenly spaced points of the "
+            f"{len(r.log):,} in **{r.log.source}** (their steps kept), so that it redraws "
+            "quickly; the CSV and JSON downloads refine every point."
+        )
+
+# ----------------------------------------------------------------------------- per log
+
+
+def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
+    """Summary, plain config (only when it fits), warnings, bound table and downloads."""
+    s, fit = r.summary, r.fit
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(
+        "Implied warm-up",
+        ui.fmt_pct(s.warmup_fraction),
+        help="Where the refined schedule peaks, as a fraction of the next run.",
+    )
+    c2.metric(
+        "Halves at",
+        ui.fmt_pct(s.half_fraction),
+        help="First point after the peak at half the peak lr.",
+    )
+    c3.metric("Mean lr / peak", f"{s.mean:.2f}")
+    c4.metric(
+        "Family fit R²",
+        f"{fit.r2:.3f}",
+        help="How well the best standard family (warm-up + polynomial, or WSD) matches the "
+        "refined curve: 1 is a perfect match; 0 or less is no better than a flat line.",
+    )
+    for w in r.warnings:
+        st.warning(w)
+    if fit.r2 < ui.LOW_R2:
+        st.markdown(
+            f"**No plain config matches this schedule**: the best standard family fits with "
+            f"R² = {fit.r2:.3f} (below {ui.LOW_R2}). Use the refined schedule itself "
+            "(downloads below) rather than a warm-up + decay config."
+        )
+    else:
+        st.markdown(f"**As a plain config:** {fit.describe()}.")
+        fit_w = fit.params["warmup_fraction"]
+        if abs(fit_w - s.warmup_fraction) > 0.02:
+            grid = stretch(r.shape, min(r.steps, ui.GRID_POINTS), steps=r.computed_steps)
+            half, near = (
+                float(np.argmax(grid >= q * grid.max())) / (len(grid) - 1) for q in (0.5, 0.9)
+            )
+            st.caption(
+                f"Why the warm-ups differ: the refined lr peaks at {ui.fmt_pct(s.warmup_fraction)} "
+                f"of the run, but it rises along a curve (half its peak at {ui.fmt_pct(half)}, "
+                f"90% at {ui.fmt_pct(near)}) and a config's warm-up is a straight ramp: "
+                f"{ui.fmt_pct(fit_w)} is the ramp that, with the decay after it, matches the "
+                "whole curve best."
+            )
+
+    table = r.table.rename(
+        columns={
+            "bound": "bound at best scale (D = 1)",
+            "best_peak_lr": "best peak lr (D = 1)",
+            "vs_linear": "vs linear",
+        }
+    )
+    ranked = r.table[r.table.schedule != "numerical optimum"]
+    best = ranked.loc[ranked.bound.idxmin(), "schedule"]
+    ref = float(r.table.loc[r.table.schedule == "refined", "vs_linear"].iloc[0])
+    st.subheader("What the bound prefers for this log")
+    st.markdown(
+        f"The theory prefers **{best}**. Refined's bound is "
+        + (f"{1 - ref:.0%} below" if ref < 1 else f"{ref - 1:.0%} above")
+        + " linear decay's"
+        + (
+            f"; the numerical optimum's is {1 - float(r.table.vs_linear.iloc[-1]):.0%} below."
+            if r.optimum is not None
+            else "."
+        )
+    )
+    st.caption(
+        "Each shape is scored by the last-iterate bound at its own best scale, with the logged "
+        "norms and the distance to the solution D set to 1 (so the peak lrs are only "
+        "comparable with each other). Lower is better."
+    )
+    st.page_link(
+        "app_pages/learn.py", label="What the bound is: the Learn page", icon=":material/menu_book:"
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "bound at best scale (D = 1)": st.column_config.NumberColumn(format="%.4g"),
+            "best peak lr (D = 1)": st.column_config.NumberColumn(format="%.4g"),
+            "vs linear": st.column_config.NumberColumn(format="%.3f×"),
+        },
+    )
+
+    st.subheader("Take it to your training code")
+    stem = r.log.source.rsplit(".", 1)[0]
+    what = f"refined from {r.log.source} ({r.optimizer}, tau={r.tau})"
+    lazy = r.steps > ui.LAZY_DOWNLOAD_STEPS
+    d1, d2, d3, d4 = st.columns(4)
+    k = f"{r.key}:{r.steps}"
+    ui.download(
+        d1,
+        "Schedule as CSV",
+        lambda: to_csv(r.full_values(), peak_lr=peak_lr),
+        f"{stem}_refined.csv",
+        "text/csv",
+        f"dl_csv:{k}" if many else "dl_csv",
+        lazy,
+    )
+    ui.download(
+        d2,
+        "Schedule as JSON",
+        lambda: to_json(
+            r.full_values(), peak_lr=peak_lr, source=r.log.source, tau=r.tau, optimizer=r.optimizer
+        ),
+        f"{stem}_refined.json",
+        "application/json",
+        f"dl_json:{k}" if many else "dl_json",
+        lazy,
+    )
+    torch_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "torch", what, r.key)
+    hf_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "hf", what, r.key)
+    ui.download(
+        d3,
+        "torch LambdaLR snippet",
+        lambda: torch_code,
+        f"{stem}_lr_schedule.py",
+        "text/x-python",
+        f"dl_torch:{k}" if many else "dl_torch",
+        False,
+    )
+    ui.download(
+        d4,
+        "Hugging Face snippet",
+        lambda: hf_code,
+        f"{stem}_hf_schedule.py",
+        "text/x-python",
+        f"dl_hf:{k}" if many else "dl_hf",
+        False,
+    )
+    with st.expander("Show the torch snippet"):
+        st.code(ui.elide_tables(torch_code), language="python")
+        st.caption("Long tables are shortened here; the download holds every value.")
+
+
+tabs = st.tabs([r.log.source for r in results]) if many else [st.container()]
+for tab, r in zip(tabs, results, strict=True):
+    with tab:
+        try:
+            show_numbers(r, peak_lr, many)
+        except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback
+            st.error(f"Could not finish the numbers for **{r.log.source}**: {ui.error_text(e)}")

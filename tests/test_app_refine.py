@@ -1,0 +1,314 @@
+"""AppTest checks of the 'Refine a log' page: the values it shows."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _apptest import app, assert_clean, charts, csv_log, download, layouts, media, upload  # noqa: F401
+
+from lrcore import refine, stretch, summarize
+from lrcore.diagnose import diagnose_refined
+from lrcore.fit import fit_family
+from lrcore.logs._write import WRITERS, write_log
+
+STEPS = np.arange(0, 200, 10)
+NORMS = np.r_[np.linspace(4, 1, 10), np.linspace(1, 2, 10)]
+SAMPLE = Path(__file__).parents[1] / "sample_runs" / "logreg_digits_sgd.csv"
+SENT = "sent from 'Train and check': run.csv"
+
+
+def positions(steps, total):
+    s = np.asarray(steps, dtype=float)
+    return (s - s[0]) / (s[-1] - s[0]) * (total - 1)
+
+
+def test_first_visit_shows_a_sample_its_refined_schedule_and_its_numbers():
+    at = app()
+    assert_clean(at)
+    assert at.selectbox(key="refine_sample").value == "logreg_digits_sgd.csv"
+    traces = charts(at)
+    assert {"refined", "Linear decay", "Cosine decay", "grad_norm (median)"} <= set(traces)
+    assert len(at.get("download_button")) == 4
+    (steps,) = [n for n in at.number_input if n.label == "Steps of the next run"]
+    assert steps.value == 3000  # steps 0..2999: the run had 3,000
+    norms = np.loadtxt(SAMPLE, delimiter=",", skiprows=1)[:, 1]
+    shape = refine(norms, 0.1, "sgd")
+    # 3,000 points are decimated to 2,000 for drawing: each drawn point is a refined point
+    idx = np.rint(traces["refined"]["x"]).astype(int)
+    assert len(idx) == 2000 and idx[0] == 0 and idx[-1] == 2999
+    np.testing.assert_allclose(traces["refined"]["y"], 0.1 * shape[idx], rtol=1e-6, atol=1e-12)
+    grid = stretch(shape, 3000)
+    s, fit = summarize(grid), fit_family(grid, "best")
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Implied warm-up"] == f"{100 * s.warmup_fraction:.1f}%"
+    assert shown["Family fit R²"] == f"{fit.r2:.3f}"
+    assert fit.r2 >= 0.9
+    assert any(f"**As a plain config:** {fit.describe()}." == m.value for m in at.markdown)
+    # the warm-ups differ by more than 2 points: the page says why, with both numbers
+    why = [c.value for c in at.caption if c.value.startswith("Why the warm-ups differ")]
+    assert f"{100 * s.warmup_fraction:.1f}%" in why[0]
+    assert f"{100 * fit.params['warmup_fraction']:.1f}%" in why[0]
+    assert not any("refinement.md" in e.value for e in [*at.caption, *at.markdown])
+    expected = diagnose_refined(shape, norms, steps=np.arange(3000), tau=0.1)
+    assert [w.value for w in at.warning] == expected
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+def test_uploading_each_format_gives_the_refined_chart(tmp_path, fmt):
+    path = write_log(tmp_path / f"log_{fmt}.txt", STEPS, NORMS, fmt)
+    at = upload(app(), "refine_uploads", (path.name, path.read_bytes()))
+    assert_clean(at)
+    steps = STEPS if fmt != "text" else np.arange(len(NORMS))
+    total = int(steps[-1]) + 1  # steps start at 0
+    refined = charts(at)["refined"]
+    np.testing.assert_allclose(refined["y"], 0.1 * refine(NORMS, 0.1, "sgd"), rtol=1e-6)
+    np.testing.assert_allclose(refined["x"], positions(steps, total), rtol=1e-9)
+
+
+def test_tensorboard_event_upload(tmp_path):
+    folder = write_log(tmp_path / "tb", STEPS, NORMS, "tensorboard")
+    event = next(folder.glob("*tfevents*"))
+    at = upload(app(), "refine_uploads", (event.name, event.read_bytes()))
+    assert_clean(at)
+    np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine(NORMS), rtol=1e-6)
+
+
+def test_changing_tau_changes_the_schedule_and_the_csv_equals_refine(media):  # noqa: F811
+    norms = np.r_[np.linspace(5, 1, 100), np.ones(200), np.linspace(1, 3, 100)] * (
+        1 + 0.3 * np.sin(np.arange(400))
+    )
+    at = upload(app(), "refine_uploads", ("g.csv", csv_log(range(400), norms)))
+    before = np.array(charts(at)["refined"]["y"])
+    lr = np.loadtxt(download(at, media, "Schedule as CSV").splitlines()[1:], delimiter=",")
+    np.testing.assert_allclose(lr[:, 1], 0.1 * refine(norms, 0.1, "sgd"), rtol=1e-8, atol=1e-15)
+
+    at.slider(key="tau").set_value(0.3).run()
+    assert_clean(at)
+    after = np.array(charts(at)["refined"]["y"])
+    assert np.abs(after - before).max() > 1e-3 * 0.1  # more than 0.1% of the peak lr
+    np.testing.assert_allclose(after, 0.1 * refine(norms, 0.3, "sgd"), rtol=1e-6, atol=1e-12)
+    lr = np.loadtxt(download(at, media, "Schedule as CSV").splitlines()[1:], delimiter=",")
+    np.testing.assert_allclose(lr[:, 1], 0.1 * refine(norms, 0.3, "sgd"), rtol=1e-8, atol=1e-15)
+
+
+def test_each_log_keeps_its_own_rule_and_length_and_overlays_stay_readable():
+    a_norms = 15_000 * np.array([4.0, 2, 1, 1, 1.5])  # l1 (Adam) norms, logged 0..4
+    b_norms = np.array([1.0, 1, 2, 3, 2, 1, 1, 0.5, 0.5, 0.5])  # l2 (SGD) norms, 10..100
+    a = csv_log(range(5), a_norms, "grad_norm_l1")
+    b = csv_log(range(10, 101, 10), b_norms)
+    at = upload(app(), "refine_uploads", ("a.csv", a), ("b.csv", b))
+    assert_clean(at)
+    assert at.selectbox(key="refine_sample").value == "(none)"  # uploads take its place
+    rules = [r for r in at.radio if r.label == "Refinement rule"]
+    assert [r.value for r in rules] == ["adam", "sgd"]
+    lengths = [n.value for n in at.number_input if n.label == "Steps of the next run"]
+    assert lengths == [5, 100]
+    traces = charts(at)
+    np.testing.assert_allclose(traces["refined: a.csv"]["y"], 0.1 * refine(a_norms, 0.1, "adam"))
+    np.testing.assert_allclose(traces["refined: b.csv"]["y"], 0.1 * refine(b_norms, 0.1, "sgd"))
+    np.testing.assert_allclose(traces["refined: b.csv"]["x"], positions(range(10, 101, 10), 100))
+    # medians 22,500 vs 1: each log's norms are drawn relative to its own median
+    (norm_toggle,) = [t for t in at.toggle if t.label.startswith("Show each log's norms divided")]
+    assert norm_toggle.value
+    np.testing.assert_allclose(traces["a.csv (raw)"]["y"], a_norms / np.median(a_norms))
+    np.testing.assert_allclose(traces["b.csv (raw)"]["y"], b_norms / np.median(b_norms))
+    assert any("differ by 22,500x" in c.value for c in at.caption)
+    assert layouts(at)[0]["yaxis"]["title"]["text"] == "gradient norm / its median"
+
+    rules[0].set_value("sgd").run()  # override the first log's rule only
+    assert_clean(at)
+    traces = charts(at)
+    np.testing.assert_allclose(traces["refined: a.csv"]["y"], 0.1 * refine(a_norms, 0.1, "sgd"))
+    np.testing.assert_allclose(traces["refined: b.csv"]["y"], 0.1 * refine(b_norms, 0.1, "sgd"))
+    assert [t.label for t in at.tabs] == ["a.csv", "b.csv"]
+
+
+def test_a_fit_that_does_not_fit_gives_no_config_and_the_diagnostic_shows():
+    rng = np.random.default_rng(0)
+    norms = np.r_[np.full(850, 8.0), np.linspace(8, 1, 50), np.full(100, 1.0)]
+    norms = norms * np.exp(0.3 * rng.standard_normal(1000))
+    at = upload(app(), "refine_uploads", ("collapse.csv", csv_log(range(1000), norms)))
+    assert_clean(at)
+    fit = fit_family(stretch(refine(norms, 0.1, "sgd"), 1000), "best")
+    assert fit.r2 < 0.9
+    assert {m.label: m.value for m in at.metric}["Family fit R²"] == f"{fit.r2:.3f}"
+    assert not any("As a plain config" in m.value for m in at.markdown)
+    (no_config,) = [m.value for m in at.markdown if "No plain config" in m.value]
+    assert f"R² = {fit.r2:.3f}" in no_config
+    expected = diagnose_refined(refine(norms, 0.1, "sgd"), norms, steps=np.arange(1000), tau=0.1)
+    assert expected, "this log is degenerate: a warning is due"
+    assert [w.value for w in at.warning] == expected
+
+
+def test_steps_of_the_next_run_default_to_the_runs_length_and_say_so():
+    steps = np.arange(10, 500_501, 10)  # logged every 10 steps from 10 to 500,500
+    at = upload(app(), "refine_uploads", ("imagenet.csv", csv_log(steps, np.ones(len(steps)))))
+    assert_clean(at)
+    (n,) = [n for n in at.number_input if n.label == "Steps of the next run"]
+    assert n.value == 500_500
+    assert any(
+        "the last logged step is 500,500; steps start at 10, so the run had 500,500 steps"
+        in c.value
+        for c in at.caption
+    )
+    n.set_value(1000).run()
+    np.testing.assert_allclose(charts(at)["refined"]["x"][-1], 999.0)
+
+
+def test_none_clears_the_page_and_a_sent_log_agrees_with_the_picker():
+    at = app()
+    at.selectbox(key="refine_sample").set_value("(none)").run()
+    assert_clean(at)
+    assert not at.get("plotly_chart") and "refine_results" not in at.session_state
+    assert any("pick a sample run to start" in i.value for i in at.info)
+
+    import ui  # the app's own module (app/ is on the path while AppTest runs)
+
+    norms = np.array([3.0, 2, 1, 1, 2])
+    at.session_state["sent_logs"] = [ui.LogSource("run.csv", data=csv_log(range(5), norms))]
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="refine_sample").value == SENT
+    assert [i.value for i in at.info] == [
+        "Showing the gradient norms sent from 'Train and check': run.csv"
+    ]
+    np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine(norms))
+
+    at.selectbox(key="refine_sample").set_value("logreg_digits_sgd.csv").run()
+    assert not any("sent from" in i.value for i in at.info)  # banner follows the picker
+    at.selectbox(key="refine_sample").set_value(SENT).run()
+    at.button(key="clear_sent").click().run()
+    assert_clean(at)
+    assert at.selectbox(key="refine_sample").value == "(none)"
+    assert SENT not in at.selectbox(key="refine_sample").options
+    assert not at.get("plotly_chart")
+
+
+def test_grad_norm_recipes_are_on_the_page():
+    at = app()
+    (exp,) = [e for e in at.expander if e.label == "How do I get gradient norms?"]
+    text = " ".join(m.value for m in exp.markdown)
+    for needle in (
+        "lrcore.train import GradNormRecorder",
+        "lrcore.integrations.hf import GradNormCallback",
+        "lrcore.integrations.lightning import GradNormCallback",
+        "grad_norm(self, norm_type=1)",
+        "trainer_state.json",
+    ):
+        assert needle in text
+
+
+MALFORMED = {
+    "bad number": ("bad.csv", b"step,grad_norm\n0,1\n1,abc\n"),
+    "norms 1e308": ("big.csv", b"step,grad_norm\n0,1e308\n1,1e308\n2,5e307\n3,1e308\n"),
+    "norms 1e-320": ("tiny.csv", b"step,grad_norm\n0,1e-320\n1,2e-320\n2,1e-320\n3,1e-320\n"),
+    "steps beyond int64": ("int64.csv", b"step,grad_norm\n0,1\n1,2\n99999999999999999999,1\n"),
+    "deep JSON": ("deep.json", b"[" * 100_000),
+    "int too large for a float": (
+        "huge.jsonl",
+        b'{"step": 0, "grad_norm": 1}\n{"step": 1, "grad_norm": 1' + b"0" * 400 + b"}\n",
+    ),
+    "empty": ("empty.csv", b""),
+    "binary": ("noise.bin", bytes(range(256)) * 8),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_upload_shows_an_error_and_keeps_the_last_chart(case):
+    name, data = MALFORMED[case]
+    at = app()
+    shown = charts(at)["refined"]["y"]
+    at = upload(at, "refine_uploads", (name, data))
+    assert not at.exception, [e.value for e in at.exception]
+    if at.error:
+        assert any(name in e.value for e in at.error), [e.value for e in at.error]
+        assert any("Still showing the last log that loaded" in w.value for w in at.warning)
+        assert charts(at)["refined"]["y"] == shown
+    else:  # the library handled the extreme values: then every number shown is finite
+        assert case.startswith("norms")
+        assert np.all(np.isfinite(charts(at)["refined"]["y"]))
+
+
+def test_sessions_do_not_share_uploads():
+    first = upload(app(), "refine_uploads", ("mine.csv", b"step,grad_norm\n0,3\n1,2\n2,1\n"))
+    assert first.session_state["refine_logs"][0].source == "mine.csv"
+    second = app()  # a new browser tab is a new session
+    assert second.session_state["refine_logs"][0].source == "logreg_digits_sgd.csv"
+
+
+def test_wandb_with_two_runs_offers_a_select_box():
+    text = (
+        b'"Step","r1 - grad_norm","r1 - grad_norm__MIN","r2 - grad_norm","r2 - grad_norm__MIN"\n'
+        b'"0","4","4","1","1"\n"1","2","2","1","1"\n"2","1","1","2","2"\n'
+    )
+    at = upload(app(), "refine_uploads", ("w.csv", text))
+    assert_clean(at)
+    box = [s for s in at.selectbox if "Series in" in s.label][0]
+    assert box.options == ["r1 - grad_norm", "r2 - grad_norm"]
+    box.set_value("r2 - grad_norm").run()
+    assert_clean(at)
+    np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine([1, 1, 2.0]))
+
+
+def test_a_long_log_is_shown_from_evenly_spaced_points_and_downloads_use_every_point(
+    media,  # noqa: F811
+    monkeypatch,
+):
+    import ui  # the app's own module (app/ is on the path while AppTest runs)
+
+    monkeypatch.setattr(ui, "COMPUTE_POINTS", 100)
+    norms = np.r_[np.linspace(5, 1, 100), np.ones(200), np.linspace(1, 3, 100)] * (
+        1 + 0.3 * np.sin(np.arange(400))
+    )
+    at = upload(app(), "refine_uploads", ("long.csv", csv_log(range(400), norms)))
+    assert_clean(at)
+    assert any(
+        "computes on 100 evenly spaced points of the 400 in **long.csv**" in c.value
+        for c in at.caption
+    )
+    idx = np.unique(np.linspace(0, 399, 100).round().astype(int))
+    refined = charts(at)["refined"]
+    np.testing.assert_allclose(refined["x"], idx)  # steps 0..399: a 400-step next run
+    np.testing.assert_allclose(refined["y"], 0.1 * refine(norms[idx], 0.1, "sgd"), rtol=1e-6)
+    assert len(charts(at)["grad_norm (raw)"]["y"]) == 400  # the raw norms: every point
+    lr = np.loadtxt(download(at, media, "Schedule as CSV").splitlines()[1:], delimiter=",")
+    np.testing.assert_allclose(lr[:, 1], 0.1 * refine(norms, 0.1, "sgd"), rtol=1e-8, atol=1e-15)
+
+
+def test_the_app_helpers_doctests():
+    import doctest
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+    import charts
+    import ui
+
+    for module in (ui, charts):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
+
+
+def test_long_runs_build_their_downloads_on_click_from_every_step(monkeypatch):
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made = {}
+    original = MediaFileManager.add_deferred
+
+    def capture(self, data_callable, *args, **kwargs):
+        file_id = original(self, data_callable, *args, **kwargs)
+        made[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", capture)
+    norms = np.array([4.0, 3, 2, 1, 1, 1, 2, 3, 2, 1])
+    at = upload(app(), "refine_uploads", ("g.csv", csv_log(range(10), norms)))
+    (n,) = [n for n in at.number_input if n.label == "Steps of the next run"]
+    n.set_value(200_000).run()
+    assert_clean(at)
+    (button,) = [b for b in at.get("download_button") if b.proto.label == "Schedule as CSV"]
+    assert not button.proto.url and button.proto.deferred_file_id  # nothing built yet
+    csv = made[button.proto.deferred_file_id]()
+    lr = np.loadtxt(csv.splitlines()[1:], delimiter=",")
+    assert lr.shape == (200_000, 2)
+    expected = 0.1 * stretch(refine(norms, 0.1, "sgd"), 200_000)
+    np.testing.assert_allclose(lr[:, 1], expected, rtol=1e-8, atol=1e-15)

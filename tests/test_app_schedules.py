@@ -1,0 +1,92 @@
+"""AppTest checks of the 'Schedules' page: the values it shows."""
+
+import numpy as np
+from _apptest import app, assert_clean, charts, csv_log, upload
+
+from lrcore import best_scale, build_schedule, evaluate, refine, stretch
+
+PAGE = "app_pages/schedules.py"
+
+
+def test_schedules_are_drawn_and_scored_with_readable_names():
+    at = app(PAGE)
+    at.multiselect(key="sch_chosen").set_value(["linear", "constant", "polynomial"]).run()
+    assert_clean(at)
+    traces = charts(at)
+    assert {"Linear decay", "Constant", "Polynomial decay"} == set(traces)
+    np.testing.assert_allclose(
+        traces["Polynomial decay"]["y"],
+        0.1 * evaluate(build_schedule("polynomial", 1000, power=2.0), 1000),
+        rtol=1e-9,
+    )
+    labels = {n.label for n in at.number_input}
+    assert "Exponent of (1 - t/T)" in labels and "Final lr as a fraction of the peak lr" in labels
+    assert not any("final_fraction" in label for label in labels)
+    at.radio(key="sch_norms").set_value("constant").run()
+    table = at.dataframe[0].value
+    assert table.schedule.tolist()[0] == "Linear decay"  # sorted by bound
+    lin, _ = best_scale(1 - np.arange(1000) / 1000, np.ones(1000))
+    const, _ = best_scale(np.ones(1000), np.ones(1000))
+    row = table.set_index("schedule")
+    np.testing.assert_allclose(row.loc["Linear decay", "bound at best scale (D = 1)"], lin, 1e-9)
+    np.testing.assert_allclose(row.loc["Constant", "bound at best scale (D = 1)"], const, 1e-9)
+    assert "best peak lr (D = 1)" in table.columns
+    words = [m.value for m in at.markdown if m.value.startswith("Lowest bound")]
+    assert words == [
+        f"Lowest bound: **Linear decay**, {1 - lin / const:.0%} below Constant (the highest)."
+    ]
+
+
+def test_refined_is_among_the_schedules_from_the_refine_page_log():
+    norms = np.array([4.0, 3, 2, 1, 1, 1, 2, 3])
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(range(8), norms)))
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    expected = 0.1 * stretch(refine(norms, 0.1, "sgd"), 1000)
+    np.testing.assert_allclose(charts(at)["refined"]["y"], expected, rtol=1e-9, atol=1e-15)
+    assert any("the log on 'Refine a log' (mine.csv" in c.value for c in at.caption)
+    # by default the bound uses the norms the refined schedule came from, stretched
+    table = at.dataframe[0].value.set_index("schedule")
+    bound, _ = best_scale(expected, stretch(norms, 1000))
+    np.testing.assert_allclose(table.loc["refined", "bound at best scale (D = 1)"], bound, 1e-9)
+
+
+def test_large_runs_build_the_csv_on_click():
+    at = app(PAGE)
+    at.number_input(key="sch_total").set_value(2_000_000).run()
+    assert_clean(at)
+    (button,) = at.get("download_button")
+    assert not button.proto.url  # nothing was formatted on this rerun
+    assert all(len(t["y"]) <= 4000 for t in charts(at).values())
+
+
+def test_a_bad_upload_shows_an_error_and_keeps_the_last_chart():
+    at = app(PAGE)
+    at.radio(key="sch_norms").set_value("upload a log").run()
+    assert any("constant norms until a log is uploaded" in c.value for c in at.caption)
+    shown = charts(at)
+    table = at.dataframe[0].value
+    at.file_uploader(key="sch_upload").set_value(
+        ("bad.csv", b"step,grad_norm\n0,1\n1,abc\n", "text/csv")
+    )
+    at.run()
+    # , b"step,grad_norm\n0,1\n1,abc\n"))
+    assert not at.exception
+    assert any("bad.csv, line 3" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("Still showing the last schedules" in w.value for w in at.warning)
+    assert charts(at) == shown
+    assert at.dataframe[0].value.equals(table)
+
+
+def test_norms_that_overflow_the_bound_show_an_error_and_keep_the_last_chart():
+    at = app(PAGE)
+    at.radio(key="sch_norms").set_value("upload a log").run()
+    shown, table = charts(at), at.dataframe[0].value
+    big = b"step,grad_norm\n0,1e308\n1,1e308\n2,5e307\n"
+    at.file_uploader(key="sch_upload").set_value(("big.csv", big, "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if at.error:
+        assert any("overflows" in e.value for e in at.error), [e.value for e in at.error]
+        assert charts(at) == shown and at.dataframe[0].value.equals(table)
+    else:  # the library scaled the norms: then every bound shown is finite
+        assert np.all(np.isfinite(at.dataframe[0].value.iloc[:, 1:].to_numpy(dtype=float)))
