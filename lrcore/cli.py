@@ -15,10 +15,19 @@ import numpy as np
 
 from lrcore import export
 from lrcore._validate import validate_peak_lr, validate_span, validate_steps
-from lrcore.refine import OPTIMIZERS, refine, smoothing_width, stretch, summarize
+from lrcore.refine import (
+    OPTIMIZERS,
+    refine,
+    refine_smoothed,
+    smooth_norms,
+    smoothing_width,
+    stretch,
+    summarize,
+)
 from lrcore.schedules import REGISTRY, build_schedule, evaluate
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+INSPECT_POINTS = 100_000  # inspect summarises the refined shape from this many points at most
 
 
 def _csv(values: np.ndarray, peak_lr: float) -> bytes:
@@ -129,7 +138,8 @@ def cmd_refine(args) -> int:
     _check_out(args, args.log)
     log = load_log(args.log, metric=args.metric, fmt=args.fmt)
     optimizer = log.suggested_optimizer if args.optimizer == "auto" else args.optimizer
-    refined = refine(log.grad_norms, tau=args.tau, optimizer=optimizer)
+    smoothed = smooth_norms(log.grad_norms, tau=args.tau)  # the slow part: done once
+    refined = refine_smoothed(smoothed, optimizer=optimizer)
     if args.steps is None:
         steps = validate_span(log.source, log.steps[0], log.steps[-1])
     else:
@@ -140,7 +150,7 @@ def cmd_refine(args) -> int:
         values = stretch(refined, steps, steps=log.steps)
     info = summarize(values)
     done = _emit(values, args, f"refined from {log.source} ({optimizer}, tau={args.tau})")
-    _warn_degenerate(refined, log, args.tau)
+    _warn_degenerate(refined, smoothed, log.steps, args.tau)
     print(
         f"refined {len(log):,} points of {log.metric!r} ({log.fmt}, {log.norm_type} -> {optimizer}, "
         f"tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
@@ -198,21 +208,27 @@ def cmd_inspect(args) -> int:
     print(f"steps:    {log.steps[0]:,} .. {log.steps[-1]:,}")
     print(f"norms:    min {g.min():.4g}, median {_median(g):.4g}, max {g.max():.4g}")
     print(f"cleaning: {log.report.describe()}")
-    refined = refine(g, tau=0.1, optimizer=log.suggested_optimizer)
-    info = summarize(stretch(refined, 1001, steps=log.steps))
+    # the shape summary and the diagnosis need the shape, not every point: on a long log they
+    # use evenly spaced points (the median filter at full width would cost 5-10x the parse)
+    pick = np.unique(np.linspace(0, len(g) - 1, min(len(g), INSPECT_POINTS)).astype(np.int64))
+    smoothed = smooth_norms(g[pick], tau=0.1)
+    refined = refine_smoothed(smoothed, optimizer=log.suggested_optimizer)
+    info = summarize(stretch(refined, 1001, steps=log.steps[pick]))
+    sampled = f"; from {len(pick):,} evenly spaced points" if len(pick) < len(g) else ""
     print(
         f"refined:  peak at {info.warmup_fraction:.1%} of the run, halves at "
-        f"{info.half_fraction:.1%} (tau 0.1, optimizer={log.suggested_optimizer})"
+        f"{info.half_fraction:.1%} (tau 0.1, optimizer={log.suggested_optimizer}{sampled})"
     )
-    _warn_degenerate(refined, log, 0.1)
+    _warn_degenerate(refined, smoothed, log.steps[pick], 0.1)
     return 0
 
 
-def _warn_degenerate(refined: np.ndarray, log, tau: float) -> None:
-    """One ``warning:`` line on stderr per finding of :func:`lrcore.diagnose.diagnose_refined`."""
+def _warn_degenerate(refined: np.ndarray, smoothed: np.ndarray, steps, tau: float) -> None:
+    """A ``warning:`` line on stderr when :func:`lrcore.diagnose.diagnose_refined` finds the
+    refined schedule degenerate."""
     from lrcore.diagnose import diagnose_refined
 
-    for w in diagnose_refined(refined, log.grad_norms, steps=log.steps, tau=tau):
+    for w in diagnose_refined(refined, steps=steps, tau=tau, smoothed=smoothed):
         print(f"warning: {w}", file=sys.stderr)
 
 

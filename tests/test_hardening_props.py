@@ -2,7 +2,7 @@
 
 Whatever the shape, ``load_log`` returns a clean log or raises ``LogError``, never another
 exception; valid logs load exactly; the CLI answers with exit 0 or one error line. Each
-property runs a small budget by default and a large one under ``-m slow``.
+property runs a small budget by default and a large one under ``-m fuzz``.
 """
 
 from __future__ import annotations
@@ -149,9 +149,9 @@ def check_valid_log_loads_exactly(log: tuple[np.ndarray, np.ndarray]) -> None:
 
 
 def _pair(check, strategy):
-    """The same property with the default budget, and a larger one marked slow."""
+    """The same property with the default budget, and a larger one marked fuzz (run with -m fuzz)."""
     fast = settings(max_examples=FAST, **_relaxed)(given(strategy)(check))
-    slow = pytest.mark.slow(settings(max_examples=SLOW, **_relaxed)(given(strategy)(check)))
+    slow = pytest.mark.fuzz(settings(max_examples=SLOW, **_relaxed)(given(strategy)(check)))
     return fast, slow
 
 
