@@ -1,6 +1,7 @@
 """lrcore dashboard: ``streamlit run app/main.py``. Layout only; lrcore computes."""
 
 import streamlit as st
+import ui
 
 import lrcore
 
@@ -19,6 +20,10 @@ pages = [
     st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 page = st.navigation(pages)
+# settings survive a visit to another page (Streamlit forgets undrawn widgets otherwise)
+ui.keep_widget_state(st.session_state)
+st.session_state["_prev_page"] = st.session_state.get("_page")
+st.session_state["_page"] = page.title
 with st.sidebar:
     st.caption(
         f"lrcore {lrcore.__version__} · schedules from "

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _apptest import app, assert_clean, charts, csv_log, download, layouts, media, upload  # noqa: F401
 
-from lrcore import refine, stretch, summarize
+from lrcore import refine, smooth_norms, stretch, summarize
 from lrcore.diagnose import diagnose_refined
 from lrcore.fit import fit_family
 from lrcore.logs._write import WRITERS, write_log
@@ -43,7 +43,29 @@ def test_first_visit_shows_a_sample_its_refined_schedule_and_its_numbers():
     assert shown["Implied warm-up"] == f"{100 * s.warmup_fraction:.1f}%"
     assert shown["Family fit R²"] == f"{fit.r2:.3f}"
     assert fit.r2 >= 0.9
-    assert any(f"**As a plain config:** {fit.describe()}." == m.value for m in at.markdown)
+    (config,) = [m.value for m in at.markdown if m.value.startswith("**As a plain config:**")]
+    w = fit.params["warmup_fraction"]
+    start = "no warm-up" if f"{100 * w:.1f}" == "0.0" else f"linear warm-up over {100 * w:.1f}%"
+    assert start in config and f"(R² = {fit.r2:.3f})" in config
+    if fit.family == "warmup_poly":
+        assert f"(1 - p)^{fit.params['power']:.2f}" in config
+        assert any(c.value.startswith("p = fraction of the run done") for c in at.caption)
+    # the sentence over the bound table, computed from its rows (constant beats linear here)
+    t = at.dataframe[0].value.set_index("schedule")
+    assert list(at.dataframe[0].value.columns[:2]) == ["schedule", "vs linear"]
+    (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
+    best = t["bound at best scale (D = 1)"].idxmin()
+    assert said.startswith(f"The theory prefers **{best}**. ")
+    ref = t.loc["refined", "vs linear"]
+    assert f"Refined's bound is {1 - ref:.0%} below linear decay's" in said
+    const = t.loc["Constant", "vs linear"]
+    if const < 1:
+        smooth = smooth_norms(norms, 0.1)
+        assert f"constant's is also {1 - const:.0%} below it" in said
+        if smooth[0] > smooth[-1]:
+            assert "the norms fall" in said and "early steps cost more" in said
+    assert any("a larger τ smooths them" in c.value for c in at.caption)
+    assert not any("docs/theory.md" in e.value for e in [*at.caption, *at.markdown])
     # the warm-ups differ by more than 2 points: the page says why, with both numbers
     why = [c.value for c in at.caption if c.value.startswith("Why the warm-ups differ")]
     assert f"{100 * s.warmup_fraction:.1f}%" in why[0]
@@ -106,7 +128,11 @@ def test_each_log_keeps_its_own_rule_and_length_and_overlays_stay_readable():
     traces = charts(at)
     np.testing.assert_allclose(traces["refined: a.csv"]["y"], 0.1 * refine(a_norms, 0.1, "adam"))
     np.testing.assert_allclose(traces["refined: b.csv"]["y"], 0.1 * refine(b_norms, 0.1, "sgd"))
-    np.testing.assert_allclose(traces["refined: b.csv"]["x"], positions(range(10, 101, 10), 100))
+    # the logs' lengths differ: the x axis shows % of training by default
+    assert at.radio(key="x_axis:True").value == "% of training"
+    np.testing.assert_allclose(
+        traces["refined: b.csv"]["x"], 100 * positions(range(10, 101, 10), 100) / 99
+    )
     # medians 22,500 vs 1: each log's norms are drawn relative to its own median
     (norm_toggle,) = [t for t in at.toggle if t.label.startswith("Show each log's norms divided")]
     assert norm_toggle.value

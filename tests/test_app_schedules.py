@@ -60,28 +60,37 @@ def test_large_runs_build_the_csv_on_click():
     assert all(len(t["y"]) <= 4000 for t in charts(at).values())
 
 
-def test_a_bad_upload_shows_an_error_and_keeps_the_last_chart():
+GOOD = csv_log(range(100), np.linspace(3.0, 1.0, 100))
+
+
+def test_a_bad_upload_shows_an_error_and_keeps_the_last_good_result():
     at = app(PAGE)
     at.radio(key="sch_norms").set_value("upload a log").run()
     assert any("constant norms until a log is uploaded" in c.value for c in at.caption)
-    shown = charts(at)
-    table = at.dataframe[0].value
+    at.file_uploader(key="sch_upload").set_value(("good.csv", GOOD, "text/csv")).run()
+    assert_clean(at)
+    shown, table = charts(at), at.dataframe[0].value
+    assert any("Norms of **good.csv**" in c.value for c in at.caption)
+    # the file removed (a rerun with no file), then a bad one: the good result stays
+    at.file_uploader(key="sch_upload").set_value(None).run()
     at.file_uploader(key="sch_upload").set_value(
         ("bad.csv", b"step,grad_norm\n0,1\n1,abc\n", "text/csv")
     )
     at.run()
-    # , b"step,grad_norm\n0,1\n1,abc\n"))
     assert not at.exception
-    assert any("bad.csv, line 3" in e.value for e in at.error), [e.value for e in at.error]
+    (err,) = [e.value for e in at.error]
+    assert "bad.csv, line 3" in err and err.count("bad.csv") == 1, err
     assert any("Still showing the last schedules" in w.value for w in at.warning)
     assert charts(at) == shown
     assert at.dataframe[0].value.equals(table)
+    assert any("Norms of **good.csv**" in c.value for c in at.caption)
+    assert not any("constant norms until" in c.value for c in at.caption)
 
 
 def test_norms_that_overflow_the_bound_show_an_error_and_keep_the_last_chart():
     at = app(PAGE)
-    at.radio(key="sch_norms").set_value("upload a log").run()
     shown, table = charts(at), at.dataframe[0].value
+    at.radio(key="sch_norms").set_value("upload a log").run()
     big = b"step,grad_norm\n0,1e308\n1,1e308\n2,5e307\n"
     at.file_uploader(key="sch_upload").set_value(("big.csv", big, "text/csv")).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -89,4 +98,4 @@ def test_norms_that_overflow_the_bound_show_an_error_and_keep_the_last_chart():
         assert any("overflows" in e.value for e in at.error), [e.value for e in at.error]
         assert charts(at) == shown and at.dataframe[0].value.equals(table)
     else:  # the library scaled the norms: then every bound shown is finite
-        assert np.all(np.isfinite(at.dataframe[0].value.iloc[:, 1:].to_numpy(dtype=float)))
+        assert np.all(np.isfinite(at.dataframe[0].value.iloc[:, 2:].to_numpy(dtype=float)))
