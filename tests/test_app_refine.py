@@ -338,3 +338,85 @@ def test_long_runs_build_their_downloads_on_click_from_every_step(monkeypatch):
     assert lr.shape == (200_000, 2)
     expected = 0.1 * stretch(refine(norms, 0.1, "sgd"), 200_000)
     np.testing.assert_allclose(lr[:, 1], expected, rtol=1e-8, atol=1e-15)
+
+
+def test_an_upload_and_the_settings_survive_a_visit_to_another_page():
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(STEPS, NORMS)))
+    at.number_input(key="peak_lr").set_value(0.5).run()
+    at.slider(key="tau").set_value(0.2).run()
+    (steps_key,) = [n.key for n in at.number_input if n.label == "Steps of the next run"]
+    at.number_input(key=steps_key).set_value(400).run()
+    before = charts(at)["refined"]
+    at.switch_page("app_pages/learn.py").run()
+    at.switch_page("app_pages/refine.py").run()
+    assert_clean(at)
+    assert any("Showing your upload **mine.csv**" in i.value for i in at.info)
+    assert at.number_input(key="peak_lr").value == 0.5
+    assert at.slider(key="tau").value == 0.2
+    assert at.number_input(key=steps_key).value == 400
+    after = charts(at)["refined"]
+    np.testing.assert_allclose(after["y"], 0.5 * refine(NORMS, 0.2, "sgd"), rtol=1e-6)
+    assert after == before
+    at.button(key="clear_kept").click().run()  # 'clear' forgets the upload
+    assert not any("Showing your upload" in i.value for i in at.info)
+    assert at.session_state["peak_lr"] == 0.5  # the settings stay
+    assert "refined" not in charts(at)  # the page is cleared: nothing is in use
+
+
+def test_an_upload_removed_on_the_page_is_forgotten():
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(STEPS, NORMS)))
+    at.file_uploader(key="refine_uploads").set_value([]).run()
+    assert not at.get("plotly_chart") or "refined" not in charts(at)
+    assert not any("Showing your upload" in i.value for i in at.info)
+
+
+def test_an_l1_log_gets_the_indicative_label_and_softer_words():
+    norms = 15_000 * np.r_[np.linspace(4, 1, 10), np.linspace(1, 2, 10)]
+    at = upload(app(), "refine_uploads", ("vit.csv", csv_log(STEPS, norms, "grad_norm_l1")))
+    assert_clean(at)
+    assert any("SGD bound applied to l1 norms: indicative only" in c.value for c in at.caption)
+    (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
+    assert said.startswith("With the SGD bound on these l1 norms (indicative only), the lowest")
+    assert "prefers" not in said
+
+
+def test_the_numerical_optimum_is_explained_as_a_lower_limit():
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(STEPS, NORMS)))
+    at.toggle(key="want_opt").set_value(True).run()
+    assert_clean(at)
+    t = at.dataframe[0].value.set_index("schedule")
+    opt = t.loc["numerical optimum", "bound at best scale (D = 1)"]
+    ref = t.loc["refined", "bound at best scale (D = 1)"]
+    assert opt <= ref * (1 + 1e-9)
+    (cap,) = [c.value for c in at.caption if c.value.startswith("The numerical optimum")]
+    assert f"Its bound, {opt:.4g}, is a lower limit" in cap and f"{ref / opt:.2f}×" in cap
+    assert "spiky" in cap and "not a schedule to use" in cap
+    (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
+    assert said.startswith("Of the schedules to use, the theory prefers")
+    vs = t.loc["numerical optimum", "vs linear"]
+    assert f"numerical optimum's is {1 - vs:.0%} below linear decay's (a lower limit" in said
+
+
+def test_a_next_run_much_shorter_than_the_log_warns_and_draws_its_own_steps():
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(STEPS, NORMS)))
+    (steps_key,) = [n.key for n in at.number_input if n.label == "Steps of the next run"]
+    at.number_input(key=steps_key).set_value(2).run()
+    assert not at.exception and not at.error
+    warned = " ".join(w.value for w in at.warning)
+    assert "2 steps is very short" in warned and "far fewer than the 20 logged points" in warned
+    refined = charts(at)["refined"]
+    assert refined["x"] == [0.0, 1.0]
+    np.testing.assert_allclose(
+        refined["y"], 0.1 * stretch(refine(NORMS, 0.1, "sgd"), 2, steps=STEPS), rtol=1e-9
+    )
+    assert layouts(at)[1]["xaxis"]["dtick"] == 1
+
+
+def test_norms_spanning_more_than_50x_are_drawn_on_a_log_axis():
+    norms = np.r_[np.full(10, 1.0), np.full(9, 2.0), 500.0]  # a spike 500x the rest
+    at = upload(app(), "refine_uploads", ("spiky.csv", csv_log(STEPS, norms)))
+    assert_clean(at)
+    assert at.toggle(key="log_y:True").value
+    assert layouts(at)[0]["yaxis"]["type"] == "log"
+    at = upload(app(), "refine_uploads", ("flat.csv", csv_log(STEPS, NORMS)))
+    assert not at.toggle(key="log_y:False").value
