@@ -330,6 +330,7 @@ KEPT_WIDGETS = (
     "variant:",
     "steps:",
     "log_y:",
+    "log_y_sched",
     "x_axis:",
     "normalise:",
     "refine:metric:",
@@ -750,7 +751,7 @@ def bound_sentence(r: Analysis) -> str:
     vs = dict(zip(t.schedule, t.vs_linear.astype(float), strict=True))
     words += f". Refined's bound is {_pct(vs['refined'])} linear decay's"
     if vs.get("Constant", 1.0) < 1.0:
-        words += f"; constant's is also {_pct(vs['Constant'])} it"
+        words += f"; constant's is also {_pct(vs['Constant'])} linear decay's"
         first, last = float(r.smooth[0]), float(r.smooth[-1])
         if first > last:
             words += (
@@ -785,6 +786,8 @@ def schedules_sentence(table: pd.DataFrame) -> str:
     >>> t = pd.DataFrame({"schedule": ["A", "B", "C"], "bound": [1.0, 1.0, 2.0]})
     >>> schedules_sentence(t)
     'Lowest bound: **A** ties with **B**, 50% below C (the highest).'
+    >>> schedules_sentence(t.assign(schedule=["W", "Linear decay", "Cosine decay"], bound=[1, 2, 2]))
+    'Lowest bound: **W**, 50% below Linear decay and Cosine decay (the highest).'
     """
     b = table.bound.to_numpy(dtype=np.float64)
     low, high = np.isclose(b, b[0], rtol=1e-6, atol=0), np.isclose(b, b[-1], rtol=1e-6, atol=0)
@@ -793,6 +796,6 @@ def schedules_sentence(table: pd.DataFrame) -> str:
         highest = " and ".join(table.schedule[high])
         words += f", {1 - b[0] / b[-1]:.0%} below {highest} (the highest)"
     lin = table[table.schedule == "Linear decay"]
-    if len(lin) and "Linear decay" not in set(table.schedule[low]):
+    if len(lin) and "Linear decay" not in {*table.schedule[low], *table.schedule[high]}:
         words += f" and {1 - b[0] / float(lin.bound.iloc[0]):.0%} below Linear decay"
     return words + "."

@@ -199,11 +199,13 @@ span = ui.norm_span(  # of the norms as drawn
 )
 wide = span > ui.LOG_Y_SPAN
 ui.widget_default(f"log_y:{wide}", wide)
-log_y = st.toggle(
-    "Log-scale y axes",
+c_norms, c_sched = st.columns(2)
+log_y = c_norms.toggle(
+    "Log-scale y axis: norms",
     key=f"log_y:{wide}",
     help=f"On by default when the norms span more than {ui.LOG_Y_SPAN}x (here {span:,.0f}x).",
 )
+log_y_sched = c_sched.toggle("Log-scale y axis: schedules", key="log_y_sched")
 norm_traces = []
 for r in results:
     div = float(np.median(r.log.grad_norms)) if normalise else 1.0
@@ -271,7 +273,7 @@ for name in ("linear", "cosine", *extras):
     )
 st.plotly_chart(
     charts.integer_ticks(
-        charts.title_under_toolbar(charts.schedules_figure(curves, x_title, log_y)),
+        charts.title_under_toolbar(charts.schedules_figure(curves, x_title, log_y_sched)),
         first.steps if not as_pct else 10**9,
     ),
     key="schedule_chart",

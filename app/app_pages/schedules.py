@@ -202,6 +202,7 @@ shown = table.rename(
         "vs_linear": "vs linear",
     }
 )
+st.space("small")  # room for the table's toolbar, which would cover the sentence's end
 st.dataframe(
     shown,
     hide_index=True,
