@@ -694,6 +694,19 @@ def raw_trace(log: GradNormLog, as_percent: bool, divide: bool) -> tuple[np.ndar
     return _raw_trace(log, log_key(log), as_percent, divide)
 
 
+def choice_label(choice: str) -> str:
+    """A registry choice in plain words (``1-sqrt`` spelled out with its formula).
+
+    >>> choice_label("1-sqrt")
+    'square root: 1 - √q (q = fraction of the cool-down done)'
+    >>> choice_label("cosine")
+    'cosine'
+    """
+    return {"1-sqrt": "square root: 1 - √q (q = fraction of the cool-down done)"}.get(
+        choice, choice
+    )
+
+
 def norm_span(values: list[np.ndarray]) -> float:
     """Largest positive norm over the smallest, over all logs (1 when none is positive).
 

@@ -421,3 +421,10 @@ def test_norms_spanning_more_than_50x_are_drawn_on_a_log_axis():
     assert layouts(at)[1]["yaxis"].get("type") != "log"  # the schedules keep a linear axis
     at = upload(app(), "refine_uploads", ("flat.csv", csv_log(STEPS, NORMS)))
     assert not at.toggle(key="log_y:False").value
+
+
+def test_a_bad_file_is_named_once_in_its_error():
+    at = upload(app(), "refine_uploads", ("junk.csv", bytes(range(256)) * 4))
+    assert not at.exception
+    (err,) = [e.value for e in at.error]
+    assert err.startswith("Could not read junk.csv") and err.count("junk.csv") == 1, err

@@ -166,3 +166,13 @@ def test_the_toolbar_does_not_cover_the_title():
     (lay,) = layouts(at)
     assert lay["margin"]["t"] >= 60 and lay["title"]["yref"] == "paper"
     assert lay["title"]["yanchor"] == "bottom"
+
+
+def test_the_square_root_cool_down_is_named_in_words():
+    at = app(PAGE)
+    (box,) = [s for s in at.selectbox if s.key == "sch_wsd_cooldown"]
+    box.set_value("1-sqrt").run()
+    assert_clean(at)
+    assert (
+        at.selectbox(key="sch_wsd_cooldown").format_func("1-sqrt").startswith("square root: 1 - √q")
+    )

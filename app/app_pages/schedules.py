@@ -89,7 +89,9 @@ try:
             for p in spec.params:
                 key = f"sch_{name}_{p.name}"
                 if p.choices:
-                    params[p.name] = st.selectbox(_label(p), p.choices, key=key)
+                    params[p.name] = st.selectbox(
+                        _label(p), p.choices, key=key, format_func=ui.choice_label
+                    )
                 else:
                     ui.widget_default(key, float(p.default))
                     params[p.name] = st.number_input(
