@@ -1,35 +1,88 @@
+import json
+import pickle
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from lrcore.cli import main
-from lrcore.train.study import SCHEDULES, markdown_report, run_study, smoke_problems
+from lrcore.train.objective import F_STAR_TOL
+from lrcore.train.report import README_END, README_START, markdown_report, readme_block
+from lrcore.train.study import CLAIMS, SCHEDULES, run_study, smoke_problems, verdict
+
+GOLDEN = Path(__file__).parent / "data" / "study_smoke_golden.json"
+# the convex problems run in float64 on one thread: another x86 machine gives the same
+# numbers to ~1e-9 relative; the test allows 1e-6
+STUDY_RTOL = 1e-6
 
 
-def test_smoke_study_runs_end_to_end():
+@pytest.fixture(scope="module")
+def smoke():
+    return run_study(smoke_problems(), seeds=[0, 1])
+
+
+def test_smoke_study_runs_end_to_end(smoke):
     problems = smoke_problems()
-    result = run_study(problems, seeds=[0, 1])
-    t = result.table
+    t = smoke.table
     assert len(t) == len(problems) * len(SCHEDULES)
-    for prob in problems:
+    for prob, res in zip(problems, smoke.results, strict=True):
         rows = t[t.problem == prob.name]
         assert rows.schedule.tolist() == list(SCHEDULES)
-        assert (rows.n_seeds == 2).all()
-        assert np.isfinite(
-            rows[["train_loss_mean", "train_loss_sem", "test_accuracy_mean", "bound"]].to_numpy()
-        ).all()
-        assert rows.peak_lr.isin(prob.peak_lrs).all()
-        assert rows.set_index("schedule").bound_vs_linear["linear"] == 1.0
-    better, significant, total = result.wins("linear", "cosine")
-    assert total == 2 and 0 <= significant <= better <= 2
-    report = markdown_report(result, "lrcore study --smoke")
-    assert "| linear beats cosine |" in report and report.count("(smoke) |") == 10
+        assert (rows.n_seeds == 2).all() and rows.learned.all()
+        assert np.isfinite(rows[["objective_mean", "test_accuracy_mean"]].to_numpy()).all()
+        assert 0 <= res.peak_fraction <= 1 and 0 < res.above_half <= 1
+        for a in SCHEDULES:  # paired differences are the per-seed scores' differences
+            d = res.scores[a] - res.scores["linear"]
+            assert res.paired("linear", a)[0] == pytest.approx(d.mean(), abs=1e-15)
+    convex, cnn = smoke.results
+    assert convex.metric == "suboptimality" and cnn.metric == "objective"
+    assert (convex.best.suboptimality_mean >= -F_STAR_TOL).all()
+    assert convex.best.set_index("schedule").bound_vs_linear["linear"] == 1.0
+    assert cnn.best.bound_vs_linear.isna().all()  # no SGD bound for Adam runs
+    for _, a, b in CLAIMS:
+        better, clear, lost, total = smoke.wins(a, b)
+        assert total == 2 and clear <= better and clear + lost <= total
+    v = smoke.verdicts()
+    assert list(v.columns) == ["noise rise", "cnn"] and len(v) == len(CLAIMS) + 1
+    assert v.loc["refined beats linear", "noise rise"] == verdict(
+        smoke.wins("refined", "linear", "noise rise")
+    )
+    report = markdown_report(smoke, "lrcore study --smoke")
+    assert "| refined beats linear |" in report and report.count("(smoke) |") == 12
+    assert "torch" in report and "scipy" in report and "Wall time:" in report
 
 
-def test_study_cli_writes_report(tmp_path, capsys):
-    out = tmp_path / "results.md"
-    assert main(["study", "--smoke", "--out", str(out)]) == 0
+def test_smoke_study_reproduces_committed_numbers(smoke):
+    """Cross-machine check: the convex smoke problem's numbers as committed (regenerate with
+    ``python tests/test_study.py``) must come back to STUDY_RTOL on any x86 machine."""
+    golden = json.loads(GOLDEN.read_text())
+    best = smoke.results[0].best.set_index("schedule")
+    for schedule, values in golden.items():
+        assert best.peak_lr[schedule] == values["peak_lr"], schedule
+        for k in ("objective_mean", "suboptimality_mean"):
+            assert best[k][schedule] == pytest.approx(values[k], rel=STUDY_RTOL), (schedule, k)
+
+
+def test_verdict_words():
+    assert verdict((2, 2, 0, 2)) == "holds (2/2 clear)"
+    assert verdict((0, 0, 2, 3)) == "reversed (2/3 clearly worse)"
+    assert verdict((2, 1, 1, 4)).startswith("mixed (1 clear wins, 1 clear losses of 4)")
+
+
+def test_study_cli_writes_report_readme_and_pickle(tmp_path, capsys, smoke):
+    out, readme, pkl = tmp_path / "results.md", tmp_path / "README.md", tmp_path / "s.pkl"
+    readme.write_text(f"# x\n\n{README_START}\nold text\n{README_END}\n\nrest\n")
+    argv = ["study", "--smoke", "--out", str(out), "--readme", str(readme), "--pickle", str(pkl)]
+    assert main(argv) == 0
     text = out.read_text()
-    assert text.startswith("# Do the paper's claims hold here?") and "Wall time:" in text
+    assert text.startswith("# Do the paper's claims hold here?") and "## Verdicts" in text
     assert "[2/2] cnn synthetic_images (smoke)" in capsys.readouterr().err
+    new = readme.read_text()
+    assert "old text" not in new and new.endswith("rest\n") and "**refined beats linear**" in new
+    assert readme_block(pickle.loads(pkl.read_bytes())) in new
+    readme.write_text("no markers\n")
+    assert main(["study", "--smoke", "--readme", str(readme)]) == 2
+    assert "has no" in capsys.readouterr().err
 
 
 def test_sample_runs_still_load_and_are_small():
@@ -90,3 +143,22 @@ def test_sample_generation_is_reproducible(tmp_path):
             a = (tmp_path / name).read_text().splitlines()
             b = (root / "sample_runs" / name).read_text().splitlines()
             assert (len(a), a[0][:40]) == (len(b), b[0][:40]), name
+
+
+if __name__ == "__main__":  # regenerate the golden numbers of the smoke study
+    res = run_study(smoke_problems()[:1], seeds=[0, 1]).results[0].best
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_text(
+        json.dumps(
+            {
+                r.schedule: {
+                    "peak_lr": r.peak_lr,
+                    "objective_mean": r.objective_mean,
+                    "suboptimality_mean": r.suboptimality_mean,
+                }
+                for r in res.itertuples()
+            },
+            indent=1,
+        )
+        + "\n"
+    )

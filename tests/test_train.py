@@ -25,11 +25,12 @@ def test_same_seed_same_numbers_and_different_seed_differs():
 
 
 def _torch_oracle(cfg: RunConfig, make_opt):
-    """Same problem, same batches, nn.Linear + torch.optim + autograd: independent norms."""
+    """Same problem, same batches, nn.Linear + torch.optim + autograd: independent norms
+    (of the gradient the step uses: the loss's plus the L2 term for sgd/adam)."""
     data = load_dataset(cfg)
     X, y = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
     batches = np.random.default_rng([cfg.seed, 3]).integers(0, len(X), (cfg.steps, cfg.batch_size))
-    model = torch.nn.Linear(X.shape[1], data.n_classes)
+    model = torch.nn.Linear(X.shape[1], data.n_classes).double()
     torch.nn.init.zeros_(model.weight)
     torch.nn.init.zeros_(model.bias)
     opt = make_opt(model.parameters())
@@ -43,6 +44,10 @@ def _torch_oracle(cfg: RunConfig, make_opt):
         opt.zero_grad()
         loss.backward()
         grads = torch.cat([p.grad.flatten() for p in model.parameters()])
+        if cfg.l2_in_objective:
+            flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+            grads = grads + cfg.weight_decay * flat
+            loss = loss + 0.5 * cfg.weight_decay * flat.pow(2).sum()
         l2.append(grads.norm(2).item())
         l1.append(grads.norm(1).item())
         losses.append(loss.item())
@@ -72,9 +77,10 @@ def test_recorded_norms_and_updates_match_torch_autograd_and_optimizers(override
     cfg = FAST.with_(schedule="cosine", **overrides)
     result = train(cfg)
     loss, l2, l1 = _torch_oracle(cfg, make_opt)
-    np.testing.assert_allclose(result.loss, loss, rtol=2e-4, atol=1e-6)
-    np.testing.assert_allclose(result.grad_norm_l2, l2, rtol=2e-4, atol=1e-6)
-    np.testing.assert_allclose(result.grad_norm_l1, l1, rtol=2e-4, atol=1e-6)
+    # float64 on both sides: only the order of sums differs
+    np.testing.assert_allclose(result.loss, loss, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(result.grad_norm_l2, l2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(result.grad_norm_l1, l1, rtol=1e-9, atol=1e-12)
 
 
 def test_cnn_first_step_norm_matches_autograd():
@@ -155,7 +161,7 @@ def test_saved_run_loads_with_load_log(tmp_path):
     l1 = load_log(folder, metric="grad_norm_l1")
     assert l1.suggested_optimizer == "adam"
     np.testing.assert_allclose(l1.grad_norms, result.grad_norms(), rtol=1e-8)
-    assert pd.read_csv(folder / "evals.csv").shape == (4, 4)
+    assert pd.read_csv(folder / "evals.csv").shape == (4, 5)  # step + 4 metrics
 
 
 def test_recorder_matches_manual_norms_and_saves(tmp_path):
@@ -189,7 +195,12 @@ def test_recorder_records_global_norm_under_ddp(tmp_path):
 
 def test_compare_table_and_best_peak():
     table, runs = compare(
-        FAST, ["linear", "constant"], seeds=[0, 1], peak_lrs=[0.1, 1.0, 1e37], return_runs=True
+        FAST,
+        ["linear", "constant"],
+        seeds=[0, 1],
+        peak_lrs=[0.1, 1.0, 1e307],
+        return_runs=True,
+        extend_grid=False,
     )
     assert len(runs) == 12 and list(table.schedule.unique()) == ["linear", "constant"]
     assert (
@@ -201,18 +212,30 @@ def test_compare_table_and_best_peak():
         "peak_lr",
         "n_seeds",
         "diverged",
+        "objective_mean",
+        "objective_sem",
+        "suboptimality_mean",
+        "suboptimality_sem",
         "train_loss_mean",
-        "train_loss_sem",
         "test_accuracy_mean",
+        "test_accuracy_sem",
         "best",
+        "at_grid_edge",
+        "learned",
     }
     assert table.groupby("schedule", observed=True).best.sum().tolist() == [1, 1]
     for _, rows in table.groupby("schedule", observed=True):
         ok = rows[rows.diverged == 0]
-        assert rows[rows.best].train_loss_mean.iloc[0] == ok.train_loss_mean.min()
+        assert rows[rows.best].objective_mean.iloc[0] == ok.objective_mean.min()
     assert (table.n_seeds == 2).all()
-    assert table[table.peak_lr == 1e37].diverged.tolist() == [2, 2]
-    assert table[table.peak_lr < 1e37].train_loss_sem.notna().all()
+    assert table[table.peak_lr == 1e307].diverged.tolist() == [2, 2]
+    assert not table[table.peak_lr == 1e307].learned.any()
+    assert table[table.peak_lr < 1e307].objective_sem.notna().all()
+    assert table.at_grid_edge.tolist() == [True, False, True] * 2
+    # no weight decay: objective = train loss; suboptimality = objective - f_star per seed
+    np.testing.assert_array_equal(table.objective_mean, table.train_loss_mean)
+    r = runs[("linear", 1.0, 0)]
+    assert r.final["suboptimality"] == r.final["objective"] - r.final["f_star"]
 
 
 def test_refine_and_retrain():
@@ -286,7 +309,15 @@ def test_cli_run_and_compare(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
-    assert lines[0].split()[:4] == ["schedule", "peak_lr", "n_seeds", "diverged"]
-    assert [ln.split()[0] for ln in lines[1:]] == ["linear", "cosine", "refined"]
+    assert lines[0].split()[:6] == [
+        "schedule",
+        "peak_lr",
+        "at_grid_edge",
+        "n_seeds",
+        "diverged",
+        "learned",
+    ]
+    assert [ln.split()[0] for ln in lines[1:4]] == ["linear", "cosine", "refined"]
+    assert "gradient norms of its own runs" in lines[4]
     assert main(["run", "--steps", "50", "--dataset", "mnist"]) == 2
     assert "dataset must be one of" in capsys.readouterr().err

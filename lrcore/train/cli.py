@@ -22,6 +22,8 @@ _FIELDS = (
     "warmup_steps",
     "device",
     "eval_every",
+    "noise",
+    "noise_scale",
 )
 
 
@@ -53,9 +55,14 @@ class StderrProgress:
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
-    from lrcore.train.config import OPTIMIZERS, TASKS
+    from lrcore.train.config import NOISES, OPTIMIZERS, TASKS
 
-    p.add_argument("--task", choices=list(TASKS), default="logreg")
+    p.add_argument(
+        "--task",
+        choices=list(TASKS),
+        default="logreg",
+        help="logreg (logistic regression), svm (multiclass hinge, Crammer-Singer) or cnn",
+    )
     p.add_argument(
         "--dataset",
         default="digits",
@@ -70,6 +77,18 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument(
+        "--noise",
+        default="none",
+        help=f"{', '.join(NOISES)}: Gaussian noise added to each stochastic gradient, std following this profile "
+        "over the run (rise: x1 then up to x5 from half-way; fall: x5 down to x1 by 30%%)",
+    )
+    p.add_argument(
+        "--noise-scale",
+        type=float,
+        default=1.0,
+        help="expected l2 norm of the noise vector where the profile is x1",
+    )
 
 
 def _base_config(args):
@@ -94,6 +113,10 @@ def _schedule(value: str):
     return tuple(np.atleast_1d(data["lr"]).tolist())
 
 
+def _fmt(x: float) -> str:
+    return f"{x:.5g}"
+
+
 def cmd_run(args) -> int:
     from lrcore.train.loop import train
 
@@ -101,12 +124,13 @@ def cmd_run(args) -> int:
     result = train(cfg, on_step=StderrProgress("run"))
     f = result.final
     print(
-        f"{'schedule':<10} {'status':<22} {'train_loss':>10} {'test_loss':>10} {'test_acc':>8} "
-        f"{'wall_s':>7} device"
+        f"{'schedule':<10} {'status':<22} {'objective':>10} {'subopt':>10} {'test_loss':>10} "
+        f"{'test_acc':>8} {'wall_s':>7} device"
     )
     print(
-        f"{cfg.schedule_name:<10} {result.status():<22} {f['train_loss']:>10.5f} {f['test_loss']:>10.5f} "
-        f"{f['test_accuracy']:>8.4f} {result.wall_time:>7.2f} {result.device}"
+        f"{cfg.schedule_name:<10} {result.status():<22} {f['objective']:>10.5f} "
+        f"{f['suboptimality']:>10.5g} {f['test_loss']:>10.5f} {f['test_accuracy']:>8.4f} "
+        f"{result.wall_time:>7.2f} {result.device}"
     )
     if args.out:
         print(f"saved to {result.save(args.out)}", file=sys.stderr)
@@ -114,43 +138,64 @@ def cmd_run(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from lrcore.train.experiments import compare, refined_from_linear
+    from lrcore.train.experiments import best_rows, compare, own_norm_bounds
 
     cfg = _base_config(args)
     seeds = [int(s) for s in args.seeds.split(",")]
     peaks = [float(x) for x in args.peak_lrs.split(",")] if args.peak_lrs else None
-    schedules = {}
-    for name in args.schedules.split(","):
-        if name == "refined":
-            shape, _ = refined_from_linear(
-                cfg, seeds, tau=args.tau, on_step=StderrProgress("linear run for refinement")
-            )
-            schedules["refined"] = shape
-        else:
-            schedules[name] = _schedule(name)
-    table = compare(cfg, schedules, seeds=seeds, peak_lrs=peaks, on_step=StderrProgress("compare"))
-    if not args.all:
-        table = table[table["best"]]
+    schedules = {
+        name: "refined" if name == "refined" else _schedule(name)
+        for name in args.schedules.split(",")
+    }
+    table, runs = compare(
+        cfg,
+        schedules,
+        seeds=seeds,
+        peak_lrs=peaks,
+        on_step=StderrProgress("compare"),
+        return_runs=True,
+        extend_grid=not args.no_extend,
+        tau=args.tau,
+        rounds=args.rounds,
+    )
+    best = best_rows(table)
+    best["bound_vs_linear"] = own_norm_bounds(best, runs)
+    if args.out:
+        best.to_csv(args.out, index=False, float_format="%.9g")
+        print(f"wrote {args.out}", file=sys.stderr)
+    shown = table if args.all else best
     cols = [
         "schedule",
         "peak_lr",
+        "at_grid_edge",
         "n_seeds",
         "diverged",
-        "train_loss_mean",
-        "train_loss_sem",
+        "learned",
+        "objective_mean",
+        "objective_sem",
+        "suboptimality_mean",
+        "suboptimality_sem",
         "test_accuracy_mean",
-        "test_accuracy_sem",
-    ]
-    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.5g}"))
+    ] + ([] if args.all else ["bound_vs_linear"])
+    print(shown[cols].to_string(index=False, float_format=_fmt))
+    if not args.all:
+        print(
+            "best peak lr = lowest mean final objective; bound_vs_linear: each schedule's "
+            "last-iterate bound under the gradient norms of its own runs, relative to linear"
+        )
     return 0
 
 
 def cmd_study(args) -> int:
     from pathlib import Path
 
-    from lrcore.train.study import full_problems, markdown_report, run_study, smoke_problems
+    from lrcore.train.report import check_readme, markdown_report, readme_block, update_readme
+    from lrcore.train.study import full_problems, run_study, smoke_problems
 
-    problems = smoke_problems() if args.smoke else full_problems(args.steps, args.cnn_steps)
+    if args.readme:
+        check_readme(args.readme)  # before the study, not after it
+
+    problems = smoke_problems() if args.smoke else full_problems()
     seeds = list(range(2 if args.smoke else args.seeds))
 
     def on_problem(i, n, name):
@@ -167,6 +212,13 @@ def cmd_study(args) -> int:
         print(f"wrote {args.out} ({result.wall_time / 60:.1f} min)", file=sys.stderr)
     else:
         print(report)
+    if args.pickle:
+        import pickle
+
+        Path(args.pickle).write_bytes(pickle.dumps(result))
+    if args.readme:
+        update_readme(args.readme, readme_block(result))
+        print(f"updated {args.readme}", file=sys.stderr)
     return 0
 
 
@@ -188,17 +240,35 @@ def add_commands(sub, commands: dict) -> None:
         help="comma-separated names; 'refined' refines from a linear run first",
     )
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--peak-lrs", help="comma-separated grid; each schedule keeps its best")
+    p.add_argument(
+        "--peak-lrs",
+        help="comma-separated grid (default: --peak-lr x 1/4, 1/2, 1, 2, 4); "
+        "each schedule keeps its best",
+    )
+    p.add_argument(
+        "--no-extend",
+        action="store_true",
+        help="do not add peak lrs beyond the grid when a schedule's best is at its edge",
+    )
     p.add_argument("--tau", type=float, default=0.1, help="smoothing for 'refined'")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds of refinement: round k refines round k-1's runs (refined, refined_2, ...)",
+    )
     p.add_argument("--all", action="store_true", help="show every peak lr, not only each best")
+    p.add_argument("--out", help="write one row per schedule at its best peak lr to this CSV")
     commands["compare"] = cmd_compare
 
     p = sub.add_parser(
-        "study", help="the paper's claims on 7 logistic-regression and 2 CNN problems"
+        "study",
+        help="the paper's claims on logistic regression, the hinge, gradient noise, small "
+        "batches, a long horizon and 2 CNNs (docs/results.md)",
     )
     p.add_argument("--smoke", action="store_true", help="2 tiny problems, 2 seeds (seconds)")
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=1000, help="logistic-regression steps")
-    p.add_argument("--cnn-steps", type=int, default=1000)
+    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (the CNNs use 3)")
     p.add_argument("--out", help="write the markdown report here (default: stdout)")
+    p.add_argument("--readme", help="also rewrite the study block of this README")
+    p.add_argument("--pickle", help="also save the StudyResult here (pickle), to re-render it")
     commands["study"] = cmd_study

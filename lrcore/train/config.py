@@ -9,20 +9,25 @@ import numpy as np
 from lrcore.refine import stretch
 from lrcore.schedules import REGISTRY, build_schedule, evaluate
 
+_TABULAR = ("digits", "breast_cancer", "wine", "iris", "synthetic")
 TASKS = {
     # task -> datasets it can train on
-    "logreg": ("digits", "breast_cancer", "wine", "iris", "synthetic"),
+    "logreg": _TABULAR,
+    "svm": _TABULAR,
     "cnn": ("digits", "synthetic_images"),
 }
+CONVEX_TASKS = ("logreg", "svm")  # computed in float64 on the CPU; f_star is known
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
+NOISES = ("none", "flat", "rise", "fall")  # see lrcore.train.noise.noise_profile
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """One training run. Runs that differ only in schedule, peak lr or seed batch together."""
 
-    task: str = "logreg"  # "logreg" (convex: the theory holds) or "cnn" (small conv net)
+    task: str = "logreg"  # "logreg" (convex, smooth), "svm" (convex, Lipschitz, non-smooth:
+    # the multiclass hinge of Crammer & Singer, the theory's loss class) or "cnn" (small conv net)
     dataset: str = "digits"  # see TASKS; all ship with scikit-learn or are generated
     optimizer: str = "sgd"  # "sgd" (l2 norms, refine with sgd) or "adam"/"adamw" (l1 norms)
     momentum: float = 0.0  # SGD momentum (0 = plain SGD, the setting the theory covers)
@@ -37,9 +42,13 @@ class RunConfig:
     device: str = "auto"  # "auto" = CUDA when available, else CPU
     eval_every: int = 100  # steps between full evaluations (train loss, test loss, accuracy)
     synthetic_samples: int = 2000  # synthetic datasets only: number of examples
-    synthetic_features: int = 20  # synthetic logreg only: feature dimension
+    synthetic_features: int = 20  # synthetic logreg/svm only: feature dimension
     synthetic_classes: int = 4  # synthetic datasets only: number of classes
-    synthetic_condition: float = 1.0  # synthetic logreg only: condition number of the features
+    synthetic_condition: float = 1.0  # synthetic logreg/svm only: condition number of the features
+    noise: str = "none"  # Gaussian noise added to every stochastic gradient, its std following
+    # a fixed profile over the run: "flat", "rise" (x1, then up to x5 from half-way) or "fall"
+    # (x5 down to x1 by 30 %); seeded by `seed` only, so every schedule and peak lr sees the same
+    noise_scale: float = 1.0  # expected l2 norm of the noise vector where the profile is x1
 
     def __post_init__(self):
         if not isinstance(self.schedule, str):  # arrays become tuples: configs stay hashable
@@ -60,6 +69,8 @@ class RunConfig:
             bad("optimizer", f"one of {list(OPTIMIZERS)}")
         if self.device not in DEVICES:
             bad("device", f"one of {list(DEVICES)}")
+        if self.noise not in NOISES:
+            bad("noise", f"one of {list(NOISES)}")
         for name, lo in (
             ("steps", 2),
             ("batch_size", 1),
@@ -77,7 +88,7 @@ class RunConfig:
             or self.seed < 0
         ):
             bad("seed", "an integer >= 0")
-        for name in ("peak_lr", "momentum", "weight_decay", "synthetic_condition"):
+        for name in ("peak_lr", "momentum", "weight_decay", "synthetic_condition", "noise_scale"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or not np.isfinite(v):
                 bad(name, "a finite number")
@@ -87,6 +98,8 @@ class RunConfig:
             bad("momentum", "in [0, 1)")
         if self.weight_decay < 0:
             bad("weight_decay", ">= 0")
+        if self.noise_scale < 0:
+            bad("noise_scale", ">= 0")
         if self.synthetic_condition < 1:
             bad("synthetic_condition", ">= 1")
         if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.steps:
@@ -124,6 +137,16 @@ class RunConfig:
     @property
     def schedule_name(self) -> str:
         return self.schedule if isinstance(self.schedule, str) else "custom"
+
+    @property
+    def convex(self) -> bool:
+        """Logistic regression and the hinge task: convex, run in float64, f_star is known."""
+        return self.task in CONVEX_TASKS
+
+    @property
+    def l2_in_objective(self) -> bool:
+        """Weight decay is an L2 term of the objective (sgd, adam), not decoupled (adamw)."""
+        return self.weight_decay > 0 and self.optimizer != "adamw"
 
     @property
     def norm_type(self) -> str:

@@ -30,7 +30,7 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Dataset:
-    X_train: np.ndarray  # float32, (n, d) or (n, 1, h, w) for images
+    X_train: np.ndarray  # float64 (n, d) for the convex tasks, float32 (n, 1, h, w) for the CNN
     y_train: np.ndarray  # int64 class labels
     X_test: np.ndarray
     y_test: np.ndarray
@@ -94,12 +94,12 @@ LOADERS: dict[str, Callable[[DataSpec], tuple[np.ndarray, np.ndarray]]] = {
 IMAGE_SIDE = 8  # digits and synthetic_images are 8x8
 
 
-def load_dataset(cfg: RunConfig) -> Dataset:
-    """The dataset of ``cfg``, split and standardised for ``cfg.seed`` (cached)."""
+def data_spec(cfg: RunConfig) -> DataSpec:
+    """The fields of ``cfg`` that decide its data (a hashable cache key)."""
     synthetic = cfg.dataset.startswith("synthetic")
-    spec = DataSpec(
+    return DataSpec(
         cfg.dataset,
-        cfg.task,
+        "cnn" if cfg.task == "cnn" else "tabular",  # logreg and svm share their data
         cfg.seed,
         *(
             (
@@ -112,7 +112,11 @@ def load_dataset(cfg: RunConfig) -> Dataset:
             else (0, 0, 0, 0.0)
         ),
     )
-    return _load(spec)
+
+
+def load_dataset(cfg: RunConfig) -> Dataset:
+    """The dataset of ``cfg``, split and standardised for ``cfg.seed`` (cached)."""
+    return _load(data_spec(cfg))
 
 
 @lru_cache(maxsize=64)
@@ -129,10 +133,11 @@ def _load(cfg: DataSpec) -> Dataset:
     if cfg.task == "cnn":
         X_tr = X_tr.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
         X_te = X_te.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+    dtype = np.float32 if cfg.task == "cnn" else np.float64  # convex tasks run in float64
     return Dataset(
-        X_tr.astype(np.float32),
+        X_tr.astype(dtype),
         y_tr,
-        X_te.astype(np.float32),
+        X_te.astype(dtype),
         y_te,
         n_classes=int(y.max()) + 1,
         name=cfg.dataset,

@@ -1,14 +1,18 @@
 """The training loop: many runs (schedules x seeds x peak lrs) as one batched computation.
 
 ``train(config)`` is ``run_many([config])[0]``: a single run goes through the same code.
-Per step it records the lr, the minibatch loss and the gradient l2 and l1 norms (of the
-loss gradient, before weight decay, clipping or the optimizer step).
+Per step it records the lr, the minibatch objective and the l2 and l1 norms of the
+stochastic gradient the step uses: the loss gradient, plus the L2 term when weight decay is
+an L2 term (sgd, adam; not adamw's decoupled decay), plus the controlled noise (if any).
+The convex tasks (logreg, svm) run in float64 (on the CPU unless device="cuda"), so their
+numbers agree across x86 machines to ~1e-10; the CNN runs in float32.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +22,12 @@ import torch
 from lrcore.train.config import RunConfig
 from lrcore.train.data import load_dataset
 from lrcore.train.models import MODELS
+from lrcore.train.noise import noise_profile
+from lrcore.train.objective import f_star
 from lrcore.train.optim import BatchedOptimizer
 from lrcore.train.result import RunResult
+
+NOISE_CHUNK = 256  # noise is drawn this many steps at a time (the stream does not depend on it)
 
 
 @dataclass(frozen=True)
@@ -44,9 +52,11 @@ class Progress:
 OnStep = Callable[[Progress], bool | None]
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, convex: bool = False) -> torch.device:
+    """The device for ``name``; "auto" is CUDA when available, except for the convex tasks
+    (small and float64: the CPU)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() and not convex else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("RunConfig: device 'cuda' was asked for but CUDA is not available")
     return torch.device(name)
@@ -74,13 +84,25 @@ def run_many(configs: list[RunConfig], on_step: OnStep | None = None) -> list[Ru
     done, cancelled = 0, False
     for idx in groups.values():
         group = [configs[i] for i in idx]
-        for i, res in zip(
-            idx, _run_group(group, on_step, done, len(configs), cancelled), strict=True
-        ):
+        with _cpu_threads(1):
+            out = _run_group(group, on_step, done, len(configs), cancelled)
+        for i, res in zip(idx, out, strict=True):
             results[i] = res
         done += len(idx)
         cancelled = cancelled or any(r.cancelled for r in results if r is not None)
     return results  # type: ignore[return-value]
+
+
+@contextmanager
+def _cpu_threads(n: int):
+    """One CPU thread: the ops of these small models are tiny, so more threads mostly wait
+    (7-28x slower on a busy 2-core machine), and one thread fixes the order of every sum."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _stack(arrays: list[np.ndarray], device) -> torch.Tensor:
@@ -95,7 +117,8 @@ def _run_group(
     already_cancelled: bool,
 ) -> list[RunResult]:
     cfg0 = group[0]
-    device = resolve_device(cfg0.device)
+    device = resolve_device(cfg0.device, cfg0.convex)
+    dtype = torch.float64 if cfg0.convex else torch.float32
     start = time.perf_counter()
     R, T, B = len(group), cfg0.steps, cfg0.batch_size
     data = [load_dataset(c) for c in group]
@@ -104,12 +127,19 @@ def _run_group(
     Xte = _stack([d.X_test for d in data], device)
     yte = _stack([d.y_test for d in data], device)
     n_train, n_classes = Xtr.shape[1], max(d.n_classes for d in data)
-    model = MODELS[cfg0.task](R, data[0].n_features, n_classes, [c.seed for c in group], device)
-    opt = BatchedOptimizer(
-        cfg0.optimizer, model.params, momentum=cfg0.momentum, weight_decay=cfg0.weight_decay
+    model = MODELS[cfg0.task](
+        R, data[0].n_features, n_classes, [c.seed for c in group], device, dtype=dtype
     )
+    l2 = cfg0.weight_decay if cfg0.l2_in_objective else 0.0  # part of the gradient we record
+    opt = BatchedOptimizer(
+        cfg0.optimizer,
+        model.params,
+        momentum=cfg0.momentum,
+        weight_decay=0.0 if l2 else cfg0.weight_decay,
+    )
+    noise = _Noise(group, model.params, device) if cfg0.noise != "none" else None
     lr_table = np.stack([c.lrs() for c in group])  # float64, kept for the results
-    lrs = torch.from_numpy(lr_table.astype(np.float32)).to(device)
+    lrs = torch.from_numpy(lr_table).to(device=device, dtype=dtype)
     # i.i.d. minibatches from each run's seed (runs with one seed see the same batches),
     # as rows of the flattened (R * n) training set so one index_select gathers every batch
     batches = torch.from_numpy(
@@ -124,13 +154,13 @@ def _run_group(
     ).to(device)
     X_flat, y_flat = Xtr.reshape(R * n_train, *Xtr.shape[2:]), ytr.reshape(-1)
 
-    rec = torch.full((T, 3, R), float("nan"), device=device)  # loss, l2, l1 per step and run
+    rec = torch.full((T, 3, R), float("nan"), device=device, dtype=dtype)  # loss, l2, l1
     alive = torch.ones(R, dtype=torch.bool, device=device)
     all_alive = True
     evals: list[tuple[int, torch.Tensor]] = []
     check_every = 1 if device.type == "cpu" else 25  # each check syncs with the GPU
     report_every = max(1, T // 200)
-    evals.append((0, _evaluate(model, Xtr, ytr, Xte, yte)))
+    evals.append((0, _evaluate(model, Xtr, ytr, Xte, yte, l2)))
     steps_done, cancelled = 0, already_cancelled
     for t in range(0 if already_cancelled else T):
         idx = batches[t]
@@ -138,7 +168,13 @@ def _run_group(
             X_flat.index_select(0, idx).view(R, B, *Xtr.shape[2:]),
             y_flat.index_select(0, idx).view(R, B),
         )
+        if l2:
+            loss = loss + 0.5 * l2 * _sq_norm(model.params)
+            grads = [g.add(p.detach(), alpha=l2) for g, p in zip(grads, model.params, strict=True)]
         flat = torch.cat([g.reshape(R, -1) for g in grads], 1)
+        if noise is not None:
+            flat = flat + noise(t)
+            grads = [v.view_as(g) for v, g in zip(noise.split(flat), grads, strict=True)]
         torch.stack(
             [
                 loss,
@@ -160,7 +196,7 @@ def _run_group(
         opt.step(grads, lr_t)
         steps_done = t + 1
         if steps_done % cfg0.eval_every == 0 or steps_done == T:
-            evals.append((steps_done, _evaluate(model, Xtr, ytr, Xte, yte)))
+            evals.append((steps_done, _evaluate(model, Xtr, ytr, Xte, yte, l2)))
         if on_step is not None and (steps_done % report_every == 0 or steps_done == T):
             live = rec[t, 0][alive]
             mean_loss = float(live.mean()) if len(live) else float("nan")
@@ -171,7 +207,7 @@ def _run_group(
                 cancelled = True
                 break
     if steps_done and (not evals or evals[-1][0] != steps_done):
-        evals.append((steps_done, _evaluate(model, Xtr, ytr, Xte, yte)))
+        evals.append((steps_done, _evaluate(model, Xtr, ytr, Xte, yte, l2)))
     wall = time.perf_counter() - start
     return _results(
         group,
@@ -185,30 +221,54 @@ def _run_group(
     )
 
 
+class _Noise:
+    """Gaussian noise for each run's stochastic gradient: std ``noise_scale * profile[t] /
+    sqrt(P)`` per coordinate, from a generator seeded by the run's seed only (runs with the
+    same seed, whatever their schedule or peak lr, get the same noise)."""
+
+    def __init__(self, group: list[RunConfig], params: list[torch.Tensor], device):
+        cfg0 = group[0]
+        self.sizes = [p[0].numel() for p in params]
+        P = sum(self.sizes)
+        self.scale = cfg0.noise_scale * noise_profile(cfg0.noise, cfg0.steps) / np.sqrt(P)
+        seeds = sorted({c.seed for c in group})
+        self.rngs = [np.random.default_rng([s, 5]) for s in seeds]
+        self.which = torch.tensor([seeds.index(c.seed) for c in group], device=device)
+        self.P, self.device, self.dtype, self.chunk = P, device, params[0].dtype, None
+
+    def __call__(self, t: int) -> torch.Tensor:
+        """(R, P) noise for step ``t`` (steps come in order)."""
+        if t % NOISE_CHUNK == 0:
+            draws = np.stack([g.standard_normal((NOISE_CHUNK, self.P)) for g in self.rngs])
+            self.chunk = torch.from_numpy(draws).to(device=self.device, dtype=self.dtype)
+        return self.chunk[:, t % NOISE_CHUNK].index_select(0, self.which) * float(self.scale[t])
+
+    def split(self, flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return flat.split(self.sizes, dim=1)
+
+
+def _sq_norm(params: list[torch.Tensor]) -> torch.Tensor:
+    """(R,) squared l2 norm of each run's parameters."""
+    return sum(p.detach().reshape(len(p), -1).pow(2).sum(1) for p in params)
+
+
 @torch.no_grad()
-def _evaluate(model, Xtr, ytr, Xte, yte) -> torch.Tensor:
-    """(3, R): full train loss, test loss, test accuracy."""
+def _evaluate(model, Xtr, ytr, Xte, yte, l2: float = 0.0) -> torch.Tensor:
+    """(4, R): full train loss, test loss, test accuracy, objective (train loss + L2 term)."""
     out = []
     for X, y in ((Xtr, ytr), (Xte, yte)):
         logits = model.logits(X)
-        R, N, k = logits.shape
-        loss = (
-            torch.nn.functional.cross_entropy(
-                logits.reshape(R * N, k), y.reshape(-1), reduction="none"
-            )
-            .view(R, N)
-            .mean(1)
-        )
-        out.append(loss)
+        out.append(model.example_losses(logits, y).mean(1))
         if X is Xte:
-            out.append((logits.argmax(-1) == y).float().mean(1))
+            out.append((logits.argmax(-1) == y).to(logits.dtype).mean(1))
+    out.append(out[0] + 0.5 * l2 * _sq_norm(model.params) if l2 else out[0].clone())
     return torch.stack(out)
 
 
 def _results(group, lr_table, rec, evals, steps_done, cancelled, wall, device) -> list[RunResult]:
     eval_steps = np.array([s for s, _ in evals])
     eval_vals = (
-        np.stack([v.cpu().numpy() for _, v in evals]) if evals else np.zeros((0, 3, len(group)))
+        np.stack([v.cpu().numpy() for _, v in evals]) if evals else np.zeros((0, 4, len(group)))
     )
     out = []
     for r, cfg in enumerate(group):
@@ -226,13 +286,16 @@ def _results(group, lr_table, rec, evals, steps_done, cancelled, wall, device) -
                 "train_loss": eval_vals[:, 0, r],
                 "test_loss": eval_vals[:, 1, r],
                 "test_accuracy": eval_vals[:, 2, r],
+                "objective": eval_vals[:, 3, r],
             }
         )
         if diverged_at is not None:
             frame = frame[frame.step <= diverged_at].reset_index(drop=True)
-        final = {k: float("nan") for k in ("train_loss", "test_loss", "test_accuracy")}
+        final = {k: float("nan") for k in ("train_loss", "test_loss", "test_accuracy", "objective")}
         if diverged_at is None and len(frame):
             final = {k: float(frame[k].iloc[-1]) for k in final}
+        final["f_star"] = f_star(cfg)
+        final["suboptimality"] = final["objective"] - final["f_star"]
         out.append(
             RunResult(
                 config=cfg,

@@ -1,7 +1,9 @@
 """Models whose parameters carry a leading run dimension R, so R runs train as one batch.
 
-- :class:`LogReg`: multinomial logistic regression (convex), zero-initialised, with the
-  exact gradient in closed form (no autograd: it is the hot loop of every study).
+- :class:`LogReg`: multinomial logistic regression (convex, smooth), zero-initialised, with
+  the exact gradient in closed form (no autograd: it is the hot loop of every study).
+- :class:`Hinge`: the same linear model under the multiclass hinge of Crammer & Singer
+  (convex, Lipschitz, non-smooth), with a closed-form subgradient.
 - :class:`SmallCNN`: two 3x3 conv layers and a linear head for 8x8 images, run over R
   stacked parameter sets with ``torch.func.vmap``.
 """
@@ -17,10 +19,12 @@ from torch.func import functional_call, stack_module_state, vmap
 class LogReg:
     """``logits = X @ W + b``; ``W`` is (R, d, k), ``b`` is (R, k); zero initial weights."""
 
-    def __init__(self, n_runs: int, n_features: int, n_classes: int, seeds, device):
+    def __init__(
+        self, n_runs: int, n_features: int, n_classes: int, seeds, device, dtype=torch.float32
+    ):
         self.params = [
-            torch.zeros(n_runs, n_features, n_classes, device=device),
-            torch.zeros(n_runs, n_classes, device=device),
+            torch.zeros(n_runs, n_features, n_classes, device=device, dtype=dtype),
+            torch.zeros(n_runs, n_classes, device=device, dtype=dtype),
         ]
         self._minus_one = None  # cached scatter source for the one-hot subtraction
 
@@ -35,11 +39,42 @@ class LogReg:
         logp = torch.log_softmax(logits, dim=-1)
         loss = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
         resid = logp.exp_()  # softmax - onehot, divided by the batch size
-        if self._minus_one is None or self._minus_one.shape != y.shape:
-            self._minus_one = torch.full((*y.shape, 1), -1.0, device=y.device)
+        if self._minus_one is None or self._minus_one.shape[:-1] != y.shape:
+            self._minus_one = torch.full((*y.shape, 1), -1.0, device=y.device, dtype=X.dtype)
         resid.scatter_add_(-1, y.unsqueeze(-1), self._minus_one)
         resid /= X.shape[1]
         return loss, [torch.bmm(X.transpose(1, 2), resid), resid.sum(1)]
+
+    @staticmethod
+    def example_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(R, N, k) logits, (R, N) labels -> (R, N) cross-entropy per example."""
+        R, N, k = logits.shape
+        return F.cross_entropy(logits.reshape(R * N, k), y.reshape(-1), reduction="none").view(R, N)
+
+
+class Hinge(LogReg):
+    """Crammer-Singer hinge: ``max(0, max_{j != y} 1 + s_j - s_y)`` per example.
+
+    Subgradient: ``x`` into column ``j*`` (the first most violating class) and ``-x`` into
+    column ``y``, when the margin is violated (> 0); zero otherwise.
+    """
+
+    @staticmethod
+    def _margins(logits, y):
+        m = 1.0 + logits - logits.gather(-1, y.unsqueeze(-1))
+        return m.scatter_(-1, y.unsqueeze(-1), 0.0)  # j = y stands for "no loss"
+
+    @classmethod
+    def example_losses(cls, logits, y):
+        return cls._margins(logits, y).amax(-1)
+
+    def loss_and_grads(self, X, y):
+        worst, j = self._margins(self.logits(X), y).max(-1)
+        active = (worst > 0).to(X.dtype).unsqueeze(-1) / X.shape[1]
+        resid = X.new_zeros(*y.shape, self.params[1].shape[-1])
+        resid.scatter_add_(-1, j.unsqueeze(-1), active)
+        resid.scatter_add_(-1, y.unsqueeze(-1), -active)
+        return worst.mean(1), [torch.bmm(X.transpose(1, 2), resid), resid.sum(1)]
 
 
 class _CNN(nn.Module):
@@ -58,7 +93,9 @@ class _CNN(nn.Module):
 class SmallCNN:
     """R copies of a small CNN, each initialised from its run's seed (PyTorch's default init)."""
 
-    def __init__(self, n_runs: int, n_features: int, n_classes: int, seeds, device):
+    def __init__(
+        self, n_runs: int, n_features: int, n_classes: int, seeds, device, dtype=torch.float32
+    ):
         models = []
         for seed in seeds:
             with torch.random.fork_rng(devices=[]):
@@ -90,5 +127,7 @@ class SmallCNN:
         )  # runs are independent: d(sum)/d(run r) = its own
         return loss.detach(), list(grads)
 
+    example_losses = staticmethod(LogReg.example_losses)
 
-MODELS = {"logreg": LogReg, "cnn": SmallCNN}
+
+MODELS = {"logreg": LogReg, "svm": Hinge, "cnn": SmallCNN}

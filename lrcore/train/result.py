@@ -16,11 +16,14 @@ from lrcore.train.config import RunConfig
 class RunResult:
     config: RunConfig
     lr: np.ndarray  # lr used at each step
-    loss: np.ndarray  # minibatch loss at each step (before that step's update)
-    grad_norm_l2: np.ndarray  # l2 norm of the loss gradient, before clipping and the step
+    loss: np.ndarray  # minibatch objective at each step (data loss + L2 term, before the update)
+    grad_norm_l2: np.ndarray  # l2 norm of the gradient the step uses (loss + L2 term + noise)
     grad_norm_l1: np.ndarray  # l1 norm of the same gradient (what Adam-style refinement uses)
-    evals: pd.DataFrame = field(repr=False)  # step, train_loss, test_loss, test_accuracy
-    final: dict = field(default_factory=dict)  # the last evaluation (nan when diverged)
+    evals: pd.DataFrame = field(repr=False)  # step, train_loss, test_loss, test_accuracy, objective
+    # the last evaluation: train_loss, test_loss, test_accuracy, objective (full training set,
+    # data loss + L2 term), f_star and suboptimality = objective - f_star (nan: not convex,
+    # no certified minimum, or diverged)
+    final: dict = field(default_factory=dict)
     wall_time: float = 0.0  # seconds for the whole batch of runs this one trained in
     runs_in_batch: int = 1  # how many runs shared that batched computation
     device: str = "cpu"

@@ -1,16 +1,17 @@
-"""The study: do the paper's claims hold on small problems anyone can rerun?
+"""The study: where do the paper's claims hold, on problems anyone can rerun?
 
-For every problem: constant, step, cosine, linear decay and refined (from that problem's
-own linear-decay runs), each at its best peak lr on a fixed grid, over several seeds.
-The main metric is the final training loss (what the theory bounds); test accuracy is
-reported too, with the last-iterate bound each schedule gets from the problem's
-gradient norms. Everything is decided before any result is seen: no problem, seed or
-schedule is dropped afterwards.
+Every problem runs constant, step, cosine and linear decay and **refined** (from the
+seed-averaged norms of linear's runs at linear's best peak lr) through
+:func:`lrcore.train.experiments.compare`: a factor-2 peak-lr grid around the problem's
+centre lr, extended while a schedule's best sits at an edge, each schedule at its own best
+peak lr by the final objective. Convex problems are scored by suboptimality
+(objective - f_star, f_star from an exact solver), the CNNs by the objective. Wins are paired
+per seed (a seed fixes the split, the initialisation, the batches and the gradient noise).
+Problems, seeds and settings are fixed here before any result is seen; nothing is dropped.
 """
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,324 +19,302 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lrcore.bound import compare_bounds
+from lrcore.diagnose import diagnose_refined, refined_shape
 from lrcore.train.config import RunConfig
-from lrcore.train.experiments import refine_from_runs, table_from_runs
-from lrcore.train.loop import OnStep, run_many
+from lrcore.train.experiments import best_rows, compare, own_norm_bounds, refine_from_runs
+from lrcore.train.loop import OnStep
 
 BASELINES = ("constant", "step", "cosine", "linear")
 SCHEDULES = (*BASELINES, "refined")
-SGD_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
-ADAM_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+CNN_SEEDS = 3  # the CNNs cost ~50x a logistic-regression run on the CPU: fewer seeds
+# regime -> what the theory says there (the report prints it next to the verdicts)
+REGIMES = {
+    "logreg": "smooth convex (logistic regression + L2), batch 32, T = 1000",
+    "hinge": "Lipschitz non-smooth convex (multiclass hinge), batch 32, T = 1000",
+    "noise rise": "hinge, gradient noise rising x1 -> x5 over the second half (T = 2000)",
+    "noise flat": "hinge, gradient noise of constant size (T = 2000)",
+    "noise fall": "hinge, gradient noise falling x5 -> x1 over the first 30 % (T = 2000)",
+    "small batch": "batch size 1, T = 2000",
+    "long": "T = 5000, batch 32",
+    "cnn": "small CNN with Adam, T = 500, 3 seeds: non-convex, interpolating, outside the theory",
+}
+CLAIMS = (
+    ("linear beats cosine", "linear", "cosine"),
+    ("refined beats linear", "refined", "linear"),
+    ("linear beats constant", "linear", "constant"),
+)
 
 
 @dataclass(frozen=True)
 class Problem:
     name: str
-    config: RunConfig  # schedule, peak_lr and seed are set by the study
-    peak_lrs: tuple[float, ...]
+    regime: str  # a key of REGIMES
+    config: RunConfig  # peak_lr is the centre of the grid; schedule and seed are set here
+    max_seeds: int | None = None  # cap on the study's seeds (the CNNs)
 
 
-def _logreg(name: str, dataset: str, steps: int, **kw) -> Problem:
-    # a small L2 term gives every problem a finite minimiser (digits and iris are separable)
+def _p(name, regime, task="logreg", dataset="synthetic", steps=1000, peak_lr=1.0, **kw) -> Problem:
     cfg = RunConfig(
-        task="logreg",
+        task=task,
         dataset=dataset,
         optimizer="sgd",
         steps=steps,
-        batch_size=32,
-        weight_decay=1e-3,
-        eval_every=max(steps // 20, 1),
+        batch_size=kw.pop("batch_size", 32),
+        peak_lr=peak_lr,
+        weight_decay=1e-3 if task == "logreg" else 0.0,  # L2 gives logreg a finite minimiser
+        eval_every=max(steps // 10, 1),
+        device="cpu",
         **kw,
     )
-    return Problem(name, cfg, SGD_GRID)
+    return Problem(name, regime, cfg)
 
 
-def _cnn(name: str, dataset: str, steps: int, **kw) -> Problem:
-    cfg = RunConfig(
-        task="cnn",
-        dataset=dataset,
-        optimizer="adam",
-        steps=steps,
-        batch_size=32,
-        eval_every=max(steps // 20, 1),
-        **kw,
-    )
-    return Problem(name, cfg, ADAM_GRID)
-
-
-def full_problems(steps: int = 1000, cnn_steps: int = 1000) -> list[Problem]:
-    return [
-        _logreg("logreg digits", "digits", steps),
-        _logreg("logreg breast_cancer", "breast_cancer", steps),
-        _logreg("logreg wine", "wine", steps),
-        _logreg("logreg iris", "iris", steps),
-        _logreg("logreg synthetic cond=1", "synthetic", steps, synthetic_condition=1.0),
-        _logreg("logreg synthetic cond=100", "synthetic", steps, synthetic_condition=100.0),
-        _logreg("logreg synthetic cond=10^4", "synthetic", steps, synthetic_condition=1e4),
-        _cnn("cnn digits (adam)", "digits", cnn_steps),
-        _cnn("cnn synthetic_images (adam)", "synthetic_images", cnn_steps),
+def full_problems() -> list[Problem]:
+    """The problems of docs/results.md (fixed before any result was seen)."""
+    hinge = {"task": "svm", "peak_lr": 0.1}
+    out = [
+        _p(f"logreg {d}", "logreg", dataset=d) for d in ("digits", "breast_cancer", "wine", "iris")
     ]
+    out += [
+        _p(f"logreg synthetic cond={c}", "logreg", synthetic_condition=float(v))
+        for c, v in (("1", 1), ("100", 100), ("10^4", 1e4))
+    ]
+    out += [_p(f"hinge {d}", "hinge", dataset=d, **hinge) for d in ("synthetic", "iris", "digits")]
+    for noise in ("rise", "flat", "fall"):
+        out += [
+            _p(
+                f"hinge synthetic noise={noise}", f"noise {noise}", steps=2000, noise=noise, **hinge
+            ),
+            _p(f"logreg synthetic noise={noise}", f"noise {noise}", steps=2000, noise=noise),
+        ]
+    out += [
+        _p("hinge synthetic batch=1", "small batch", steps=2000, batch_size=1, **hinge),
+        _p(
+            "logreg synthetic cond=100 batch=1",
+            "small batch",
+            steps=2000,
+            batch_size=1,
+            synthetic_condition=100.0,
+            peak_lr=0.25,
+        ),
+        _p("logreg synthetic cond=100 T=5000", "long", steps=5000, synthetic_condition=100.0),
+        _p("hinge synthetic noise=rise T=5000", "long", steps=5000, noise="rise", **hinge),
+    ]
+    for d in ("digits", "synthetic_images"):
+        cfg = RunConfig(
+            task="cnn",
+            dataset=d,
+            optimizer="adam",
+            steps=500,  # the CNNs cost ~50x a convex run on one CPU thread
+            batch_size=32,
+            peak_lr=1e-3,
+            eval_every=50,
+        )
+        out.append(Problem(f"cnn {d} (adam)", "cnn", cfg, max_seeds=CNN_SEEDS))
+    return out
 
 
 def smoke_problems() -> list[Problem]:
+    """Two tiny problems (seconds): one convex with rising noise, one CNN."""
     return [
         Problem(
-            "logreg iris (smoke)",
-            RunConfig(dataset="iris", steps=80, eval_every=40, weight_decay=1e-3),
-            (0.1, 1.0),
+            "hinge synthetic noise=rise (smoke)",
+            "noise rise",
+            RunConfig(
+                task="svm",
+                dataset="synthetic",
+                steps=300,
+                eval_every=100,
+                peak_lr=0.05,
+                noise="rise",
+                synthetic_samples=400,
+                device="cpu",
+            ),
         ),
         Problem(
             "cnn synthetic_images (smoke)",
+            "cnn",
             RunConfig(
                 task="cnn",
                 dataset="synthetic_images",
                 optimizer="adam",
-                steps=40,
-                eval_every=20,
-                synthetic_samples=200,
+                steps=20,
+                eval_every=10,
+                synthetic_samples=100,
+                peak_lr=2e-3,
+                device="cpu",
             ),
-            (1e-3, 3e-3),
+            max_seeds=2,
         ),
     ]
 
 
 @dataclass
-class StudyResult:
-    table: pd.DataFrame  # one row per problem x schedule (at its best peak lr)
-    seeds: tuple[int, ...]
+class ProblemResult:
+    problem: Problem
+    best: pd.DataFrame  # one row per schedule at its best peak lr (+ bound_vs_linear)
+    scores: dict[str, np.ndarray]  # schedule -> score per seed at its best peak lr
+    metric: str  # "suboptimality" (convex) or "objective" (CNN)
+    peak_fraction: float  # refined shape: where it peaks (0 = start, 1 = end)
+    above_half: float  # refined shape: share of the run at >= half its peak
+    norm_fall: float  # early / late smoothed norms it was refined from
+    warnings: list[str]  # lrcore.diagnose.diagnose_refined on the refined shape
     wall_time: float
     device: str
-    problems: list[Problem] = field(default_factory=list)
-    per_seed: dict = field(default_factory=dict)  # (problem, schedule) -> final train loss per seed
 
-    def wins(self, a: str, b: str) -> tuple[int, int, int]:
-        """(problems where a's mean final train loss < b's, where a is lower by more than 2
-        standard errors of the paired per-seed difference, problems compared). Seeds pair up:
-        a seed fixes the data split, the initialisation and the batches for every schedule."""
-        better = significant = total = 0
-        for problem in self.table.problem.unique():
-            la, lb = self.per_seed.get((problem, a)), self.per_seed.get((problem, b))
-            if la is None or lb is None or not (np.isfinite(la).all() and np.isfinite(lb).all()):
+    def paired(self, a: str, b: str) -> tuple[float, float]:
+        """Mean and standard error over seeds of ``score(b) - score(a)`` (> 0: a is better)."""
+        la, lb = self.scores.get(a), self.scores.get(b)
+        if la is None or lb is None or not (np.isfinite(la).all() and np.isfinite(lb).all()):
+            return float("nan"), float("nan")
+        d = lb - la
+        return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.inf
+
+
+@dataclass
+class StudyResult:
+    results: list[ProblemResult]
+    seeds: tuple[int, ...]
+    wall_time: float
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Every problem's best rows, with problem and regime columns."""
+        return pd.concat(
+            [r.best.assign(problem=r.problem.name, regime=r.problem.regime) for r in self.results],
+            ignore_index=True,
+        )
+
+    def wins(self, a: str, b: str, regime: str | None = None) -> tuple[int, int, int, int]:
+        """(a better on average, a clearly better, b clearly better, problems compared): clear =
+        the paired per-seed difference is more than 2 standard errors from 0."""
+        better = clear = lost = total = 0
+        for r in self.results:
+            if regime is not None and r.problem.regime != regime:
+                continue
+            mean, se = r.paired(a, b)
+            if not np.isfinite(mean):
                 continue
             total += 1
-            diff = np.asarray(lb) - np.asarray(la)
-            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.inf
-            better += diff.mean() > 0
-            significant += diff.mean() > 2 * se
-        return int(better), int(significant), total
+            better += mean > 0
+            clear += mean > 2 * se
+            lost += mean < -2 * se
+        return better, clear, lost, total
 
-    def bound_agrees(self) -> tuple[int, int]:
-        """(problems where the schedule with the lowest bound also has the lowest measured
-        final train loss, problems with bounds)."""
+    def bound_agrees(self, regime: str | None = None) -> tuple[int, int]:
+        """(problems where the bound's refined-vs-linear call, from each schedule's own norms,
+        matches the measured one, problems with an SGD bound)."""
         agree = total = 0
-        for _, rows in self.table.groupby("problem", sort=False):
-            rows = rows.dropna(subset=["bound", "train_loss_mean"])
-            if len(rows):
+        for r in self.results:
+            if regime is not None and r.problem.regime != regime:
+                continue
+            b = r.best.set_index("schedule").bound_vs_linear.get("refined", np.nan)
+            mean, _ = r.paired("refined", "linear")
+            if np.isfinite(b) and np.isfinite(mean):
                 total += 1
-                agree += rows.bound.idxmin() == rows.train_loss_mean.idxmin()
-        return int(agree), total
+                agree += (b < 1) == (mean > 0)
+        return agree, total
+
+    def verdicts(self) -> pd.DataFrame:
+        """One row per claim, one column per regime: a verdict computed from the win counts."""
+        regimes = [g for g in REGIMES if any(r.problem.regime == g for r in self.results)]
+        rows = {claim: {g: verdict(self.wins(a, b, g)) for g in regimes} for claim, a, b in CLAIMS}
+        rows["bound calls refined vs linear"] = {
+            g: "n/a" if not n else f"{k}/{n} problems"
+            for g, (k, n) in ((g, self.bound_agrees(g)) for g in regimes)
+        }
+        return pd.DataFrame(rows).T[regimes]
+
+
+def verdict(wins: tuple[int, int, int, int]) -> str:
+    """Words for (better, clear, clearly worse, n), e.g. ``holds (2/2 clear)``.
+
+    >>> verdict((3, 3, 0, 3)), verdict((1, 0, 2, 3)), verdict((2, 0, 0, 3)), verdict((0, 0, 0, 0))
+    ('holds (3/3 clear)', 'reversed (2/3 clearly worse)', 'no clear difference (2/3 better)', 'n/a')
+    """
+    better, clear, lost, n = wins
+    if n == 0:
+        return "n/a"
+    if clear > n / 2:
+        return f"holds ({clear}/{n} clear)"
+    if lost > n / 2:
+        return f"reversed ({lost}/{n} clearly worse)"
+    if clear == 0 and lost == 0:
+        return f"no clear difference ({better}/{n} better)"
+    return f"mixed ({clear} clear wins, {lost} clear losses of {n})"
 
 
 def run_study(
     problems: Sequence[Problem],
-    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    seeds: Sequence[int] = tuple(range(10)),
     tau: float = 0.1,
     on_problem=None,
     on_step: OnStep | None = None,
 ) -> StudyResult:
     """Run every problem; ``on_problem(i, n, name)`` reports which one is running."""
     start = time.perf_counter()
-    rows, device, per_seed = [], "cpu", {}
+    out = []
     for i, prob in enumerate(problems):
         if on_problem is not None:
             on_problem(i, len(problems), prob.name)
-        t0 = time.perf_counter()
-        rows.append(_one_problem(prob, seeds, tau, on_step, per_seed))
-        rows[-1]["wall_s"] = time.perf_counter() - t0
-        device = rows[-1].attrs["device"]
-    table = pd.concat(rows, ignore_index=True)
-    return StudyResult(
-        table, tuple(seeds), time.perf_counter() - start, device, list(problems), per_seed
+        out.append(_one_problem(prob, list(seeds)[: prob.max_seeds], tau, on_step))
+    return StudyResult(out, tuple(seeds), time.perf_counter() - start, versions())
+
+
+def _one_problem(prob: Problem, seeds, tau, on_step) -> ProblemResult:
+    t0 = time.perf_counter()
+    table, runs = compare(
+        prob.config, SCHEDULES, seeds=seeds, return_runs=True, tau=tau, on_step=on_step
+    )
+    best = best_rows(table)
+    best["bound_vs_linear"] = own_norm_bounds(best, runs)
+    metric = "suboptimality" if best.suboptimality_mean.notna().all() else "objective"
+    scores = {
+        row.schedule: np.array([runs[(row.schedule, row.peak_lr, s)].final[metric] for s in seeds])
+        for row in best.itertuples()
+    }
+    lin_peak = float(best.set_index("schedule").peak_lr["linear"])
+    shape, norms = refine_from_runs([runs[("linear", lin_peak, s)] for s in seeds], tau)
+    sh = refined_shape(shape, grad_norms=norms, tau=tau)
+    return ProblemResult(
+        prob,
+        best,
+        scores,
+        metric,
+        sh.peak_fraction,
+        sh.above_half_fraction,
+        float(sh.norm_fall),
+        diagnose_refined(shape, norms, tau=tau),
+        time.perf_counter() - t0,
+        next(iter(runs.values())).device,
     )
 
 
-def _configs(prob: Problem, schedule, seeds, peaks) -> list[tuple[tuple, RunConfig]]:
-    label = schedule if isinstance(schedule, str) else "refined"
-    return [
-        (
-            (label, float(p), int(s)),
-            prob.config.with_(schedule=schedule, peak_lr=float(p), seed=int(s)),
-        )
-        for p in peaks
-        for s in seeds
-    ]
+def versions() -> dict:
+    """Versions and CPU that the numbers came from (the report prints them)."""
+    import platform
 
-
-def _one_problem(prob: Problem, seeds, tau, on_step, per_seed: dict) -> pd.DataFrame:
-    jobs = [job for name in BASELINES for job in _configs(prob, name, seeds, prob.peak_lrs)]
-    runs = dict(
-        zip([k for k, _ in jobs], run_many([c for _, c in jobs], on_step=on_step), strict=True)
-    )
-    table = table_from_runs(runs, BASELINES)
-    # refined from this problem's own linear-decay runs at linear's best peak lr (seed-averaged norms)
-    lin_best = table[(table.schedule == "linear") & table.best]
-    if len(lin_best):
-        lin_peak = float(lin_best.peak_lr.iloc[0])
-        lin_runs = [runs[("linear", lin_peak, s)] for s in seeds]
-        shape, norms = refine_from_runs(lin_runs, tau)
-        jobs = _configs(prob, tuple(shape), seeds, prob.peak_lrs)
-        runs.update(
-            zip([k for k, _ in jobs], run_many([c for _, c in jobs], on_step=on_step), strict=True)
-        )
-        shapes = {name: runs[(name, lin_peak, seeds[0])].config.lrs() for name in BASELINES}
-        shapes["refined"] = shape
-        # under the norms that refinement used
-        bounds = compare_bounds(shapes, norms).set_index("schedule").bound.to_dict()
-    else:  # every linear run diverged: refined cannot be built, and the table says so
-        bounds = {}
-    full = table_from_runs(runs, SCHEDULES)
-    best = full[full.best].set_index("schedule").reindex(list(SCHEDULES)).reset_index()
-    best["schedule"] = best["schedule"].astype(str)
-    best.insert(0, "problem", prob.name)
-    best["bound"] = best["schedule"].map(bounds)
-    best["bound_vs_linear"] = best["bound"] / bounds.get("linear", np.nan)
-    for _, row in best.dropna(subset=["peak_lr"]).iterrows():
-        per_seed[(prob.name, row.schedule)] = np.array(
-            [runs[(row.schedule, row.peak_lr, s)].final["train_loss"] for s in seeds]
-        )
-    best.attrs["device"] = next(iter(runs.values())).device
-    return best
-
-
-# --------------------------------------------------------------------------- report
-
-
-def _pm(mean: float, sem: float, fmt: str) -> str:
-    if not np.isfinite(mean):
-        return "diverged"
-    return f"{mean:{fmt}} ± {sem:{fmt}}"
-
-
-def markdown_report(result: StudyResult, command: str) -> str:
+    import scipy
+    import sklearn
     import torch
 
-    t = result.table
-    lines = [
-        "# Do the paper's claims hold here? A reproducible mini-study",
-        "",
-        f"- Command: `{command}`",
-        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        f"- Machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
-        f"device `{result.device}`",
-        f"- Wall time: {result.wall_time / 60:.1f} min",
-        f"- Seeds: {', '.join(map(str, result.seeds))} (every problem, every schedule, every peak lr)",
-        "",
-        "## Setup",
-        "",
-        "Each problem runs constant, step (×0.1 every third of the run), cosine and linear decay, each at",
-        "every peak lr of a fixed grid, then **refined**: the schedule refined (τ = 0.1) from the",
-        "seed-averaged gradient norms of that problem's linear-decay runs at linear's best peak lr",
-        "(l2 norms for SGD, l1 for Adam), run on the same grid. Every schedule is reported at its",
-        "best peak lr (lowest mean final training loss over seeds, no diverged seed). Logistic",
-        "regression uses SGD with a small L2 term (1e-3) so every problem has a minimiser; the",
-        "CNNs use Adam. The *bound* column is the last-iterate bound of each schedule's shape at",
-        "its best scale under the problem's measured gradient norms (D = 1), relative to linear.",
-        "Nothing was dropped after seeing results.",
-        "",
-    ]
-    wins_lc = result.wins("linear", "cosine")
-    wins_rl = result.wins("refined", "linear")
-    wins_cl = result.wins("cosine", "linear")
-    wins_lr = result.wins("linear", "refined")
-    wins_lconst = result.wins("linear", "constant")
-    agree, with_bounds = result.bound_agrees()
-    lines += [
-        "## Findings",
-        "",
-        *_findings(wins_lc, wins_cl, wins_rl, wins_lr, wins_lconst, agree, with_bounds),
-        "",
-        "## Win counts (final training loss)",
-        "",
-        "A win is a lower mean over seeds; a clear win is lower by more than 2 standard errors of",
-        "the paired per-seed difference (a seed fixes the split, the initialisation and the batches).",
-        "",
-        "| comparison | wins | clear wins | problems |",
-        "|---|---|---|---|",
-        f"| linear beats cosine | {wins_lc[0]} | {wins_lc[1]} | {wins_lc[2]} |",
-        f"| cosine beats linear | {wins_cl[0]} | {wins_cl[1]} | {wins_cl[2]} |",
-        f"| refined beats linear | {wins_rl[0]} | {wins_rl[1]} | {wins_rl[2]} |",
-        f"| linear beats refined | {wins_lr[0]} | {wins_lr[1]} | {wins_lr[2]} |",
-        f"| linear beats constant | {wins_lconst[0]} | {wins_lconst[1]} | {wins_lconst[2]} |",
-        f"| lowest bound = lowest measured loss | {agree} | - | {with_bounds} |",
-        "",
-        "## Per problem",
-        "",
-        "| problem | schedule | best peak lr | final train loss | test accuracy | bound vs linear |",
-        "|---|---|---|---|---|---|",
-    ]
-    grids = {p.name: p.peak_lrs for p in result.problems}
-    edge = 0
-    for _, r in t.iterrows():
-        bound = f"{r.bound_vs_linear:.3f}" if np.isfinite(r.bound_vs_linear) else "n/a"
-        peak = f"{r.peak_lr:g}" if np.isfinite(r.peak_lr) else "n/a"
-        grid = grids.get(r.problem, ())
-        if grid and np.isfinite(r.peak_lr) and r.peak_lr in (min(grid), max(grid)):
-            peak += " *"
-            edge += 1
-        lines.append(
-            f"| {r.problem} | {r.schedule} | {peak} | {_pm(r.train_loss_mean, r.train_loss_sem, '.4f')} "
-            f"| {_pm(100 * r.test_accuracy_mean, 100 * r.test_accuracy_sem, '.2f')}% | {bound} |"
-        )
-    grid_text = "; ".join(sorted({f"{', '.join(f'{x:g}' for x in g)}" for g in grids.values()}))
-    lines += [
-        "",
-        f"Peak-lr grids: {grid_text}. "
-        + (
-            f"`*` marks {edge} best peak lr(s) at the edge of the grid: there the tuning may be incomplete."
-            if edge
-            else "Every best peak lr is inside its grid."
-        ),
-    ]
-    lines += [
-        "",
-        "Mean ± standard error over seeds. For the Adam (CNN) problems the bound uses the l1",
-        "norms refinement used; the theory behind it is for SGD, so there it is only indicative.",
-        "",
-        "Wall time per problem: "
-        + ", ".join(
-            f"{p} {w:.0f} s" for p, w in t.groupby("problem", sort=False).wall_s.first().items()
-        ),
-        "",
-    ]
-    return "\n".join(lines)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    import os
 
-
-def _verdict(wins: tuple[int, int, int], a: str, b: str) -> str:
-    better, clear, total = wins
-    if total == 0:
-        return f"{a} vs {b}: no problem could be compared."
-    if clear > total / 2:
-        word = "holds"
-    elif better > total / 2:
-        word = "holds only weakly (more wins than losses, few of them clear)"
-    else:
-        word = "does not hold"
-    return (
-        f"{a} had a lower final training loss than {b} on {better} of {total} problems "
-        f"({clear} clearly): the claim {word} here."
-    )
-
-
-def _findings(lc, cl, rl, lr, lconst, agree, with_bounds) -> list[str]:
-    out = [
-        f"- **Linear decay vs cosine.** {_verdict(lc, 'Linear', 'cosine')} Cosine was clearly better "
-        f"on {cl[1]} problem(s).",
-        f"- **Refinement vs linear decay.** {_verdict(rl, 'Refined', 'linear')} Linear was clearly "
-        f"better on {lr[1]} problem(s).",
-        f"- **Decay vs constant.** {_verdict(lconst, 'Linear', 'constant')}",
-        f"- **Bound vs measurement.** The schedule with the lowest bound also had the lowest measured "
-        f"loss on {agree} of {with_bounds} problems.",
-    ]
-    return out
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+        "cpu": f"{cpu} ({os.cpu_count()} cores)",
+    }
