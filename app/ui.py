@@ -664,12 +664,13 @@ def _bounds_full(_shapes_at: dict, total: int, _log, what: str) -> pd.DataFrame:
             bound, scale = best_scale(shape, norms)
         rows.append({"schedule": label, "bound": bound, "best_peak_lr": scale * shape.max()})
     table = pd.DataFrame(rows).sort_values("bound", ignore_index=True)
-    if not np.all(np.isfinite(table[["bound", "best_peak_lr"]].to_numpy())):
+    with np.errstate(over="ignore"):
+        table["bound_sqrt_T"] = table.bound * np.sqrt(total)
+    if not np.all(np.isfinite(table[["bound", "best_peak_lr", "bound_sqrt_T"]].to_numpy())):
         raise ValueError(
             f"the bound overflows for norms up to {float(norms.max()):.3g}; rescale them by a "
             "constant (the ranking of the schedules does not change)"
         )
-    table["bound_sqrt_T"] = table.bound * np.sqrt(total)
     return table
 
 
