@@ -638,13 +638,20 @@ choice of series.
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _snippet(_shape, _steps, total: int, flavour: str, what: str, key: str, tau_opt: tuple) -> str:
-    return to_snippet(stretch(_shape, total, steps=_steps), flavour=flavour, what=what)
+def _snippet(
+    _shape, _steps, total: int, flavour: str, what: str, key: str, tau_opt: tuple, optimizer
+) -> str:
+    return to_snippet(
+        stretch(_shape, total, steps=_steps), flavour=flavour, what=what, optimizer=optimizer
+    )
 
 
-def cached_snippet(shape, log_steps, total: int, flavour: str, what: str, key: str) -> str:
-    """``to_snippet`` of the refined schedule stretched to ``total`` steps (cached by key)."""
-    return _snippet(shape, log_steps, total, flavour, what, key, (float(shape.sum()),))
+def cached_snippet(
+    shape, log_steps, total: int, flavour: str, what: str, key: str, optimizer: str | None = None
+) -> str:
+    """``to_snippet`` of the refined schedule stretched to ``total`` steps (cached by key);
+    ``optimizer`` is the rule it was refined for (named in the snippet's usage comment)."""
+    return _snippet(shape, log_steps, total, flavour, what, key, (float(shape.sum()),), optimizer)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)

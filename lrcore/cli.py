@@ -45,12 +45,17 @@ def _csv(values: np.ndarray, peak_lr: float) -> bytes:
     return b"step,lr\n" + buf.getvalue().to_pybytes()
 
 
-# --as NAME -> writer(values, peak_lr, description) -> text (str, or bytes when large)
-_WRITERS: dict[str, Callable[[np.ndarray, float, str], str | bytes]] = {
-    "csv": lambda v, peak, what: _csv(v, peak),
-    "json": lambda v, peak, what: export.to_json(v, peak_lr=peak, description=what),
-    "torch": lambda v, peak, what: export.to_snippet(v, flavour="torch", what=what),
-    "hf": lambda v, peak, what: export.to_snippet(v, flavour="hf", what=what),
+# --as NAME -> writer(values, peak_lr, description, optimizer) -> text (str, or bytes when
+# large); optimizer is the refinement rule ("sgd" / "adam") or None for a named schedule
+_WRITERS: dict[str, Callable[[np.ndarray, float, str, str | None], str | bytes]] = {
+    "csv": lambda v, peak, what, opt: _csv(v, peak),
+    "json": lambda v, peak, what, opt: export.to_json(v, peak_lr=peak, description=what),
+    **{
+        flavour: lambda v, peak, what, opt, flavour=flavour: export.to_snippet(
+            v, flavour=flavour, what=what, optimizer=opt
+        )
+        for flavour in export.SNIPPET_FLAVOURS
+    },
 }
 
 
@@ -90,9 +95,10 @@ def _check_out(args, log_path: str | None = None) -> None:
         raise ValueError(f"--out {args.out} is the input log; choose another file")
 
 
-def _emit(values: np.ndarray, args, what: str) -> str:
-    """Write lrs (peak-normalised ``values`` times ``--peak-lr``) in the chosen format."""
-    out = _WRITERS[args.output](values, args.peak_lr, what)
+def _emit(values: np.ndarray, args, what: str, optimizer: str | None = None) -> str:
+    """Write lrs (peak-normalised ``values`` times ``--peak-lr``) in the chosen format;
+    ``optimizer`` (the refinement rule) names the optimizer in a snippet's usage comment."""
+    out = _WRITERS[args.output](values, args.peak_lr, what, optimizer)
     data = out if isinstance(out, bytes) else out.encode()
     if not data.endswith(b"\n"):
         data += b"\n"
@@ -124,7 +130,8 @@ def _out_args(p: argparse.ArgumentParser) -> None:
         dest="output",
         choices=list(_WRITERS),
         default="csv",
-        help="csv (step,lr), json, or a torch / Hugging Face LambdaLR snippet",
+        help="csv (step,lr), json, or a copy-paste snippet for torch (LambdaLR), a Hugging "
+        "Face Trainer, or optax",
     )
 
 
@@ -149,7 +156,9 @@ def cmd_refine(args) -> int:
     else:
         values = stretch(refined, steps, steps=log.steps)
     info = summarize(values)
-    done = _emit(values, args, f"refined from {log.source} ({optimizer}, tau={args.tau})")
+    done = _emit(
+        values, args, f"refined from {log.source} ({optimizer}, tau={args.tau})", optimizer
+    )
     _warn_degenerate(refined, smoothed, log.steps, args.tau)
     print(
         f"refined {len(log):,} points of {log.metric!r} ({log.fmt}, {log.norm_type} -> {optimizer}, "

@@ -44,11 +44,11 @@ def parse(fmt: str, text: str) -> np.ndarray:
         assert isinstance(doc["description"], str) and doc["description"]
         return np.array(doc["lr"])
     ns: dict = {}
-    exec(compile(text, "<snippet>", "exec"), ns)  # needs no lrcore, no numpy
-    return PEAK * np.array([ns["lr_factor"](t) for t in range(ns["TOTAL_STEPS"])])
+    exec(compile(text, "<snippet>", "exec"), ns)  # needs no lrcore, no numpy (optax: jax)
+    return PEAK * np.array([float(ns["lr_factor"](t)) for t in range(ns["TOTAL_STEPS"])])
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "torch", "hf"])
+@pytest.mark.parametrize("fmt", ["csv", "json", "torch", "hf", "optax"])
 @pytest.mark.parametrize("command", ["refine", "schedule"])
 @pytest.mark.parametrize("to_file", [False, True], ids=["stdout", "out"])
 def test_every_output_format_runs_and_round_trips(tmp_path, capsys, command, fmt, to_file):
@@ -62,13 +62,15 @@ def test_every_output_format_runs_and_round_trips(tmp_path, capsys, command, fmt
     assert (out == "") == to_file
     lrs = parse(fmt, text)
     want = expected(command)
-    if fmt in (
-        "torch",
-        "hf",
-    ):  # a snippet's factors are lr / max lr: the optimizer's lr is the peak
+    if fmt in ("torch", "hf", "optax"):  # factors are lr / max lr: the optimizer's lr is the peak
         want = want / want.max()
-    # csv keeps 12 significant digits of the peak, json is exact, snippets 8 digits of a factor
-    tol = {"csv": 1e-11, "json": 1e-15, "torch": 1e-8, "hf": 1e-8}[fmt]
+        # the usage comment names the optimizer the schedule was refined for
+        named = {"torch": "torch.optim.SGD(", "hf": "torch.optim.SGD(", "optax": "optax.sgd("}
+        if command == "refine":
+            assert f"#   optimizer = {named[fmt]}" in text
+    # csv keeps 12 significant digits of the peak, json is exact, snippets 8 digits of a
+    # factor (optax: jax computes in float32)
+    tol = {"csv": 1e-11, "json": 1e-15, "torch": 1e-8, "hf": 1e-8, "optax": 1e-6}[fmt]
     np.testing.assert_allclose(lrs, PEAK * want, rtol=0, atol=tol * PEAK)
     where = str(out_path) if to_file else "stdout"
     *warnings, summary = err.splitlines()  # refine may warn about the schedule's shape first

@@ -421,8 +421,10 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         f"dl_json:{k}" if many else "dl_json",
         lazy,
     )
-    torch_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "torch", what, r.key)
-    hf_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "hf", what, r.key)
+    torch_code = ui.cached_snippet(
+        r.shape, r.computed_steps, r.steps, "torch", what, r.key, r.optimizer
+    )
+    hf_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "hf", what, r.key, r.optimizer)
     ui.download(
         d3,
         "torch LambdaLR snippet",
