@@ -79,7 +79,13 @@ class Curve:
 
 
 def _layout(
-    fig: go.Figure, title: str, x_title: str, y_title: str, log_y: bool, height: int
+    fig: go.Figure,
+    title: str,
+    x_title: str,
+    y_title: str,
+    log_y: bool,
+    height: int,
+    max_decades: float = LOG_DECADES,
 ) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
@@ -100,15 +106,39 @@ def _layout(
             fig.update_yaxes(type="log")
             return fig
         # schedules end at 0: show at most LOG_DECADES decades below the top, not down to 1e-12
-        low = max(pos.min(), pos.max() * 10.0**-LOG_DECADES)
-        decades = np.log10(pos.max() / low)
-        # over two decades or more, label the decades only (plotly's 2s and 5s clutter)
+        low = max(pos.min(), pos.max() * 10.0**-max_decades)
+        vals, text = log_ticks(low, pos.max())
         fig.update_yaxes(
             type="log",
             range=[np.log10(low) - 0.05, np.log10(pos.max()) + 0.05],
-            **({"dtick": 1} if decades >= 2 else {}),
+            tickvals=vals,
+            ticktext=text,
         )
     return fig
+
+
+def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Tick values and labels for a log axis from ``low`` to ``high``: decades only over
+    two decades or more, else 1-2-5 (or finer) steps, each labelled with its full value
+    (plotly's own minor labels read "2, 1, 9, 8 ... 0.1, 9")."""
+    decades = np.log10(high / low)
+    sets = [
+        [1.0],
+        [1.0, 2.0, 5.0],
+        [1, 1.5, 2, 3, 4, 5, 6, 7, 8],
+        [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9],
+    ]
+    first = 0 if decades >= 2 else 1 if decades >= 0.7 else 2 if decades >= 0.3 else 3
+    exps = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    for steps in sets[first:]:  # the coarsest steps that still give 3 ticks
+        vals = [
+            m * 10.0**e for e in exps for m in steps if low * 0.999 <= m * 10.0**e <= high * 1.001
+        ]
+        if len(vals) >= 3:
+            break
+    else:  # a very narrow range: the ends and the middle
+        vals = [low, float(np.sqrt(low * high)), high]
+    return vals, [f"{v:.3g}" for v in vals]
 
 
 def line_figure(
@@ -176,11 +206,13 @@ def band_figure(
     x_title: str,
     y_title: str,
     log_y: bool = False,
+    max_decades: float = LOG_DECADES,
 ) -> go.Figure:
-    """Mean curves with a shaded band (mean ± standard error), one per ``(name, x, mean, sem)``."""
+    """Mean curves with a shaded band (mean ± standard error), one per ``(name, x, mean, sem)``;
+    a log axis shows at most ``max_decades`` decades below the top."""
     fig = go.Figure()
     for i, (name, x, mean, sem) in enumerate(groups):
-        color = PALETTE[i % len(PALETTE)]
+        color = colour_for(name, i)
         x, mean, sem = (np.asarray(a, dtype=np.float64) for a in (x, mean, sem))
         band = np.nan_to_num(sem)
         fig.add_trace(
@@ -206,7 +238,7 @@ def band_figure(
                 line={"color": color, "width": 2.5},
             )
         )
-    return _layout(fig, title, x_title, y_title, log_y, 380)
+    return _layout(fig, title, x_title, y_title, log_y, 380, max_decades)
 
 
 def points_per_trace(fig: go.Figure) -> list[int]:

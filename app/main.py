@@ -17,6 +17,9 @@ pages = [
     st.Page("app_pages/schedules.py", title="Schedules", icon=":material/show_chart:"),
     st.Page("app_pages/train.py", title="Train and check", icon=":material/science:"),
     st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
+    st.Page(
+        "app_pages/demo.py", title="See it work", icon=":material/play_circle:", url_path="demo"
+    ),
 ]
 page = st.navigation(pages)
 with st.sidebar:

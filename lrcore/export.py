@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ __all__ = [
     "to_json",
     "to_lambda_lr",
     "to_snippet",
+    "knots",
+    "MAX_ERROR",
     "log_to_csv",
     "SNIPPET_FLAVOURS",
 ]
@@ -101,17 +104,81 @@ def to_lambda_lr(schedule, optimizer, total_steps: int | None = None):
     return LambdaLR(optimizer, lambda step: factors[min(step, last)])
 
 
-def _knots(values: np.ndarray) -> tuple[list[int] | None, list[float]]:
-    if len(values) <= _MAX_EMBEDDED:
-        return None, [float(f"{v:.8g}") for v in values]
-    # evenly spaced knots plus the peak, so the interpolated curve keeps its maximum
-    idx = np.linspace(0, len(values) - 1, _MAX_EMBEDDED - 1).round().astype(int)
-    idx = np.unique(np.r_[idx, np.argmax(values)])
-    return idx.tolist(), [float(f"{v:.8g}") for v in values[idx]]
+# max |snippet(t) - schedule(t)| at any step, as a fraction of the peak (the issue asks <= 1e-3)
+MAX_ERROR = 5e-4
+_INITIAL_KNOTS = 65  # uniform grid the splitting starts from
+_CHUNK = 1 << 20  # points checked at once when verifying the initial grid (bounds memory)
 
 
-_HEAD = """# Learning-rate schedule exported by lrcore ({what}); needs only torch.
-# Factor at step t = lr_t / peak lr: set the optimizer's lr to your peak lr.
+def knots(values: np.ndarray, max_error: float = MAX_ERROR) -> np.ndarray:
+    """Steps whose values, joined by straight lines, stay within ``max_error`` of ``values``
+    at every integer step (Douglas-Peucker on the vertical error: split a segment at its
+    worst step until no step is off by more than ``max_error``).
+
+    The bound is checked, not assumed: a segment is accepted only after the error of
+    every step inside it has been computed. First and last steps are always knots.
+
+    >>> v = np.r_[np.linspace(0.0, 0.3, 5000), np.ones(5000)]  # a jump at step 5000
+    >>> k = knots(v, max_error=1e-6)
+    >>> bool(np.abs(np.interp(np.arange(len(v)), k, v[k]) - v).max() <= 1e-6), len(k) < 70
+    (True, True)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if not max_error > 0:
+        raise ValueError(f"knots: max_error must be > 0, got {max_error!r}")
+    if n <= 2:
+        return np.arange(n)
+    grid = np.unique(np.r_[np.linspace(0, n - 1, min(n, _INITIAL_KNOTS)).round(), np.argmax(v)])
+    grid = grid.astype(np.int64)
+    keep = [grid]
+    todo = [(int(a), int(b)) for a, b in _bad_segments(v, grid, max_error)]
+    while todo:
+        a, b = todo.pop()
+        if b - a < 2:  # no step strictly inside
+            continue
+        x = np.arange(a + 1, b)
+        err = np.abs(_chord(v, a, b, x) - v[a + 1 : b])
+        worst = int(np.argmax(err))
+        if err[worst] > max_error:
+            m = a + 1 + worst
+            keep.append(np.array([m]))
+            todo += [(a, m), (m, b)]
+    return np.unique(np.concatenate(keep))
+
+
+def _chord(v: np.ndarray, a: int, b: int, x: np.ndarray) -> np.ndarray:
+    """The straight line from (a, v[a]) to (b, v[b]) at steps x, as the snippet computes it."""
+    return v[a] + (x - a) / (b - a) * (v[b] - v[a])
+
+
+def _bad_segments(v: np.ndarray, grid: np.ndarray, max_error: float) -> list[tuple[int, int]]:
+    """Segments of ``grid`` where some step is off by more than ``max_error``."""
+    bad = []
+    lo = 0  # index into grid of the first knot of the current chunk
+    while lo < len(grid) - 1:
+        hi = int(np.searchsorted(grid, grid[lo] + _CHUNK, side="right")) - 1
+        hi = max(hi, lo + 1)
+        g = grid[lo : hi + 1]
+        x = np.arange(g[0], g[-1] + 1)
+        seg = np.searchsorted(g, x, side="right") - 1
+        seg[-1] = len(g) - 2
+        a, b = g[seg], g[seg + 1]
+        err = np.abs(v[a] + (x - a) / (b - a) * (v[b] - v[a]) - v[x])
+        over = np.unique(seg[err > max_error])
+        bad += [(int(g[i]), int(g[i + 1])) for i in over]
+        lo = hi
+    return bad
+
+
+def _floats(values: np.ndarray) -> str:
+    """Exact (round-trip) Python float literals."""
+    return "[" + ", ".join(repr(float(x)) for x in values) + "]"
+
+
+_HEAD = """# Learning-rate schedule exported by lrcore ({what}); needs only {needs}.
+# Factor at step t = lr_t / peak lr{exactness}.
+# Set the optimizer's lr to your peak lr; steps past the end keep the last factor.
 {imports}TOTAL_STEPS = {total}
 {table}
 
@@ -121,52 +188,109 @@ def lr_factor(step):
 
 _BODY_TABLE = """    return FACTORS[min(max(step, 0), TOTAL_STEPS - 1)]"""
 _BODY_KNOTS = """    step = min(max(step, 0), TOTAL_STEPS - 1)
-    i = max(bisect.bisect_right(KNOTS, step) - 1, 0)
-    if i >= len(KNOTS) - 1:
-        return FACTORS[-1]
-    frac = (step - KNOTS[i]) / (KNOTS[i + 1] - KNOTS[i])
+    i = min(bisect.bisect_right(KNOTS, step) - 1, len(KNOTS) - 2)
+    a, b = KNOTS[i], KNOTS[i + 1]
+    return FACTORS[i] + (step - a) / (b - a) * (FACTORS[i + 1] - FACTORS[i])"""
+# optax: traced under jit, so integer steps index int32 tables (exact up to 2**31 steps)
+_BODY_TABLE_JAX = """    return FACTORS[jnp.clip(step, 0, TOTAL_STEPS - 1)]"""
+_BODY_KNOTS_JAX = """    step = jnp.clip(jnp.asarray(step, jnp.int32), 0, TOTAL_STEPS - 1)
+    i = jnp.clip(jnp.searchsorted(KNOTS, step, side="right") - 1, 0, len(KNOTS) - 2)
+    a, b = KNOTS[i], KNOTS[i + 1]
+    frac = (step - a).astype(FACTORS.dtype) / (b - a).astype(FACTORS.dtype)
     return FACTORS[i] + frac * (FACTORS[i + 1] - FACTORS[i])"""
 
-_TAILS = {
-    "torch": """
+
+@dataclass(frozen=True)
+class _Flavour:
+    needs: str
+    tail: str
+    jax: bool = False
+
+
+_FLAVOURS = {
+    "torch": _Flavour(
+        "the Python standard library",
+        """
 # In your training script (scheduler.step() once after each optimizer.step()):
 #   optimizer = torch.optim.SGD(model.parameters(), lr=PEAK_LR)
 #   scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 """,
-    "hf": """
+    ),
+    "hf": _Flavour(
+        "the Python standard library",
+        """
 # With a Hugging Face Trainer (it calls scheduler.step() for you):
 #   optimizer = torch.optim.AdamW(model.parameters(), lr=PEAK_LR)
 #   scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 #   trainer = Trainer(model=model, args=TrainingArguments(..., max_steps=TOTAL_STEPS),
 #                     optimizers=(optimizer, scheduler), ...)
 """,
+    ),
+    "optax": _Flavour(
+        "jax",
+        """
+# With optax (the step count is the optimizer's own):
+#   optimizer = optax.adamw(learning_rate=lambda step: PEAK_LR * lr_factor(step))
+""",
+        jax=True,
+    ),
 }
-SNIPPET_FLAVOURS = tuple(_TAILS)
+SNIPPET_FLAVOURS = tuple(_FLAVOURS)
 
 
 def to_snippet(
-    schedule, total_steps: int | None = None, flavour: str = "torch", what: str = "schedule"
+    schedule,
+    total_steps: int | None = None,
+    flavour: str = "torch",
+    what: str = "schedule",
+    max_error: float = MAX_ERROR,
 ) -> str:
-    """Copy-paste Python defining ``lr_factor(step)`` (no lrcore, no numpy needed).
+    """Copy-paste Python defining ``lr_factor(step)`` (no lrcore or numpy needed; the
+    ``optax`` flavour needs jax).
 
-    Up to 2,000 steps every factor is embedded; longer schedules embed 2,000 knots
-    and interpolate linearly between them.
+    Up to 2,000 steps every factor is embedded exactly; longer schedules embed the knots
+    of :func:`knots` and interpolate linearly between them, so the factor at every step
+    is within ``max_error`` (a fraction of the peak) of the schedule's.
 
     >>> ns = {}; exec(to_snippet([2.0, 1.0, 0.0]), ns); ns["lr_factor"](1)
     0.5
     """
-    if flavour not in _TAILS:
-        raise ValueError(f"to_snippet: flavour must be one of {list(_TAILS)}, got {flavour!r}")
+    if flavour not in _FLAVOURS:
+        raise ValueError(f"to_snippet: flavour must be one of {list(_FLAVOURS)}, got {flavour!r}")
+    fl = _FLAVOURS[flavour]
     values = as_values(schedule, total_steps)
-    knots, factors = _knots(values / values.max())
-    table = f"FACTORS = {factors!r}"
-    if knots is not None:
-        table = f"KNOTS = {knots!r}\n{table}"
-    body = _BODY_TABLE if knots is None else _BODY_KNOTS
-    imports = "" if knots is None else "import bisect\n\n"
+    factors = values / values.max()
+    if len(factors) <= _MAX_EMBEDDED:
+        ks, exactness, body = None, " (every step embedded)", _BODY_TABLE
+        table = f"FACTORS = {_floats(factors)}"
+    else:
+        ks = knots(factors, max_error)
+        exactness = f", within {max_error:g} of the schedule at every step ({len(ks):,} knots)"
+        body = _BODY_KNOTS
+        table = f"KNOTS = {ks.tolist()!r}\nFACTORS = {_floats(factors[ks])}"
+    if fl.jax:
+        body = _BODY_TABLE_JAX if ks is None else _BODY_KNOTS_JAX
+        table = table.replace("KNOTS = [", "KNOTS = jnp.array([").replace(
+            "FACTORS = [", "FACTORS = jnp.array(["
+        )
+        table = "\n".join(
+            line + (", jnp.int32)" if line.startswith("KNOTS") else ")")
+            for line in table.split("\n")
+        )
+        imports = "import jax.numpy as jnp\n\n"
+    else:
+        imports = "" if ks is None else "import bisect\n\n"
     return (
-        _HEAD.format(what=what, imports=imports, total=len(values), table=table, body=body)
-        + _TAILS[flavour]
+        _HEAD.format(
+            what=what,
+            needs=fl.needs,
+            exactness=exactness,
+            imports=imports,
+            total=len(values),
+            table=table,
+            body=body,
+        )
+        + fl.tail
     )
 
 

@@ -9,17 +9,16 @@ never evaluated as code).
 >>> evaluate(linear_decay(1.0, 4), 4).tolist()
 [1.0, 0.75, 0.5, 0.25]
 >>> evaluate(warmup(constant(2.0), 2), 4).tolist()
-[0.6666666666666666, 1.3333333333333333, 2.0, 2.0]
+[0.0, 1.0, 2.0, 2.0]
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from lrcore._validate import check_finite, check_int, check_nonneg
+from lrcore._validate import check_finite, check_int, check_nonneg, check_unit
 
 Schedule = Callable[[int | np.ndarray], float | np.ndarray]
 
@@ -33,15 +32,17 @@ __all__ = [
     "piecewise_constant",
     "exponential_decay",
     "inverse_sqrt",
+    "rsqrt",
+    "multi_step",
+    "cosine_restarts",
+    "one_cycle",
+    "cyclic",
     "warmup_stable_decay",
+    "WARMUP_SHAPES",
     "warmup",
     "join",
     "evaluate",
     "from_array",
-    "Param",
-    "ScheduleSpec",
-    "REGISTRY",
-    "build_schedule",
 ]
 
 
@@ -187,21 +188,175 @@ def exponential_decay(peak_lr: float, total_steps: int, final_lr: float = 0.01) 
     return schedule
 
 
-def inverse_sqrt(peak_lr: float, timescale: int = 1) -> Schedule:
-    """``lr_t = peak_lr * sqrt(timescale / max(t + 1, timescale))``.
+def inverse_sqrt(peak_lr: float, timescale: int = 10_000) -> Schedule:
+    """``lr_t = peak_lr / sqrt(1 + t / timescale)`` (Hugging Face ``get_inverse_sqrt_schedule``
+    after its warm-up; wrap it in :func:`warmup` for the whole HF schedule).
 
-    Flat for the first ``timescale`` steps, then proportional to ``1 / sqrt(t)``
-    (the Transformer schedule without its warm-up; add one with :func:`warmup`).
-
-    >>> inverse_sqrt(1.0, 4)(15)
+    >>> inverse_sqrt(1.0, 4)(12)
     0.5
     """
     check_finite("inverse_sqrt", "peak_lr", peak_lr)
     check_int("inverse_sqrt", "timescale", timescale, minimum=1)
 
     def schedule(step):
+        return _out(step, peak_lr / np.sqrt(1.0 + _steps(step) / timescale))
+
+    return schedule
+
+
+def rsqrt(peak_lr: float, timescale: int = 1) -> Schedule:
+    """``lr_t = peak_lr * sqrt(timescale / max(t + 1, timescale))``: flat for ``timescale``
+    steps, then proportional to ``1 / sqrt(t + 1)`` (the T5 / "Attention is all you need"
+    shape without its warm-up; HF's ``inverse_sqrt`` is :func:`inverse_sqrt`).
+
+    >>> rsqrt(1.0, 4)(15)
+    0.5
+    """
+    check_finite("rsqrt", "peak_lr", peak_lr)
+    check_int("rsqrt", "timescale", timescale, minimum=1)
+
+    def schedule(step):
         t1 = np.maximum(_steps(step) + 1.0, timescale)
         return _out(step, peak_lr * np.sqrt(timescale / t1))
+
+    return schedule
+
+
+def multi_step(peak_lr: float, milestones: Sequence[int], gamma: float = 0.1) -> Schedule:
+    """``lr_t = peak_lr * gamma ** (number of milestones <= t)`` (torch ``MultiStepLR``;
+    a repeated milestone drops twice, as there).
+
+    >>> evaluate(multi_step(1.0, [2, 3], 0.5), 5).tolist()
+    [1.0, 1.0, 0.5, 0.25, 0.25]
+    """
+    check_finite("multi_step", "peak_lr", peak_lr)
+    check_nonneg("multi_step", "gamma", gamma)
+    ms = np.asarray(milestones, dtype=np.float64)
+    if ms.ndim != 1 or np.any(np.diff(ms) < 0) or np.any(ms < 0):
+        raise ValueError(
+            f"multi_step: milestones must be >= 0 and non-decreasing, got {list(milestones)}"
+        )
+
+    def schedule(step):
+        drops = np.searchsorted(ms, _steps(step), side="right")
+        return _out(step, peak_lr * float(gamma) ** drops)
+
+    return schedule
+
+
+def cosine_restarts(
+    peak_lr: float, total_steps: int, num_cycles: int = 1, final_lr: float = 0.0
+) -> Schedule:
+    """Cosine decay restarted ``num_cycles`` times (SGDR with equal cycles):
+    ``x = (num_cycles * t / T) mod 1``, ``lr_t = final_lr + (peak_lr - final_lr) * (1 + cos(pi x)) / 2``
+    for t < T, ``final_lr`` after. Matches HF ``get_cosine_with_hard_restarts_schedule_with_warmup``
+    and torch ``CosineAnnealingWarmRestarts(T_0=T / num_cycles)``.
+
+    >>> evaluate(cosine_restarts(1.0, 4, num_cycles=2), 5).round(12).tolist()
+    [1.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    _check_decay("cosine_restarts", peak_lr, total_steps, final_lr)
+    check_int("cosine_restarts", "num_cycles", num_cycles, minimum=1)
+
+    def schedule(step):
+        t = _steps(step)
+        x = np.mod(num_cycles * (t / total_steps), 1.0)
+        cos = np.where(t >= total_steps, 0.0, 0.5 * (1.0 + np.cos(np.pi * x)))
+        return _out(step, final_lr + (peak_lr - final_lr) * cos)
+
+    return schedule
+
+
+_ANNEAL: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    # x in [0, 1] -> fraction of the way from the start value to the end value
+    "cos": lambda x: 0.5 * (1.0 - np.cos(np.pi * x)),
+    "linear": lambda x: x,
+}
+
+
+def one_cycle(
+    peak_lr: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    anneal: str = "cos",
+) -> Schedule:
+    """torch ``OneCycleLR`` (two phases): from ``peak_lr / div_factor`` up to ``peak_lr`` at
+    step ``pct_start * T - 1``, then down to ``peak_lr / div_factor / final_div_factor`` at
+    step ``T - 1``; ``anneal`` is ``cos`` or ``linear``. Steps after T keep the last lr.
+
+    >>> s = one_cycle(1.0, 10, pct_start=0.5, div_factor=10.0, anneal="linear")
+    >>> round(s(0), 6), round(s(4), 6)
+    (0.1, 1.0)
+    """
+    check_finite("one_cycle", "peak_lr", peak_lr)
+    check_int("one_cycle", "total_steps", total_steps, minimum=1)
+    check_nonneg("one_cycle", "div_factor", div_factor, strict=True)
+    check_nonneg("one_cycle", "final_div_factor", final_div_factor, strict=True)
+    check_finite("one_cycle", "pct_start", pct_start)
+    if not 0.0 < pct_start < 1.0:
+        raise ValueError(f"one_cycle: pct_start must be in (0, 1), got {pct_start!r}")
+    up_end = float(pct_start * total_steps) - 1.0  # torch's phase boundary (may be <= 0)
+    if anneal not in _ANNEAL:
+        raise ValueError(f"one_cycle: anneal must be one of {sorted(_ANNEAL)}, got {anneal!r}")
+    shape = _ANNEAL[anneal]
+    start = peak_lr / div_factor
+    end = start / final_div_factor
+    last = total_steps - 1.0
+
+    def schedule(step):
+        t = np.minimum(_steps(step), last)
+        x_up = np.clip(t / up_end, 0.0, 1.0) if up_end > 0 else np.ones_like(t)
+        up = start + (peak_lr - start) * shape(x_up)
+        down = peak_lr + (end - peak_lr) * shape(np.clip((t - up_end) / (last - up_end), 0, 1))
+        return _out(step, np.where(t <= up_end, up, down))
+
+    return schedule
+
+
+_CYCLIC_SCALE: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {
+    # (cycle number from 1, step, gamma) -> factor on the amplitude (torch CyclicLR modes)
+    "triangular": lambda cycle, t, gamma: np.ones_like(t),
+    "triangular2": lambda cycle, t, gamma: 1.0 / 2.0 ** (cycle - 1.0),
+    "exp_range": lambda cycle, t, gamma: gamma**t,
+}
+
+
+def cyclic(
+    peak_lr: float,
+    base_lr: float,
+    step_size_up: int,
+    step_size_down: int | None = None,
+    mode: str = "triangular",
+    gamma: float = 1.0,
+) -> Schedule:
+    """torch ``CyclicLR``: triangles between ``base_lr`` and ``peak_lr``, rising for
+    ``step_size_up`` steps and falling for ``step_size_down`` (default: the same);
+    ``mode`` ``triangular2`` halves the amplitude each cycle, ``exp_range`` scales it by
+    ``gamma ** t``.
+
+    >>> evaluate(cyclic(1.0, 0.0, 2), 6).tolist()
+    [0.0, 0.5, 1.0, 0.5, 0.0, 0.5]
+    """
+    check_finite("cyclic", "peak_lr", peak_lr)
+    check_finite("cyclic", "base_lr", base_lr)
+    check_int("cyclic", "step_size_up", step_size_up, minimum=1)
+    down = step_size_up if step_size_down is None else step_size_down
+    check_int("cyclic", "step_size_down", down, minimum=1)
+    check_nonneg("cyclic", "gamma", gamma, strict=True)
+    if mode not in _CYCLIC_SCALE:
+        raise ValueError(f"cyclic: mode must be one of {sorted(_CYCLIC_SCALE)}, got {mode!r}")
+    size = float(step_size_up + down)
+    ratio = step_size_up / size
+    scale = _CYCLIC_SCALE[mode]
+
+    def schedule(step):
+        t = _steps(step)
+        cycle = np.floor(1.0 + t / size)
+        x = 1.0 + t / size - cycle
+        height = np.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
+        return _out(step, base_lr + (peak_lr - base_lr) * height * scale(cycle, t, gamma))
 
     return schedule
 
@@ -249,22 +404,45 @@ def warmup_stable_decay(
     return schedule
 
 
-def warmup(schedule: Schedule, warmup_steps: int) -> Schedule:
-    """Prepend a linear warm-up: ``lr_t = schedule(0) * (t + 1) / (W + 1)`` for ``t < W``,
-    then ``schedule(t - W)``. The wrapped schedule starts after the warm-up (as in
-    nanoGPT and Hugging Face), so give it ``total_steps - W`` steps.
+WARMUP_SHAPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    # x = t / W in [0, 1) -> fraction of the way from the start value to the peak
+    # (the shapes of HF get_wsd_schedule's warmup_type)
+    "linear": lambda x: x,
+    "cosine": lambda x: 0.5 * (1.0 - np.cos(np.pi * x)),
+    "1-sqrt": lambda x: 1.0 - np.sqrt(1.0 - x),
+}
 
-    >>> evaluate(warmup(linear_decay(1.0, 2), 1), 3).tolist()
-    [0.5, 1.0, 0.5]
+
+def warmup(
+    schedule: Schedule, warmup_steps: int, warmup_start: float = 0.0, shape: str = "linear"
+) -> Schedule:
+    """Prepend a warm-up: for ``t < W``, ``lr_t = p * (s + (1 - s) * shape(t / W))`` with
+    ``p = schedule(0)`` and ``s = warmup_start`` (a fraction of ``p``); then
+    ``schedule(t - W)``. The wrapped schedule starts after the warm-up, so give it
+    ``total_steps - W`` steps.
+
+    ``warmup_start=0`` with the linear shape is the convention of Hugging Face, optax and
+    torch's ``LinearLR(start_factor=0)``: ``lr_0 = 0``, ``lr_t = p t / W``.
+    ``warmup_start=1 / (W + 1)`` gives nanoGPT's ``p (t + 1) / (W + 1)``.
+
+    >>> evaluate(warmup(linear_decay(1.0, 2), 2), 4).tolist()
+    [0.0, 0.5, 1.0, 0.5]
+    >>> evaluate(warmup(constant(1.0), 1, warmup_start=0.5), 2).tolist()
+    [0.5, 1.0]
     """
     check_int("warmup", "warmup_steps", warmup_steps, minimum=0)
+    check_unit("warmup", "warmup_start", warmup_start)
+    if shape not in WARMUP_SHAPES:
+        raise ValueError(f"warmup: shape must be one of {list(WARMUP_SHAPES)}, got {shape!r}")
     if warmup_steps == 0:
         return schedule
-    start = float(schedule(0))
+    peak = float(schedule(0))
+    ramp_shape = WARMUP_SHAPES[shape]
 
     def wrapped(step):
         t = _steps(step)
-        ramp = start * (t + 1.0) / (warmup_steps + 1.0)
+        x = np.clip(t / warmup_steps, 0.0, 1.0)
+        ramp = peak * (warmup_start + (1.0 - warmup_start) * ramp_shape(x))
         after = np.asarray(schedule(np.maximum(t - warmup_steps, 0.0)), dtype=np.float64)
         return _out(step, np.where(t < warmup_steps, ramp, after))
 
@@ -339,182 +517,13 @@ def _check_decay(fn: str, peak_lr: float, total_steps: int, final_lr: float) -> 
     check_int(fn, "total_steps", total_steps, minimum=1)
 
 
-# --------------------------------------------------------------------------- registry
+_REGISTRY_NAMES = ("Param", "ScheduleSpec", "REGISTRY", "build_schedule")
 
 
-@dataclass(frozen=True)
-class Param:
-    """One typed parameter of a registry schedule (what a form field or a CLI flag needs)."""
+def __getattr__(name: str):
+    """The registry lives in :mod:`lrcore.registry`; its names stay importable from here."""
+    if name in _REGISTRY_NAMES:
+        from lrcore import registry
 
-    name: str
-    kind: type  # int, float or str
-    default: int | float | str
-    help: str
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """A named schedule: ``factory(peak_lr, total_steps, **params)`` and its parameters."""
-
-    name: str
-    label: str
-    factory: Callable[..., Schedule]
-    params: tuple[Param, ...] = ()
-
-
-_FINAL = Param(
-    "final_fraction", float, 0.0, "final lr as a fraction of the peak lr", minimum=0.0, maximum=1.0
-)
-
-
-def _final(factory):
-    """Adapt ``factory(peak_lr, total_steps, ..., final_lr)`` to a relative ``final_fraction``."""
-
-    def make(peak_lr, total_steps, final_fraction=0.0, **kw):
-        return factory(peak_lr, total_steps, final_lr=final_fraction * peak_lr, **kw)
-
-    return make
-
-
-REGISTRY: dict[str, ScheduleSpec] = {
-    s.name: s
-    for s in [
-        ScheduleSpec("constant", "Constant", lambda peak_lr, total_steps: constant(peak_lr)),
-        ScheduleSpec("linear", "Linear decay", _final(linear_decay), (_FINAL,)),
-        ScheduleSpec("cosine", "Cosine decay", _final(cosine_decay), (_FINAL,)),
-        ScheduleSpec(
-            "polynomial",
-            "Polynomial decay",
-            _final(polynomial_decay),
-            (
-                Param("power", float, 2.0, "exponent of (1 - t/T)", minimum=0.01, maximum=20.0),
-                _FINAL,
-            ),
-        ),
-        ScheduleSpec(
-            "step",
-            "Step decay",
-            lambda peak_lr, total_steps, step_fraction=0.33, gamma=0.1: step_decay(
-                peak_lr, max(1, round(step_fraction * total_steps)), gamma
-            ),
-            (
-                Param(
-                    "step_fraction",
-                    float,
-                    0.33,
-                    "fraction of the run between drops",
-                    minimum=0.01,
-                    maximum=1.0,
-                ),
-                Param("gamma", float, 0.1, "factor at each drop", minimum=0.0, maximum=1.0),
-            ),
-        ),
-        ScheduleSpec(
-            "exponential",
-            "Exponential decay",
-            _final(exponential_decay),
-            (
-                Param(
-                    "final_fraction",
-                    float,
-                    0.01,
-                    "final lr as a fraction of the peak lr (> 0)",
-                    minimum=1e-12,
-                    maximum=1.0,
-                ),
-            ),
-        ),
-        ScheduleSpec(
-            "inverse_sqrt",
-            "Inverse square root",
-            lambda peak_lr, total_steps, timescale_fraction=0.05: inverse_sqrt(
-                peak_lr, max(1, round(timescale_fraction * total_steps))
-            ),
-            (
-                Param(
-                    "timescale_fraction",
-                    float,
-                    0.05,
-                    "flat part before 1/sqrt(t), as a fraction",
-                    minimum=0.0,
-                    maximum=1.0,
-                ),
-            ),
-        ),
-        ScheduleSpec(
-            "wsd",
-            "Warmup-stable-decay",
-            _final(warmup_stable_decay),
-            (
-                Param(
-                    "decay_fraction",
-                    float,
-                    0.2,
-                    "fraction of the run spent cooling down",
-                    minimum=0.01,
-                    maximum=1.0,
-                ),
-                Param(
-                    "cooldown", str, "linear", "shape of the cool-down", choices=tuple(_COOLDOWNS)
-                ),
-                _FINAL,
-            ),
-        ),
-    ]
-}
-
-
-def build_schedule(
-    name: str,
-    total_steps: int,
-    peak_lr: float = 1.0,
-    warmup_steps: int = 0,
-    **params,
-) -> Schedule:
-    """Build a registry schedule by name; the warm-up (if any) comes out of ``total_steps``.
-
-    >>> evaluate(build_schedule("linear", 4, peak_lr=2.0), 4).tolist()
-    [2.0, 1.5, 1.0, 0.5]
-    """
-    if name not in REGISTRY:
-        raise ValueError(f"build_schedule: unknown schedule {name!r}; known: {sorted(REGISTRY)}")
-    spec = REGISTRY[name]
-    check_int("build_schedule", "total_steps", total_steps, minimum=1)
-    check_int("build_schedule", "warmup_steps", warmup_steps, minimum=0)
-    if warmup_steps >= total_steps:
-        raise ValueError(
-            f"build_schedule: warmup_steps must be < total_steps ({total_steps}), got {warmup_steps}"
-        )
-    known = {p.name: p for p in spec.params}
-    unknown = set(params) - set(known)
-    if unknown:
-        raise ValueError(
-            f"build_schedule: {name} takes no parameter {sorted(unknown)[0]!r}; "
-            f"it takes {sorted(known) or 'none'}"
-        )
-    kwargs = {}
-    for p in spec.params:
-        kwargs[p.name] = _coerce(name, p, params.get(p.name, p.default))
-    base = spec.factory(peak_lr, total_steps - warmup_steps, **kwargs)
-    return warmup(base, warmup_steps)
-
-
-def _coerce(schedule: str, p: Param, value):
-    where = f"build_schedule: {schedule}.{p.name}"
-    try:
-        v = p.kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where} must be {p.kind.__name__}, got {value!r}") from None
-    if p.choices and v not in p.choices:
-        raise ValueError(f"{where} must be one of {list(p.choices)}, got {v!r}")
-    if p.kind is not str:
-        if not np.isfinite(v):
-            raise ValueError(f"{where} must be finite, got {v!r}")
-        if p.minimum is not None and v < p.minimum:
-            raise ValueError(f"{where} must be >= {p.minimum}, got {v!r}")
-        if p.maximum is not None and v > p.maximum:
-            raise ValueError(f"{where} must be <= {p.maximum}, got {v!r}")
-    return v
+        return getattr(registry, name)
+    raise AttributeError(f"module 'lrcore.schedules' has no attribute {name!r}")

@@ -15,6 +15,7 @@ PAGES = [
     "app_pages/schedules.py",
     "app_pages/train.py",
     "app_pages/learn.py",
+    "app_pages/demo.py",
 ]
 STEPS = np.arange(0, 200, 10)
 NORMS = np.r_[np.linspace(4, 1, 10), np.linspace(1, 2, 10)]
@@ -77,33 +78,6 @@ def download(at, files, label: str) -> str:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_loads_without_exception(page):
     assert_clean(app(page))
-
-
-def test_training_page_runs_and_shows_its_table_then_sends_the_log():
-    at = app("app_pages/train.py")
-    at.number_input(key="tr_steps").set_value(60)
-    at.number_input(key="tr_seeds").set_value(2)
-    at.multiselect(key="tr_sched").set_value(
-        ["linear", "cosine", "refined (from a linear run first)"]
-    )
-    at.button[0].click().run()
-    assert_clean(at)
-    table = at.dataframe[0].value
-    assert table["schedule"].tolist() == ["linear", "cosine", "refined"]
-    assert all("±" in v for v in table["final train loss"])
-    assert "train loss" in json.dumps(json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"])
-    at.button(key="send_log").click().run()
-    assert_clean(at)
-    assert any("sent from 'Train and check'" in i.value for i in at.info)
-    assert "refined" in charts(at)
-
-
-def test_training_page_reports_bad_input_as_a_message():
-    at = app("app_pages/train.py")
-    at.text_input(key="tr_peaks").set_value("0.1, fast")
-    at.button[0].click().run()
-    assert not at.exception
-    assert any("'0.1, fast' is not a number" in e.value for e in at.error)
 
 
 def test_sessions_do_not_share_uploads_or_runs():

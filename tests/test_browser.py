@@ -1,102 +1,35 @@
 """A real browser: start the app server, drive Debian's Chromium with Playwright, look at
-every page, upload a log on the first one, and save a screenshot per page."""
+every page, upload a log on the first one, and run the teaching
+demo end to end. Server and browser helpers are those of docs/make_screenshots.py."""
 
-import socket
-import subprocess
+import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
 from lrcore.logs._write import write_log
 
-ROOT = Path(__file__).parents[1]
-CHROMIUM = "/usr/bin/chromium"
-PAGES = {"refine": "", "schedules": "schedules", "train": "train", "learn": "learn"}
+sys.path.insert(0, str(Path(__file__).parents[1] / "docs"))
+import make_screenshots as shots  # noqa: E402
+
 BAD_TEXT = ("Traceback", "Error:", "Exception")
 
 pytestmark = pytest.mark.browser
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app" / "main.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{url}/_stcore/health", timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"the app server did not start: {proc.stdout.read().decode()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with shots.serve() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: .ci/run installs it"
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+    assert Path(shots.CHROMIUM).exists(), "Debian's chromium is missing: .ci/run installs it"
+    with shots.chromium() as b:
         yield b
-        b.close()
-
-
-def settle(page, timeout=60):
-    """Wait until the script has finished running and nothing spins."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
-    deadline = time.time() + timeout
-    time.sleep(1.0)
-    while time.time() < deadline:
-        idle = page.locator('[data-test-script-state="notRunning"]').count() > 0
-        if idle and page.locator('[data-testid="stSpinner"]').count() == 0:
-            return
-        time.sleep(0.3)
-    raise AssertionError("the page kept running")
 
 
 def assert_no_error(page):
@@ -106,34 +39,74 @@ def assert_no_error(page):
         assert bad not in text, text[:2000]
 
 
-def test_every_page_and_an_upload_in_a_real_browser(server, browser, tmp_path):
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    page = browser.new_page(viewport={"width": 1400, "height": 2000})
-    for name, path in PAGES.items():
+def test_every_page_in_a_real_browser(server, browser, tmp_path):
+    page = browser.new_page(viewport=shots.DESKTOP)
+    for name, path in shots.PAGES.items():
         page.goto(f"{server}/{path}")
-        settle(page)
+        shots.settle(page, pause=0.2)
         assert_no_error(page)
-        assert page.locator('[data-testid="stHeading"]').count() > 0
-        page.screenshot(path=str(shots / f"{name}.png"))
+        assert page.locator('[data-testid="stHeading"]').count() > 0, name
+        page.screenshot(path=str(tmp_path / f"{name}.png"))
+    assert all(p.stat().st_size > 10_000 for p in tmp_path.iterdir())  # real pictures
+    page.close()
 
+
+def test_an_upload_on_the_refine_page(server, browser, tmp_path):
     log = write_log(
         tmp_path / "upload_wandb.csv", np.arange(300), 1 + np.linspace(3, 0, 300) ** 2, "wandb"
     )
+    page = browser.new_page(viewport=shots.DESKTOP)
     page.goto(server)
-    settle(page)
+    shots.settle(page, pause=0.2)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(log))
-    page.wait_for_selector("text=upload_wandb.csv · wandb", timeout=60_000)
-    settle(page)
+    page.wait_for_selector("text=upload_wandb.csv", timeout=60_000)
+    shots.settle(page, pause=0.2)
     assert_no_error(page)
     assert page.locator(".js-plotly-plot").count() >= 2
     assert page.locator("text=refined").count() > 0
-    page.screenshot(path=str(shots / "refine_upload.png"))
-    assert sorted(p.name for p in shots.iterdir()) == [
-        "learn.png",
-        "refine.png",
-        "refine_upload.png",
-        "schedules.png",
-        "train.png",
-    ]
-    assert all(p.stat().st_size > 10_000 for p in shots.iterdir())  # real pictures, not blank
+    page.close()
+
+
+def test_the_teaching_demo_end_to_end(server, browser):
+    """Pick an experiment, wait for its training runs, read the result, open it on Train."""
+    page = browser.new_page(viewport=shots.DESKTOP)
+    page.goto(f"{server}/demo")
+    shots.settle(page, pause=0.2)
+    page.get_by_text("(b) Flat noise").click()
+    shots.settle(page, pause=0.2)
+    page.get_by_role("button", name=re.compile("Run this experiment")).click()
+    page.wait_for_selector("text=Measured: refined ends", timeout=120_000)
+    shots.settle(page, timeout=120, pause=0.2)
+    assert_no_error(page)
+    verdict = page.locator('[data-testid="stMarkdownContainer"]', has_text="Measured: refined ends")
+    verdict = verdict.inner_text()
+    # the sentence quotes the measured ratio of refined's suboptimality to linear's
+    assert re.search(r"refined.*\d+(\.\d+)?×.*linear", verdict, re.S), verdict
+    assert page.locator(".js-plotly-plot").count() >= 2
+    page.get_by_role("button", name=re.compile("Open this setup")).click()
+    page.wait_for_selector("text=Set up as in", timeout=30_000)
+    shots.settle(page, pause=0.2)
+    assert_no_error(page)
+    assert "flat" in page.locator('[data-testid="stMain"]').inner_text().lower()
+    page.close()
+
+
+def test_make_screenshots_writes_small_pictures_at_both_widths(tmp_path):
+    """``python docs/make_screenshots.py --out DIR --phone --pages learn`` (one page: quick)."""
+    import subprocess
+
+    from PIL import Image
+
+    script = Path(shots.__file__)
+    cmd = [sys.executable, str(script), "--out", str(tmp_path), "--phone", "--pages", "learn"]
+    subprocess.run(cmd, check=True, timeout=180, capture_output=True)
+    files = {p.name: p for p in tmp_path.iterdir()}
+    assert sorted(files) == ["learn.png", "learn_phone.png"]
+    with Image.open(files["learn.png"]) as im, Image.open(files["learn_phone.png"]) as phone:
+        assert im.size == (1400, 1000) and phone.size == (390, 844)
+        assert im.mode == "P"  # a 256-colour palette
+    assert all(10_000 < p.stat().st_size < 300_000 for p in files.values())
+    bad = subprocess.run(
+        [sys.executable, str(script), "--pages", "nope"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "unknown page(s) ['nope']" in bad.stderr

@@ -1,84 +1,162 @@
-"""Learn: why linear decay, where warm-up comes from, what the bound says."""
+"""Learn: why linear decay, where warm-up comes from, what the bound says (and the notation)."""
 
 import charts
 import numpy as np
+import pandas as pd
 import streamlit as st
 import ui
+import words
 
-from lrcore import compare_bounds
+from lrcore import REGISTRY, compare_bounds
 from lrcore.synthetic import SHAPES, synthetic_norms
+
+LINEAR = REGISTRY["linear"].label
+# display names: the same in the legend, the table and the sentences below it
+NAMES = {
+    "constant": REGISTRY["constant"].label,
+    "cosine": REGISTRY["cosine"].label,
+    "linear": LINEAR,
+    "refined": "refined",
+    "optimum": "numerical optimum",
+}
+STYLE = {  # the colours of every page (charts.COLOURS)
+    "refined": {"width": 3},
+    "linear": {"dash": charts.BASELINE_STYLE["linear"]},
+    "cosine": {"dash": charts.BASELINE_STYLE["cosine"], "width": 2},
+    "constant": {"width": 2},
+    "optimum": {"width": 1, "opacity": 0.35},
+}
+SHAPE_LABELS = {
+    "flat": "flat",
+    "falling": "falling early (large at the start)",
+    "rising": "rising late (large at the end)",
+    "spike": "a spike mid-run",
+    "llm": "LLM-like (fall, plateau, late rise)",
+}
 
 st.title("Why linear decay, and where warm-up comes from")
 
 st.markdown(r"""
 For SGD on a convex problem, the paper bounds the loss of the **last iterate** (what you
-actually deploy) for *any* schedule $\eta_t$:
+actually deploy) for *any* schedule $\eta_0, \dots, \eta_{T-1}$:
 
 $$
-f(x_T) - f_* \le \frac{D^2}{2S_0} + \frac{Q_0}{2S_0}
-  + \frac12\sum_{k=0}^{T-2}\Big(\frac1{S_{k+1}} - \frac1{S_k}\Big) Q_k,
-\qquad S_k = \sum_{t\ge k}\eta_t,\; Q_k = \sum_{t\ge k}\eta_t^2 G_t^2 .
+\begin{aligned}
+f(x_T) - f_* \le{} & \frac{D^2}{2S_0} + \frac{Q_0}{2S_0} \\
+ & + \frac12\sum_{k=0}^{T-2}\Big(\frac1{S_{k+1}} - \frac1{S_k}\Big) Q_k
+\end{aligned}
 $$
 
 * If all you know is a bound $G$ on the gradient norms, the best schedule is **linear decay**,
   $\eta_t \propto 1 - t/T$: it gets $DG/\sqrt{T}$ with no log factor. A constant step size
-  pays an extra $\sqrt{\log T}$ — the last iterate needs the step to shrink.
+  pays an extra $\sqrt{\log T}$: the last iterate needs the step to shrink.
 * If you *observed* the norms $G_t$ in an earlier run, the bound can be minimised for them.
   **Refinement** does that in closed form: $w_t = G_t^{-2}$ (SGD) and
   $\eta_t \propto w_t \sum_{p>t} w_p$.
 * Large early norms give small early weights: the schedule **warms up by itself**.
   Norms that grow late pull the tail sum down: it **anneals fast**.
 """)
+with st.expander("Notation", expanded=False):
+    st.markdown(r"""
+| symbol | meaning |
+|---|---|
+| $T$ | number of steps, $t = 0, \dots, T-1$ |
+| $\eta_t$ | learning rate at step $t$ |
+| $G_t$ | gradient norm at step $t$ (l2 for SGD; Adam uses l1 and $w_t = G_t^{-1}$) |
+| $x_T$ | the last iterate, $f_*$ the lowest loss |
+| $D$ | distance from the starting point to the optimum, $\lVert x_0 - x_*\rVert$ |
+| $S_k$ | $\sum_{t \ge k} \eta_t$, the lr still to come after step $k$ |
+| $Q_k$ | $\sum_{t \ge k} \eta_t^2 G_t^2$ |
+
+$D$ is unknown in practice, so the app compares schedules by **ratios** of their bounds,
+each at its own best peak lr: a ratio does not depend on $D$.
+Refinement: Defazio, Cutkosky, Mehta, Mishchenko,
+[arXiv:2310.07831](https://arxiv.org/abs/2310.07831).
+""")
+
+st.page_link(
+    "app_pages/demo.py",
+    label="See it work: real training runs",
+    icon=":material/play_circle:",
+)
 
 st.subheader("Try a gradient-norm shape")
 c1, c2, c3 = st.columns(3)
-shape = c1.selectbox("Shape of the norms", list(SHAPES), index=1, key="learn_shape")
-noise = c2.slider("Noise", 0.0, 1.0, 0.2, 0.05, key="learn_noise")
+shape = c1.selectbox(
+    "Shape of the gradient norms",
+    list(SHAPES),
+    index=1,
+    key="learn_shape",
+    format_func=SHAPE_LABELS.get,
+)
+noise = c2.slider(
+    "Noise (spread of the log-normal noise)",
+    0.0,
+    1.0,
+    0.2,
+    0.05,
+    key="learn_noise",
+    help="Each norm is the shape times exp(noise × a standard normal draw).",
+)
 T = int(c3.select_slider("Steps T", [200, 500, 1000, 2000, 5000], value=1000, key="learn_T"))
 
 g = synthetic_norms(shape, T, seed=0, noise=noise)
 steps = np.arange(T)
 smooth, refined = ui.cached_refine(g, 0.1, "sgd")
-left, right = st.columns(2)
-left.plotly_chart(charts.norms_figure([(shape, steps, g, smooth)], "step"), key="learn_norms")
-right.plotly_chart(
-    charts.schedules_figure(
-        [
-            charts.Curve("refined", steps, refined, width=3),
-            charts.Curve("linear decay", steps, 1 - steps / T, dash="dash", color="#6b7280"),
-            charts.Curve(
-                "cosine", steps, 0.5 * (1 + np.cos(np.pi * steps / T)), dash="dot", color="#a855f7"
-            ),
-        ],
-        "step",
-        title="Schedules (peak 1)",
-    ),
-    key="learn_sched",
-)
-
 shapes = {
     "constant": np.ones(T),
     "cosine": 0.5 * (1 + np.cos(np.pi * steps / T)),
-    "linear decay": 1 - steps / T,
+    "linear": 1 - steps / T,
     "refined": refined,
-    "numerical optimum": ui.cached_optimal(g),
+    "optimum": ui.cached_optimal(g),
 }
-table = compare_bounds(shapes, g, reference="linear decay")[
-    ["schedule", "bound", "vs_linear decay"]
+bounds = compare_bounds({NAMES[k]: v for k, v in shapes.items()}, g, reference=LINEAR).set_index(
+    "schedule"
+)
+# each schedule at the peak lr the bound picks for it, relative to linear decay's
+linear_peak = bounds.best_peak_lr[LINEAR]
+curves = [
+    charts.Curve(
+        NAMES[k],
+        steps,
+        shape * bounds.best_peak_lr[NAMES[k]] / np.max(shape) / linear_peak,
+        color=charts.colour_for(NAMES[k]),
+        **STYLE[k],
+    )
+    for k, shape in reversed(shapes.items())
+    if k != "constant"
 ]
-table = table.assign(bound=table.bound * np.sqrt(T)).rename(
-    columns={"bound": "bound × √T", "vs_linear decay": "vs linear"}
+
+left, right = st.columns(2)
+left.plotly_chart(
+    charts.norms_figure([(shape, steps, g, smooth)], "step"),
+    key="learn_norms",
 )
+fig = charts.schedules_figure(curves, "step", title="Schedules at their best peak lr")
+top = 1.3 * max(float(np.max(c.y)) for c in curves if c.name != NAMES["optimum"])
+fig.update_yaxes(range=[0, top])
+right.plotly_chart(fig, key="learn_sched")
+clipped = float(np.max(curves[0].y)) > top
+right.caption(
+    f"1 = the peak lr the bound picks for {LINEAR.lower()}; each curve is at its own best "
+    "peak lr (D cancels in these ratios). The numerical optimum follows every dip of the "
+    "noisy norms"
+    + (
+        f"; its spikes (up to {np.max(curves[0].y):.1f}) are cut off at {top:.1f}."
+        if clipped
+        else "."
+    )
+)
+
+ratio = bounds[f"vs_{LINEAR}"].sort_values()
 st.dataframe(
-    table,
+    pd.DataFrame(
+        {
+            "schedule": ratio.index,
+            f"bound vs {LINEAR.lower()}": [f"{r:.3f}× ({words.fmt_change(r)})" for r in ratio],
+        }
+    ),
     hide_index=True,
-    column_config={
-        "bound × √T": st.column_config.NumberColumn(format="%.3f"),
-        "vs linear": st.column_config.NumberColumn(format="%.3f×"),
-    },
+    key="learn_bounds",
 )
-st.caption(
-    "Each shape at its best peak scale, D = 1. With flat norms, linear decay is within 1% of "
-    "the numerical optimum and constant is about 30% worse; with shaped norms, refinement "
-    "closes most of the gap to the optimum."
-)
+st.markdown(words.bound_sentences(ratio.to_dict(), LINEAR, NAMES["refined"], NAMES["optimum"]))

@@ -11,7 +11,10 @@
 
 The norms stay on the device until you read them (no GPU sync per step). Under
 ``DistributedDataParallel`` the gradients are already all-reduced after ``backward()``,
-so every rank records the global norm; save from rank 0.
+so every rank records the global norm; save from rank 0. Under FSDP (``fully_shard``)
+each rank holds a shard of each gradient (a ``DTensor``): the squares and absolute
+values of the local shards are summed, the sums are all-reduced across the shard group,
+and the l2 norm is the square root of the reduced sum of squares (:func:`grad_norms`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,41 @@ import numpy as np
 import torch
 
 from lrcore.export import log_to_csv
+
+
+def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
+    """``[l2, l1]`` of all ``grads`` together, as one tensor on their device (no sync).
+
+    Sharded ``DTensor`` gradients (FSDP) contribute their local shard and the sums of
+    squares and absolute values are all-reduced over the shard group; replicated or plain
+    tensors (DDP: already averaged across ranks) are counted once.
+    """
+    plain, sharded = [], []
+    for g in grads:
+        placements = getattr(g, "placements", None)
+        if placements is None:
+            plain.append(g)
+        elif any(p.is_shard() for p in placements):
+            sharded.append(g)
+        else:
+            plain.append(g.to_local())
+    out = _sums(plain) if plain else None
+    if sharded:
+        import torch.distributed as dist
+
+        local = _sums([g.to_local() for g in sharded])
+        dist.all_reduce(local, group=sharded[0].device_mesh.get_group())
+        out = local if out is None else out + local.to(out.device)
+    with torch.no_grad():
+        return torch.stack([out[0].sqrt(), out[1]])
+
+
+def _sums(grads: list[torch.Tensor]) -> torch.Tensor:
+    """``[sum of squares, sum of absolute values]`` of ``grads`` (float32 or wider)."""
+    with torch.no_grad():
+        l2 = torch.stack(torch._foreach_norm(grads, 2)).float()
+        l1 = torch.stack(torch._foreach_norm(grads, 1)).float()
+        return torch.stack([(l2 * l2).sum(), l1.sum()])
 
 
 class GradNormRecorder:
@@ -49,10 +87,7 @@ class GradNormRecorder:
         if n == self._buf.shape[1]:
             self._buf = torch.cat([self._buf, torch.zeros_like(self._buf)], dim=1)
         with torch.no_grad():
-            self._buf[0, n] = torch.linalg.vector_norm(
-                torch.stack(torch._foreach_norm(grads, 2)), 2
-            )
-            self._buf[1, n] = torch.stack(torch._foreach_norm(grads, 1)).sum()
+            self._buf[:, n] = grad_norms(grads).to(self._buf.device)
         self._steps.append(n if step is None else int(step))
 
     def __len__(self) -> int:

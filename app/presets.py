@@ -1,0 +1,75 @@
+"""The 'Train and check' form: its widget keys, defaults that follow the task and the
+optimizer, and how another page opens it with a setup filled in."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+TRAIN_PAGE = "app_pages/train.py"
+REFINED_RUN = "refined (from a linear run first)"
+REFINED_LOG = "refined (from the log on 'Refine a log')"
+
+# peak lrs to try, per task and optimizer (factor-2 grids around where each learns)
+PEAKS = {
+    "logreg": {"sgd": "0.5, 1, 2", "adam": "0.01, 0.02, 0.04", "adamw": "0.01, 0.02, 0.04"},
+    "svm": {"sgd": "0.05, 0.1, 0.2", "adam": "0.005, 0.01, 0.02", "adamw": "0.005, 0.01, 0.02"},
+    "cnn": {"sgd": "0.1, 0.2", "adam": "0.003, 0.006", "adamw": "0.003, 0.006"},
+}
+STEPS = {"logreg": 1000, "svm": 1000, "cnn": 300}
+# a little L2 for logistic regression: without it, separable data (digits) have no finite
+# minimiser, so larger lrs keep winning and every best sits at the edge of the grid
+WEIGHT_DECAY = {"logreg": 1e-3, "svm": 0.0, "cnn": 0.0}
+DEFAULTS = {
+    "tr_task": "logreg",
+    "tr_opt": "sgd",
+    "tr_seeds": 3,
+    "tr_batch": 32,
+    "tr_noise": "none",
+    "tr_noise_scale": 1.0,
+    "tr_sched": ["linear", "cosine", REFINED_RUN],
+}
+
+
+def peaks_key(task: str, optimizer: str) -> str:
+    """Each task and optimizer keep their own peak-lr grid (an Adam run never gets SGD's)."""
+    return f"tr_peaks_{task}_{optimizer}"
+
+
+def default_peaks(task: str, optimizer: str) -> str:
+    """
+    >>> default_peaks("logreg", "adam")
+    '0.01, 0.02, 0.04'
+    """
+    return PEAKS.get(task, PEAKS["logreg"]).get(optimizer, PEAKS["logreg"]["sgd"])
+
+
+def init_form(task: str, optimizer: str) -> None:
+    """Fill in the defaults the user has not set (widgets then take no default themselves,
+    so values put here by another page are what the widgets show)."""
+    for k, v in DEFAULTS.items():
+        st.session_state.setdefault(k, v)
+    st.session_state.setdefault(f"tr_steps_{task}", STEPS.get(task, 1000))
+    st.session_state.setdefault(peaks_key(task, optimizer), default_peaks(task, optimizer))
+    st.session_state.setdefault(f"tr_wd_{task}", WEIGHT_DECAY.get(task, 0.0))
+
+
+def open_on_train(setup: dict) -> None:
+    """Open 'Train and check' with the widgets set to ``setup`` (keys: task, dataset,
+    optimizer, steps, seeds, peaks, batch, weight_decay, noise, noise_scale, schedules)."""
+    task, opt = setup["task"], setup.get("optimizer", "sgd")
+    values = {
+        "tr_task": task,
+        f"tr_dataset_{task}": setup["dataset"],
+        "tr_opt": opt,
+        f"tr_steps_{task}": setup["steps"],
+        "tr_seeds": setup.get("seeds", 3),
+        peaks_key(task, opt): setup.get("peaks", default_peaks(task, opt)),
+        "tr_batch": setup.get("batch", 32),
+        f"tr_wd_{task}": setup.get("weight_decay", WEIGHT_DECAY.get(task, 0.0)),
+        "tr_noise": setup.get("noise", "none"),
+        "tr_noise_scale": setup.get("noise_scale", 1.0),
+        "tr_sched": setup.get("schedules", DEFAULTS["tr_sched"]),
+    }
+    st.session_state.update(values)
+    st.session_state["tr_prefilled"] = setup.get("title", "a demo setup")
+    st.switch_page(TRAIN_PAGE)

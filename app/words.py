@@ -1,0 +1,151 @@
+"""Numbers and sentences about them, for the pages: pure functions, no streamlit.
+
+Every sentence the app shows about a number is built here from that number, so a page
+can never claim something its table does not show.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+FIXED = (-3, 4)  # decimal exponents shown as plain decimals; others in scientific notation
+
+
+def _exp10(x: float) -> int:
+    return math.floor(math.log10(abs(x)))
+
+
+def fmt_sig(x: float, sig: int = 3) -> str:
+    """``x`` with ``sig`` significant digits, scientific notation outside 0.001 .. 9999.
+
+    >>> fmt_sig(0.000803), fmt_sig(1.23456), fmt_sig(31.0, 2), fmt_sig(0.0)
+    ('8.03e-04', '1.23', '31', '0')
+    """
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    e = _exp10(x)
+    if FIXED[0] <= e < FIXED[1]:
+        return f"{x:.{max(0, sig - 1 - e)}f}"
+    return f"{x:.{sig - 1}e}"
+
+
+def fmt_pm(mean: float, sem: float) -> str:
+    """``mean ± sem``: the error with 2 significant digits, the mean to the same decimal
+    place; scientific notation (one shared exponent) for very small or large means.
+
+    >>> fmt_pm(0.0008031, 0.0000021), fmt_pm(0.41372, 0.0123), fmt_pm(2.3, float("nan"))
+    ('(8.031 ± 0.021)e-04', '0.414 ± 0.012', '2.300')
+    """
+    if not math.isfinite(mean):
+        return str(mean)
+    if not (math.isfinite(sem) and sem > 0):
+        return fmt_sig(mean, 4)
+    if mean != 0 and not FIXED[0] <= _exp10(mean) < FIXED[1]:
+        e = _exp10(mean)
+        m, s = mean / 10.0**e, sem / 10.0**e
+        d = min(8, max(0, 1 - _exp10(s)))
+        return f"({m:.{d}f} ± {s:.{d}f})e{e:+03d}"
+    d = min(8, max(0, 1 - _exp10(sem)))
+    return f"{mean:.{d}f} ± {sem:.{d}f}"
+
+
+def fmt_pct_pm(mean: float, sem: float) -> str:
+    """Fractions as percentages, ``mean ± sem``.
+
+    >>> fmt_pct_pm(0.9731, 0.0042), fmt_pct_pm(0.5, 0.0)
+    ('97.3% ± 0.42%', '50.0%')
+    """
+    if not (math.isfinite(sem) and sem > 0):
+        return f"{100 * mean:.1f}%"
+    d = min(4, max(0, 1 - _exp10(100 * sem)))
+    return f"{100 * mean:.{max(1, d - 1)}f}% ± {100 * sem:.{d}f}%"
+
+
+def fmt_change(ratio: float) -> str:
+    """A ratio to a reference in words.
+
+    >>> fmt_change(0.7), fmt_change(1.0234), fmt_change(1.0)
+    ('30.0% below', '2.3% above', 'equal')
+    """
+    diff = ratio - 1.0
+    if abs(diff) < 5e-4:
+        return "equal"
+    return f"{abs(diff):.1%} {'below' if diff < 0 else 'above'}"
+
+
+def bound_sentences(ratios: Mapping[str, float], reference: str, refined: str, optimum: str) -> str:
+    """What a table of bound ratios (each schedule's bound over ``reference``'s) says.
+
+    >>> print(bound_sentences({"lin": 1.0, "ref": 0.8, "opt": 0.75, "const": 1.4},
+    ...                       "lin", "ref", "opt"))
+    **ref**'s bound is 20.0% below **lin**'s. The **opt** is 25.0% below **lin**'s, so refinement closes 80% of the gap. Worst here: **const**, 40.0% above **lin**'s.
+    """
+    out = []
+    r_ref, r_opt = ratios[refined], ratios[optimum]
+    out.append(f"**{refined}**'s bound is {_vs(r_ref, reference)}.")
+    gap = 1.0 - r_opt
+    if gap < 0.01:
+        out.append(
+            f"The **{optimum}** is only {_vs(r_opt, reference)}: with these norms there is "
+            f"little to gain over **{reference}**."
+        )
+    else:
+        closed = (1.0 - r_ref) / gap
+        out.append(
+            f"The **{optimum}** is {_vs(r_opt, reference)}, so refinement closes "
+            f"{closed:.0%} of the gap."
+        )
+    others = {k: v for k, v in ratios.items() if k not in (reference, refined, optimum)}
+    if others:
+        worst = max(others, key=others.get)
+        out.append(f"Worst here: **{worst}**, {_vs(others[worst], reference)}.")
+    return " ".join(out)
+
+
+def _vs(ratio: float, reference: str) -> str:
+    change = fmt_change(ratio)
+    return f"equal to **{reference}**'s" if change == "equal" else f"{change} **{reference}**'s"
+
+
+def _compare(ratio: float) -> str:
+    return "better than" if ratio < 0.9 else "worse than" if ratio > 1.1 else "about equal to"
+
+
+def demo_verdict(
+    measured: float, bound: float, diff: float, diff_sem: float, wins: int, seeds: int
+) -> str:
+    """What a teaching experiment showed: refined's final suboptimality over linear's, the
+    paired per-seed difference (refined - linear, mean ± s.e.: within two standard errors
+    counts as equal), the ratio the bound predicted (within 10% of 1 counts as equal), and
+    whether the two agree.
+
+    >>> print(demo_verdict(0.52, 0.75, -0.008, 0.001, 3, 3))
+    **Measured:** refined ends at **0.52×** linear decay's suboptimality: better than linear decay (refined lower in 3 of 3 seeds; paired difference -0.0080 ± 0.0010). **The bound predicted 0.75×** (better than linear decay): they agree.
+    >>> print(demo_verdict(1.1, 1.0, 0.0007, 0.0005, 0, 3).split(": ")[1])
+    about equal to linear decay (refined lower in 0 of 3 seeds; paired difference (7.0 ± 5.0)e-04). **The bound predicted 1.0×** (about equal to linear decay)
+    """
+    significant = math.isfinite(diff_sem) and abs(diff) > 2 * diff_sem
+    m = ("better than" if diff < 0 else "worse than") if significant else "about equal to"
+    b = _compare(bound)
+    return (
+        f"**Measured:** refined ends at **{fmt_sig(measured, 2)}×** linear decay's "
+        f"suboptimality: {m} linear decay (refined lower in {wins} of {seeds} seeds; paired "
+        f"difference {fmt_pm(diff, diff_sem)}). **The bound predicted {fmt_sig(bound, 2)}×** "
+        f"({b} linear decay): {'they agree' if m == b else 'they disagree'}."
+    )
+
+
+def fold_change(early_over_late: float) -> str:
+    """How a quantity moved, from the ratio of its early value to its late one.
+
+    >>> fold_change(16.2), fold_change(0.31), fold_change(1.02)
+    ('fell 16x', 'rose 3.2x', 'stayed within 5%')
+    """
+    if abs(early_over_late - 1) <= 0.05:
+        return "stayed within 5%"
+    if early_over_late > 1:
+        return f"fell {fmt_sig(early_over_late, 2)}x"
+    return f"rose {fmt_sig(1 / early_over_late, 2)}x"

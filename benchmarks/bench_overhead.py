@@ -1,0 +1,207 @@
+"""Cost of recording gradient norms, each against the same loop without the recording.
+
+(a) GradNormRecorder.record() in a plain autograd loop (MLP 784-256-256-10, batch 256,
+    SGD) vs the same loop without it.
+(b) lrcore.integrations.hf.GradNormCallback in a Hugging Face Trainer vs the same
+    Trainer without it (same model, data, batch, steps).
+(c) lrcore.integrations.lightning.GradNormCallback in a Lightning Trainer vs the same
+    Trainer without it.
+Target: overhead <= 5 % each. Runs interleave with and without; each figure is the median
+per-step time over all --repeat runs (robust to the other processes of a shared machine
+preempting a few steps). A second figure is the median time of the recording call itself
+as a share of the baseline's median step. --threads defaults to 1: on a shared, loaded
+CPU torch's parallel reductions stall waiting for their threads and swamp what is measured.
+
+    python benchmarks/bench_overhead.py [--steps 100] [--repeat 5] [--threads 1] [--only hf]
+    python benchmarks/bench_overhead.py --only recorder --device cuda   # on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+
+from lrcore.train.recorder import GradNormRecorder  # noqa: E402
+
+BATCH, D_IN, K = 256, 784, 10
+
+
+class MLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(D_IN, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+            torch.nn.ReLU(), torch.nn.Linear(256, K),
+        )  # fmt: skip
+
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
+        return out
+
+
+def data(steps: int):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(steps * BATCH, D_IN, generator=g), torch.randint(
+        0, K, (steps * BATCH,), generator=g
+    )
+
+
+DEVICE = "cpu"
+
+
+def plain(steps: int, record: bool) -> float:
+    X, y = (a.to(DEVICE) for a in data(steps))
+    model = MLP().to(DEVICE)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    rec = GradNormRecorder(model) if record else None
+    ends, inside = [time.perf_counter()], []
+    for t in range(steps):
+        opt.zero_grad()
+        model(X[t * BATCH : (t + 1) * BATCH], y[t * BATCH : (t + 1) * BATCH])["loss"].backward()
+        if rec is not None:
+            t0 = time.perf_counter()
+            rec.record(t)
+            inside.append(time.perf_counter() - t0)
+        opt.step()
+        if DEVICE != "cpu":
+            torch.cuda.synchronize()  # per-step times need the step to have run
+        ends.append(time.perf_counter())
+    if rec is not None:
+        _ = rec.l2  # read back, as a user would
+    return np.diff(ends), inside
+
+
+def hf(steps: int, record: bool) -> float:
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from lrcore.integrations.hf import GradNormCallback
+
+    class Clock(TrainerCallback):  # per-step times of the training loop, not the setup
+        def on_train_begin(self, *a, **k):
+            self.ends = [time.perf_counter()]
+
+        def on_step_end(self, *a, **k):
+            self.ends.append(time.perf_counter())
+
+    class Timed(GradNormCallback):
+        def on_pre_optimizer_step(self, *a, **k):
+            t0 = time.perf_counter()
+            super().on_pre_optimizer_step(*a, **k)
+            self.inside.append(time.perf_counter() - t0)
+
+    X, y = data(steps)
+    clock, cb = Clock(), Timed()
+    cb.inside = []
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            out, per_device_train_batch_size=BATCH, max_steps=steps, learning_rate=0.01,
+            report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True,
+            logging_steps=10**9, train_sampling_strategy="sequential", optim="sgd",
+            max_grad_norm=0.0,
+        )  # fmt: skip
+        ds = [{"x": X[i], "labels": y[i]} for i in range(len(X))]
+        cbs = [clock] + ([cb] if record else [])
+        Trainer(model=MLP(), args=args, train_dataset=ds, callbacks=cbs).train()
+    return np.diff(clock.ends), cb.inside
+
+
+def lightning(steps: int, record: bool) -> float:
+    import lightning.pytorch as pl
+
+    from lrcore.integrations.lightning import GradNormCallback
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = MLP()
+
+        def training_step(self, batch, i):
+            return self.model(*batch)["loss"]
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    class Clock(pl.Callback):
+        def on_train_start(self, *a):
+            self.ends = [time.perf_counter()]
+
+        def on_train_batch_end(self, *a):
+            self.ends.append(time.perf_counter())
+
+    class Timed(GradNormCallback):
+        def on_before_optimizer_step(self, *a):
+            t0 = time.perf_counter()
+            super().on_before_optimizer_step(*a)
+            self.inside.append(time.perf_counter() - t0)
+
+    X, y = data(steps)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=BATCH)
+    clock, cb = Clock(), Timed()
+    cb.inside = []
+    with tempfile.TemporaryDirectory() as out:
+        cb.dirpath = out
+        trainer = pl.Trainer(
+            default_root_dir=out, max_steps=steps, accelerator="cpu", devices=1, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            callbacks=[clock] + ([cb] if record else []),
+        )  # fmt: skip
+        trainer.fit(Module(), loader)
+    return np.diff(clock.ends), cb.inside
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--only", default="recorder,hf,lightning", help="comma-separated subset")
+    p.add_argument("--device", default="cpu", help="device of the plain loop (cuda on a GPU)")
+    args = p.parse_args()
+    global DEVICE
+    DEVICE = args.device
+    torch.set_num_threads(args.threads)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, {args.steps} steps"
+    )
+    cases = {
+        "recorder": ("GradNormRecorder", plain, "the same autograd loop without it"),
+        "hf": ("HF GradNormCallback", hf, "the same HF Trainer without it"),
+        "lightning": (
+            "Lightning GradNormCallback",
+            lightning,
+            "the same Lightning Trainer without it",
+        ),
+    }
+    for key in args.only.split(","):
+        name, fn, baseline = cases[key]
+        fn(min(args.steps, 10), True)  # warm-up: imports, allocator
+        base, rec, inside = [], [], []
+        for _ in range(args.repeat):
+            base += list(fn(args.steps, False)[0])
+            steps, hook = fn(args.steps, True)
+            rec += list(steps)
+            inside += hook
+        b, r, h = np.median(base), np.median(rec), np.median(inside)
+        print(
+            f"{name}: median step {r * 1e3:.2f} ms vs {b * 1e3:.2f} ms for {baseline}: "
+            f"ratio {r / b:.3f} (overhead {100 * (r / b - 1):+.1f} %, target <= +5 %); "
+            f"the recording call itself: median {h * 1e3:.3f} ms = {100 * h / b:.1f} % of the "
+            "baseline step",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""What both integrations share: turning a log or an array into per-step lrs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lrcore._validate import check_int
+from lrcore.export import as_values
+from lrcore.refine import refine, stretch
+
+FILENAME = "grad_norms.csv"
+
+
+def schedule_values(schedule, total_steps: int, tau: float = 0.1, optimizer: str = "auto"):
+    """Peak-normalised lrs for ``total_steps`` optimizer steps from a refined array, a
+    schedule function, a :class:`~lrcore.logs.GradNormLog`, or a path to a log (refined
+    with ``tau`` and ``optimizer``, ``auto`` = from the norm type, then stretched).
+
+    An array must already have ``total_steps`` values (use :func:`lrcore.stretch`).
+
+    >>> schedule_values([2.0, 1.0], 2).tolist()
+    [1.0, 0.5]
+    """
+    check_int("schedule_values", "total_steps", total_steps, minimum=1)
+    if isinstance(schedule, str | Path):
+        from lrcore.logs import load_log
+
+        schedule = load_log(schedule)
+    if hasattr(schedule, "grad_norms"):
+        opt = schedule.suggested_optimizer if optimizer == "auto" else optimizer
+        shape = refine(schedule.grad_norms, tau=tau, optimizer=opt)
+        values = stretch(shape, total_steps, steps=schedule.steps)
+    else:
+        values = as_values(schedule, total_steps if callable(schedule) else None)
+        if len(values) != total_steps:
+            raise ValueError(
+                f"schedule_values: the schedule has {len(values)} steps but the run has "
+                f"{total_steps}; use lrcore.stretch(values, {total_steps})"
+            )
+    peak = values.max()
+    if not peak > 0:
+        raise ValueError(f"schedule_values: the schedule's maximum must be > 0, got {peak}")
+    return np.asarray(values / peak, dtype=np.float64)

@@ -1,0 +1,190 @@
+"""AppTest checks of 'Train and check': defaults that follow the task and optimizer, the
+values in the results table, the flags, and the setups other pages open here."""
+
+import re
+
+import numpy as np
+import pytest
+from _apptest import app, assert_clean, charts, layouts
+
+PAGE = "app_pages/train.py"
+
+
+def start(at, **values):
+    """Set widgets by key (task and optimizer first: they choose the other widgets), press
+    Start, return the page."""
+    for key in ("tr_task", "tr_opt"):
+        if key in values:
+            next(w for w in at.main if getattr(w, "key", None) == key).set_value(values.pop(key))
+            at.run()
+    for key, value in values.items():
+        next(w for w in at.main if getattr(w, "key", None) == key).set_value(value)
+    at.button(key="tr_start").click().run()
+    return at
+
+
+def shown_table(at):
+    return at.dataframe[0].value
+
+
+def every_peak(at):
+    """The full table (every peak lr) from the expander: the numbers the results come from."""
+    return at.expander[0].dataframe[0].value
+
+
+def test_peak_lr_defaults_follow_the_optimizer_and_the_task():
+    at = app(PAGE)
+    assert at.text_input(key="tr_peaks_logreg_sgd").value == "0.5, 1, 2"
+    # a little L2 for logistic regression (digits are separable: no finite optimum without it)
+    assert at.number_input(key="tr_wd_logreg").value == 0.001
+    at.selectbox(key="tr_opt").set_value("adam").run()
+    assert_clean(at)
+    # an Adam run never starts from SGD's lr (0.5 left every Adam run at chance)
+    assert at.text_input(key="tr_peaks_logreg_adam").value == "0.01, 0.02, 0.04"
+    at.text_input(key="tr_peaks_logreg_adam").set_value("0.03").run()
+    at.segmented_control(key="tr_task").set_value("svm").run()
+    assert at.text_input(key="tr_peaks_svm_adam").value == "0.005, 0.01, 0.02"
+    assert at.number_input(key="tr_wd_svm").value == 0.0
+    at.segmented_control(key="tr_task").set_value("cnn").run()
+    assert at.number_input(key="tr_steps_cnn").value == 300  # a CNN step costs more
+    assert at.text_input(key="tr_peaks_cnn_adam").value == "0.003, 0.006"
+    at.segmented_control(key="tr_task").set_value("logreg").run()
+    assert at.text_input(key="tr_peaks_logreg_adam").value == "0.03"  # the user's edit stays
+
+
+def test_adam_with_its_defaults_learns_and_the_table_shows_the_library_values():
+    at = start(
+        app(PAGE), tr_opt="adam", tr_steps_logreg=100, tr_seeds=2, tr_sched=["linear", "cosine"]
+    )
+    assert_clean(at)
+    table, full = shown_table(at), every_peak(at)
+    assert table["schedule"].tolist() == ["linear", "cosine"]
+    assert (table["learned"] == "yes").all()
+    for _, row in table.iterrows():
+        best = full[(full.schedule == row.schedule) & full.best].iloc[0]
+        acc = float(re.match(r"([\d.]+)%", row["test accuracy"]).group(1)) / 100
+        assert acc == pytest.approx(best.test_accuracy_mean, abs=0.0006)
+        assert acc > 0.5  # digits has 10 classes: chance is 10%
+        mean = float(row["suboptimality"].split(" ± ")[0].strip("()").split(")")[0])
+        exp = re.search(r"\)e([+-]\d+)$", row["suboptimality"])
+        mean *= 10.0 ** int(exp.group(1)) if exp else 1.0
+        assert mean == pytest.approx(best.suboptimality_mean, rel=0.01)
+        assert best.suboptimality_mean >= -1e-6  # never below the optimum beyond tolerance
+        assert float(row["peak lr"]) == pytest.approx(best.peak_lr, rel=5e-3)
+    assert not any("± 0.0000" in v for v in table["suboptimality"])
+    # suboptimality over training, on a log axis
+    (curves,) = [lay for lay in layouts(at) if "Suboptimality" in str(lay.get("title"))]
+    assert curves["yaxis"]["type"] == "log"
+    assert {"linear", "cosine"} <= set(charts(at))
+
+
+def test_runs_that_do_not_learn_are_flagged_and_the_header_says_so():
+    # Adam at an SGD-sized lr (the issue: every Adam run sat at loss 2.30 with lr 0.5)
+    at = start(
+        app(PAGE),
+        tr_opt="adam",
+        tr_peaks_logreg_adam="50",
+        tr_steps_logreg=40,
+        tr_seeds=1,
+        tr_sched=["linear"],
+    )
+    assert not at.exception
+    table, full = shown_table(at), every_peak(at)
+    assert table["learned"].tolist() == ["no"] and not full.learned.any()
+    acc = full[full.best].test_accuracy_mean.iloc[0]
+    (warning,) = [w.value for w in at.warning if "Did not learn" in w.value]
+    assert f"**linear** (peak lr {table['peak lr'][0]}, test accuracy {acc:.1%})" in warning
+    assert any("no schedule learned" in h.value for h in at.subheader)
+    # the grid was extended down from 50 and the best is still at its lowest edge
+    assert table["best at grid edge"].tolist() == ["yes"]
+    assert float(table["peak lr"][0]) == pytest.approx(full.peak_lr.min(), rel=5e-3)
+
+
+def test_a_best_peak_lr_at_the_grid_edge_is_flagged_from_the_table():
+    at = start(
+        app(PAGE),
+        tr_peaks_logreg_sgd="0.001, 0.002",
+        tr_steps_logreg=40,
+        tr_seeds=1,
+        tr_sched=["linear"],
+    )
+    assert not at.exception
+    full = every_peak(at)
+    best = full[full.best].iloc[0]
+    # far too small: the grid was extended upwards (x2 each time, at most 4 times) and the
+    # best is still its largest peak lr
+    assert full.peak_lr.tolist() == pytest.approx([0.001, 0.002, 0.004, 0.008, 0.016, 0.032])
+    assert best.peak_lr == pytest.approx(0.032) and best.at_grid_edge
+    assert shown_table(at)["best at grid edge"].tolist() == ["yes"]
+    (warning,) = [w.value for w in at.warning if "edge of the grid" in w.value]
+    assert "**linear** at 0.032 (highest)" in warning
+
+
+def test_refined_runs_after_linear_and_the_timer_counts_both():
+    at = start(
+        app(PAGE),
+        tr_task="svm",
+        tr_dataset_svm="synthetic",
+        tr_steps_svm=60,
+        tr_seeds=2,
+        tr_peaks_svm_sgd="0.05, 0.1",
+        tr_noise="rise",
+        tr_sched=["linear", "refined (from a linear run first)"],
+    )
+    assert_clean(at)
+    table = shown_table(at)
+    assert table["schedule"].tolist() == ["linear", "refined"]
+    assert table["bound ÷ linear's (own norms)"].iloc[0] == "1.00×"
+    done = at.get("progress")[0].proto.text
+    assert re.match(r"Done: \d+ runs in \d+ batches on cpu, \d+ s in all", done), done
+    n_runs = int(done.split()[1])
+    assert n_runs == int(every_peak(at).n_seeds.sum())  # linear's runs are counted too
+
+
+def test_bad_input_is_a_message():
+    at = start(app(PAGE), tr_peaks_logreg_sgd="0.1, fast")
+    assert not at.exception
+    assert any("'0.1, fast' is not a number" in e.value for e in at.error)
+
+
+def test_a_setup_sent_from_another_page_fills_the_widgets():
+    at = app()
+    at.session_state["tr_task"] = "svm"
+    at.session_state["tr_dataset_svm"] = "synthetic"
+    at.session_state["tr_noise"] = "rise"
+    at.session_state["tr_steps_svm"] = 123
+    at.session_state["tr_peaks_svm_sgd"] = "0.07"
+    at.session_state["tr_prefilled"] = "(a) Noise that rises late"
+    at.switch_page(PAGE).run()
+    assert_clean(at)
+    assert at.segmented_control(key="tr_task").value == "svm"
+    assert at.selectbox(key="tr_dataset_svm").value == "synthetic"
+    assert at.selectbox(key="tr_noise").value == "rise"
+    assert at.number_input(key="tr_steps_svm").value == 123
+    assert at.text_input(key="tr_peaks_svm_sgd").value == "0.07"
+    assert any("(a) Noise that rises late" in i.value for i in at.info)
+    assert not at.warning  # no "widget default and session state" warning
+
+
+def test_the_linear_run_is_sent_to_refine():
+    at = start(app(PAGE), tr_steps_logreg=40, tr_seeds=1, tr_sched=["linear"])
+    at.button(key="send_log").click().run()
+    assert_clean(at)
+    assert any("sent from 'Train and check'" in i.value for i in at.info)
+    assert "refined" in charts(at)
+    assert np.isfinite(charts(at)["refined"]["y"]).all()
+
+
+def test_refined_from_the_log_on_the_refine_page_is_trained():
+    at = app()  # 'Refine a log' opens with a sample log
+    (log,) = at.session_state["refine_logs"]
+    at.switch_page(PAGE).run()
+    at = start(
+        at,
+        tr_steps_logreg=40,
+        tr_seeds=1,
+        tr_peaks_logreg_sgd="0.5, 1",
+        tr_sched=["linear", "refined (from the log on 'Refine a log')"],
+    )
+    assert_clean(at)
+    assert shown_table(at)["schedule"].tolist() == ["linear", f"refined ({log.source})"]

@@ -1,0 +1,60 @@
+"""Under torchrun with 2 CPU processes (gloo, loopback), the recorder (DDP and FSDP2
+``fully_shard``) and both callbacks record the same norms as one process on the same
+global batch."""
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+WORKER = Path(__file__).with_name("_dist_integrations.py")
+MODES = [
+    m
+    for m, mod in [
+        ("recorder", "torch"),
+        ("fsdp", "torch"),
+        ("hf", "transformers"),
+        ("lightning", "lightning"),
+    ]
+    if importlib.util.find_spec(mod) is not None
+]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(argv, out, env):
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return np.load(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_two_processes_record_the_single_process_norms(mode, tmp_path):
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "GLOO_SOCKET_IFNAME": "lo",
+        "OMP_NUM_THREADS": "1",
+    }
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"):
+        env.pop(k, None)
+    one = _run(
+        [sys.executable, str(WORKER), mode, str(tmp_path / "one.npy")], tmp_path / "one.npy", env
+    )
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2"]
+    torchrun += ["--master_addr=127.0.0.1", f"--master_port={_port()}"]
+    two = _run([*torchrun, str(WORKER), mode, str(tmp_path / "two.npy")], tmp_path / "two.npy", env)
+    assert one.shape == two.shape == (2, 6)
+    assert np.all(np.diff(one[0]) != 0)  # the norms change from step to step
+    np.testing.assert_allclose(two, one, rtol=1e-5)

@@ -1,0 +1,107 @@
+"""HF Trainer: the callback records l2 and l1 before clipping; refined schedules go back exactly."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+import torch  # noqa: E402
+from _tiny import TinyClassifier, hf_args, hf_dataset  # noqa: E402
+from transformers import Trainer, TrainerCallback  # noqa: E402
+
+from lrcore.cli import main  # noqa: E402
+from lrcore.integrations.hf import GradNormCallback, optimizers  # noqa: E402
+from lrcore.logs import load_log  # noqa: E402
+
+
+class Spy(TrainerCallback):
+    """Runs after GradNormCallback: sees the clipped gradients and the lr of each step."""
+
+    def __init__(self):
+        self.l2, self.l1, self.lrs = [], [], []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, **kw):
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        self.l2.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        self.l1.append(float(sum(g.abs().sum() for g in grads)))
+        self.lrs.append(optimizer.param_groups[0]["lr"])
+
+
+def test_callback_records_unclipped_norms_after_accumulation_and_clips(tmp_path):
+    cb, spy = GradNormCallback(), Spy()
+    args = hf_args(tmp_path, gradient_accumulation_steps=2, max_grad_norm=0.05)
+    trainer = Trainer(
+        model=TinyClassifier(), args=args, train_dataset=hf_dataset(), callbacks=[cb, spy]
+    )
+    trainer.train()
+    rec = cb.recorder
+    assert len(rec) == 12 and rec.steps.tolist() == list(range(12))  # one per optimizer step
+    assert args.max_grad_norm == 0.05  # restored
+    scale = np.minimum(1.0, 0.05 / (rec.l2 + 1e-6))  # torch's clip coefficient
+    assert np.all(scale < 1)  # clipping did happen at every step
+    np.testing.assert_allclose(spy.l2, rec.l2 * scale, rtol=1e-5)  # clipped after recording
+    np.testing.assert_allclose(spy.l1, rec.l1 * scale, rtol=1e-5)
+    hf_norms = {e["step"]: e["grad_norm"] for e in trainer.state.log_history if "grad_norm" in e}
+    ours = {e["step"]: e["grad_norm_l2"] for e in trainer.state.log_history if "grad_norm_l2" in e}
+    assert sorted(hf_norms) == sorted(ours) == [4, 8, 12]
+    for s in hf_norms:  # the Trainer's own pre-clip l2 agrees
+        assert ours[s] == pytest.approx(hf_norms[s], rel=1e-5)
+        assert ours[s] == pytest.approx(rec.l2[s - 1], rel=1e-6)
+
+
+def test_fp16_is_refused(tmp_path):
+    cb = GradNormCallback()
+    args = hf_args(tmp_path)
+    args.fp16 = True
+    with pytest.raises(ValueError, match="GradNormCallback: fp16=True"):
+        cb.on_train_begin(args, None, None, model=TinyClassifier())
+
+
+def test_log_refines_and_the_refined_schedule_goes_back_exactly(tmp_path, capsys):
+    run1 = tmp_path / "run1"
+    trainer = Trainer(
+        model=TinyClassifier(),
+        args=hf_args(run1, max_steps=40),
+        train_dataset=hf_dataset(),
+        callbacks=[GradNormCallback()],
+    )
+    trainer.train()
+    for metric in ("grad_norm_l1", "grad_norm_l2"):
+        log = load_log(run1, metric=metric)  # the folder holds one grad_norms.csv
+        assert len(log) == 40 and log.norm_type == metric[-2:]
+    out = tmp_path / "refined.csv"
+    argv = ["refine", str(run1 / "grad_norms.csv"), "--metric", "grad_norm_l1", "--steps", "30"]
+    assert main([*argv, "--out", str(out)]) == 0
+    refined = np.loadtxt(out, delimiter=",", skiprows=1)[:, 1]
+    args, spy = hf_args(tmp_path / "run2", max_steps=30, learning_rate=0.02), Spy()
+    model = TinyClassifier()
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=hf_dataset(),
+        callbacks=[spy],
+        optimizers=optimizers(model, args, refined),
+    )
+    trainer.train()
+    peak = 0.02
+    assert len(spy.lrs) == 30
+    np.testing.assert_allclose(np.array(spy.lrs) / peak, refined / refined.max(), atol=1e-6)
+
+
+def test_optimizers_errors(tmp_path):
+    args = hf_args(tmp_path, max_steps=-1, num_train_epochs=1)
+    with pytest.raises(ValueError, match=r"optimizers: TrainingArguments.max_steps must be > 0"):
+        optimizers(TinyClassifier(), args, np.ones(3))
+    with pytest.raises(ValueError, match=r"schedule_values: the schedule has 3 steps but the run"):
+        optimizers(TinyClassifier(), hf_args(tmp_path, max_steps=5), np.ones(3))
+
+
+def test_integrations_package_and_registry_load_no_framework():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lrcore.registry, lrcore.integrations; "
+        "print(sorted(m for m in ('torch', 'transformers', 'lightning', 'jax') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
