@@ -176,3 +176,29 @@ def test_the_square_root_cool_down_is_named_in_words():
     assert (
         at.selectbox(key="sch_wsd_cooldown").format_func("1-sqrt").startswith("square root: 1 - √q")
     )
+
+
+def test_every_registry_schedule_builds_with_its_default_settings_and_list_parameters():
+    from lrcore import REGISTRY
+
+    at = app(PAGE)
+    at.multiselect(key="sch_chosen").set_value(list(REGISTRY)).run()
+    assert_clean(at)
+    traces = charts(at)
+    assert {spec.label for spec in REGISTRY.values()} <= set(traces)
+    np.testing.assert_allclose(  # a list parameter, from its text field, reaches the schedule
+        traces["Multi-step decay"]["y"],
+        0.1 * evaluate(build_schedule("multistep", 1000, milestones="0.5,0.75"), 1000),
+        rtol=1e-9,
+    )
+    at.text_input(key="sch_piecewise_values").set_value("1,0.5,0.25").run()
+    assert_clean(at)
+    np.testing.assert_allclose(
+        charts(at)["Piecewise constant"]["y"],
+        0.1 * evaluate(build_schedule("piecewise", 1000, values="1,0.5,0.25"), 1000),
+        rtol=1e-9,
+    )
+    shown = charts(at)
+    at.text_input(key="sch_piecewise_values").set_value("1,abc").run()  # nonsense: a message
+    assert not at.exception and at.error and charts(at) == shown
+    assert any("values" in e.value for e in at.error), [e.value for e in at.error]

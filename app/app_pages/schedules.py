@@ -92,13 +92,18 @@ try:
                     params[p.name] = st.selectbox(
                         _label(p), p.choices, key=key, format_func=ui.choice_label
                     )
+                elif p.kind is str:  # a comma-separated list (boundaries, values, names)
+                    ui.widget_default(key, str(p.default))
+                    params[p.name] = st.text_input(_label(p), key=key, help=p.help)
                 else:
-                    ui.widget_default(key, float(p.default))
+                    num = int if p.kind is int else float
+                    ui.widget_default(key, num(p.default))
                     params[p.name] = st.number_input(
                         _label(p),
-                        min_value=float(p.minimum) if p.minimum is not None else None,
-                        max_value=float(p.maximum) if p.maximum is not None else None,
-                        format="%g",
+                        min_value=num(p.minimum) if p.minimum is not None else None,
+                        max_value=num(p.maximum) if p.maximum is not None else None,
+                        step=1 if p.kind is int else None,
+                        format="%d" if p.kind is int else "%g",
                         key=key,
                     )
         specs.append((spec.label, name, warmup, params))
