@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lrcore import export
-from lrcore._validate import validate_peak_lr, validate_span, validate_steps
+from lrcore._validate import check_unit, validate_peak_lr, validate_span, validate_steps
 from lrcore.refine import (
     OPTIMIZERS,
     refine,
@@ -145,6 +145,7 @@ def cmd_refine(args) -> int:
     _check_out(args, args.log)
     log = load_log(args.log, metric=args.metric, fmt=args.fmt)
     optimizer = log.suggested_optimizer if args.optimizer == "auto" else args.optimizer
+    check_unit("refine", "tau", args.tau)
     smoothed = smooth_norms(log.grad_norms, tau=args.tau)  # the slow part: done once
     refined = refine_smoothed(smoothed, optimizer=optimizer)
     if args.steps is None:

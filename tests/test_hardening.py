@@ -647,7 +647,7 @@ OPTIONS = [
     (
         "as-unknown",
         ["refine", "{log}", "--as", "xml"],
-        "refine: argument --as: invalid choice: 'xml' (choose from 'csv', 'json', 'torch', 'hf')",
+        "refine: argument --as: invalid choice: 'xml' (choose from 'csv', 'json', 'torch', 'hf', 'optax')",
     ),
     (
         "total-steps-1e12",
