@@ -80,7 +80,7 @@ def session(path: str) -> dict:
     out["rss_after_upload"] = rss_mb()
     at.number_input(key="peak_lr").set_value(0.2)
     out["peak_lr"] = timed(at)
-    at.toggle(key="log_y").set_value(True)
+    at.toggle(key="log_y_sched").set_value(True)
     out["log_y"] = timed(at)
     at.slider(key="tau").set_value(0.2)
     out["tau"] = timed(at)
