@@ -62,9 +62,16 @@ def test_an_upload_on_the_refine_page(server, browser, tmp_path):
     page.wait_for_selector("text=upload_wandb.csv", timeout=60_000)
     shots.settle(page, pause=0.2)
     assert_no_error(page)
-    assert page.locator(".js-plotly-plot").count() >= 2
+    wait_for_charts(page, 2)
     assert page.locator("text=refined").count() > 0
     page.close()
+
+
+def wait_for_charts(page, n: int) -> None:
+    """At least ``n`` Plotly charts drawn (on a loaded machine they come after the text)."""
+    page.wait_for_function(
+        f"document.querySelectorAll('.js-plotly-plot').length >= {n}", timeout=60_000
+    )
 
 
 def test_the_teaching_demo_end_to_end(server, browser):
@@ -82,7 +89,7 @@ def test_the_teaching_demo_end_to_end(server, browser):
     verdict = verdict.inner_text()
     # the sentence quotes the measured ratio of refined's suboptimality to linear's
     assert re.search(r"refined.*\d+(\.\d+)?×.*linear", verdict, re.S), verdict
-    assert page.locator(".js-plotly-plot").count() >= 2
+    wait_for_charts(page, 2)
     page.get_by_role("button", name=re.compile("Open this setup")).click()
     page.wait_for_selector("text=Set up as in", timeout=30_000)
     shots.settle(page, pause=0.2)
