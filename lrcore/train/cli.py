@@ -138,7 +138,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from lrcore.train.experiments import best_rows, compare, own_norm_bounds
+    from lrcore.train.experiments import BEST_COLUMNS, best_rows, compare, own_norm_bounds
 
     cfg = _base_config(args)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -164,19 +164,8 @@ def cmd_compare(args) -> int:
         best.to_csv(args.out, index=False, float_format="%.9g")
         print(f"wrote {args.out}", file=sys.stderr)
     shown = table if args.all else best
-    cols = [
-        "schedule",
-        "peak_lr",
-        "at_grid_edge",
-        "n_seeds",
-        "diverged",
-        "learned",
-        "objective_mean",
-        "objective_sem",
-        "suboptimality_mean",
-        "suboptimality_sem",
-        "test_accuracy_mean",
-    ] + ([] if args.all else ["bound_vs_linear"])
+    cols = [c for c in BEST_COLUMNS if c != "test_accuracy_sem"]
+    cols += [] if args.all else ["bound_vs_linear"]
     print(shown[cols].to_string(index=False, float_format=_fmt))
     if not args.all:
         print(
