@@ -280,10 +280,11 @@ def test_every_linear_run_diverging_is_explained_and_other_results_are_kept():
         f"(the grid was halved {halved} times)"
     )
     assert (
-        "Try smaller peak lrs; the default for logistic regression with sgd is 0.5, 1, 2" in error
+        "Try smaller peak lrs; the default for logistic regression with SGD is 0.5, 1, 2" in error
     )
     assert "compare" not in error  # no library function names
     assert not [b for b in at.button if b.key == "tr_stop"]  # no leftover Stop button
+    assert not at.button(key="tr_start").disabled  # Start is clickable again
     assert "refined" not in set(full.schedule)
     assert "cosine" in set(full.schedule)  # cosine's results are kept
 

@@ -24,15 +24,15 @@ from lrcore.train.experiments import (
 from lrcore.train.loop import resolve_device
 from lrcore.train.objective import f_star
 
-TASK_LABELS = {
-    "logreg": "Logistic regression (convex)",
-    "svm": "Hinge loss (SVM, convex)",
-    "cnn": "Small CNN (not convex)",
+TASK_LABELS = {  # short: three fit side by side on a phone
+    "logreg": "Logistic regression",
+    "svm": "Hinge loss (SVM)",
+    "cnn": "Small CNN",
 }
 TASK_NOTES = {
-    "logreg": "multinomial, zero init; scored by cross-entropy + L2",
-    "svm": "linear SVM, multiclass hinge, convex and non-smooth: the theory's loss class",
-    "cnn": "2 conv layers, 8x8 images; outside the theory",
+    "logreg": "convex and smooth; multinomial, zero init; scored by cross-entropy + L2",
+    "svm": "linear SVM, multiclass hinge: convex and non-smooth, the theory's loss class",
+    "cnn": "not convex; 2 conv layers, 8x8 images; outside the theory",
 }
 NOISE_LABELS = {
     "none": "none",
@@ -56,7 +56,9 @@ st.session_state.setdefault("tr_opt", presets.DEFAULTS["tr_opt"])
 c0, c1 = st.columns([3, 1])
 task = c0.segmented_control("Task", list(TASKS), key="tr_task", format_func=TASK_LABELS.get)
 task = task or "logreg"
-optimizer = c1.selectbox("Optimizer", list(OPTIMIZERS), key="tr_opt")
+optimizer = c1.selectbox(
+    "Optimizer", list(OPTIMIZERS), key="tr_opt", format_func=words.optimizer_name
+)
 presets.init_form(task, optimizer)
 
 c2, c3, c4, c5 = st.columns(4)
@@ -67,7 +69,7 @@ peaks_text = c5.text_input(
     "Peak lrs to try (a grid)",
     key=presets.peaks_key(task, optimizer),
     help="Comma-separated; the grid is extended by factors of 2 when a schedule's best sits "
-    f"on its edge. Default for {TASK_LABELS[task].split(' (')[0].lower()} with {optimizer}: "
+    f"on its edge. Default for {TASK_LABELS[task].split(' (')[0].lower()} with {words.optimizer_name(optimizer)}: "
     f"{presets.default_peaks(task, optimizer)}.",
 )
 c6, c7, c8, c9 = st.columns(4)
@@ -94,7 +96,21 @@ chosen = st.multiselect(
     format_func=lambda n: REGISTRY[n].label if n in REGISTRY else n,
     key="tr_sched",
 )
-start = st.button("Start", type="primary", key="tr_start")
+# Start is greyed out while its runs go on (the click sets the flag; every run consumes it,
+# and the page reruns when the runs end, so Start comes back)
+busy = st.session_state.pop("tr_busy", False)
+start = (
+    st.button(
+        "Start",
+        type="primary",
+        key="tr_start",
+        on_click=lambda: st.session_state.update(tr_busy=True),
+        disabled=busy,
+    )
+    or busy  # a disabled button reads False: the flag, set only by its click, says it was
+)
+if message := st.session_state.pop("tr_error", None):
+    st.error(message)
 
 if st.session_state.pop("train_stopped", False):
     kept = (
@@ -162,7 +178,8 @@ def linear_failure(tried: list[float], grid: list[float], task: str, optimizer: 
         f"Every linear-decay run diverged, even at peak lr {min(tried):.3g}"
         + (f" (the grid was halved {halved} time{'s' * (halved != 1)})" if halved > 0 else "")
         + ", so there are no gradient norms to refine and 'refined' was not run. Try smaller "
-        f"peak lrs; the default for {TASK_LABELS[task].split(' (')[0].lower()} with {optimizer} "
+        f"peak lrs; the default for {TASK_LABELS[task].split(' (')[0].lower()} with "
+        f"{words.optimizer_name(optimizer)} "
         f"is {presets.default_peaks(task, optimizer)}."
     )
 
@@ -182,7 +199,6 @@ def precompute_optimum(cfg: RunConfig, seeds: list[int], progress, clock) -> Non
 
 
 if start:
-    stop_slot = progress = live_slot = None
     try:
         if not chosen:
             raise ValueError("pick at least one schedule")
@@ -280,12 +296,9 @@ if start:
                 refined_from = {"shape": shape, "norms": norms}
         stop_slot.empty()
         live_slot.empty()  # the results below replace it
-        progress.progress(
-            1.0,
-            text=f"Done: {len(runs)} runs in {clock.batch} rounds on "
-            f"{next(iter(runs.values())).device}, {clock.elapsed:.0f} s in all",
-        )
         st.session_state["train_result"] = {
+            "done": f"Done: {len(runs)} runs in {clock.batch} rounds on "
+            f"{next(iter(runs.values())).device}, {clock.elapsed:.0f} s in all",
             "table": table,
             "runs": runs,
             "cfg": cfg,
@@ -293,10 +306,10 @@ if start:
             "failure": failure,
         }
     except ValueError as e:
-        for slot in (stop_slot, progress, live_slot):
-            if slot is not None:
-                slot.empty()  # no leftover Stop button, progress line or live chart
-        st.error(str(e))
+        st.session_state["tr_error"] = str(e)
+    # a fresh run of the page: Start is clickable again, and no Stop button, progress line
+    # or live chart is left over (an error is shown under Start; earlier results stay)
+    st.rerun()
 
 result = st.session_state.get("train_result")
 if result is None:
@@ -304,6 +317,7 @@ if result is None:
     st.stop()
 
 table, runs, cfg = result["table"], result["runs"], result["cfg"]
+st.progress(1.0, text=result["done"])
 convex = cfg.task in CONVEX_TASKS
 score = "suboptimality" if convex else "objective"
 best = best_rows(table).reset_index(drop=True)
@@ -351,7 +365,7 @@ st.caption(
     f"{TASK_LABELS[cfg.task]} on {cfg.dataset}, {words.optimizer_name(cfg.optimizer)}, "
     f"{cfg.steps:,} steps, "
     f"noise {cfg.noise}{f' × {cfg.noise_scale:g}' if cfg.noise != 'none' else ''}, "
-    f"{int(table.n_seeds.max())} seeds; mean ± standard error over seeds. "
+    f"{int(table.n_seeds.max())} seed{'s' * (int(table.n_seeds.max()) != 1)}; mean ± standard error over seeds. "
     + (
         "Suboptimality = objective (loss + L2 term, full training set, last iterate) minus its "
         "minimum f* from a float64 solver."
@@ -397,7 +411,7 @@ shown["test accuracy"] = [
 if cfg.optimizer == "sgd" and "linear" in set(best.schedule):
     # each schedule's bound under the norms of its OWN runs (not linear's), over linear's
     shown["bound ÷ linear's (own norms)"] = [
-        f"{v:.2f}×" if np.isfinite(v) else "" for v in own_norm_bounds(best, runs)
+        f"{words.fmt_sig(v)}×" if np.isfinite(v) else "" for v in own_norm_bounds(best, runs)
     ]
 shown["diverged"] = best.diverged.astype(int)
 shown["learned"] = [learned_word(n, ok) for n, ok in zip(best.schedule, learned, strict=True)]
