@@ -213,9 +213,9 @@ def shapes_sentence(peak_linear: float, peak_refined: float, max_gap: float) -> 
     the peak-normalised shapes are (``max_gap``: the largest difference, in units of the peak).
 
     >>> print(shapes_sentence(0.05, 0.025, 0.04))
-    The grid picked different peak lrs (linear 0.05, refined 0.025); divided by them, the shapes differ by at most 0.04 of the peak: nearly the same.
+    The grid picked different peak lrs (linear 0.05, refined 0.025); divided by them, the shapes differ by at most 4% of the peak: nearly the same.
     >>> print(shapes_sentence(0.1, 0.1, 0.6))
-    Both at peak lr 0.1; the shapes differ by up to 0.6 of the peak.
+    Both at peak lr 0.1; the shapes differ by up to 60% of the peak.
     """
     same = "nearly the same" if max_gap < 0.1 else None
     if peak_linear == peak_refined:
@@ -226,8 +226,8 @@ def shapes_sentence(peak_linear: float, peak_refined: float, max_gap: float) -> 
             f"{peak_refined:.3g}); divided by them, the shapes differ by"
         )
     if same:
-        return f"{head} at most {max_gap:.2g} of the peak: {same}."
-    return f"{head} up to {max_gap:.2g} of the peak."
+        return f"{head} at most {max_gap:.0%} of the peak: {same}."
+    return f"{head} up to {max_gap:.0%} of the peak."
 
 
 def edge_sentence(peaks: Mapping[str, float], both: bool) -> str:

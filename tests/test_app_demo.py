@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _apptest import _array, app, assert_clean, charts
+from _apptest import _array, app, assert_clean, charts, layouts
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
 import words  # noqa: E402
@@ -67,7 +67,7 @@ def test_flat_noise_experiment_matches_the_library_and_its_sentence():
     assert lin.max() == pytest.approx(1.0) and ref.max() == pytest.approx(1.0)
     gap = float(np.max(np.abs(lin - ref)))
     (shape_caption,) = [c.value for c in at.caption if "the shapes differ by" in c.value]
-    assert f"{gap:.2g} of the peak" in shape_caption
+    assert f"{gap:.0%} of the peak" in shape_caption
     peaks = (best.peak_lr["linear"], best.peak_lr["refined"])
     if peaks[0] != peaks[1]:
         assert f"(linear {peaks[0]:.3g}, refined {peaks[1]:.3g})" in shape_caption
@@ -95,6 +95,9 @@ def test_full_batch_experiment_shows_the_diagnostic():
     # "noise none" yet jagged norms: the caption counts the rises in the norms shown
     norms = np.asarray(charts(at)["linear's runs (raw)"]["y"])
     assert len(norms) == 1000  # every step drawn: the share below is of the drawn norms
+    (norm_layout,) = [lay for lay in layouts(at) if "refined was built" in str(lay["title"])]
+    labels = norm_layout["yaxis"]["ticktext"]
+    assert all("e" in t for t in labels) or not any("e" in t for t in labels)  # one format
     (jag,) = [c.value for c in at.caption if c.value.startswith("No noise here")]
     assert f"they rise on {np.mean(np.diff(norms) > 0):.0%} of the steps" in jag
 

@@ -133,6 +133,29 @@ def run_experiment(key: str) -> dict:
     }
 
 
+def norm_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Log-axis ticks for the norms: round values 4-6 apart on a narrow range (under half a
+    decade: not "2.11, 2.46, 2.86"), else the decades and 1-2-5 steps of ``charts.log_ticks``;
+    one number format per axis (all plain, or all scientific when any label needs it)."""
+    if high / low < 10**0.5:
+        raw = (high - low) / 4
+        step = min(
+            (m * 10.0 ** np.floor(np.log10(raw)) for m in (1, 2, 2.5, 5, 10)),
+            key=lambda v: abs(v - raw),
+        )
+        ticks = [float(v) for v in np.arange(np.floor(low / step), high / step + 1e-9) * step]
+        ticks = [v for v in ticks if v <= high]
+        decimals = max(0, int(-np.floor(np.log10(step))))
+        return ticks, [f"{v:.{decimals}f}" for v in ticks]
+    # start at a round value at or below the lowest norm, so the bottom of the data is labelled
+    e = np.floor(np.log10(low))
+    low = max(m * 10.0**e for m in (1, 1.5, 2, 3, 4, 5, 6, 7, 8) if m * 10.0**e <= low)
+    ticks, labels = charts.log_ticks(low, high)
+    if any("e" in t for t in labels):
+        labels = [f"{v:.0e}" if v == float(f"{v:.0e}") else f"{v:.1e}" for v in ticks]
+    return ticks, labels
+
+
 st.title("See it work")
 st.markdown(
     "Three ready-made experiments train a convex model with SGD, "
@@ -225,9 +248,11 @@ norms_fig = charts.norms_figure(
     [("linear's runs", t, lin_norms, smooth_norms(lin_norms, 0.1))], "step", log_y=True
 ).update_layout(title_text="Gradient norms refined was built from")
 low, high = float(lin_norms[lin_norms > 0].min()), float(lin_norms.max())
-ticks, labels = charts.log_ticks(low, high)  # the whole range: a collapse is the point of (c)
+ticks, labels = norm_ticks(low, high)  # the whole range: a collapse is the point of (c)
 norms_fig.update_yaxes(
-    range=[np.log10(low) - 0.05, np.log10(high) + 0.05], tickvals=ticks, ticktext=labels
+    range=[np.log10(min(low, ticks[0])) - 0.02, np.log10(high) + 0.05],
+    tickvals=ticks,
+    ticktext=labels,
 )
 left.plotly_chart(norms_fig, key="demo_norms")
 right.plotly_chart(
