@@ -29,6 +29,7 @@ TASK_LABELS = {  # short: three fit side by side on a phone
     "svm": "Hinge loss (SVM)",
     "cnn": "Small CNN",
 }
+TASK_BUTTONS = {"logreg": "Logistic regression", "svm": "Hinge (SVM)", "cnn": "CNN"}  # 390 px
 TASK_NOTES = {
     "logreg": "convex and smooth; multinomial, zero init; scored by cross-entropy + L2",
     "svm": "linear SVM, multiclass hinge: convex and non-smooth, the theory's loss class",
@@ -54,7 +55,7 @@ if prefilled:
 st.session_state.setdefault("tr_task", presets.DEFAULTS["tr_task"])
 st.session_state.setdefault("tr_opt", presets.DEFAULTS["tr_opt"])
 c0, c1 = st.columns([3, 1])
-task = c0.segmented_control("Task", list(TASKS), key="tr_task", format_func=TASK_LABELS.get)
+task = c0.segmented_control("Task", list(TASKS), key="tr_task", format_func=TASK_BUTTONS.get)
 task = task or "logreg"
 optimizer = c1.selectbox(
     "Optimizer", list(OPTIMIZERS), key="tr_opt", format_func=words.optimizer_name
