@@ -244,3 +244,33 @@ def band_figure(
 def points_per_trace(fig: go.Figure) -> list[int]:
     """How many points each trace sends to the browser."""
     return [len(t.y) if t.y is not None else 0 for t in fig.data]
+
+
+# Plotly options for st.plotly_chart on the Refine and Schedules pages: no logo button
+CONFIG = {"displaylogo": False}
+TOOLBAR_MARGIN = 72  # px above the plot: the toolbar on top, the title under it
+
+
+def title_under_toolbar(fig: go.Figure) -> go.Figure:
+    """Put the title just above the plot area and leave room above it for Plotly's toolbar,
+    so that the two never overlap (on a 390 px phone the toolbar spans most of the width).
+
+    >>> title_under_toolbar(go.Figure(layout={"title": {"text": "t"}})).layout.margin.t
+    72
+    """
+    fig.update_layout(
+        title={"yref": "paper", "y": 1.0, "yanchor": "bottom", "pad": {"b": 8}},
+        margin={"t": TOOLBAR_MARGIN},
+    )
+    return fig
+
+
+def integer_ticks(fig: go.Figure, total_steps: int, most: int = 20) -> go.Figure:
+    """Whole-number x ticks for a run of at most ``most`` steps (not 0.2, 0.4 ...).
+
+    >>> integer_ticks(go.Figure(), 3).layout.xaxis.dtick
+    1
+    """
+    if total_steps <= most:
+        fig.update_xaxes(dtick=1, tick0=0)
+    return fig

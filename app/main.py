@@ -1,6 +1,7 @@
 """lrcore dashboard: ``streamlit run app/main.py``. Layout only; lrcore computes."""
 
 import streamlit as st
+import ui
 
 import lrcore
 
@@ -22,6 +23,10 @@ pages = [
     ),
 ]
 page = st.navigation(pages)
+# settings survive a visit to another page (Streamlit forgets undrawn widgets otherwise)
+ui.keep_widget_state(st.session_state)
+st.session_state["_prev_page"] = st.session_state.get("_page")
+st.session_state["_page"] = page.title
 with st.sidebar:
     st.caption(
         f"lrcore {lrcore.__version__} · schedules from "

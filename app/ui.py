@@ -298,10 +298,105 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
                 )
             logs.append(cached_log(source, metric))
         except (LogError, ValueError, OSError) as e:
-            errors.append(f"Could not read **{source.name}**: {e}")
+            errors.append(read_error(source.name, str(e)))
         except Exception as e:  # noqa: BLE001 - the page must show a message, never a traceback
-            errors.append(f"Could not read **{source.name}**: {type(e).__name__}: {e}"[:2000])
+            errors.append(read_error(source.name, f"{type(e).__name__}: {e}")[:2000])
     return logs, errors
+
+
+def read_error(name: str, msg: str) -> str:
+    """'Could not read NAME: ...' with the file named once (loader messages often start
+    with the file's name already).
+
+    >>> read_error("junk.csv", "junk.csv: binary content")
+    'Could not read junk.csv: binary content'
+    >>> read_error("a.csv", "no norm column")
+    'Could not read a.csv: no norm column'
+    """
+    if msg.startswith(name):
+        return f"Could not read {msg}"
+    return f"Could not read {name}: {msg}"
+
+
+# widgets whose values are kept when the user visits another page and comes back (Streamlit
+# forgets the state of widgets that a run does not draw); by key, or key prefix ending in ':'
+KEPT_WIDGETS = (
+    "tau",
+    "peak_lr",
+    "warmup_pct",
+    "extras",
+    "want_opt",
+    "refine_sample",
+    "variant:",
+    "steps:",
+    "log_y:",
+    "log_y_sched",
+    "x_axis:",
+    "normalise:",
+    "refine:metric:",
+    "sch_total",
+    "sch_peak",
+    "sch_logy",
+    "sch_chosen",
+    "sch_norms",
+    "sch_w_",
+    "sch_linear_",
+    "sch_cosine_",
+    "sch_constant_",
+    "sch_polynomial_",
+    "sch_step_",
+    "sch_exponential_",
+    "sch_inverse_sqrt_",
+    "sch_wsd_",
+    "sch:metric:",
+)
+
+
+def keep_widget_state(state) -> list[str]:
+    """Re-assign the kept widgets' values (``state[k] = state[k]``) so that they survive
+    a run of another page; returns the keys kept.
+
+    >>> keep_widget_state({"tau": 0.2, "sch_upload": None, "steps:a": 5})
+    ['tau', 'steps:a']
+    """
+    kept = [
+        k
+        for k in list(state.keys())
+        if any(k == w or (w[-1] in ":_" and k.startswith(w)) for w in KEPT_WIDGETS)
+    ]
+    for k in kept:
+        state[k] = state[k]
+    return kept
+
+
+def widget_default(key: str, value):
+    """Set a widget's first value in session state (never passed to the widget too, which
+    Streamlit warns about once the value is kept across pages)."""
+    st.session_state.setdefault(key, value)
+
+
+def kept_uploads(key: str, uploads: list, page: str) -> tuple[list[LogSource], bool]:
+    """The uploads in use: the uploader's files, remembered (the upload objects: names and
+    bytes, no copy) in session state under ``key``; or, when the uploader is empty because
+    the user went to another page and came back, the files remembered. Removing the files
+    from the uploader on this page forgets them. Returns ``(sources, restored)``."""
+    shown = f"{key}:shown"
+    if uploads:
+        sources = [upload_source(f) for f in uploads]
+        st.session_state[key] = sources
+        st.session_state[shown] = True
+        return sources, False
+    removed_here = st.session_state.get(shown) and st.session_state.get("_prev_page") == page
+    st.session_state[shown] = False
+    if removed_here:
+        st.session_state.pop(key, None)
+    return list(st.session_state.get(key) or []), bool(st.session_state.get(key))
+
+
+def forget_uploads(key: str) -> None:
+    """The 'clear' of a restored upload."""
+    st.session_state.pop(key, None)
+    st.session_state[f"{key}:shown"] = False
 
 
 LAZY_DOWNLOAD_STEPS = 100_000  # above this, files are built when the button is clicked
@@ -335,6 +430,14 @@ GRID_POINTS = 10_001  # summary and family fit use the next run at this resoluti
 COMPUTE_POINTS = 200_000
 OPTIMUM_POINTS = 5_000  # the numerical optimum is offered up to this many logged points
 LOW_R2 = 0.9  # below this a fitted family is not offered as a config
+FEW_STEPS = 10  # a next run shorter than this gets a warning
+LOG_Y_SPAN = 50  # norms spanning more than this factor are drawn on a log y axis by default
+P_DEFINITION = "p = fraction of the run done (step / total steps)."
+_COOLDOWNS = {
+    "linear": "linear",
+    "cosine": "cosine",
+    "1-sqrt": "square-root (lr = peak × (1 - √q), q = fraction of the cool-down done)",
+}
 
 
 @dataclass(frozen=True)
@@ -535,13 +638,20 @@ choice of series.
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _snippet(_shape, _steps, total: int, flavour: str, what: str, key: str, tau_opt: tuple) -> str:
-    return to_snippet(stretch(_shape, total, steps=_steps), flavour=flavour, what=what)
+def _snippet(
+    _shape, _steps, total: int, flavour: str, what: str, key: str, tau_opt: tuple, optimizer
+) -> str:
+    return to_snippet(
+        stretch(_shape, total, steps=_steps), flavour=flavour, what=what, optimizer=optimizer
+    )
 
 
-def cached_snippet(shape, log_steps, total: int, flavour: str, what: str, key: str) -> str:
-    """``to_snippet`` of the refined schedule stretched to ``total`` steps (cached by key)."""
-    return _snippet(shape, log_steps, total, flavour, what, key, (float(shape.sum()),))
+def cached_snippet(
+    shape, log_steps, total: int, flavour: str, what: str, key: str, optimizer: str | None = None
+) -> str:
+    """``to_snippet`` of the refined schedule stretched to ``total`` steps (cached by key);
+    ``optimizer`` is the rule it was refined for (named in the snippet's usage comment)."""
+    return _snippet(shape, log_steps, total, flavour, what, key, (float(shape.sum()),), optimizer)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -561,12 +671,13 @@ def _bounds_full(_shapes_at: dict, total: int, _log, what: str) -> pd.DataFrame:
             bound, scale = best_scale(shape, norms)
         rows.append({"schedule": label, "bound": bound, "best_peak_lr": scale * shape.max()})
     table = pd.DataFrame(rows).sort_values("bound", ignore_index=True)
-    if not np.all(np.isfinite(table[["bound", "best_peak_lr"]].to_numpy())):
+    with np.errstate(over="ignore"):
+        table["bound_sqrt_T"] = table.bound * np.sqrt(total)
+    if not np.all(np.isfinite(table[["bound", "best_peak_lr", "bound_sqrt_T"]].to_numpy())):
         raise ValueError(
             f"the bound overflows for norms up to {float(norms.max()):.3g}; rescale them by a "
             "constant (the ranking of the schedules does not change)"
         )
-    table["bound_sqrt_T"] = table.bound * np.sqrt(total)
     return table
 
 
@@ -589,3 +700,123 @@ def raw_trace(log: GradNormLog, as_percent: bool, divide: bool) -> tuple[np.ndar
     """A log's raw norms for drawing (at most ``charts.MAX_POINTS`` points, extremes kept),
     optionally divided by their median; computed once per log and axis, not on every rerun."""
     return _raw_trace(log, log_key(log), as_percent, divide)
+
+
+def choice_label(choice: str) -> str:
+    """A registry choice in plain words (``1-sqrt`` spelled out with its formula).
+
+    >>> choice_label("1-sqrt")
+    'square root: 1 - √q (q = fraction of the cool-down done)'
+    >>> choice_label("cosine")
+    'cosine'
+    """
+    return {"1-sqrt": "square root: 1 - √q (q = fraction of the cool-down done)"}.get(
+        choice, choice
+    )
+
+
+def norm_span(values: list[np.ndarray]) -> float:
+    """Largest positive norm over the smallest, over all logs (1 when none is positive).
+
+    >>> norm_span([np.array([1.0, 2.0]), np.array([0.0, 200.0])])
+    200.0
+    """
+    pos = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values])
+    pos = pos[np.isfinite(pos) & (pos > 0)]
+    return float(pos.max() / pos.min()) if len(pos) else 1.0
+
+
+def describe_fit(fit: FamilyFit) -> str:
+    """A fitted family in plain words ('no warm-up' rather than a 0.0% one).
+
+    >>> describe_fit(FamilyFit("warmup_poly", {"warmup_fraction": 0.0, "power": 2.5}, 0.99))
+    'no warm-up, the lr follows (1 - p)^2.50 from the start (R² = 0.990)'
+    """
+    p = fit.params
+    w = p["warmup_fraction"]
+    start = "no warm-up" if fmt_pct(w) == "0.0%" else f"linear warm-up over {fmt_pct(w)} of the run"
+    if fit.family == "warmup_poly":
+        shape = f"the lr follows (1 - p)^{p['power']:.2f}" + (
+            " from the start" if start == "no warm-up" else " after it"
+        )
+    elif p["decay_fraction"] >= 1.0:
+        shape = f"then a {_COOLDOWNS.get(p['cooldown'], p['cooldown'])} decay to the end"
+    else:
+        shape = (
+            f"then flat, then a {_COOLDOWNS.get(p['cooldown'], p['cooldown'])} cool-down over "
+            f"the last {p['decay_fraction']:.0%}"
+        )
+    return f"{start}, {shape} (R² = {fit.r2:.3f})"
+
+
+def _pct(ratio: float) -> str:
+    return f"{1 - ratio:.0%} below" if ratio < 1 else f"{ratio - 1:.0%} above"
+
+
+def bound_sentence(r: Analysis) -> str:
+    """What the bound table says, in words computed from its rows: the lowest usable
+    schedule (ties named), refined against linear decay, constant when it also beats linear
+    (and why, when the norms fall), and the numerical optimum. For the Adam rule (l1 norms)
+    the words are softened: the bound is the SGD one."""
+    t = r.table
+    ranked = t[t.schedule != "numerical optimum"]
+    low = float(ranked.bound.min())
+    tied = ranked.schedule[np.isclose(ranked.bound, low, rtol=1e-6, atol=0)].tolist()
+    names = " ties with ".join(f"**{n}**" for n in tied)
+    if r.optimizer == "adam":
+        words = f"With the SGD bound on these l1 norms (indicative only), the lowest is {names}"
+    elif r.optimum is not None:
+        words = f"Of the schedules to use, the theory prefers {names}"
+    else:
+        words = f"The theory prefers {names}"
+    vs = dict(zip(t.schedule, t.vs_linear.astype(float), strict=True))
+    words += f". Refined's bound is {_pct(vs['refined'])} linear decay's"
+    if vs.get("Constant", 1.0) < 1.0:
+        words += f"; constant's is also {_pct(vs['Constant'])} linear decay's"
+        first, last = float(r.smooth[0]), float(r.smooth[-1])
+        if first > last:
+            words += (
+                f": the norms fall (running median {first:.3g} at the start, {last:.3g} at the "
+                "end), so early steps cost more and a schedule that keeps the lr up later "
+                "pays less"
+            )
+    if r.optimum is not None:
+        words += (
+            f". The numerical optimum's is {_pct(vs['numerical optimum'])} linear decay's "
+            "(a lower limit, see below)"
+        )
+    return words + "."
+
+
+def optimum_caption(r: Analysis) -> str:
+    """What the numerical optimum row and curve are, with its numbers."""
+    t = r.table.set_index("schedule")
+    opt, ref = float(t.loc["numerical optimum", "bound"]), float(t.loc["refined", "bound"])
+    return (
+        f"The numerical optimum minimises the bound for these exact logged norms (raw, not "
+        f"smoothed: {len(r.computed_steps):,} points), so it follows their noise and is spiky. "
+        f"Its bound, {opt:.4g}, is a lower limit on the bound of any schedule for these norms "
+        f"(refined's is {ref / opt:.2f}× it), not a schedule to use."
+    )
+
+
+def schedules_sentence(table: pd.DataFrame) -> str:
+    """The Schedules page's sentence from its bound table (sorted, lowest first): the lowest
+    (ties named), how far below the highest, and below linear decay.
+
+    >>> t = pd.DataFrame({"schedule": ["A", "B", "C"], "bound": [1.0, 1.0, 2.0]})
+    >>> schedules_sentence(t)
+    'Lowest bound: **A** ties with **B**, 50% below C (the highest).'
+    >>> schedules_sentence(t.assign(schedule=["W", "Linear decay", "Cosine decay"], bound=[1, 2, 2]))
+    'Lowest bound: **W**, 50% below Linear decay and Cosine decay (the highest).'
+    """
+    b = table.bound.to_numpy(dtype=np.float64)
+    low, high = np.isclose(b, b[0], rtol=1e-6, atol=0), np.isclose(b, b[-1], rtol=1e-6, atol=0)
+    words = "Lowest bound: " + " ties with ".join(f"**{n}**" for n in table.schedule[low])
+    if not high[0]:
+        highest = " and ".join(table.schedule[high])
+        words += f", {1 - b[0] / b[-1]:.0%} below {highest} (the highest)"
+    lin = table[table.schedule == "Linear decay"]
+    if len(lin) and "Linear decay" not in {*table.schedule[low], *table.schedule[high]}:
+        words += f" and {1 - b[0] / float(lin.bound.iloc[0]):.0%} below Linear decay"
+    return words + "."

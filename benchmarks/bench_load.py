@@ -2,6 +2,9 @@
 
 Writes a 10-million-row plain CSV and a 1-million-row W&B export to a temporary folder,
 then prints each load time and its ratio to the pandas baseline (target <= 1.5).
+A TensorBoard event file of 50,000 events is timed against TensorBoard's own
+``EventFileLoader`` (lrcore reads the records itself, checking every checksum, so that
+corrupt or truncated records are counted instead of ending the file silently).
 
     python benchmarks/bench_load.py
 """
@@ -16,6 +19,7 @@ import pandas as pd
 from _timing import best_of
 
 from lrcore.logs import load_log
+from lrcore.logs._write import write_log
 
 
 def write_plain(path: Path, n: int) -> None:
@@ -47,6 +51,21 @@ def main() -> None:
             assert len(log) == n, (len(log), n)
             label = f"{name} ({path.stat().st_size / 1e6:.0f} MB)"
             print(f"{label:<28} {n:>11,} {t_load:>11.3f} {t_pd:>9.3f} {t_load / t_pd:>6.2f}")
+        bench_events(Path(tmp))
+
+
+def bench_events(tmp: Path, n: int = 50_000) -> None:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    rng = np.random.default_rng(2)
+    folder = write_log(tmp / "tb", np.arange(n), np.exp(rng.normal(size=n)), "tensorboard")
+    path = next(folder.glob("*tfevents*"))
+    t_load = best_of(lambda: load_log(path), repeat=2)
+    t_tb = best_of(lambda: sum(1 for _ in EventFileLoader(str(path)).Load()), repeat=2)
+    assert len(load_log(path)) == n
+    print(
+        f"{'events (vs EventFileLoader)':<28} {n:>11,} {t_load:>11.3f} {t_tb:>9.3f} {t_load / t_tb:>6.2f}"
+    )
 
 
 if __name__ == "__main__":

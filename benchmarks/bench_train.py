@@ -34,9 +34,12 @@ def plain_loop(cfg: RunConfig) -> float:
     batches = torch.from_numpy(
         np.random.default_rng([cfg.seed, 3]).integers(0, len(X), (cfg.steps, cfg.batch_size))
     ).to(device)
-    model = torch.nn.Linear(X.shape[1], data.n_classes).to(device)
+    # same dtype (float64 for the convex tasks) and one CPU thread, as lrcore's loop uses
+    model = torch.nn.Linear(X.shape[1], data.n_classes).to(device=device, dtype=X.dtype)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.peak_lr)
     lrs = cfg.lrs()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     start = time.perf_counter()
     for t in range(cfg.steps):
         for group in opt.param_groups:
@@ -48,7 +51,9 @@ def plain_loop(cfg: RunConfig) -> float:
         opt.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    torch.set_num_threads(threads)
+    return elapsed
 
 
 def timed(fn) -> float:
@@ -69,7 +74,7 @@ def main() -> None:
         name = (
             torch.cuda.get_device_name()
             if dev == "cuda"
-            else f"cpu ({torch.get_num_threads()} threads)"
+            else "cpu (1 thread for every run: lrcore's loop sets it)"
         )
         print(f"== device: {name}, torch {torch.__version__}")
         cfg = RunConfig(steps=args.steps, peak_lr=0.5, device=dev, eval_every=args.steps)

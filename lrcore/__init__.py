@@ -7,6 +7,7 @@ gradient norms of a previous run, refinement yields a schedule for that problem
 Importing ``lrcore`` loads numpy, scipy and pandas only: torch lives in ``lrcore.train``.
 """
 
+from lrcore._validate import MAX_STEPS
 from lrcore.bound import (
     best_scale,
     bound_terms,
@@ -49,6 +50,7 @@ from lrcore.schedules import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_STEPS",
     "REGISTRY",
     "ScheduleSummary",
     "best_scale",

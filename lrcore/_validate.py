@@ -61,3 +61,71 @@ def as_norms(fn: str, grad_norms, name: str = "grad_norms", positive: bool = Tru
         rel = "> 0" if positive else ">= 0"
         raise ValueError(f"{fn}: {name}[{i}] = {x[i]} must be {rel}")
     return x
+
+
+# --------------------------------------------------------------------------- ranges
+# Shared by the CLI, the app and the loaders, so every entry point refuses the same inputs.
+
+MAX_STEPS = 20_000_000  # longest schedule lrcore writes (--steps, --total-steps, a log's span)
+MAX_EXACT_STEP = 2**53  # larger step numbers are not exact in float64 (logs store floats)
+
+
+def validate_steps(fn: str, name: str, value, minimum: int = 2) -> int:
+    """A step count: a whole number in ``[minimum, MAX_STEPS]`` (floats like ``1e3`` accepted).
+
+    >>> validate_steps("lrcore refine", "--steps", 1000.0)
+    1000
+    >>> validate_steps("lrcore refine", "--steps", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: lrcore refine: --steps must be a whole number from 2 to 20,000,000, got 0
+    """
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if ok and not isinstance(value, numbers.Integral):
+        ok = math.isfinite(value) and float(value).is_integer()
+    if not ok or not minimum <= value <= MAX_STEPS:
+        raise ValueError(
+            f"{fn}: {name} must be a whole number from {minimum:,} to {MAX_STEPS:,}, got {value!r}"
+        )
+    return int(value)
+
+
+def validate_span(source: str, first: int, last: int) -> int:
+    """The number of steps a log covers (``last - first + 1``), refused above ``MAX_STEPS``.
+
+    >>> validate_span("run.csv", 0, 99)
+    100
+    """
+    span = int(last) - int(first) + 1
+    if span > MAX_STEPS:
+        raise ValueError(
+            f"{source}: steps {int(first):,}..{int(last):,} span {span:,} steps, more than the "
+            f"{MAX_STEPS:,} a schedule may have; choose the length (CLI: --steps)"
+        )
+    return span
+
+
+def validate_peak_lr(fn: str, name: str, value) -> float:
+    """A peak learning rate: finite and > 0.
+
+    >>> validate_peak_lr("lrcore refine", "--peak-lr", float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: lrcore refine: --peak-lr must be a finite number > 0, got nan
+    """
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{fn}: {name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def name_list(names, limit: int = 8, quote: bool = True) -> str:
+    """``'a', 'b', ... and N more``: long lists of names stay one short line.
+
+    >>> name_list([f"c{i}" for i in range(100)], limit=3)
+    "'c0', 'c1', 'c2' and 97 more"
+    """
+    names = list(names)
+    show = repr if quote else str
+    shown = ", ".join(show(str(n)[:60]) for n in names[:limit])
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")

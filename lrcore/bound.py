@@ -61,14 +61,33 @@ def _inputs(fn: str, lrs, grad_norms, D: float) -> tuple[np.ndarray, np.ndarray]
     return lr[:last], g[:last]
 
 
-def bound_terms(lrs, grad_norms, D: float = 1.0) -> tuple[float, float]:
-    """``(A, B)`` with ``bound(c * lrs) = A / c + B * c``: A is the distance term, B the rest."""
-    lr, g = _inputs("bound_terms", lrs, grad_norms, D)
+def _scaled_terms(fn: str, lrs, grad_norms, D: float) -> tuple[float, float, float, float]:
+    """``(A1, B1, L, m)`` with ``A = D^2 A1 / L`` and ``B = L m^2 B1``, computed on
+    ``lrs / L`` (L the largest lr) and on ``lr_t G_t`` divided by its largest value
+    (``m``), so no square or sum overflows or vanishes for any finite inputs (norms of
+    1e-320 or 1e308 included): the largest term of ``B1`` is of order 1."""
+    lr, g = _inputs(fn, lrs, grad_norms, D)
+    L = float(lr.max())
+    lr = lr / L
+    q = lr * g
+    Q = float(q.max()) or 1.0  # all-zero norms: B = 0 (best_scale refuses that)
     S = np.cumsum(lr[::-1])[::-1]
-    a = (lr * g) ** 2
-    A = D**2 / (2.0 * S[0])
-    B = 0.5 * (np.sum(a[:-1] / S[1:]) + a[-1] / S[-1])
-    return float(A), float(B)
+    a = (q / Q) ** 2
+    A1 = 1.0 / (2.0 * S[0])
+    with np.errstate(over="ignore"):  # a lr of ~1e-320 after a large one: the bound is inf
+        B1 = 0.5 * (np.sum(a[:-1] / S[1:]) + a[-1] / S[-1])
+    return float(A1), float(B1), L, Q
+
+
+def bound_terms(lrs, grad_norms, D: float = 1.0) -> tuple[float, float]:
+    """``(A, B)`` with ``bound(c * lrs) = A / c + B * c``: A is the distance term, B the rest.
+
+    Either may be inf when the true value exceeds float64 (``B`` grows as the norms
+    squared); :func:`best_scale` combines them without overflowing.
+    """
+    A1, B1, L, m = _scaled_terms("bound_terms", lrs, grad_norms, D)
+    with np.errstate(over="ignore"):
+        return float(D**2 * A1 / L), float(L * m * m * B1)
 
 
 def last_iterate_bound(lrs, grad_norms, D: float = 1.0) -> float:
@@ -103,10 +122,20 @@ def best_scale(shape, grad_norms, D: float = 1.0) -> tuple[float, float]:
     >>> round(bound, 6), round(c, 6)
     (1.0, 0.5)
     """
-    A, B = bound_terms(shape, grad_norms, D)
-    if B <= 0:
-        raise ValueError("best_scale: grad_norms are all zero, the bound has no finite optimum")
-    return 2.0 * float(np.sqrt(A * B)), float(np.sqrt(A / B))
+    b1, c1, m = _best_scaled("best_scale", shape, grad_norms, D)
+    with np.errstate(over="ignore"):  # inf only where the true value exceeds float64
+        return m * b1, c1 / m
+
+
+def _best_scaled(fn: str, shape, grad_norms, D: float) -> tuple[float, float, float]:
+    """``(b1, c1, m)``: best bound ``m * b1`` and best scale ``c1 / m``, kept apart so that
+    callers can compare shapes without forming numbers beyond float64."""
+    A1, B1, L, m = _scaled_terms(fn, shape, grad_norms, D)
+    if B1 <= 0:
+        raise ValueError(f"{fn}: grad_norms are all zero, the bound has no finite optimum")
+    # bound = 2 sqrt(A B) = 2 D m sqrt(A1 B1); c* = sqrt(A / B) = D sqrt(A1 / B1) / (L m)
+    with np.errstate(over="ignore", divide="ignore"):
+        return 2.0 * D * float(np.sqrt(A1 * B1)), D * float(np.sqrt(A1 / B1)) / L, m
 
 
 def compare_bounds(shapes, grad_norms, D: float = 1.0, reference: str | None = "linear"):
@@ -120,15 +149,20 @@ def compare_bounds(shapes, grad_norms, D: float = 1.0, reference: str | None = "
     """
     import pandas as pd
 
-    rows = []
+    rows, scaled = [], []
     for name, shape in shapes.items():
-        bound, scale = best_scale(shape, grad_norms, D)
-        rows.append(
-            {"schedule": name, "bound": bound, "best_peak_lr": scale * float(np.max(shape))}
-        )
+        b1, c1, m = _best_scaled("compare_bounds", shape, grad_norms, D)
+        scaled.append((b1, m))
+        with np.errstate(over="ignore"):  # inf only where the true value exceeds float64
+            rows.append(
+                {"schedule": name, "bound": m * b1, "best_peak_lr": c1 * float(np.max(shape)) / m}
+            )
     table = pd.DataFrame(rows, columns=["schedule", "bound", "best_peak_lr"])
     if reference is not None and reference in shapes:
-        table[f"vs_{reference}"] = table.bound / table.bound[table.schedule == reference].iloc[0]
+        b_ref, m_ref = scaled[list(shapes).index(reference)]
+        with np.errstate(over="ignore"):  # ratios of scaled bounds: no overflow on the way
+            ratios = [(b1 / b_ref) * (m / m_ref) if np.isfinite(b1) else np.inf for b1, m in scaled]
+        table[f"vs_{reference}"] = ratios
     return table
 
 

@@ -53,11 +53,14 @@ class RefinedShape:
     norm_fall: float | None  # early / late smoothed norm (None when no norms were given)
 
 
-def refined_shape(schedule, steps=None, grad_norms=None, tau: float = 0.1) -> RefinedShape:
+def refined_shape(
+    schedule, steps=None, grad_norms=None, tau: float = 0.1, smoothed=None
+) -> RefinedShape:
     """Measure a schedule (values at ``steps``, default 0..n-1) over the run's progress.
 
     ``norm_fall`` is the median of the first 10 % of the median-smoothed norms divided by the
-    median of the last 10 %: 100 means the norms fell a hundredfold.
+    median of the last 10 %: 100 means the norms fell a hundredfold. Pass ``smoothed``
+    (``smooth_norms(grad_norms, tau)``) when it is at hand: the median filter is the slow part.
 
     >>> s = refined_shape(1 - np.arange(101) / 101, grad_norms=np.ones(101))
     >>> round(s.peak_fraction, 2), round(s.above_half_fraction, 2), s.norm_fall
@@ -69,9 +72,10 @@ def refined_shape(schedule, steps=None, grad_norms=None, tau: float = 0.1) -> Re
     on_progress = stretch(v, 1001, steps=steps)  # evenly spaced in steps, gaps included
     peak = on_progress.max()
     fall = None
-    if grad_norms is not None:
+    if smoothed is not None or grad_norms is not None:
         check_finite("diagnose_refined", "tau", tau)
-        s = smooth_norms(grad_norms, tau=tau)
+        s = smoothed if smoothed is not None else smooth_norms(grad_norms, tau=tau)
+        s = as_norms("diagnose_refined", s, name="smoothed")
         k = max(1, len(s) // 10)
         fall = float(np.median(s[:k]) / np.median(s[-k:]))
     return RefinedShape(
@@ -81,7 +85,9 @@ def refined_shape(schedule, steps=None, grad_norms=None, tau: float = 0.1) -> Re
     )
 
 
-def diagnose_refined(schedule, grad_norms=None, steps=None, tau: float = 0.1) -> list[str]:
+def diagnose_refined(
+    schedule, grad_norms=None, steps=None, tau: float = 0.1, smoothed=None
+) -> list[str]:
     """A warning, in plain words, for a refined ``schedule`` that looks degenerate: ``[]`` when
     it looks like the paper's (early peak, smooth decay), else one message that lists what was
     found, the likely cause and what to do.
@@ -91,7 +97,8 @@ def diagnose_refined(schedule, grad_norms=None, steps=None, tau: float = 0.1) ->
     (:data:`MIN_ABOVE_HALF`) around a peak after the first 10 % (:data:`SPIKE_AFTER`: right at
     the start, a short high phase is the fast annealing that late-rising norms call for); the median-smoothed ``grad_norms`` fall by more than 10x
     (:data:`MAX_NORM_FALL`). ``steps`` are the logged steps of ``schedule`` and ``grad_norms``
-    (default 0..n-1); ``tau`` the smoothing width used for refinement.
+    (default 0..n-1); ``tau`` the smoothing width used for refinement; ``smoothed`` the
+    median-smoothed norms when the caller has them (then ``grad_norms`` is not needed).
 
     >>> diagnose_refined(1 - np.arange(100) / 100, np.ones(100))
     []
@@ -101,7 +108,7 @@ def diagnose_refined(schedule, grad_norms=None, steps=None, tau: float = 0.1) ->
     >>> print(warning[:66])
     This refined schedule looks degenerate: it peaks at 92% of the run
     """
-    shape = refined_shape(schedule, steps=steps, grad_norms=grad_norms, tau=tau)
+    shape = refined_shape(schedule, steps=steps, grad_norms=grad_norms, tau=tau, smoothed=smoothed)
     found = []
     if shape.peak_fraction > LATE_PEAK:
         found.append(

@@ -212,7 +212,7 @@ _FLAVOURS = {
         "the Python standard library",
         """
 # In your training script (scheduler.step() once after each optimizer.step()):
-#   optimizer = torch.optim.SGD(model.parameters(), lr=PEAK_LR)
+#   optimizer = {optimizer}(model.parameters(), lr=PEAK_LR)
 #   scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 """,
     ),
@@ -220,7 +220,7 @@ _FLAVOURS = {
         "the Python standard library",
         """
 # With a Hugging Face Trainer (it calls scheduler.step() for you):
-#   optimizer = torch.optim.AdamW(model.parameters(), lr=PEAK_LR)
+#   optimizer = {optimizer}(model.parameters(), lr=PEAK_LR)
 #   scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
 #   trainer = Trainer(model=model, args=TrainingArguments(..., max_steps=TOTAL_STEPS),
 #                     optimizers=(optimizer, scheduler), ...)
@@ -230,12 +230,19 @@ _FLAVOURS = {
         "jax",
         """
 # With optax (the step count is the optimizer's own):
-#   optimizer = optax.adamw(learning_rate=lambda step: PEAK_LR * lr_factor(step))
+#   optimizer = {optimizer}(learning_rate=lambda step: PEAK_LR * lr_factor(step))
 """,
         jax=True,
     ),
 }
 SNIPPET_FLAVOURS = tuple(_FLAVOURS)
+# the optimizer named in the usage comment: the rule the schedule was refined for (the
+# refinement of l2 norms assumes SGD, of l1 norms Adam); None = the framework's usual one
+_OPTIMIZER_NAMES = {
+    "torch": {"sgd": "torch.optim.SGD", "adam": "torch.optim.AdamW", None: "torch.optim.SGD"},
+    "hf": {"sgd": "torch.optim.SGD", "adam": "torch.optim.AdamW", None: "torch.optim.AdamW"},
+    "optax": {"sgd": "optax.sgd", "adam": "optax.adamw", None: "optax.adamw"},
+}
 
 
 def to_snippet(
@@ -244,13 +251,16 @@ def to_snippet(
     flavour: str = "torch",
     what: str = "schedule",
     max_error: float = MAX_ERROR,
+    optimizer: str | None = None,
 ) -> str:
     """Copy-paste Python defining ``lr_factor(step)`` (no lrcore or numpy needed; the
     ``optax`` flavour needs jax).
 
     Up to 2,000 steps every factor is embedded exactly; longer schedules embed the knots
     of :func:`knots` and interpolate linearly between them, so the factor at every step
-    is within ``max_error`` (a fraction of the peak) of the schedule's.
+    is within ``max_error`` (a fraction of the peak) of the schedule's. ``optimizer``
+    (``"sgd"`` or ``"adam"``: the rule the schedule was refined for) picks the optimizer
+    named in the usage comment; ``None`` names the framework's usual one.
 
     >>> ns = {}; exec(to_snippet([2.0, 1.0, 0.0]), ns); ns["lr_factor"](1)
     0.5
@@ -258,6 +268,9 @@ def to_snippet(
     if flavour not in _FLAVOURS:
         raise ValueError(f"to_snippet: flavour must be one of {list(_FLAVOURS)}, got {flavour!r}")
     fl = _FLAVOURS[flavour]
+    names = _OPTIMIZER_NAMES[flavour]
+    if optimizer not in names:
+        raise ValueError(f"to_snippet: optimizer must be 'sgd', 'adam' or None, got {optimizer!r}")
     values = as_values(schedule, total_steps)
     factors = values / values.max()
     if len(factors) <= _MAX_EMBEDDED:
@@ -280,18 +293,15 @@ def to_snippet(
         imports = "import jax.numpy as jnp\n\n"
     else:
         imports = "" if ks is None else "import bisect\n\n"
-    return (
-        _HEAD.format(
-            what=what,
-            needs=fl.needs,
-            exactness=exactness,
-            imports=imports,
-            total=len(values),
-            table=table,
-            body=body,
-        )
-        + fl.tail
-    )
+    return _HEAD.format(
+        what=what,
+        needs=fl.needs,
+        exactness=exactness,
+        imports=imports,
+        total=len(values),
+        table=table,
+        body=body,
+    ) + fl.tail.format(optimizer=names[optimizer])
 
 
 def log_to_csv(steps, grad_norms, path: str | Path | None = None) -> str:

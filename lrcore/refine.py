@@ -97,9 +97,23 @@ def refine_smoothed(smoothed, optimizer: str = "sgd") -> np.ndarray:
     return _schedule(as_norms("refine_smoothed", smoothed, name="smoothed"), power)
 
 
+# Norms within this factor of their median keep weights, tail sums and products finite and
+# normal (w <= 1e140, sums <= 1e147, products <= 1e287); wider ranges are summed in log space.
+_SAFE_RATIO = 1e70
+
+
 def _schedule(smoothed: np.ndarray, power: int) -> np.ndarray:
-    """Steps 2-4 on checked, smoothed norms: weights, tail sums, peak 1."""
-    w = np.reciprocal(smoothed)  # a fresh array: the steps below work in place
+    """Steps 2-4 on checked, smoothed norms: weights, tail sums, peak 1.
+
+    The result does not change when the norms are scaled, so they are divided by the
+    geometric middle of their range, ``sqrt(min * max)``, first (two passes, where a median
+    would sort): norms of 1e-320 or 1e308 give the same finite schedule as norms near 1.
+    """
+    lo, hi = float(smoothed.min()), float(smoothed.max())
+    if hi / _SAFE_RATIO > lo * _SAFE_RATIO:  # spans more than 1e140
+        return _schedule_log(np.log(smoothed), power)
+    scale = np.sqrt(lo) * np.sqrt(hi)  # scaled norms lie within 1e-70..1e70
+    w = np.divide(scale, smoothed)  # a fresh array: the steps below work in place
     if power == 2:
         np.multiply(w, w, out=w)
     eta = np.empty_like(w)
@@ -109,6 +123,17 @@ def _schedule(smoothed: np.ndarray, power: int) -> np.ndarray:
     np.multiply(eta, w, out=eta)
     eta /= eta.max()
     return eta
+
+
+def _schedule_log(log_s: np.ndarray, power: int) -> np.ndarray:
+    """:func:`_schedule` in log space, for norms spanning more than 1e140 (finite for any
+    positive float64 norms, subnormals included)."""
+    log_w = -power * log_s
+    log_tail = np.empty_like(log_w)
+    log_tail[-1] = -np.inf  # sum_{p > t} w_p, accumulated from the end
+    log_tail[-2::-1] = np.logaddexp.accumulate(log_w[:0:-1])
+    log_eta = log_w + log_tail
+    return np.exp(log_eta - log_eta.max())
 
 
 def refine_reference(grad_norms, tau: float = 0.1, optimizer: str = "sgd") -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _apptest import app, assert_clean, charts, csv_log, download, layouts, media, upload  # noqa: F401
 
-from lrcore import refine, stretch, summarize
+from lrcore import refine, smooth_norms, stretch, summarize
 from lrcore.diagnose import diagnose_refined
 from lrcore.fit import fit_family
 from lrcore.logs._write import WRITERS, write_log
@@ -43,7 +43,29 @@ def test_first_visit_shows_a_sample_its_refined_schedule_and_its_numbers():
     assert shown["Implied warm-up"] == f"{100 * s.warmup_fraction:.1f}%"
     assert shown["Family fit R²"] == f"{fit.r2:.3f}"
     assert fit.r2 >= 0.9
-    assert any(f"**As a plain config:** {fit.describe()}." == m.value for m in at.markdown)
+    (config,) = [m.value for m in at.markdown if m.value.startswith("**As a plain config:**")]
+    w = fit.params["warmup_fraction"]
+    start = "no warm-up" if f"{100 * w:.1f}" == "0.0" else f"linear warm-up over {100 * w:.1f}%"
+    assert start in config and f"(R² = {fit.r2:.3f})" in config
+    if fit.family == "warmup_poly":
+        assert f"(1 - p)^{fit.params['power']:.2f}" in config
+        assert any(c.value.startswith("p = fraction of the run done") for c in at.caption)
+    # the sentence over the bound table, computed from its rows (constant beats linear here)
+    t = at.dataframe[0].value.set_index("schedule")
+    assert list(at.dataframe[0].value.columns[:2]) == ["schedule", "vs linear"]
+    (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
+    best = t["bound at best scale (D = 1)"].idxmin()
+    assert said.startswith(f"The theory prefers **{best}**. ")
+    ref = t.loc["refined", "vs linear"]
+    assert f"Refined's bound is {1 - ref:.0%} below linear decay's" in said
+    const = t.loc["Constant", "vs linear"]
+    if const < 1:
+        smooth = smooth_norms(norms, 0.1)
+        assert f"constant's is also {1 - const:.0%} below linear decay's" in said
+        if smooth[0] > smooth[-1]:
+            assert "the norms fall" in said and "early steps cost more" in said
+    assert any("a larger τ smooths them" in c.value for c in at.caption)
+    assert not any("docs/theory.md" in e.value for e in [*at.caption, *at.markdown])
     # the warm-ups differ by more than 2 points: the page says why, with both numbers
     why = [c.value for c in at.caption if c.value.startswith("Why the warm-ups differ")]
     assert f"{100 * s.warmup_fraction:.1f}%" in why[0]
@@ -106,7 +128,11 @@ def test_each_log_keeps_its_own_rule_and_length_and_overlays_stay_readable():
     traces = charts(at)
     np.testing.assert_allclose(traces["refined: a.csv"]["y"], 0.1 * refine(a_norms, 0.1, "adam"))
     np.testing.assert_allclose(traces["refined: b.csv"]["y"], 0.1 * refine(b_norms, 0.1, "sgd"))
-    np.testing.assert_allclose(traces["refined: b.csv"]["x"], positions(range(10, 101, 10), 100))
+    # the logs' lengths differ: the x axis shows % of training by default
+    assert at.radio(key="x_axis:True").value == "% of training"
+    np.testing.assert_allclose(
+        traces["refined: b.csv"]["x"], 100 * positions(range(10, 101, 10), 100) / 99
+    )
     # medians 22,500 vs 1: each log's norms are drawn relative to its own median
     (norm_toggle,) = [t for t in at.toggle if t.label.startswith("Show each log's norms divided")]
     assert norm_toggle.value
@@ -312,3 +338,93 @@ def test_long_runs_build_their_downloads_on_click_from_every_step(monkeypatch):
     assert lr.shape == (200_000, 2)
     expected = 0.1 * stretch(refine(norms, 0.1, "sgd"), 200_000)
     np.testing.assert_allclose(lr[:, 1], expected, rtol=1e-8, atol=1e-15)
+
+
+def test_an_upload_and_the_settings_survive_a_visit_to_another_page():
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(STEPS, NORMS)))
+    at.number_input(key="peak_lr").set_value(0.5).run()
+    at.slider(key="tau").set_value(0.2).run()
+    (steps_key,) = [n.key for n in at.number_input if n.label == "Steps of the next run"]
+    at.number_input(key=steps_key).set_value(400).run()
+    before = charts(at)["refined"]
+    at.switch_page("app_pages/learn.py").run()
+    at.switch_page("app_pages/refine.py").run()
+    assert_clean(at)
+    assert any("Showing your upload **mine.csv**" in i.value for i in at.info)
+    assert at.number_input(key="peak_lr").value == 0.5
+    assert at.slider(key="tau").value == 0.2
+    assert at.number_input(key=steps_key).value == 400
+    after = charts(at)["refined"]
+    np.testing.assert_allclose(after["y"], 0.5 * refine(NORMS, 0.2, "sgd"), rtol=1e-6)
+    assert after == before
+    at.button(key="clear_kept").click().run()  # 'clear' forgets the upload
+    assert not any("Showing your upload" in i.value for i in at.info)
+    assert at.session_state["peak_lr"] == 0.5  # the settings stay
+    assert "refined" not in charts(at)  # the page is cleared: nothing is in use
+
+
+def test_an_upload_removed_on_the_page_is_forgotten():
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(STEPS, NORMS)))
+    at.file_uploader(key="refine_uploads").set_value([]).run()
+    assert not at.get("plotly_chart") or "refined" not in charts(at)
+    assert not any("Showing your upload" in i.value for i in at.info)
+
+
+def test_an_l1_log_gets_the_indicative_label_and_softer_words():
+    norms = 15_000 * np.r_[np.linspace(4, 1, 10), np.linspace(1, 2, 10)]
+    at = upload(app(), "refine_uploads", ("vit.csv", csv_log(STEPS, norms, "grad_norm_l1")))
+    assert_clean(at)
+    assert any("SGD bound applied to l1 norms: indicative only" in c.value for c in at.caption)
+    (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
+    assert said.startswith("With the SGD bound on these l1 norms (indicative only), the lowest")
+    assert "prefers" not in said
+
+
+def test_the_numerical_optimum_is_explained_as_a_lower_limit():
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(STEPS, NORMS)))
+    at.toggle(key="want_opt").set_value(True).run()
+    assert_clean(at)
+    t = at.dataframe[0].value.set_index("schedule")
+    opt = t.loc["numerical optimum", "bound at best scale (D = 1)"]
+    ref = t.loc["refined", "bound at best scale (D = 1)"]
+    assert opt <= ref * (1 + 1e-9)
+    (cap,) = [c.value for c in at.caption if c.value.startswith("The numerical optimum")]
+    assert f"Its bound, {opt:.4g}, is a lower limit" in cap and f"{ref / opt:.2f}×" in cap
+    assert "spiky" in cap and "not a schedule to use" in cap
+    (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
+    assert said.startswith("Of the schedules to use, the theory prefers")
+    vs = t.loc["numerical optimum", "vs linear"]
+    assert f"numerical optimum's is {1 - vs:.0%} below linear decay's (a lower limit" in said
+
+
+def test_a_next_run_much_shorter_than_the_log_warns_and_draws_its_own_steps():
+    at = upload(app(), "refine_uploads", ("mine.csv", csv_log(STEPS, NORMS)))
+    (steps_key,) = [n.key for n in at.number_input if n.label == "Steps of the next run"]
+    at.number_input(key=steps_key).set_value(2).run()
+    assert not at.exception and not at.error
+    warned = " ".join(w.value for w in at.warning)
+    assert "2 steps is very short" in warned and "far fewer than the 20 logged points" in warned
+    refined = charts(at)["refined"]
+    assert refined["x"] == [0.0, 1.0]
+    np.testing.assert_allclose(
+        refined["y"], 0.1 * stretch(refine(NORMS, 0.1, "sgd"), 2, steps=STEPS), rtol=1e-9
+    )
+    assert layouts(at)[1]["xaxis"]["dtick"] == 1
+
+
+def test_norms_spanning_more_than_50x_are_drawn_on_a_log_axis():
+    norms = np.r_[np.full(10, 1.0), np.full(9, 2.0), 500.0]  # a spike 500x the rest
+    at = upload(app(), "refine_uploads", ("spiky.csv", csv_log(STEPS, norms)))
+    assert_clean(at)
+    assert at.toggle(key="log_y:True").value
+    assert layouts(at)[0]["yaxis"]["type"] == "log"
+    assert layouts(at)[1]["yaxis"].get("type") != "log"  # the schedules keep a linear axis
+    at = upload(app(), "refine_uploads", ("flat.csv", csv_log(STEPS, NORMS)))
+    assert not at.toggle(key="log_y:False").value
+
+
+def test_a_bad_file_is_named_once_in_its_error():
+    at = upload(app(), "refine_uploads", ("junk.csv", bytes(range(256)) * 4))
+    assert not at.exception
+    (err,) = [e.value for e in at.error]
+    assert err.startswith("Could not read junk.csv") and err.count("junk.csv") == 1, err

@@ -96,7 +96,10 @@ def test_cli_schedule(capsys):
     [
         (["refine", "/no/such/file.csv"], "no such file"),
         (["refine", "{bad}", "--tau", "3"], "tau must be in"),
-        (["schedule", "linear", "--total-steps", "0"], "total_steps must be > 0"),
+        (
+            ["schedule", "linear", "--total-steps", "0"],
+            "--total-steps must be a whole number from 1",
+        ),
         (
             ["schedule", "exponential", "--total-steps", "5", "--final-fraction", "0"],
             "must be >= 1e-12",

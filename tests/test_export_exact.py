@@ -121,3 +121,21 @@ def test_optax_snippet_within_bound_under_jit():
     small: dict = {}
     exec(to_snippet([0.5, 1.0, 0.25], flavour="optax"), small)
     assert [float(small["lr_factor"](t)) for t in (0, 1, 2, 9)] == [0.5, 1.0, 0.25, 0.25]
+
+
+@pytest.mark.parametrize(
+    "flavour,optimizer,named",
+    [
+        ("torch", "adam", "torch.optim.AdamW("),
+        ("torch", None, "torch.optim.SGD("),
+        ("hf", "sgd", "torch.optim.SGD("),
+        ("hf", None, "torch.optim.AdamW("),
+        ("optax", "sgd", "optax.sgd("),
+        ("optax", "adam", "optax.adamw("),
+    ],
+)
+def test_snippet_names_the_optimizer_of_the_refinement_rule(flavour, optimizer, named):
+    text = to_snippet([1.0, 0.5, 0.0], flavour=flavour, optimizer=optimizer)
+    assert f"#   optimizer = {named}" in text
+    with pytest.raises(ValueError, match="to_snippet: optimizer must be 'sgd', 'adam' or None"):
+        to_snippet([1.0, 0.5, 0.0], flavour=flavour, optimizer="lamb")

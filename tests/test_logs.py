@@ -162,7 +162,7 @@ MALFORMED = [
     (b"step,grad_norm\n0,1.0\nx,2.0\n", r"x.csv, line 3: 'x' in column 'step' is not a number"),
     (
         b"step,grad_norm\n0,1.0\n1,0.0\n2,2.0\n",
-        r"x.csv: line 3, step 1: grad_norm = 0; gradient norms must be > 0",
+        r"x.csv, line 3: step 1: grad_norm = 0; gradient norms must be > 0",
     ),
     (b"step,grad_norm\n0,1.0\n1,-2.0\n", r"step 1: grad_norm = -2; gradient norms must be > 0"),
     (
@@ -190,7 +190,8 @@ MALFORMED = [
     (b'{"step": 0, "grad_norm": 1}\n{"grad_norm": 2}\n', r"line 2: no step key"),
     (
         b'{"step": 0, "grad_norm": 1}\n{"step": 1, "grad_norm": "big"}\n',
-        r"line 2: grad_norm = 'big' is not a number",
+        r"grad_norm has 1 usable point\(s\) after cleaning, need at least 2 \(2 rows read; "
+        r"dropped 1 not a number\)",
     ),
     (b"0,1,2\n1,2,3\n", r"3 columns and no header: cannot tell which is the gradient norm"),
     (b"step,grad_norm\n0,1\n1,2,3,4\n", r"x.csv: cannot parse as a table"),

@@ -181,9 +181,16 @@ def test_recorder_matches_manual_norms_and_saves(tmp_path):
         GradNormRecorder(torch.nn.Linear(2, 2)).record()
 
 
-def test_recorder_records_global_norm_under_ddp(tmp_path):
+def test_recorder_records_global_norm_under_ddp(tmp_path, monkeypatch):
+    import sys
+    import types
+
     import _ddp_worker
     import torch.multiprocessing as mp
+
+    # spawned children re-run the parent's __main__; after an AppTest in the same session that
+    # is the app's main.py (streamlit sets it), so give them an empty one
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
 
     out = tmp_path / "ddp.npy"
     mp.spawn(_ddp_worker.worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)

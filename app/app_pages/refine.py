@@ -15,8 +15,12 @@ st.title("Refine a gradient-norm log")
 st.caption(
     "Give the gradient norms of a run you already did; get the learning-rate schedule that "
     "the last-iterate theory recommends for the next run of the same problem "
-    "(Defazio et al., arXiv:2310.07831). The bound and its notation are on the Learn page "
-    "and in the project's docs/theory.md."
+    "(Defazio et al., arXiv:2310.07831)."
+)
+st.page_link(
+    "app_pages/learn.py",
+    label="The bound behind it and its notation: the Learn page",
+    icon=":material/menu_book:",
 )
 
 # ----------------------------------------------------------------------------- inputs
@@ -44,14 +48,14 @@ uploads = col_up.file_uploader(
     accept_multiple_files=True,
     key="refine_uploads",
 )
-if uploads:
+if uploads or st.session_state.get("refine_kept"):
     st.session_state["refine_sample"] = ui.NONE  # the picker shows what is in use: the uploads
 st.session_state.setdefault("refine_sample", "logreg_digits_sgd.csv")  # the first visit
 sample = col_sample.selectbox(
     "…or a sample run",
     samples,
     key="refine_sample",
-    disabled=bool(uploads),
+    disabled=bool(uploads or st.session_state.get("refine_kept")),
     help="Logs made by this project's own runs, or one sent from 'Train and check'. "
     "Uploaded files take the sample's place; '(none)' clears the page.",
 )
@@ -59,8 +63,12 @@ sample = col_sample.selectbox(
 with st.expander("How do I get gradient norms?"):
     st.markdown(ui.GRAD_NORM_RECIPES)
 
-if uploads:
-    sources = [ui.upload_source(f) for f in uploads]
+kept, restored = ui.kept_uploads("refine_kept", uploads, "Refine a log")
+if restored:
+    st.info("Showing your upload " + ", ".join(f"**{s.name}**" for s in kept))
+    st.button("clear", key="clear_kept", on_click=ui.forget_uploads, args=("refine_kept",))
+if kept:
+    sources = kept
 elif sample in sent_names:
     sources = [sent_names[sample]]
     st.info(f"Showing the gradient norms sent from 'Train and check': {sources[0].name}")
@@ -83,12 +91,14 @@ for msg in errors:
 # ----------------------------------------------------------------------------- settings
 with st.sidebar:
     st.header("Refinement")
+    for k, v in (("tau", 0.1), ("peak_lr", 0.1), ("warmup_pct", 0.0)):
+        ui.widget_default(k, v)
     tau = st.slider(
-        "Smoothing τ (median width, fraction of the run)", 0.0, 0.5, 0.1, 0.01, key="tau"
+        "Smoothing τ (median width, fraction of the run)", 0.0, 0.5, step=0.01, key="tau"
     )
-    peak_lr = st.number_input("Peak learning rate", 1e-8, 1e3, 0.1, format="%g", key="peak_lr")
+    peak_lr = st.number_input("Peak learning rate", 1e-8, 1e3, format="%g", key="peak_lr")
     warmup_pct = st.number_input(
-        "Warm-up for linear and cosine (% of run)", 0.0, 50.0, 0.0, 1.0, key="warmup_pct"
+        "Warm-up for linear and cosine (% of run)", 0.0, 50.0, step=1.0, key="warmup_pct"
     )
     extras = st.multiselect(
         "Also show",
@@ -96,7 +106,10 @@ with st.sidebar:
         format_func=lambda n: REGISTRY[n].label,
         key="extras",
     )
-    as_pct = st.radio("x axis", ["step", "% of training"], horizontal=True, key="x_axis") != "step"
+    lengths_differ = len({int(log.steps[-1] - log.steps[0]) for log in logs}) > 1
+    x_key = f"x_axis:{lengths_differ}"  # logs of different lengths: % of training first
+    ui.widget_default(x_key, "% of training" if lengths_differ else "step")
+    as_pct = st.radio("x axis", ["step", "% of training"], horizontal=True, key=x_key) != "step"
     want_opt = st.toggle(
         "Also minimise the bound numerically",
         key="want_opt",
@@ -114,28 +127,40 @@ for log in logs:
         box = st.sidebar.container(border=len(logs) > 1)
         if len(logs) > 1:
             box.markdown(f"**{log.source}** · `{log.metric}`")
+        ui.widget_default(f"variant:{lkey}", log.suggested_optimizer)
         optimizer = box.radio(
             "Refinement rule",
             list(RULES),
-            index=list(RULES).index(log.suggested_optimizer),
             format_func=RULES.get,
             key=f"variant:{lkey}",
             help=f"Pre-selected from the metric name `{log.metric}`: names with 'l1' are "
             "Adam-style norms (Adam rule), others l2 norms (SGD rule).",
         )
         capped = min(length, MAX_STEPS)
+        ui.widget_default(f"steps:{lkey}", capped)
         steps = int(
             box.number_input(
                 "Steps of the next run",
                 2,
                 MAX_STEPS,
-                capped,
                 key=f"steps:{lkey}",
                 help=f"Up to {MAX_STEPS:,}: the schedule holds one lr per step.",
             )
         )
         note = f"Default {capped:,}: {assumed}"
         box.caption(note + (f" (capped at {MAX_STEPS:,})." if capped < length else "."))
+        if steps < ui.FEW_STEPS:
+            st.warning(
+                f"**{log.source}**: a next run of {steps:,} steps is very short; a schedule "
+                f"over so few steps says little (the theory is about runs of many steps)."
+            )
+        if steps < len(log) / 2:
+            st.warning(
+                f"**{log.source}**: the next run has {steps:,} steps, far fewer than the "
+                f"{len(log):,} logged points; the refined schedule is drawn for those "
+                f"{steps:,} steps (each step takes the lr of the logged run at the same "
+                "fraction of training)."
+            )
         results.append(ui.analyse(log, tau, optimizer, steps, extras, want_opt))
     except Exception as e:  # noqa: BLE001 - a message, never a traceback
         failed.append(log.source)
@@ -154,17 +179,33 @@ if not results:
     st.stop()
 
 # ----------------------------------------------------------------------------- charts
+st.caption(
+    "Settings (smoothing τ, peak lr, each log's rule and next-run steps) are in the sidebar: "
+    "on a phone, open it with the arrow at the top left."
+)
 x_title = "% of training" if as_pct else "step"
 many = len(results) > 1
 scale = ui.median_scale([r.log.grad_norms for r in results])
+norm_key = f"normalise:{len(results)}:{scale > 10}"
+ui.widget_default(norm_key, scale > 10)
 normalise = many and st.toggle(
     "Show each log's norms divided by its median",
-    value=scale > 10,
-    key=f"normalise:{len(results)}:{scale > 10}",
+    key=norm_key,
     help="Logs whose norms differ by more than 10x (l1 and l2 norms, say) are drawn relative "
     "to their own median so that every curve stays readable.",
 )
-log_y = st.toggle("Log-scale y axes", key="log_y")
+span = ui.norm_span(  # of the norms as drawn
+    [r.log.grad_norms / (float(np.median(r.log.grad_norms)) if normalise else 1.0) for r in results]
+)
+wide = span > ui.LOG_Y_SPAN
+ui.widget_default(f"log_y:{wide}", wide)
+c_norms, c_sched = st.columns(2)
+log_y = c_norms.toggle(
+    "Log-scale y axis: norms",
+    key=f"log_y:{wide}",
+    help=f"On by default when the norms span more than {ui.LOG_Y_SPAN}x (here {span:,.0f}x).",
+)
+log_y_sched = c_sched.toggle("Log-scale y axis: schedules", key="log_y_sched")
 norm_traces = []
 for r in results:
     div = float(np.median(r.log.grad_norms)) if normalise else 1.0
@@ -178,10 +219,10 @@ for r in results:
             ui.x_axis(r.computed_steps, as_pct),
         )
     )
-fig = charts.norms_figure(norm_traces, x_title, log_y)
+fig = charts.title_under_toolbar(charts.norms_figure(norm_traces, x_title, log_y))
 if normalise:
     fig.update_layout(yaxis_title="gradient norm / its median")
-st.plotly_chart(fig, key="norms_chart")
+st.plotly_chart(fig, key="norms_chart", config=charts.CONFIG)
 if many and scale > 10:
     st.caption(
         f"The logs' median norms differ by {scale:,.0f}x, so each is shown relative to its "
@@ -190,18 +231,21 @@ if many and scale > 10:
 
 curves = []
 for i, r in enumerate(results):
-    pos = r.positions
+    pos, y = r.positions, r.shape
+    if r.steps < len(pos):  # a next run shorter than the log: its own steps
+        pos = np.arange(r.steps, dtype=np.float64)
+        y = stretch(r.shape, r.steps, steps=r.computed_steps)
     x = 100.0 * pos / max(r.steps - 1, 1) if as_pct else pos
     curves.append(
         charts.Curve(
             f"refined: {r.log.source}" if many else "refined",
             x,
-            peak_lr * r.shape,
+            peak_lr * y,
             color=charts.LOG_COLOURS[i % len(charts.LOG_COLOURS)],
             width=3,
         )
     )
-    if r.optimum is not None:
+    if r.optimum is not None and r.steps >= len(r.positions):
         curves.append(
             charts.Curve(
                 f"numerical optimum: {r.log.source}" if many else "numerical optimum",
@@ -227,7 +271,18 @@ for name in ("linear", "cosine", *extras):
             width=2,
         )
     )
-st.plotly_chart(charts.schedules_figure(curves, x_title, log_y), key="schedule_chart")
+st.plotly_chart(
+    charts.integer_ticks(
+        charts.title_under_toolbar(charts.schedules_figure(curves, x_title, log_y_sched)),
+        first.steps if not as_pct else 10**9,
+    ),
+    key="schedule_chart",
+    config=charts.CONFIG,
+)
+st.caption(
+    "The bumps in a refined curve come from the noise left in the norms after the running "
+    f"median (τ = {tau:g} of the run); a larger τ smooths them."
+)
 if many and len({r.steps for r in results}) > 1:
     st.caption(
         f"Linear and cosine are drawn for {first.steps:,} steps (the first log's next run); "
@@ -279,7 +334,8 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
             "(downloads below) rather than a warm-up + decay config."
         )
     else:
-        st.markdown(f"**As a plain config:** {fit.describe()}.")
+        st.markdown(f"**As a plain config:** {ui.describe_fit(fit)}.")
+        st.caption(ui.P_DEFINITION)
         fit_w = fit.params["warmup_fraction"]
         if abs(fit_w - s.warmup_fraction) > 0.02:
             grid = stretch(r.shape, min(r.steps, ui.GRID_POINTS), steps=r.computed_steps)
@@ -293,6 +349,12 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
                 f"{ui.fmt_pct(fit_w)} is the ramp that, with the decay after it, matches the "
                 "whole curve best."
             )
+        elif ui.fmt_pct(fit_w) != ui.fmt_pct(s.warmup_fraction):
+            st.caption(
+                f"Implied warm-up {ui.fmt_pct(s.warmup_fraction)} is where the refined lr "
+                f"peaks; the config's {ui.fmt_pct(fit_w)} is the straight ramp that, with the "
+                "decay after it, fits the whole curve best: they differ by under 2 points."
+            )
 
     table = r.table.rename(
         columns={
@@ -301,20 +363,20 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
             "vs_linear": "vs linear",
         }
     )
-    ranked = r.table[r.table.schedule != "numerical optimum"]
-    best = ranked.loc[ranked.bound.idxmin(), "schedule"]
-    ref = float(r.table.loc[r.table.schedule == "refined", "vs_linear"].iloc[0])
-    st.subheader("What the bound prefers for this log")
-    st.markdown(
-        f"The theory prefers **{best}**. Refined's bound is "
-        + (f"{1 - ref:.0%} below" if ref < 1 else f"{ref - 1:.0%} above")
-        + " linear decay's"
-        + (
-            f"; the numerical optimum's is {1 - float(r.table.vs_linear.iloc[-1]):.0%} below."
-            if r.optimum is not None
-            else "."
+    table = table[
+        ["schedule", "vs linear", *[c for c in table.columns if c not in ("schedule", "vs linear")]]
+    ]
+    l1 = r.optimizer == "adam"
+    st.subheader("What the bound says for this log")
+    st.markdown(ui.bound_sentence(r))
+    if r.optimum is not None:
+        st.caption(ui.optimum_caption(r))
+    if l1:
+        st.caption(
+            "**SGD bound applied to l1 norms: indicative only.** The last-iterate bound is "
+            "proved for SGD with l2 norms; the Adam rule refines with l1 norms, and this "
+            "table scores every shape with the SGD bound on them."
         )
-    )
     st.caption(
         "Each shape is scored by the last-iterate bound at its own best scale, with the logged "
         "norms and the distance to the solution D set to 1 (so the peak lrs are only "
@@ -359,8 +421,10 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         f"dl_json:{k}" if many else "dl_json",
         lazy,
     )
-    torch_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "torch", what, r.key)
-    hf_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "hf", what, r.key)
+    torch_code = ui.cached_snippet(
+        r.shape, r.computed_steps, r.steps, "torch", what, r.key, r.optimizer
+    )
+    hf_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "hf", what, r.key, r.optimizer)
     ui.download(
         d3,
         "torch LambdaLR snippet",

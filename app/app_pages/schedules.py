@@ -21,14 +21,16 @@ st.caption(
 
 with st.sidebar:
     st.header("Run")
-    total = int(st.number_input("Total steps", 2, 10**7, 1000, key="sch_total"))
-    peak_lr = st.number_input("Peak learning rate", 1e-8, 1e3, 0.1, format="%g", key="sch_peak")
+    ui.widget_default("sch_total", 1000)
+    ui.widget_default("sch_peak", 0.1)
+    total = int(st.number_input("Total steps", 2, 10**7, key="sch_total"))
+    peak_lr = st.number_input("Peak learning rate", 1e-8, 1e3, format="%g", key="sch_peak")
     log_y = st.toggle("Log-scale y axis", key="sch_logy")
 
+ui.widget_default("sch_chosen", [REFINED, "linear", "cosine", "wsd"])
 chosen = st.multiselect(
     "Schedules",
     [REFINED, *REGISTRY],
-    default=[REFINED, "linear", "cosine", "wsd"],
     format_func=lambda n: REFINED if n == REFINED else REGISTRY[n].label,
     key="sch_chosen",
 )
@@ -81,41 +83,63 @@ try:
         i = with_settings.index(name)
         spec = REGISTRY[name]
         with cols[i % len(cols)].expander(f"{spec.label}: settings", expanded=False):
-            warmup = int(st.number_input("Warm-up steps", 0, total - 1, 0, key=f"sch_w_{name}"))
+            ui.widget_default(f"sch_w_{name}", 0)
+            warmup = int(st.number_input("Warm-up steps", 0, total - 1, key=f"sch_w_{name}"))
             params = {}
             for p in spec.params:
                 key = f"sch_{name}_{p.name}"
                 if p.choices:
-                    params[p.name] = st.selectbox(_label(p), p.choices, key=key)
+                    params[p.name] = st.selectbox(
+                        _label(p), p.choices, key=key, format_func=ui.choice_label
+                    )
+                elif p.kind is str:  # a comma-separated list (boundaries, values, names)
+                    ui.widget_default(key, str(p.default))
+                    params[p.name] = st.text_input(_label(p), key=key, help=p.help)
                 else:
+                    num = int if p.kind is int else float
+                    ui.widget_default(key, num(p.default))
                     params[p.name] = st.number_input(
                         _label(p),
-                        min_value=float(p.minimum) if p.minimum is not None else None,
-                        max_value=float(p.maximum) if p.maximum is not None else None,
-                        value=float(p.default),
-                        format="%g",
+                        min_value=num(p.minimum) if p.minimum is not None else None,
+                        max_value=num(p.maximum) if p.maximum is not None else None,
+                        step=1 if p.kind is int else None,
+                        format="%d" if p.kind is int else "%g",
                         key=key,
                     )
         specs.append((spec.label, name, warmup, params))
 
     shapes_at = {}  # display name -> f(steps) giving lrs at those steps
-    notes = []
+    notes, warnings = [], []
+    refined_key = None  # the refined schedule's source, for the bound table's cache key
     for label, name, warmup, params in specs:
         if name == REFINED:
             r, where = refined_source()
+            refined_key = (ui.log_key(r.log), r.steps, r.optimizer, r.tau)
             shapes_at[label] = lambda s, r=r: (
                 peak_lr
                 * np.interp(s / max(total - 1, 1), r.positions / max(r.steps - 1, 1), r.shape)
             )
             notes.append(f"Refined: from {where}, stretched to {total:,} steps.")
         else:
+            decay = round(params.get("decay_fraction", 0) * total) if name == "wsd" else 0
+            if decay and warmup + decay > total:
+                warnings.append(
+                    f"{label}: the warm-up ({warmup:,} steps) and the cool-down "
+                    f"({decay:,} steps) add up to more than the run ({total:,} steps), so "
+                    "they overlap and the schedule never holds its peak."
+                )
+            elif not decay and warmup > total / 2:
+                warnings.append(
+                    f"{label}: the warm-up takes {warmup:,} of the {total:,} steps, leaving "
+                    f"{total - warmup:,} to decay."
+                )
             sched = ui.registry_schedule(name, total, peak_lr, warmup, tuple(params.items()))
             shapes_at[label] = lambda s, sched=sched: np.asarray(sched(s), dtype=np.float64)
     log = None
     if upload is not None:
         logs, errors = ui.load_sources([ui.upload_source(upload)], "sch")
         if errors:
-            raise ValueError(errors[0].removeprefix("Could not read "))
+            raise ValueError(errors[0])
         log = logs[0]
     elif norm_choice == REFINED_LOG:
         log = refined_source()[0].log
@@ -136,43 +160,63 @@ try:
             zip(shapes_at.items(), specs, strict=True)
         )
     ]
-    what = repr((specs, total, peak_lr, log and ui.log_key(log), notes[:1]))
+    # everything the table depends on: the refined schedule's source log (its content
+    # digest), its next-run steps, rule and tau, and the norms' log
+    what = repr((specs, total, peak_lr, refined_key, log is not None and ui.log_key(log)))
     table = ui.bounds_at_full_length(shapes_at, total, log, what)
     if log is not None:
         notes.append(f"Norms of **{log.source}** ({log.metric}), stretched to {total:,} steps.")
-    st.session_state["sch_last"] = (curves, table, notes, shapes_at)
+    if total < ui.FEW_STEPS:
+        warnings.append(
+            f"A run of {total:,} steps is very short: the schedules and their bounds say "
+            "little about it."
+        )
+    if log is not None and log.norm_type == "l1":
+        notes.append(
+            "**SGD bound applied to l1 norms: indicative only** (the bound is proved for SGD "
+            "with l2 norms)."
+        )
+    if upload is not None or norm_choice != "upload a log" or "sch_last" not in st.session_state:
+        # 'upload a log' with no file yet keeps the last result that used real norms
+        st.session_state["sch_last"] = (curves, table, notes, shapes_at, warnings)
 except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback
-    st.error(f"Could not build the schedules: {ui.error_text(e)}")
+    st.error(f"Could not build the schedules. {ui.error_text(e)}")
     if "sch_last" not in st.session_state:
         st.stop()
-    curves, table, notes, shapes_at = st.session_state["sch_last"]
+    curves, table, notes, shapes_at, warnings = st.session_state["sch_last"]
     st.warning("Still showing the last schedules that worked.")
 
 # ----------------------------------------------------------------------------- show
-chart_area.plotly_chart(charts.schedules_figure(curves, "step", log_y), key="sch_chart")
+fig = charts.title_under_toolbar(charts.schedules_figure(curves, "step", log_y))
+chart_area.plotly_chart(charts.integer_ticks(fig, total), key="sch_chart", config=charts.CONFIG)
+for w in warnings:
+    chart_area.warning(w)
 for note in notes:
     chart_area.caption(note)
 
-best, worst = table.iloc[0], table.iloc[-1]
+st.markdown(ui.schedules_sentence(table))
 lin = table[table.schedule == "Linear decay"]
-words = f"Lowest bound: **{best.schedule}**"
-if len(table) > 1:
-    words += f", {1 - best.bound / worst.bound:.0%} below {worst.schedule} (the highest)"
-if len(lin) and best.schedule != "Linear decay":
-    words += f" and {1 - best.bound / float(lin.bound.iloc[0]):.0%} below Linear decay"
-st.markdown(words + ".")
+if len(lin):
+    table = table.assign(vs_linear=table.bound / float(lin.bound.iloc[0]))
+    table = table[
+        ["schedule", "vs_linear", *[c for c in table.columns if c not in ("schedule", "vs_linear")]]
+    ]
 shown = table.rename(
     columns={
         "bound": "bound at best scale (D = 1)",
         "best_peak_lr": "best peak lr (D = 1)",
         "bound_sqrt_T": "bound × √T",
+        "vs_linear": "vs linear",
     }
 )
+st.space("small")  # room for the table's toolbar, which would cover the sentence's end
 st.dataframe(
     shown,
     hide_index=True,
     column_config={
-        c: st.column_config.NumberColumn(format="%.4g") for c in shown.columns if c != "schedule"
+        c: st.column_config.NumberColumn(format="%.3f×" if c == "vs linear" else "%.4g")
+        for c in shown.columns
+        if c != "schedule"
     },
 )
 st.caption(

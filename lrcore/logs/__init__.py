@@ -102,7 +102,11 @@ def _detect(src: Source, fmt: str | None = None) -> tuple[str, str]:
         return "tensorboard", head
     text = _head_text(src, head)
     for name, f in FORMATS.items():
-        if not f.binary and f.detect(text, src):
+        try:
+            found = not f.binary and f.detect(text, src)
+        except (ValueError, OverflowError, IndexError):  # a detector must never stop detection
+            found = False
+        if found:
             return name, text
     raise LogError(f"{src.name}: unknown log format")  # unreachable: csv accepts any text
 
@@ -137,13 +141,26 @@ class LogFile:
 
 
 def open_log(source, fmt: str | None = None) -> LogFile:
-    """Detect the format of ``source`` (path, bytes or file object) and parse every series."""
+    """Detect the format of ``source`` (path, bytes or file object) and parse every series.
+
+    Every failure, whatever raised it inside a parser, is a :class:`LogError` naming the file.
+    """
     src = open_source(source)
     name, head = _detect(src, fmt)
     try:
         series = FORMATS[name].parse(src, head)
+    except LogError:
+        raise
     except UnicodeDecodeError as e:  # invalid UTF-8 after the part detection looked at
         raise LogError(f"{src.name}: not UTF-8 text (byte {e.start} of a field)") from None
+    except RecursionError:
+        raise LogError(f"{src.name}: nested too deeply to read (not a log)") from None
+    except MemoryError:
+        raise LogError(f"{src.name}: too large to read in the memory available") from None
+    except Exception as e:  # OverflowError, ValueError, KeyError, pyarrow errors, ...
+        label = FORMATS[name].label
+        detail = " ".join(str(e).split())[:200] or type(e).__name__
+        raise LogError(f"{src.name}: cannot read as {label} ({detail})") from None
     if not series:
         raise LogError(f"{src.name}: no numeric series found")
     return LogFile(src.name, name, series)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lrcore._validate import MAX_EXACT_STEP
 from lrcore.logs._types import CleaningReport, GradNormLog, LogError
 
 
@@ -18,6 +19,8 @@ class RawSeries:
     steps: np.ndarray | None = None  # float64 (nan = no step); None means 0..n-1
     missing: np.ndarray | None = None  # bool, True where the source had no value at all
     first_line: int | None = None  # line of row 0 in the file, when rows are lines
+    non_numeric: np.ndarray | None = None  # bool, True where a JSON value was not a number
+    unreadable: int = 0  # records of the file that could not be read (TensorBoard)
 
 
 def clean(
@@ -30,29 +33,43 @@ def clean(
     missing = np.zeros(n, bool) if raw.missing is None else np.asarray(raw.missing, bool)
     if not integral:
         missing = missing | np.isnan(steps)
+    non_numeric = (
+        np.zeros(n, bool) if raw.non_numeric is None else np.asarray(raw.non_numeric, bool)
+    )
+    missing = missing & ~non_numeric
     finite = np.isfinite(values)
     is_nan = is_inf = np.zeros(n, bool)
     rows = None
-    if missing.any() or not finite.all():  # the common case (a clean log) skips the copies
-        is_nan = np.isnan(values) & ~missing
-        is_inf = np.isinf(values) & ~missing
-        keep = ~(missing | is_nan | is_inf)
+    if missing.any() or non_numeric.any() or not finite.all():  # a clean log skips the copies
+        gone = missing | non_numeric
+        is_nan = np.isnan(values) & ~gone
+        is_inf = np.isinf(values) & ~gone
+        keep = ~(gone | is_nan | is_inf)
         rows = np.flatnonzero(keep)
         steps, values = steps[keep], values[keep]
 
     bad = values <= 0
     if bad.any():
         i = int(np.argmax(bad))
-        row = i if rows is None else rows[i]
-        where = f"line {raw.first_line + row}, " if raw.first_line is not None else ""
         raise LogError(
-            f"{source}: {where}step {steps[i]:g}: {metric} = {values[i]:g}; gradient norms must "
+            f"{source}{_where(raw, rows, i)}: step {steps[i]:g}: {metric} = {values[i]:g}; gradient norms must "
             "be > 0 (refinement divides by them)"
         )
+    if not integral and not np.all(np.isfinite(steps)):
+        i = int(np.argmin(np.isfinite(steps)))
+        raise LogError(f"{source}{_where(raw, rows, i)}: step {steps[i]:g} is not a finite number")
     if not integral and np.any(steps != np.round(steps)):
         i = int(np.argmax(steps != np.round(steps)))
-        raise LogError(f"{source}: step {steps[i]:g} is not a whole number")
-
+        raise LogError(f"{source}{_where(raw, rows, i)}: step {steps[i]:g} is not a whole number")
+    if steps.dtype.kind == "u":  # pyarrow reads integers above 2^63 as uint64
+        steps, integral = steps.astype(np.float64), False
+    if len(steps) and (steps.min() < -MAX_EXACT_STEP or steps.max() > MAX_EXACT_STEP):
+        i = int(np.argmax((steps < -MAX_EXACT_STEP) | (steps > MAX_EXACT_STEP)))
+        shown = f"{int(steps[i]):,}" if integral else f"{steps[i]:,.0f}"
+        raise LogError(
+            f"{source}{_where(raw, rows, i)}: step {shown} is outside +-2^53 "
+            f"(+-{MAX_EXACT_STEP:,}), where step numbers stop being exact"
+        )
     resorted = bool(np.any(steps[1:] < steps[:-1]))
     if resorted:
         order = np.argsort(steps, kind="stable")
@@ -70,6 +87,8 @@ def clean(
         inf=int(is_inf.sum()),
         duplicates=duplicates,
         resorted=resorted,
+        non_numeric=int(non_numeric.sum()),
+        unreadable=raw.unreadable,
     )
     if len(values) < 2:
         raise LogError(
@@ -85,3 +104,10 @@ def clean(
         report=report,
         candidates=candidates or (metric,),
     )
+
+
+def _where(raw: RawSeries, rows: np.ndarray | None, i: int) -> str:
+    """``", line 17"`` for row ``i`` of the cleaned series, when rows are lines of the file."""
+    if raw.first_line is None:
+        return ""
+    return f", line {raw.first_line + int(i if rows is None else rows[i])}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lrcore._validate import name_list
 from lrcore.logs._types import LogError
 
 _L2_EXACT = ("grad_norm", "gnorm", "grad_norm_l2", "gradient_norm", "grad_2.0_norm_total")
@@ -46,7 +47,7 @@ def choose_metric(names: list[str], metric: str | None, source: str) -> str:
         matches = [n for n in names if short_name(n) == metric]
         if len(matches) == 1:
             return matches[0]
-        found = ", ".join(repr(n) for n in names)
+        found = name_list(names, limit=12)
         hint = " (it names several runs: use the full column name)" if matches else ""
         raise LogError(f"{source}: no metric {metric!r}{hint}; found: {found}")
     ranked = [(norm_rank(n), n) for n in names]
@@ -56,12 +57,12 @@ def choose_metric(names: list[str], metric: str | None, source: str) -> str:
             return names[0]
         raise LogError(
             f"{source}: no gradient-norm series recognised; found: "
-            f"{', '.join(repr(n) for n in names)}; choose one with metric= (CLI: --metric)"
+            f"{name_list(names, limit=12)}; choose one with metric= (CLI: --metric)"
         )
     best = [n for r, n in normish if r == normish[0][0]]
     if len(best) > 1:
         raise LogError(
-            f"{source}: several gradient-norm series found: {', '.join(repr(n) for n in best)}; "
+            f"{source}: several gradient-norm series found: {name_list(best, limit=12)}; "
             "choose one with metric= (CLI: --metric)"
         )
     return best[0]

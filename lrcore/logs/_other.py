@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from pathlib import Path
+import struct
 
 import numpy as np
 
+from lrcore._validate import name_list
 from lrcore.logs._clean import RawSeries
 from lrcore.logs._source import Source
 from lrcore.logs._tables import STEP_NAMES, _stem_metric, first_lines
@@ -30,25 +29,35 @@ _SKIP_KEYS = {
 
 
 def _number(v) -> float | None:
-    """A JSON value as a float; None for null; strings like "inf"/"nan" are accepted."""
+    """A JSON value as a float; None for null; strings like "inf"/"nan" are accepted.
+    Integers too large for a float become +-inf (as ``1e999`` does in JSON)."""
     if v is None:
         return None
     if isinstance(v, bool):
         raise ValueError
-    if isinstance(v, int | float):
-        return float(v)
+    if isinstance(v, int):
+        try:
+            return float(v)
+        except OverflowError:
+            return math.inf if v > 0 else -math.inf
+    if isinstance(v, float):
+        return v
     if isinstance(v, str):
-        return float(v)
+        return float(v.strip())
     raise ValueError
 
 
 def _records_to_series(
     src: Source, records: list[tuple[int, dict]], what: str
 ) -> dict[str, RawSeries]:
-    """Rows of ``(line or index, {key: value})`` with a step key -> one series per numeric key."""
-    steps: dict[str, list[float]] = {}
-    values: dict[str, list[float]] = {}
-    missing: dict[str, list[bool]] = {}
+    """Rows of ``(line or index, {key: value})`` with a step key -> one series per numeric key.
+
+    A key with at least one number is a series; its other values (text, true/false, lists,
+    objects) are counted as dropped, never skipped silently. Keys that never hold a number
+    (a run name) are not series.
+    """
+    cols: dict[str, tuple[list[float], list[float], list[bool], list[bool]]] = {}
+    numeric: set[str] = set()
     for where, rec in records:
         step_key = next((k for k in STEP_NAMES if k in rec), None)
         if step_key is None:
@@ -57,36 +66,54 @@ def _records_to_series(
             step = _number(rec[step_key])
         except ValueError:
             raise LogError(
-                f"{src.name}, {what} {where}: step {rec[step_key]!r} is not a number"
+                f"{src.name}, {what} {where}: step {rec[step_key]!r:.60} is not a number"
             ) from None
         for key, v in rec.items():
-            if key == step_key or key in _SKIP_KEYS or isinstance(v, dict | list | bool):
+            if key == step_key or key in _SKIP_KEYS:
                 continue
             try:
-                x = _number(v)
+                x, bad = _number(v), False
             except ValueError:
-                if key in values:  # a numeric series with a bad value
-                    raise LogError(
-                        f"{src.name}, {what} {where}: {key} = {v!r} is not a number"
-                    ) from None
-                continue  # a text field (e.g. a run name), not a series
-            steps.setdefault(key, []).append(math.nan if step is None else step)
-            values.setdefault(key, []).append(math.nan if x is None else x)
-            missing.setdefault(key, []).append(x is None)
+                x, bad = None, True
+            steps, values, missing, non_numeric = cols.setdefault(key, ([], [], [], []))
+            steps.append(math.nan if step is None else step)
+            values.append(math.nan if x is None else x)
+            missing.append(x is None and not bad)
+            non_numeric.append(bad)
+            if not bad:
+                numeric.add(key)
     return {
         k: RawSeries(
-            values=np.array(values[k]), steps=np.array(steps[k]), missing=np.array(missing[k])
+            values=np.array(v, dtype=np.float64),
+            steps=np.array(s, dtype=np.float64),
+            missing=np.array(m, dtype=bool),
+            non_numeric=np.array(b, dtype=bool),
         )
-        for k in values
+        for k, (s, v, m, b) in cols.items()
+        if k in numeric
     }
 
 
 def _json_doc(src: Source):
-    text = src.text()
+    return _loads(src, src.text(), None)
+
+
+def _loads(src: Source, text: str, line: int | None):
+    """``json.loads`` whose every failure is a LogError naming the file and line."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise LogError(f"{src.name}, line {e.lineno}: invalid JSON ({e.msg})") from None
+        where = e.lineno if line is None else line
+        raise LogError(f"{src.name}, line {where}: invalid JSON ({e.msg})") from None
+    except RecursionError:
+        where = "" if line is None else f", line {line}"
+        raise LogError(f"{src.name}{where}: JSON nested too deeply to be a log") from None
+    except ValueError as e:  # e.g. an integer literal of more than 4,300 digits
+        where = "" if line is None else f", line {line}"
+        detail = " ".join(str(e).split())[:120]
+        if "digits" in detail:
+            detail = "an integer literal of more than 4,300 digits"
+        raise LogError(f"{src.name}{where}: invalid JSON ({detail})") from None
 
 
 def detect_hf_trainer(head: str, src: Source) -> bool:
@@ -114,7 +141,7 @@ def parse_hf_trainer(src: Source, head: str) -> dict[str, RawSeries]:
         raise LogError(f"{src.name}: log_history has no training entries")
     series = _records_to_series(src, [(f"[{i}]", r) for i, r in records], "log_history entry")
     if "grad_norm" not in series:
-        found = ", ".join(sorted(series)) or "none"
+        found = name_list(sorted(series), limit=12, quote=False) or "none"
         raise LogError(
             f"{src.name}: log_history has no 'grad_norm' entries (Transformers >= 4.38 "
             f"logs them); keys found: {found}"
@@ -138,7 +165,7 @@ def parse_tensorboard_json(src: Source, head: str) -> dict[str, RawSeries]:
             )
         try:
             rows.append([_number(row[1]), _number(row[2])])
-        except (ValueError, TypeError):
+        except ValueError:
             raise LogError(
                 f"{src.name}, item {i}: {row!r:.60} holds a value that is not a number"
             ) from None
@@ -159,10 +186,7 @@ def parse_jsonl(src: Source, head: str) -> dict[str, RawSeries]:
     for n, line in enumerate(src.text().splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise LogError(f"{src.name}, line {n}: invalid JSON ({e.msg})") from None
+        rec = _loads(src, line, n)
         if not isinstance(rec, dict):
             raise LogError(
                 f"{src.name}, line {n}: expected a JSON object, got {type(rec).__name__}"
@@ -192,22 +216,58 @@ def parse_json_other(src: Source, head: str) -> dict[str, RawSeries]:
 
 
 def detect_tensorboard(head: bytes, src: Source) -> bool:
-    return bool(src.event_files) or "tfevents" in src.name or b"brain.Event" in head[:200]
+    return bool(src.event_files) or "tfevents" in src.file_name or b"brain.Event" in head[:200]
 
 
 def parse_tensorboard(src: Source, head) -> dict[str, RawSeries]:
     files = list(src.event_files) or ([src.path] if src.path is not None else [])
     if files:
-        return _read_events(src, files)
-    with tempfile.TemporaryDirectory() as tmp:  # an upload arrives as bytes
-        path = Path(tmp) / "events.out.tfevents.upload"
-        path.write_bytes(src.data)
-        return _read_events(src, [path])
+        return _read_events(src, [f.read_bytes for f in files], [f.name for f in files])
+    return _read_events(src, [lambda: src.data], [src.name])  # an upload arrives as bytes
 
 
-def _read_events(src: Source, files: list[Path]) -> dict[str, RawSeries]:
+def _records(data: bytes, name: str) -> tuple[list[bytes], int]:
+    """The TFRecord payloads of an event file, and how many records could not be read.
+
+    Each record is ``length (u64) | crc(length) | payload | crc(payload)``. A payload whose
+    checksum fails is skipped and counted; a record cut short at the end of the file (a run
+    killed while writing) is counted; a damaged length ends the file with an error, as
+    nothing after it can be found.
+    """
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    out, bad, pos, size = [], 0, 0, len(data)
+    while pos < size:
+        if size - pos < 12:
+            return out, bad + 1
+        (length,) = struct.unpack_from("<Q", data, pos)
+        (crc,) = struct.unpack_from("<I", data, pos + 8)
+        if masked_crc32c(data[pos : pos + 8]) != crc:
+            if pos == 0:
+                raise LogError(
+                    f"{name}: not a TensorBoard event file (its first record is invalid)"
+                )
+            raise LogError(
+                f"{name}: record {len(out) + bad + 1} (byte {pos:,}) is damaged and nothing "
+                f"after it can be read; {len(out):,} record(s) before it are readable"
+            )
+        end = pos + 12 + length + 4
+        if end > size:
+            return out, bad + 1
+        payload = data[pos + 12 : pos + 12 + length]
+        (crc,) = struct.unpack_from("<I", data, end - 4)
+        if masked_crc32c(payload) == crc:
+            out.append(payload)
+        else:
+            bad += 1
+        pos = end
+    return out, bad
+
+
+def _read_events(src: Source, readers: list, names: list[str]) -> dict[str, RawSeries]:
     try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+        from google.protobuf.message import DecodeError
+        from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.util import tensor_util
     except ImportError:
         raise LogError(
@@ -216,29 +276,37 @@ def _read_events(src: Source, files: list[Path]) -> dict[str, RawSeries]:
         ) from None
     steps: dict[str, list[float]] = {}
     values: dict[str, list[float]] = {}
-    for f in files:
-        try:
-            for event in EventFileLoader(os.fspath(f)).Load():
-                for v in event.summary.value:
-                    if v.HasField("simple_value"):
-                        x = float(v.simple_value)
-                    elif v.HasField("tensor") and v.tensor.dtype in (
-                        1,
-                        2,
-                        19,
-                    ):  # float, double, half
+    unreadable = 0
+    for read, fname in zip(readers, names, strict=True):
+        name = src.name if len(names) == 1 else f"{src.name}/{fname}"
+        payloads, bad = _records(read(), name)
+        unreadable += bad
+        for payload in payloads:
+            try:
+                event = Event.FromString(payload)
+            except DecodeError:
+                unreadable += 1
+                continue
+            for v in event.summary.value:
+                if v.HasField("simple_value"):
+                    x = float(v.simple_value)
+                elif v.HasField("tensor") and v.tensor.dtype in (1, 2, 19):  # float, double, half
+                    try:
                         arr = tensor_util.make_ndarray(v.tensor)
-                        if arr.size != 1:
-                            continue
-                        x = float(arr.reshape(()))
-                    else:
+                    except (ValueError, TypeError):
+                        unreadable += 1
                         continue
-                    steps.setdefault(v.tag, []).append(float(event.step))
-                    values.setdefault(v.tag, []).append(x)
-        except Exception as e:  # truncated or corrupt records
-            raise LogError(
-                f"{src.name}: not a readable TensorBoard event file ({f.name}: {type(e).__name__})"
-            ) from None
+                    if arr.size != 1:
+                        continue
+                    x = float(arr.reshape(()))
+                else:
+                    continue
+                steps.setdefault(v.tag, []).append(float(event.step))
+                values.setdefault(v.tag, []).append(x)
     if not values:
-        raise LogError(f"{src.name}: TensorBoard event file(s) hold no scalar values")
-    return {t: RawSeries(values=np.array(values[t]), steps=np.array(steps[t])) for t in values}
+        extra = f" ({unreadable:,} unreadable record(s))" if unreadable else ""
+        raise LogError(f"{src.name}: TensorBoard event file(s) hold no scalar values{extra}")
+    return {
+        t: RawSeries(values=np.array(values[t]), steps=np.array(steps[t]), unreadable=unreadable)
+        for t in values
+    }

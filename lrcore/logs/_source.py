@@ -1,15 +1,33 @@
-"""Where a log comes from: a path (file or folder), raw bytes, or an uploaded file object."""
+"""Where a log comes from: a path (file or folder), raw bytes, or an uploaded file object.
+
+Only regular files are opened (a FIFO or a device would block or never end); gzip and
+zip files holding one log are unpacked; UTF-16 text (a common Windows export) is decoded.
+"""
 
 from __future__ import annotations
 
+import errno
+import gzip
 import io
 import os
+import stat
+import zipfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
+from lrcore._validate import name_list
 from lrcore.logs._types import LogError
 
 HEAD_BYTES = 65536  # how much of a file format detection looks at
+MAX_UNPACKED = 2 * 1024**3  # refuse archives that unpack to more than this (2 GiB)
+
+_KINDS = {  # stat kind -> what messages call it
+    stat.S_ISFIFO: "a FIFO (named pipe)",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
 
 
 @dataclass
@@ -18,6 +36,12 @@ class Source:
     path: Path | None = None  # set for files on disk (parsers read them directly: faster)
     data: bytes | None = None  # set for bytes and uploads
     event_files: tuple[Path, ...] = ()  # set for a folder of TensorBoard event files
+    inner: str | None = None  # the member's name when the log came out of a .gz / .zip
+
+    @property
+    def file_name(self) -> str:
+        """The log's own file name (the member of an archive), for names such as tfevents."""
+        return self.inner or self.name
 
     def head(self) -> bytes:
         if self.data is not None:
@@ -43,7 +67,7 @@ class Source:
 def open_source(source) -> Source:
     """Accept a path (str or Path; file or folder), bytes, or a binary file-like with ``.name``."""
     if isinstance(source, bytes | bytearray | memoryview):
-        return Source("<bytes>", data=bytes(source))
+        return _unpack(Source("<bytes>", data=bytes(source)))
     if hasattr(source, "read"):
         name = os.path.basename(str(getattr(source, "name", "") or "<upload>"))
         if hasattr(source, "seek"):
@@ -51,22 +75,128 @@ def open_source(source) -> Source:
         data = source.read()
         if isinstance(data, str):
             data = data.encode()
-        return Source(name, data=data)
+        return _unpack(Source(name, data=data))
     if isinstance(source, str | os.PathLike):
+        if not os.fspath(source):
+            raise LogError("load_log: the path is empty; name a log file or folder")
         path = Path(source)
-        if path.is_dir():
+        kind = _stat_kind(path)
+        if kind == "dir":
             return _folder(path)
-        if not path.exists():
-            raise LogError(f"{path}: no such file")
-        return Source(path.name, path=path)
+        return _unpack(Source(path.name, path=path))
     raise LogError(
         f"load_log: source must be a path, bytes or a binary file object, got {type(source).__name__}"
     )
 
 
+def _stat_kind(path: Path) -> str:
+    """``"dir"`` or ``"file"``; anything else (missing, a loop, a FIFO, a device) is an error."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LogError(f"{path}: symbolic link loop (the link points back to itself)") from None
+        if e.errno == errno.ENOENT:
+            raise LogError(f"{path}: no such file") from None
+        raise LogError(f"{path}: cannot open ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    kind = next((what for test, what in _KINDS.items() if test(st.st_mode)), "not a regular file")
+    raise LogError(f"{path}: is {kind}, not a regular file; save the log to a file first")
+
+
+# --------------------------------------------------------------------------- archives, encodings
+
+
+def _unpack(src: Source) -> Source:
+    """Unpack gzip / zip (one log inside) and decode UTF-16 into UTF-8 bytes."""
+    head = src.head()
+    if head[:2] == b"\x1f\x8b":
+        src = _gunzip(src)
+    elif head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (or an empty one)
+        src = _unzip(src)
+    head = src.head()
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(head):
+        src = _from_utf16(src)
+    return src
+
+
+def _read_all(src: Source) -> bytes:
+    return src.data if src.data is not None else src.path.read_bytes()
+
+
+def _gunzip(src: Source) -> Source:
+    inner = PurePath(src.name).stem if src.name.endswith(".gz") else src.name
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(_read_all(src))) as f:
+            data = f.read(MAX_UNPACKED + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise LogError(f"{src.name}: a damaged gzip file ({e})") from None
+    if len(data) > MAX_UNPACKED:
+        raise LogError(f"{src.name}: unpacks to more than {MAX_UNPACKED / 1024**3:g} GiB")
+    return Source(src.name, data=data, inner=inner)
+
+
+def _unzip(src: Source) -> Source:
+    try:
+        with zipfile.ZipFile(io.BytesIO(_read_all(src))) as z:
+            members = [m for m in z.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                names = name_list(m.filename for m in members)
+                raise LogError(
+                    f"{src.name}: a zip file must hold exactly one log, found {len(members)}"
+                    + (f": {names}" if members else "")
+                )
+            m = members[0]
+            if m.file_size > MAX_UNPACKED:
+                raise LogError(f"{src.name}: unpacks to more than {MAX_UNPACKED / 1024**3:g} GiB")
+            data = z.read(m)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
+        raise LogError(f"{src.name}: a damaged or unsupported zip file ({e})") from None
+    return Source(f"{src.name}:{m.filename}", data=data, inner=PurePath(m.filename).name)
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 text without a byte-order mark: every other byte of ASCII text is zero."""
+    sample = head[:512]
+    if len(sample) < 4 or b"\x00" not in sample:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    return (even.count(0) == 0 and odd.count(0) >= 0.9 * len(odd)) or (
+        odd.count(0) == 0 and even.count(0) >= 0.9 * len(even)
+    )
+
+
+def _from_utf16(src: Source) -> Source:
+    raw = _read_all(src)
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-16-le" if raw[1:2] == b"\x00" else "utf-16-be"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        return src  # not UTF-16 after all: detection says what it is not
+    sample = text[:2000]
+    if sum(c.isascii() for c in sample) < 0.9 * len(sample):
+        return src  # logs are mostly ASCII; binary that happens to start with FF FE is not
+    return Source(src.name, data=text.encode("utf-8"), inner=src.inner)
+
+
+# --------------------------------------------------------------------------- folders
+
+
 def _folder(path: Path) -> Source:
     events = tuple(sorted(p for p in path.rglob("*tfevents*") if p.is_file()))
     if events:
+        runs = sorted({p.parent for p in events})
+        if len(runs) > 1:
+            names = name_list(str(r.relative_to(path)) or "." for r in runs)
+            raise LogError(
+                f"{path}: holds {len(runs)} TensorBoard runs ({names}); give the folder of one run"
+            )
         return Source(path.name, path=path, event_files=events)
     for name in ("grad_norms.csv", "metrics.csv"):  # a saved lrcore run; a Lightning log dir
         found = sorted(path.rglob(name))

@@ -5,12 +5,15 @@ pyarrow engine (vectorised: 10 million rows in seconds)."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import PurePath
 
 import numpy as np
 import pandas as pd
 
+from lrcore._validate import name_list
 from lrcore.logs._clean import RawSeries
+from lrcore.logs._metrics import norm_rank
 from lrcore.logs._source import Source
 from lrcore.logs._types import LogError
 
@@ -18,6 +21,9 @@ STEP_NAMES = ("step", "global_step", "trainer/global_step", "_step", "iteration"
 # columns that are never a gradient norm
 _NOT_METRICS = {"epoch", "wall time", "time", "timestamp", "_timestamp", "_runtime", "created_at"}
 _NAN_WORDS = {"nan", "-nan", "+nan"}
+_NEVER_STEPS = ("loss", "lr", "learning_rate", "acc", "accuracy", "norm", "perplexity", "ppl")
+MAX_COLUMNS = 10_000  # wider files are refused before parsing (a log needs two columns)
+_DECIMAL_COMMA = re.compile(r'(^|;)\s*"?[-+]?\d+,\d+"?\s*(;|$)')
 
 
 def is_number(token: str) -> bool:
@@ -26,6 +32,32 @@ def is_number(token: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _check_width(src: Source, head: str, delimiter: str) -> None:
+    """Refuse very wide files at once (their header alone may not fit in the head)."""
+    line = head.split("\n", 1)[0]
+    n = len(line.split()) if delimiter == " " else line.count(delimiter) + 1
+    if n > MAX_COLUMNS:
+        more = "" if "\n" in head else " or more"
+        raise LogError(
+            f"{src.name}: {n:,}{more} columns; lrcore reads files of at most {MAX_COLUMNS:,} "
+            "columns (keep the step and gradient-norm columns)"
+        )
+
+
+def _arrow_message(msg: str) -> str:
+    """pyarrow's parse errors in the project's words."""
+    first = msg.splitlines()[0] if msg else ""
+    m = re.search(r"Expected (\d+) columns, got (\d+): ?(.*)", first)
+    if m:
+        return f"a row has {m[2]} fields where the first row has {m[1]} (the row: {m[3][:60]!r})"
+    if "straddl" in first:
+        return (
+            'a quoted field is never closed (a stray " character?) or a line is too long '
+            "to be a log row"
+        )
+    return " ".join(first.removeprefix("CSV parse error: ").split())[:200] or "unknown error"
 
 
 def first_lines(head: str, n: int = 2) -> list[str]:
@@ -58,12 +90,11 @@ def read_table(src: Source, *, delimiter: str = ",", header: bool = True) -> pd.
             dtype_backend="pyarrow",
         )
     except Exception as e:  # pyarrow reports ragged rows, bad quoting, etc.
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise LogError(f"{src.name}: cannot parse as a table: {msg}") from None
+        raise LogError(f"{src.name}: cannot parse as a table: {_arrow_message(str(e))}") from None
 
 
 def to_float(
-    src: Source, col: pd.Series, name: str, first_line: int
+    src: Source, col: pd.Series, name, first_line: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(values, missing) of a column; ``missing`` is None when no cell is empty. Integer
     columns stay int64. A non-numeric cell is an error naming its line."""
@@ -81,9 +112,14 @@ def to_float(
     bad = np.isnan(values) & ~missing & ~text.str.lower().isin(_NAN_WORDS).to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
+        where = f"column {name + 1}" if isinstance(name, int) else f"column {str(name)!r}"
+        if "\n" in text.iloc[i]:
+            raise LogError(
+                f"{src.name}, line {first_line + i}: a quoted field in {where} runs over "
+                'several lines (a " that is never closed?)'
+            )
         raise LogError(
-            f"{src.name}, line {first_line + i}: {text.iloc[i]!r} in column "
-            f"{name!r} is not a number"
+            f"{src.name}, line {first_line + i}: {text.iloc[i][:60]!r} in {where} is not a number"
         )
     return values, missing
 
@@ -131,10 +167,42 @@ def detect_csv(head: str, src: Source) -> bool:
     return bool(first_lines(head))
 
 
+def _check_decimal_comma(src: Source, head: str, delim: str) -> None:
+    if delim == ";" and any(_DECIMAL_COMMA.search(ln) for ln in first_lines(head, 6)[1:]):
+        raise LogError(
+            f"{src.name}: semicolon-separated with decimal commas (a spreadsheet in a "
+            "European locale); save as comma-separated with decimal points"
+        )
+
+
+def _steps_like(src: Source, col: pd.Series, first_line: int) -> bool:
+    """Whether a column holds strictly increasing whole numbers (so it can be the steps)."""
+    try:
+        v, missing = to_float(src, col, "step", first_line)
+    except LogError:
+        return False
+    v = np.asarray(v, dtype=np.float64)
+    return (
+        missing is None
+        and len(v) >= 1
+        and bool(np.all(np.isfinite(v)))
+        and bool(np.all(v == np.round(v)))
+        and bool(np.all(np.diff(v) > 0))
+    )
+
+
 def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
-    """Plain CSV/TSV or one number per line; optional header; step column by name."""
+    """Plain CSV/TSV or one number per line; optional header.
+
+    The steps are a column named like one (``step``, ``global_step``, ...). In a file of
+    two columns without such a name, the first column is the steps only when it holds
+    increasing whole numbers and the second looks like a gradient norm (by its name, or
+    with no header at all); otherwise rows are numbered 0..n-1 and each column is a series.
+    """
     line1 = first_lines(head, 1)[0]
     delim = sniff_delimiter(line1)
+    _check_width(src, head.lstrip("\r\n"), delim)
+    _check_decimal_comma(src, head, delim)
     fields = split_fields(line1, delim)
     header = not all(is_number(f) for f in fields)
     df = read_table(src, delimiter=delim, header=header)
@@ -143,23 +211,29 @@ def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
     cols = [str(c) for c in df.columns]
     if not header:
         if len(cols) == 1:
-            return {
-                "value": _series_from_frame(src, df, None, [df.columns[0]], first_line)[
-                    str(df.columns[0])
-                ]
-            }
+            return {"value": _series_from_frame(src, df, None, [df.columns[0]], 1)["0"]}
         if len(cols) == 2:
-            return {
-                "value": _series_from_frame(src, df, df.columns[0], [df.columns[1]], first_line)[
-                    str(df.columns[1])
-                ]
-            }
+            if not _steps_like(src, df[df.columns[0]], 1):
+                raise LogError(
+                    f"{src.name}: 2 columns and no header, and the first is not increasing "
+                    "whole numbers: cannot tell which is the steps; add a header line such "
+                    "as step,grad_norm"
+                )
+            return {"value": _series_from_frame(src, df, df.columns[0], [df.columns[1]], 1)["1"]}
         raise LogError(
             f"{src.name}: {len(cols)} columns and no header: cannot tell which is the "
             "gradient norm; add a header line such as step,grad_norm"
         )
     step = _step_column(cols)
-    if step is None and len(cols) == 2:
+    if (
+        step is None
+        and len(cols) == 2
+        and norm_rank(cols[0]) is None
+        and cols[0].lower() not in _NOT_METRICS
+        and not any(w in cols[0].lower() for w in _NEVER_STEPS)
+        and norm_rank(cols[1]) is not None
+        and _steps_like(src, df[df.columns[0]], first_line)
+    ):
         step = df.columns[0]
     metrics = [c for c in df.columns if c != step and str(c).lower() not in _NOT_METRICS]
     if not metrics:
@@ -177,6 +251,7 @@ def detect_wandb(head: str, src: Source) -> bool:
 
 def parse_wandb(src: Source, head: str) -> dict[str, RawSeries]:
     """W&B panel export: x-axis first, then per run ``<run> - <metric>`` (+ __MIN/__MAX)."""
+    _check_width(src, head, ",")
     df = read_table(src)
     _no_data(src, df)
     metrics = [c for c in df.columns[1:] if not str(c).endswith(("__MIN", "__MAX"))]
@@ -190,15 +265,26 @@ def detect_tensorboard_csv(head: str, src: Source) -> bool:
 
 def _stem_metric(src: Source, default: str) -> str:
     """TensorBoard downloads are named ``run-<run>-tag-<tag>.csv``; use the tag if present."""
-    if src.name.startswith("<"):
+    name = src.file_name.removesuffix(".gz")
+    if name.startswith("<"):
         return default
-    stem = PurePath(src.name).stem
+    stem = PurePath(name).stem
     return stem.split("-tag-", 1)[1] if "-tag-" in stem else stem
+
+
+def _need_columns(src: Source, df: pd.DataFrame, needed: tuple[str, ...], what: str) -> None:
+    absent = [c for c in needed if c not in df.columns]
+    if absent:
+        raise LogError(
+            f"{src.name}: a {what} has the columns {', '.join(needed)}; this file has "
+            f"{name_list(df.columns)}"
+        )
 
 
 def parse_tensorboard_csv(src: Source, head: str) -> dict[str, RawSeries]:
     df = read_table(src)
     _no_data(src, df)
+    _need_columns(src, df, ("Step", "Value"), "TensorBoard CSV download")
     series = _series_from_frame(src, df, "Step", ["Value"], 2)["Value"]
     return {_stem_metric(src, "Value"): series}
 
@@ -213,9 +299,12 @@ def detect_lightning(head: str, src: Source) -> bool:
 
 def parse_lightning(src: Source, head: str) -> dict[str, RawSeries]:
     """Sparse rows: each metric's empty cells are other metrics' rows; steps repeat."""
+    _check_width(src, head, ",")
     df = read_table(src)
     _no_data(src, df)
     step = _step_column([str(c) for c in df.columns])
+    if step is None:
+        _need_columns(src, df, ("epoch", "step"), "Lightning metrics.csv")
     metrics = [c for c in df.columns if c != step and str(c).lower() not in _NOT_METRICS]
     series = _series_from_frame(src, df, step, metrics, 2)
     for s in series.values():  # rows of other metrics are not this metric's missing values
@@ -235,7 +324,7 @@ def detect_mlflow(head: str, src: Source) -> bool:
         fields = line.split()
         if len(fields) != 3 or "," in line or not all(is_number(f) for f in fields):
             return False
-    return float(lines[0].split()[0]) >= 1e9  # a millisecond timestamp
+    return float(lines[0].split()[0].strip('"')) >= 1e9  # a millisecond timestamp
 
 
 def parse_mlflow(src: Source, head: str) -> dict[str, RawSeries]:

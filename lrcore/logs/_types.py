@@ -21,20 +21,29 @@ class CleaningReport:
     inf: int = 0  # rows whose value was +inf or -inf (e.g. fp16 overflow)
     duplicates: int = 0  # repeated steps resolved by keeping the last value
     resorted: bool = False  # whether steps had to be sorted
+    non_numeric: int = 0  # JSON entries whose value was text, true/false, a list or an object
+    unreadable: int = 0  # corrupt or truncated TensorBoard records skipped (whole file)
 
     @property
     def dropped(self) -> int:
-        return self.missing + self.nan + self.inf
+        return self.missing + self.nan + self.inf + self.non_numeric
 
     def describe(self) -> str:
         """One line for people: ``'1,000 rows read; dropped 2 nan, 1 inf; ...'``."""
         parts = [f"{self.rows_read:,} rows read"]
         drops = [
             f"{n:,} {what}"
-            for n, what in ((self.missing, "missing"), (self.nan, "nan"), (self.inf, "inf"))
+            for n, what in (
+                (self.missing, "missing"),
+                (self.nan, "nan"),
+                (self.inf, "inf"),
+                (self.non_numeric, "not a number"),
+            )
             if n
         ]
         parts.append("dropped " + ", ".join(drops) if drops else "nothing dropped")
+        if self.unreadable:
+            parts.append(f"{self.unreadable:,} unreadable record(s) skipped (corrupt or truncated)")
         if self.duplicates:
             parts.append(f"{self.duplicates:,} repeated steps (kept the last value)")
         if self.resorted:

@@ -131,10 +131,11 @@ def markdown_report(result: StudyResult, command: str) -> str:
         "|---|---|---|---|---|",
     ]
     for r in result.results:
-        diag = "; ".join(w.split(":")[0] if ":" in w[:80] else w[:80] for w in r.warnings) or "none"
+        # the findings of each warning: between its first ": " and "Likely cause"
+        diag = "; ".join(w.split(": ", 1)[-1].split(". Likely cause")[0] for w in r.warnings)
         lines.append(
             f"| {r.problem.name} | {r.peak_fraction:.2f} | {r.above_half:.2f} | "
-            f"{r.norm_fall:.3g}x | {diag} |"
+            f"{r.norm_fall:.3g}x | {diag or 'none'} |"
         )
     lines += [
         "",
