@@ -15,6 +15,9 @@ PEAKS = {
     "svm": {"sgd": "0.05, 0.1, 0.2", "adam": "0.005, 0.01, 0.02", "adamw": "0.005, 0.01, 0.02"},
     "cnn": {"sgd": "0.1, 0.2", "adam": "0.003, 0.006", "adamw": "0.003, 0.006"},
 }
+# the dataset a task opens with: hinge loss on digits (separable, f* = 0, no L2) has no best
+# peak lr at all (larger keeps winning), so the hinge task starts on the synthetic problem
+DATASETS = {"svm": "synthetic"}
 STEPS = {"logreg": 1000, "svm": 1000, "cnn": 300}
 # a little L2 for logistic regression: without it, separable data (digits) have no finite
 # minimiser, so larger lrs keep winning and every best sits at the edge of the grid
@@ -49,6 +52,8 @@ def init_form(task: str, optimizer: str) -> None:
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
     st.session_state.setdefault(f"tr_steps_{task}", STEPS.get(task, 1000))
+    if task in DATASETS:
+        st.session_state.setdefault(f"tr_dataset_{task}", DATASETS[task])
     st.session_state.setdefault(peaks_key(task, optimizer), default_peaks(task, optimizer))
     st.session_state.setdefault(f"tr_wd_{task}", WEIGHT_DECAY.get(task, 0.0))
 

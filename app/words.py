@@ -55,13 +55,13 @@ def fmt_pm(mean: float, sem: float) -> str:
 def fmt_pct_pm(mean: float, sem: float) -> str:
     """Fractions as percentages, ``mean ± sem``.
 
-    >>> fmt_pct_pm(0.9731, 0.0042), fmt_pct_pm(0.5, 0.0)
-    ('97.3% ± 0.42%', '50.0%')
+    >>> fmt_pct_pm(0.9731, 0.0042), fmt_pct_pm(0.5, 0.0), fmt_pct_pm(0.5, 0.05)
+    ('97.31% ± 0.42%', '50.0%', '50.0% ± 5.0%')
     """
     if not (math.isfinite(sem) and sem > 0):
         return f"{100 * mean:.1f}%"
     d = min(4, max(0, 1 - _exp10(100 * sem)))
-    return f"{100 * mean:.{max(1, d - 1)}f}% ± {100 * sem:.{d}f}%"
+    return f"{100 * mean:.{d}f}% ± {100 * sem:.{d}f}%"
 
 
 def fmt_change(ratio: float) -> str:
@@ -82,6 +82,8 @@ def bound_sentences(ratios: Mapping[str, float], reference: str, refined: str, o
     >>> print(bound_sentences({"lin": 1.0, "ref": 0.8, "opt": 0.75, "const": 1.4},
     ...                       "lin", "ref", "opt"))
     **ref**'s bound is 20.0% below **lin**'s. The **opt** is 25.0% below **lin**'s, so refinement closes 80% of the gap. Worst here: **const**, 40.0% above **lin**'s.
+    >>> print(bound_sentences({"lin": 1.0, "ref": 1.001, "opt": 0.925}, "lin", "ref", "opt"))
+    **ref**'s bound is no better than **lin**'s here (0.1% above); the **opt**'s 7.5% gain comes from following the noise in these norms step by step.
     """
     out = []
     r_ref, r_opt = ratios[refined], ratios[optimum]
@@ -91,6 +93,12 @@ def bound_sentences(ratios: Mapping[str, float], reference: str, refined: str, o
         out.append(
             f"The **{optimum}** is only {_vs(r_opt, reference)}: with these norms there is "
             f"little to gain over **{reference}**."
+        )
+    elif r_ref >= 1.0 - 5e-4:
+        out[-1] = (
+            f"**{refined}**'s bound is no better than **{reference}**'s here "
+            f"({fmt_change(r_ref)}); the **{optimum}**'s {fmt_change(r_opt).split()[0]} gain "
+            "comes from following the noise in these norms step by step."
         )
     else:
         closed = (1.0 - r_ref) / gap
@@ -149,3 +157,91 @@ def fold_change(early_over_late: float) -> str:
     if early_over_late > 1:
         return f"fell {fmt_sig(early_over_late, 2)}x"
     return f"rose {fmt_sig(1 / early_over_late, 2)}x"
+
+
+def flat_start(steps, values, total_steps: int, rel: float = 1e-3) -> float:
+    """Share of the run (by step) before ``values`` first fall more than ``rel`` (relative)
+    below their first value: 0.6 means the run sat at its starting objective for 60% of it.
+
+    >>> flat_start([0, 200, 400, 600, 800], [1.0, 1.0, 1.0, 0.9, 0.5], 1000)
+    0.6
+    >>> flat_start([0, 500], [1.0, 1.0], 1000)
+    1.0
+    """
+    first = values[0]
+    for step, v in zip(steps, values, strict=True):
+        if v < first - rel * abs(first):
+            return step / total_steps
+    return 1.0
+
+
+def first_at_zero(steps, values) -> int | None:
+    """The first step where ``values`` (a suboptimality) reach exactly 0, else None.
+
+    >>> first_at_zero([0, 100, 200], [1.0, 0.0, 0.0]), first_at_zero([0, 1], [1.0, 0.5])
+    (100, None)
+    """
+    for step, v in zip(steps, values, strict=True):
+        if v <= 0:
+            return int(step)
+    return None
+
+
+def fmt_pct(x: float, sig: int = 3) -> str:
+    """A fraction as a percentage with ``sig`` significant digits (at least 1 decimal).
+
+    >>> fmt_pct(0.9631), fmt_pct(0.1)
+    ('96.3%', '10.0%')
+    """
+    return f"{100 * x:.{max(1, sig - 1 - _exp10(100 * x) if x else 1)}f}%"
+
+
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+
+
+def optimizer_name(key: str) -> str:
+    """The display name of an optimizer key (one spelling on every page).
+
+    >>> optimizer_name("sgd"), optimizer_name("adamw")
+    ('SGD', 'AdamW')
+    """
+    return OPTIMIZER_NAMES.get(key, key)
+
+
+def shapes_sentence(peak_linear: float, peak_refined: float, max_gap: float) -> str:
+    """What the shape chart of a demo shows: the peaks the grid picked, and how far apart
+    the peak-normalised shapes are (``max_gap``: the largest difference, in units of the peak).
+
+    >>> print(shapes_sentence(0.05, 0.025, 0.04))
+    The grid picked different peak lrs (linear 0.05, refined 0.025); divided by them, the shapes differ by at most 4% of the peak: nearly the same.
+    >>> print(shapes_sentence(0.1, 0.1, 0.6))
+    Both at peak lr 0.1; the shapes differ by up to 60% of the peak.
+    """
+    same = "nearly the same" if max_gap < 0.1 else None
+    if peak_linear == peak_refined:
+        head = f"Both at peak lr {peak_linear:.3g}; the shapes differ by"
+    else:
+        head = (
+            f"The grid picked different peak lrs (linear {peak_linear:.3g}, refined "
+            f"{peak_refined:.3g}); divided by them, the shapes differ by"
+        )
+    if same:
+        return f"{head} at most {max_gap:.0%} of the peak: {same}."
+    return f"{head} up to {max_gap:.0%} of the peak."
+
+
+def edge_sentence(peaks: Mapping[str, float], both: bool) -> str:
+    """A best peak lr on the grid's edge after every extension, said for what it means.
+
+    >>> print(edge_sentence({"linear": 128.0, "refined": 128.0}, True))
+    Best peak lr at the edge of the grid even after extending it: linear (128), refined (128). Larger lrs kept helping, so this compares the schedules at the largest lr the grid reached, not each at its best: the ratio above depends on where the extension stopped.
+    """
+    listed = ", ".join(f"{n} ({fmt_sig(p)})" for n, p in peaks.items())
+    out = f"Best peak lr at the edge of the grid even after extending it: {listed}. "
+    if both:
+        return out + (
+            "Larger lrs kept helping, so this compares the schedules at the largest lr the grid "
+            "reached, not each at its best: the ratio above depends on where the extension "
+            "stopped."
+        )
+    return out + "That schedule's true best may lie outside the grid."

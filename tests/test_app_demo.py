@@ -1,10 +1,17 @@
 """AppTest checks of 'See it work': what it says is computed from runs it shows, and one
 click opens the same setup on 'Train and check'."""
 
+import json
 import re
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
-from _apptest import app, assert_clean, charts
+from _apptest import _array, app, assert_clean, charts, layouts
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+import words  # noqa: E402
 
 from lrcore.train import RunConfig, compare
 from lrcore.train.experiments import best_rows, own_norm_bounds
@@ -48,6 +55,22 @@ def test_flat_noise_experiment_matches_the_library_and_its_sentence():
     assert "about equal to linear decay" in verdict and "they agree" in verdict
     assert {"linear", "refined", "linear's runs (median)"} <= set(charts(at))
     assert not at.warning  # no degenerate-schedule diagnostic here
+    # the shape chart divides each schedule by its peak; its caption names both peaks and
+    # the largest gap between the two shapes, computed from the drawn curves
+    (spec,) = [
+        json.loads(el.proto.spec)
+        for el in at.get("plotly_chart")
+        if "Schedule shapes" in str(json.loads(el.proto.spec)["layout"].get("title"))
+    ]
+    traces = {t["name"]: t for t in spec["data"]}
+    lin, ref = (np.asarray(_array(traces[n]["y"])) for n in ("linear", "refined"))
+    assert lin.max() == pytest.approx(1.0) and ref.max() == pytest.approx(1.0)
+    gap = float(np.max(np.abs(lin - ref)))
+    (shape_caption,) = [c.value for c in at.caption if "the shapes differ by" in c.value]
+    assert f"{gap:.0%} of the peak" in shape_caption
+    peaks = (best.peak_lr["linear"], best.peak_lr["refined"])
+    if peaks[0] != peaks[1]:
+        assert f"(linear {peaks[0]:.3g}, refined {peaks[1]:.3g})" in shape_caption
 
 
 def test_full_batch_experiment_shows_the_diagnostic():
@@ -55,12 +78,28 @@ def test_full_batch_experiment_shows_the_diagnostic():
     at.segmented_control(key="demo_choice").set_value("full").run()
     at.button(key="demo_run").click().run(timeout=300)
     assert not at.exception
-    (warning,) = [w.value for w in at.warning]
+    (warning,) = [w.value for w in at.warning if w.value.startswith("This refined")]
     assert warning.startswith("This refined schedule looks degenerate")
     peak = int(re.search(r"peaks at (\d+)% of the run", warning).group(1))
     assert peak > 50
     (verdict,) = [m.value for m in at.markdown if m.value.startswith("**Measured:**")]
     assert "worse than linear decay" in verdict and "they disagree" in verdict
+    # no interior best peak lr here: the page says the comparison is at the cap, with the
+    # peaks the grid reached (from the table behind it)
+    (lrs,) = [c.value for c in at.caption if c.value.startswith("Suboptimality (objective")]
+    ref_peak, lin_peak = re.search(r"at peak lrs (\S+) and (\S+)\.", lrs).groups()
+    (edge,) = [w.value for w in at.warning if w.value.startswith("Best peak lr at the edge")]
+    assert f"linear ({words.fmt_sig(float(lin_peak))})" in edge
+    if f"refined ({words.fmt_sig(float(ref_peak))})" in edge:  # both at the cap
+        assert "depends on where the extension stopped" in edge
+    # "noise none" yet jagged norms: the caption counts the rises in the norms shown
+    norms = np.asarray(charts(at)["linear's runs (raw)"]["y"])
+    assert len(norms) == 1000  # every step drawn: the share below is of the drawn norms
+    (norm_layout,) = [lay for lay in layouts(at) if "refined was built" in str(lay["title"])]
+    labels = norm_layout["yaxis"]["ticktext"]
+    assert all("e" in t for t in labels) or not any("e" in t for t in labels)  # one format
+    (jag,) = [c.value for c in at.caption if c.value.startswith("No noise here")]
+    assert f"they rise on {np.mean(np.diff(norms) > 0):.0%} of the steps" in jag
 
 
 def test_open_on_train_prefills_the_same_setup():

@@ -2,10 +2,17 @@
 values in the results table, the flags, and the setups other pages open here."""
 
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from _apptest import app, assert_clean, charts, layouts
+
+from lrcore.diagnose import diagnose_refined
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+import words  # noqa: E402
 
 PAGE = "app_pages/train.py"
 
@@ -28,8 +35,8 @@ def shown_table(at):
 
 
 def every_peak(at):
-    """The full table (every peak lr) from the expander: the numbers the results come from."""
-    return at.expander[0].dataframe[0].value
+    """The library's full table (every peak lr): the numbers the results come from."""
+    return at.session_state["train_result"]["table"]
 
 
 def test_peak_lr_defaults_follow_the_optimizer_and_the_task():
@@ -136,7 +143,7 @@ def test_refined_runs_after_linear_and_the_timer_counts_both():
     assert table["schedule"].tolist() == ["linear", "refined"]
     assert table["bound ÷ linear's (own norms)"].iloc[0] == "1.00×"
     done = at.get("progress")[0].proto.text
-    assert re.match(r"Done: \d+ runs in \d+ batches on cpu, \d+ s in all", done), done
+    assert re.match(r"Done: \d+ runs in \d+ rounds on cpu, \d+ s in all", done), done
     n_runs = int(done.split()[1])
     assert n_runs == int(every_peak(at).n_seeds.sum())  # linear's runs are counted too
 
@@ -188,3 +195,122 @@ def test_refined_from_the_log_on_the_refine_page_is_trained():
     )
     assert_clean(at)
     assert shown_table(at)["schedule"].tolist() == ["linear", f"refined ({log.source})"]
+
+
+def test_a_degenerate_refined_schedule_is_warned_and_a_flat_start_is_not_called_learned():
+    # hinge loss on digits (separable, no L2): refined from linear's collapsing norms keeps the
+    # lr near 0 for most of the run (the review's case, shortened)
+    at = start(
+        app(PAGE),
+        tr_task="svm",
+        tr_dataset_svm="digits",
+        tr_steps_svm=200,
+        tr_seeds=1,
+        tr_peaks_svm_sgd="0.1, 0.2",
+        tr_sched=["linear", "refined (from a linear run first)"],
+    )
+    assert_clean(at)
+    result = at.session_state["train_result"]
+    expected = diagnose_refined(result["refined_from"]["shape"], result["refined_from"]["norms"])
+    assert expected  # the library finds it degenerate ...
+    shown = [w.value for w in at.warning if w.value.startswith("**refined**: ")]
+    assert shown == ["**refined**: " + line for line in expected]  # ... and the page says so
+    # the share of the run refined sat at its starting objective, from its runs' evaluations
+    table = shown_table(at)
+    (peak,) = table.loc[table.schedule == "refined", "peak lr"].astype(float)
+    (run,) = [r for (s, p, _), r in result["runs"].items() if s == "refined" and p == peak]
+    flat = words.flat_start(run.evals.step.to_numpy(), run.evals.objective.to_numpy(), 200)
+    assert flat > 0.5
+    (learned,) = table.loc[table.schedule == "refined", "learned"]
+    assert learned == f"late: flat for {flat:.0%}"
+    (stuck,) = [w.value for w in at.warning if w.value.startswith("Stuck at the starting")]
+    assert f"**refined** for {flat:.0%} of the run" in stuck
+
+
+def test_reaching_the_optimum_exactly_is_said_and_the_axis_is_capped():
+    # hinge loss on wine, full batch: separable, so f* = 0 and the runs reach it exactly
+    at = start(
+        app(PAGE),
+        tr_task="svm",
+        tr_dataset_svm="wine",
+        tr_batch=512,
+        tr_steps_svm=100,
+        tr_seeds=1,
+        tr_peaks_svm_sgd="1, 2",
+        tr_sched=["linear", "cosine"],
+    )
+    assert_clean(at)
+    full = every_peak(at)
+    best = full[full.best]
+    assert (best.suboptimality_mean == 0).all()
+    table = shown_table(at)
+    (info,) = [i.value for i in at.info if i.value.startswith("Reached the optimum")]
+    assert "f* = 0, the data are separable" in info
+    for name, text in zip(table.schedule, table.suboptimality, strict=True):
+        step = int(re.search(r"optimum reached at step ([\d,]+)", text).group(1).replace(",", ""))
+        (run,) = [
+            r
+            for (s, p, _), r in at.session_state["train_result"]["runs"].items()
+            if s == name and p == float(best.peak_lr[best.schedule == name].iloc[0])
+        ]
+        sub = run.evals.objective.to_numpy() - run.final["f_star"]
+        assert step == int(run.evals.step.to_numpy()[np.argmax(sub <= 0)])  # the first 0
+        assert f"**{name}** at step {step:,}" in info
+    (curves,) = [lay for lay in layouts(at) if "Suboptimality" in str(lay.get("title"))]
+    low, high = curves["yaxis"]["range"]
+    assert high - low <= 6.5  # about 6 decades, not 13
+
+
+def test_every_linear_run_diverging_is_explained_and_other_results_are_kept():
+    at = start(
+        app(PAGE),
+        tr_steps_logreg=60,
+        tr_seeds=1,
+        tr_peaks_logreg_sgd="1e9",
+        tr_sched=["linear", "cosine", "refined (from a linear run first)"],
+    )
+    assert not at.exception
+    full = every_peak(at)
+    lin = full[full.schedule == "linear"]
+    assert (lin.diverged == lin.n_seeds).all()  # every linear run diverged
+    (error,) = [e.value for e in at.error]
+    halved = len(lin) - 1
+    assert error.startswith(
+        f"Every linear-decay run diverged, even at peak lr {lin.peak_lr.min():.3g} "
+        f"(the grid was halved {halved} times)"
+    )
+    assert (
+        "Try smaller peak lrs; the default for logistic regression with SGD is 0.5, 1, 2" in error
+    )
+    assert "compare" not in error  # no library function names
+    assert not [b for b in at.button if b.key == "tr_stop"]  # no leftover Stop button
+    assert not at.button(key="tr_start").disabled  # Start is clickable again
+    assert "refined" not in set(full.schedule)
+    assert "cosine" in set(full.schedule)  # cosine's results are kept
+
+
+def test_an_empty_peak_grid_asks_for_one():
+    at = start(app(PAGE), tr_peaks_logreg_sgd=" ")
+    assert any("enter at least one peak lr" in e.value for e in at.error)
+
+
+def test_the_hinge_task_opens_on_the_synthetic_problem_and_adam_hides_the_bound():
+    at = app(PAGE)
+    at.segmented_control(key="tr_task").set_value("svm").run()
+    assert at.selectbox(key="tr_dataset_svm").value == "synthetic"
+    at = start(
+        app(PAGE), tr_opt="adam", tr_steps_logreg=30, tr_seeds=1, tr_sched=["linear", "cosine"]
+    )
+    assert_clean(at)
+    assert not any(c.startswith("bound") for c in shown_table(at).columns)
+    assert any("the bound is for SGD; not shown for Adam" in c.value for c in at.caption)
+    # the every-peak-lr table uses the main table's names and formats
+    every = at.expander[0].dataframe[0].value
+    assert "objective_mean" not in every.columns
+    assert {"schedule", "peak lr", "suboptimality", "test accuracy", "learned"} <= set(every)
+    assert set(every.learned) <= {"yes", "no"}
+    full = every_peak(at)
+    assert every.suboptimality.tolist() == [
+        words.fmt_pm(m, s)
+        for m, s in zip(full.suboptimality_mean, full.suboptimality_sem, strict=True)
+    ]

@@ -46,7 +46,7 @@ EXPERIMENTS = {
     "flat": Experiment(
         "(b) Flat noise",
         "The same problem with noise of one size all run.",
-        "Flat norms refine to linear decay itself: the bound expects no difference.",
+        "Flat norms refine to the shape of linear decay itself: the bound expects no difference.",
         {**HINGE, "noise": "flat", "noise_scale": 2.0},
     ),
     "full": Experiment(
@@ -56,7 +56,8 @@ EXPERIMENTS = {
         "0 once every margin is met, and refinement could not even be computed.)",
         "The norms collapse as the model fits the data, so refinement trusts norms that the "
         "schedule itself drove: it peaks late, and the bound, fed those norms, is no longer "
-        "a fair judge.",
+        "a fair judge. With no noise and no L2, larger lrs keep helping: there is no best peak "
+        "lr, only the largest the grid reached.",
         {
             **HINGE,
             "task": "logreg",
@@ -132,11 +133,35 @@ def run_experiment(key: str) -> dict:
     }
 
 
+def norm_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Log-axis ticks for the norms: round values 4-6 apart on a narrow range (under half a
+    decade: not "2.11, 2.46, 2.86"), else the decades and 1-2-5 steps of ``charts.log_ticks``;
+    one number format per axis (all plain, or all scientific when any label needs it)."""
+    if high / low < 10**0.5:
+        raw = (high - low) / 4
+        step = min(
+            (m * 10.0 ** np.floor(np.log10(raw)) for m in (1, 2, 2.5, 5, 10)),
+            key=lambda v: abs(v - raw),
+        )
+        ticks = [float(v) for v in np.arange(np.floor(low / step), high / step + 1e-9) * step]
+        ticks = [v for v in ticks if v <= high]
+        decimals = max(0, int(-np.floor(np.log10(step))))
+        return ticks, [f"{v:.{decimals}f}" for v in ticks]
+    # start at a round value at or below the lowest norm, so the bottom of the data is labelled
+    e = np.floor(np.log10(low))
+    low = max(m * 10.0**e for m in (1, 1.5, 2, 3, 4, 5, 6, 7, 8) if m * 10.0**e <= low)
+    ticks, labels = charts.log_ticks(low, high)
+    if any("e" in t for t in labels):
+        labels = [f"{v:.0e}" if v == float(f"{v:.0e}") else f"{v:.1e}" for v in ticks]
+    return ticks, labels
+
+
 st.title("See it work")
 st.markdown(
     "Three ready-made experiments train a convex model with SGD, "
     f"{len(SEEDS)} seeds each, and compare **linear decay** with the schedule **refined** from "
-    "linear decay's own gradient norms, each at its best peak lr on a grid. Each takes well "
+    "linear decay's own gradient norms, each at the best peak lr of a grid (extended by "
+    "factors of 2 while the best sits at an edge, up to 4 times). Each takes well "
     "under a minute on a laptop CPU, and results are kept: a second visit is instant. "
     "(a) and (b) use the **multiclass hinge loss** (convex, Lipschitz, non-smooth: the "
     "theory's own setting) with controlled gradient noise."
@@ -202,11 +227,7 @@ st.caption(
 )
 edge = [n for n in ("linear", "refined") if best.at_grid_edge[n]]
 if edge:
-    st.caption(
-        f"Best peak lr at the edge of the grid even after extending it: "
-        f"{', '.join(f'{n} ({words.fmt_sig(best.peak_lr[n])})' for n in edge)}. When a model "
-        "can fit the data exactly, larger lrs keep helping."
-    )
+    st.warning(words.edge_sentence({n: float(best.peak_lr[n]) for n in edge}, len(edge) == 2))
 shape = refined_shape(out["shape"], grad_norms=out["linear_norms"])
 if out["diagnosis"]:
     for line in out["diagnosis"]:
@@ -227,24 +248,45 @@ norms_fig = charts.norms_figure(
     [("linear's runs", t, lin_norms, smooth_norms(lin_norms, 0.1))], "step", log_y=True
 ).update_layout(title_text="Gradient norms refined was built from")
 low, high = float(lin_norms[lin_norms > 0].min()), float(lin_norms.max())
-ticks, labels = charts.log_ticks(low, high)  # the whole range: a collapse is the point of (c)
+ticks, labels = norm_ticks(low, high)  # the whole range: a collapse is the point of (c)
 norms_fig.update_yaxes(
-    range=[np.log10(low) - 0.05, np.log10(high) + 0.05], tickvals=ticks, ticktext=labels
+    range=[np.log10(min(low, ticks[0])) - 0.02, np.log10(high) + 0.05],
+    tickvals=ticks,
+    ticktext=labels,
 )
 left.plotly_chart(norms_fig, key="demo_norms")
 right.plotly_chart(
     charts.schedules_figure(
         [
-            charts.Curve(n, np.arange(len(lr)), lr, color=charts.colour_for(n), **style)
+            charts.Curve(n, np.arange(len(lr)), lr / lr.max(), color=charts.colour_for(n), **style)
             for (n, lr), style in zip(
                 out["lrs"].items(), ({"dash": "dash"}, {"width": 3}), strict=True
             )
         ],
         "step",
-        title="Schedules at their best peak lr",
+        title="Schedule shapes (each divided by its peak lr)",
     ),
     key="demo_sched",
 )
+lrs = out["lrs"]
+right.caption(
+    words.shapes_sentence(
+        float(lrs["linear"].max()),
+        float(lrs["refined"].max()),
+        float(
+            np.max(
+                np.abs(lrs["linear"] / lrs["linear"].max() - lrs["refined"] / lrs["refined"].max())
+            )
+        ),
+    )
+)
+if s["noise"] == "none":
+    ups = float(np.mean(np.diff(lin_norms) > 0))
+    left.caption(
+        f"No noise here, yet the norms are jagged: they rise on {ups:.0%} of the steps. "
+        f"Full-batch steps at peak lr {words.fmt_sig(float(best.peak_lr['linear']))} overshoot "
+        "and oscillate across the optimum's valley."
+    )
 st.plotly_chart(
     charts.band_figure(
         [(n, *out["curves"][n]) for n in ("linear", "refined")],

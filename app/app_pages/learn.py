@@ -10,11 +10,11 @@ import words
 from lrcore import REGISTRY, compare_bounds
 from lrcore.synthetic import SHAPES, synthetic_norms
 
-LINEAR = REGISTRY["linear"].label
-# display names: the same in the legend, the table and the sentences below it
+LINEAR = REGISTRY["linear"].label.lower()
+# display names, all lowercase: the same in the legend, the table and the sentences below it
 NAMES = {
-    "constant": REGISTRY["constant"].label,
-    "cosine": REGISTRY["cosine"].label,
+    "constant": REGISTRY["constant"].label.lower(),
+    "cosine": REGISTRY["cosine"].label.lower(),
     "linear": LINEAR,
     "refined": "refined",
     "optimum": "numerical optimum",
@@ -48,8 +48,10 @@ f(x_T) - f_* \le{} & \frac{D^2}{2S_0} + \frac{Q_0}{2S_0} \\
 $$
 
 * If all you know is a bound $G$ on the gradient norms, the best schedule is **linear decay**,
-  $\eta_t \propto 1 - t/T$: it gets $DG/\sqrt{T}$ with no log factor. A constant step size
-  pays an extra $\sqrt{\log T}$: the last iterate needs the step to shrink.
+  $\eta_t \propto 1 - t/T$: it gets $DG/\sqrt{T}$ with no log factor. In the worst case, and
+  for large $T$, a constant step size pays an extra $\sqrt{\log T}$: the last iterate needs
+  the step to shrink. (For particular norms and a given $T$ the ranking can differ: see the
+  table below.)
 * If you *observed* the norms $G_t$ in an earlier run, the bound can be minimised for them.
   **Refinement** does that in closed form: $w_t = G_t^{-2}$ (SGD) and
   $\eta_t \propto w_t \sum_{p>t} w_p$.
@@ -65,7 +67,7 @@ with st.expander("Notation", expanded=False):
 | $G_t$ | gradient norm at step $t$ (l2 for SGD; Adam uses l1 and $w_t = G_t^{-1}$) |
 | $x_T$ | the last iterate, $f_*$ the lowest loss |
 | $D$ | distance from the starting point to the optimum, $\lVert x_0 - x_*\rVert$ |
-| $S_k$ | $\sum_{t \ge k} \eta_t$, the lr still to come after step $k$ |
+| $S_k$ | $\sum_{t \ge k} \eta_t$, the lr still to come from step $k$ on ($k$ included) |
 | $Q_k$ | $\sum_{t \ge k} \eta_t^2 G_t^2$ |
 
 $D$ is unknown in practice, so the app compares schedules by **ratios** of their bounds,
@@ -124,7 +126,6 @@ curves = [
         **STYLE[k],
     )
     for k, shape in reversed(shapes.items())
-    if k != "constant"
 ]
 
 left, right = st.columns(2)
@@ -138,7 +139,7 @@ fig.update_yaxes(range=[0, top])
 right.plotly_chart(fig, key="learn_sched")
 clipped = float(np.max(curves[0].y)) > top
 right.caption(
-    f"1 = the peak lr the bound picks for {LINEAR.lower()}; each curve is at its own best "
+    f"1 = the peak lr the bound picks for {LINEAR}; each curve is at its own best "
     "peak lr (D cancels in these ratios). The numerical optimum follows every dip of the "
     "noisy norms"
     + (
@@ -153,10 +154,17 @@ st.dataframe(
     pd.DataFrame(
         {
             "schedule": ratio.index,
-            f"bound vs {LINEAR.lower()}": [f"{r:.3f}× ({words.fmt_change(r)})" for r in ratio],
+            f"bound vs {LINEAR}": [f"{r:.3f}× ({words.fmt_change(r)})" for r in ratio],
         }
     ),
     hide_index=True,
     key="learn_bounds",
 )
 st.markdown(words.bound_sentences(ratio.to_dict(), LINEAR, NAMES["refined"], NAMES["optimum"]))
+const, cos = NAMES["constant"], NAMES["cosine"]
+if ratio[const] < ratio[cos]:
+    st.caption(
+        f"Here **{const}** ({ratio[const]:.3f}×) beats **{cos}** ({ratio[cos]:.3f}×): the "
+        "extra √log T a constant step pays is a worst-case statement for large T, not a "
+        "ranking for these particular norms."
+    )
