@@ -107,3 +107,10 @@ if __name__ == "__main__":
     rec = modes[mode]()
     if RANK == 0:
         np.save(out, np.stack([rec.l2, rec.l1]))
+    if WORLD > 1:
+        # the work is done and saved; skip C++ static teardown, where gloo's threads sometimes
+        # abort the process ("terminate called without an active exception", SIGABRT) after
+        # a clean destroy_process_group (seen about 1 run in 10 on a busy 2-core machine)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
