@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from _peers import torch_lrs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -8,26 +9,15 @@ from lrcore import schedules as S
 from lrcore.registry import REGISTRY, build_schedule
 
 
-def _torch_lrs(make_scheduler, steps, base_lr=1.0):
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
-    sched = make_scheduler(opt)
-    out = []
-    for _ in range(steps):
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return np.array(out)
-
-
 @pytest.mark.parametrize("T", [1, 7, 100])
 def test_linear_matches_torch_linearlr(T):
-    ref = _torch_lrs(lambda o: torch.optim.lr_scheduler.LinearLR(o, 1.0, 0.0, total_iters=T), T + 3)
+    ref = torch_lrs(lambda o: torch.optim.lr_scheduler.LinearLR(o, 1.0, 0.0, total_iters=T), T + 3)
     np.testing.assert_allclose(S.evaluate(S.linear_decay(1.0, T), T + 3), ref, atol=1e-12)
 
 
 @pytest.mark.parametrize("T,final", [(10, 0.0), (50, 0.1)])
 def test_cosine_matches_torch_cosineannealing(T, final):
-    ref = _torch_lrs(
+    ref = torch_lrs(
         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T, eta_min=final), T + 1
     )
     np.testing.assert_allclose(S.evaluate(S.cosine_decay(1.0, T, final), T + 1), ref, atol=1e-12)
@@ -36,7 +26,7 @@ def test_cosine_matches_torch_cosineannealing(T, final):
 @pytest.mark.parametrize("power", [0.5, 1.0, 2.0, 3.0])
 def test_polynomial_matches_torch_polynomiallr(power):
     T = 40
-    ref = _torch_lrs(
+    ref = torch_lrs(
         lambda o: torch.optim.lr_scheduler.PolynomialLR(o, T, power), T + 2, base_lr=0.3
     )
     np.testing.assert_allclose(
@@ -45,7 +35,7 @@ def test_polynomial_matches_torch_polynomiallr(power):
 
 
 def test_step_decay_matches_torch_steplr():
-    ref = _torch_lrs(lambda o: torch.optim.lr_scheduler.StepLR(o, 5, 0.5), 23)
+    ref = torch_lrs(lambda o: torch.optim.lr_scheduler.StepLR(o, 5, 0.5), 23)
     np.testing.assert_allclose(S.evaluate(S.step_decay(1.0, 5, 0.5), 23), ref, atol=1e-12)
 
 
