@@ -41,17 +41,19 @@ NONE = "(none)"
 
 @dataclass(frozen=True)
 class LogSource:
-    """A log the user chose: an upload, bytes (a run sent from training) or a sample path.
+    """A log the user chose: an upload (read once, see :func:`upload_sources`), bytes (a run
+    sent from training) or a sample path.
 
-    ``digest`` identifies the content; it is computed once per upload (see
-    :func:`upload_source`) so that cached calls key on it instead of hashing the bytes again.
+    ``digest`` identifies the content: an upload's Streamlit file id (unique per upload, so
+    the bytes are never hashed), or a digest of ``data``. An upload keeps what reading it
+    gave (``read``), not its bytes.
     """
 
     name: str
     data: bytes | None = field(default=None, repr=False, compare=False)
     path: str | None = None
     digest: str = ""
-    file: object = field(default=None, repr=False, compare=False)  # a Streamlit upload
+    read: Parsed | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.data is not None and not self.digest:
@@ -65,16 +67,35 @@ class LogSource:
         return f"{self.name}:{self.digest or self.path}"
 
 
-def upload_source(upload) -> LogSource:
-    """A :class:`LogSource` for a Streamlit upload: its bytes are neither copied nor hashed
-    again on reruns (the digest is computed once per upload)."""
-    memo = st.session_state.setdefault("_upload_digests", {})
-    tag = (upload.file_id, upload.name, upload.size)
-    if tag not in memo:
-        if len(memo) > 32:
-            memo.clear()
-        memo[tag] = hashlib.blake2b(upload.getbuffer(), digest_size=12).hexdigest()
-    return LogSource(upload.name, digest=memo[tag], file=upload)
+def upload_sources(uploads: list, slot: str) -> list[LogSource]:
+    """:class:`LogSource` s for the files of one uploader (``slot`` names it). Each file is
+    parsed once, when it arrives, and only the parsed series are kept: Streamlit hands the
+    page a fresh copy of every upload's bytes on each rerun, which is released at once
+    instead of being held (a 150 MB log would otherwise sit in memory twice)."""
+    memo_key = f"_uploads:{slot}"
+    memo = st.session_state.get(memo_key, {})
+    current = {}
+    for upload in uploads:
+        tag = f"{upload.file_id}:{upload.size}"
+        if tag not in memo:
+            with st.spinner(f"Reading {upload.name}…"):
+                memo[tag] = LogSource(
+                    upload.name, digest=f"upload-{tag}", read=_read(_Upload(upload))
+                )
+        current[tag] = memo[tag]
+    st.session_state[memo_key] = current  # files no longer in the uploader are forgotten
+    return list(current.values())
+
+
+class _Upload:
+    """A Streamlit upload as lrcore reads it: a file object with a name (no copy made)."""
+
+    def __init__(self, upload):
+        self.upload = upload
+
+    def open(self):
+        self.upload.seek(0)
+        return self.upload
 
 
 def sample_names() -> list[str]:
@@ -111,12 +132,10 @@ class Parsed:
 
 
 def _release_memory() -> None:
-    """Give the parser's freed buffers back to the system (a 150 MB CSV leaves ~350 MB in
-    pyarrow's pool and malloc's arenas otherwise)."""
+    """Give the parser's freed buffers back to the system (malloc keeps them otherwise, and
+    a 150 MB log leaves a few hundred MB behind)."""
     import ctypes
-    import gc
 
-    gc.collect()
     try:
         import pyarrow as pa
 
@@ -126,12 +145,11 @@ def _release_memory() -> None:
         pass
 
 
-@st.cache_resource(show_spinner="Reading the log…", max_entries=4)
-def _parse(_source: LogSource, key: str) -> Parsed:
-    # a resource, not data: a 150 MB log is parsed once and never pickled or copied again;
-    # failures are kept too, so a bad file is not parsed again on every rerun
+def _read(source) -> Parsed:
+    """Parse a log (anything with ``open()`` giving what ``open_log`` reads); failures are
+    kept too, so that a bad file is not read again on every rerun."""
     try:
-        lf = open_log(_named(_source))
+        lf = open_log(source.open())
         metrics = lf.metrics
         try:
             return Parsed(metrics, lf.load(None), None, lf if len(metrics) > 1 else None)
@@ -143,8 +161,32 @@ def _parse(_source: LogSource, key: str) -> Parsed:
         _release_memory()
 
 
+class _Stored:
+    """A sample or sent log as :func:`_read` takes it."""
+
+    def __init__(self, source: LogSource):
+        self.source = source
+
+    def open(self):
+        if self.source.data is None:
+            return self.source.path
+        import io
+
+        buf = io.BytesIO(self.source.data)
+        buf.name = self.source.name
+        return buf
+
+
+@st.cache_resource(show_spinner="Reading the log…", max_entries=4)
+def _parse(_source: LogSource, key: str) -> Parsed:
+    # a resource, not data: a log is parsed once and never pickled or copied again
+    return _read(_Stored(_source))
+
+
 def parsed(source: LogSource) -> Parsed:
-    """The file read once per distinct content (keyed by its digest)."""
+    """The file read once: an upload when it arrived, other sources once per content."""
+    if source.read is not None:
+        return source.read
     return _parse(source, source.key)
 
 
@@ -161,23 +203,13 @@ def cached_log(source: LogSource, metric: str | None) -> GradNormLog:
         and p.file is not None
         and (p.default is None or metric != p.default.metric)
     ):
-        return _log(p.file, source.key, metric)
-    if p.error is not None:
+        log = _log(p.file, source.key, metric)
+    elif p.error is not None:
         raise p.error
-    return p.default
-
-
-def _named(source: LogSource):
-    if source.file is not None:
-        source.file.seek(0)
-        return source.file
-    if source.data is None:
-        return source.path
-    import io
-
-    buf = io.BytesIO(source.data)
-    buf.name = source.name
-    return buf
+    else:
+        log = p.default
+    name_log(log, f"{source.key}:{log.metric}")
+    return log
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -258,15 +290,14 @@ def next_run_positions(steps: np.ndarray, total_steps: int) -> np.ndarray:
     return (s - s[0]) / (s[-1] - s[0]) * (total_steps - 1)
 
 
-def median_scale(values: list[np.ndarray]) -> float:
+def median_scale(medians: list[float]) -> float:
     """How far apart the medians of several series are (largest / smallest; 1 for one).
 
-    >>> median_scale([np.array([1.0, 2, 3]), np.array([20.0, 40, 60])])
+    >>> median_scale([2.0, 40.0])
     20.0
     """
-    meds = [float(np.median(v)) for v in values]
-    low = min(meds)
-    return max(meds) / low if low > 0 else float("inf")
+    low = min(medians)
+    return max(medians) / low if low > 0 else float("inf")
 
 
 def elide_tables(code: str) -> str:
@@ -376,13 +407,13 @@ def widget_default(key: str, value):
 
 
 def kept_uploads(key: str, uploads: list, page: str) -> tuple[list[LogSource], bool]:
-    """The uploads in use: the uploader's files, remembered (the upload objects: names and
-    bytes, no copy) in session state under ``key``; or, when the uploader is empty because
-    the user went to another page and came back, the files remembered. Removing the files
-    from the uploader on this page forgets them. Returns ``(sources, restored)``."""
+    """The uploads in use: the uploader's files (read once, see :func:`upload_sources`),
+    remembered in session state under ``key``; or, when the uploader is empty because the
+    user went to another page and came back, the files remembered. Removing the files from
+    the uploader on this page forgets them. Returns ``(sources, restored)``."""
     shown = f"{key}:shown"
-    if uploads:
-        sources = [upload_source(f) for f in uploads]
+    sources = upload_sources(uploads or [], key)
+    if sources:
         st.session_state[key] = sources
         st.session_state[shown] = True
         return sources, False
@@ -474,12 +505,23 @@ class Analysis:
         return stretch(shape, self.steps, steps=self.log.steps)
 
 
-_LOG_KEYS: dict[int, tuple[GradNormLog, str]] = {}  # id -> (the log, its key): hashed once
+_LOG_KEYS: dict[int, tuple[GradNormLog, str]] = {}  # id -> (the log, its key)
+
+
+def name_log(log: GradNormLog, key: str) -> None:
+    """Remember ``key`` as the cache name of ``log`` (a log read from a source is named by
+    the source and series, so its arrays are never hashed)."""
+    hit = _LOG_KEYS.get(id(log))
+    if hit is not None and hit[0] is log:
+        return
+    if len(_LOG_KEYS) >= 32:
+        _LOG_KEYS.pop(next(iter(_LOG_KEYS)))
+    _LOG_KEYS[id(log)] = (log, key)
 
 
 def log_key(log: GradNormLog) -> str:
-    """Names a log's content for the caches: a digest of its steps and norms, computed once
-    per log object (a 7.6-million-point log takes ~0.1 s to hash, not on every rerun)."""
+    """Names a log's content for the caches: the name given by :func:`name_log`, or a
+    digest of its steps and norms computed once per log object."""
     hit = _LOG_KEYS.get(id(log))
     if hit is not None and hit[0] is log:
         return hit[1]
@@ -487,10 +529,25 @@ def log_key(log: GradNormLog) -> str:
     for arr in (log.steps, log.grad_norms):
         h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
     key = f"{log.source}:{log.metric}:{h.hexdigest()}"
-    if len(_LOG_KEYS) >= 32:
-        _LOG_KEYS.pop(next(iter(_LOG_KEYS)))
-    _LOG_KEYS[id(log)] = (log, key)
+    name_log(log, key)
     return key
+
+
+_LOG_STATS: dict[int, tuple[GradNormLog, tuple[float, float, float]]] = {}
+
+
+def norm_stats(log: GradNormLog, median: bool = True) -> tuple[float, float, float]:
+    """``(median, min, max)`` of a log's norms, computed once per log object (the median only
+    when asked for: nan otherwise; a 7.6-million-point median takes 0.1 s)."""
+    hit = _LOG_STATS.get(id(log))
+    if hit is not None and hit[0] is log and (not median or not np.isnan(hit[1][0])):
+        return hit[1]
+    g = log.grad_norms
+    stats = (float(np.median(g)) if median else float("nan"), float(g.min()), float(g.max()))
+    if len(_LOG_STATS) >= 32:
+        _LOG_STATS.pop(next(iter(_LOG_STATS)))
+    _LOG_STATS[id(log)] = (log, stats)
+    return stats
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -692,7 +749,7 @@ def bounds_at_full_length(shapes_at: dict, total: int, log, what: str) -> pd.Dat
 def _raw_trace(_log: GradNormLog, key: str, as_percent: bool, divide: bool):
     import charts
 
-    y = _log.grad_norms / float(np.median(_log.grad_norms)) if divide else _log.grad_norms
+    y = _log.grad_norms / norm_stats(_log)[0] if divide else _log.grad_norms
     return charts.decimate(x_axis(_log.steps, as_percent), y)
 
 
@@ -715,15 +772,15 @@ def choice_label(choice: str) -> str:
     )
 
 
-def norm_span(values: list[np.ndarray]) -> float:
-    """Largest positive norm over the smallest, over all logs (1 when none is positive).
+def norm_span(ranges: list[tuple[float, float]]) -> float:
+    """Largest norm over the smallest, over the ``(min, max)`` of every log (1 when no
+    minimum is positive).
 
-    >>> norm_span([np.array([1.0, 2.0]), np.array([0.0, 200.0])])
-    200.0
+    >>> norm_span([(1.0, 2.0), (0.5, 200.0)])
+    400.0
     """
-    pos = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values])
-    pos = pos[np.isfinite(pos) & (pos > 0)]
-    return float(pos.max() / pos.min()) if len(pos) else 1.0
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    return float(hi / lo) if lo > 0 and np.isfinite(hi / lo) else 1.0
 
 
 def describe_fit(fit: FamilyFit) -> str:

@@ -185,7 +185,8 @@ st.caption(
 )
 x_title = "% of training" if as_pct else "step"
 many = len(results) > 1
-scale = ui.median_scale([r.log.grad_norms for r in results])
+stats = [ui.norm_stats(r.log, median=many) for r in results]  # (median, min, max), once per log
+scale = ui.median_scale([m for m, _, _ in stats]) if many else 1.0
 norm_key = f"normalise:{len(results)}:{scale > 10}"
 ui.widget_default(norm_key, scale > 10)
 normalise = many and st.toggle(
@@ -194,9 +195,8 @@ normalise = many and st.toggle(
     help="Logs whose norms differ by more than 10x (l1 and l2 norms, say) are drawn relative "
     "to their own median so that every curve stays readable.",
 )
-span = ui.norm_span(  # of the norms as drawn
-    [r.log.grad_norms / (float(np.median(r.log.grad_norms)) if normalise else 1.0) for r in results]
-)
+divisors = [m if normalise else 1.0 for m, _, _ in stats]
+span = ui.norm_span([(lo / d, hi / d) for (_, lo, hi), d in zip(stats, divisors, strict=True)])
 wide = span > ui.LOG_Y_SPAN
 ui.widget_default(f"log_y:{wide}", wide)
 c_norms, c_sched = st.columns(2)
@@ -207,8 +207,7 @@ log_y = c_norms.toggle(
 )
 log_y_sched = c_sched.toggle("Log-scale y axis: schedules", key="log_y_sched")
 norm_traces = []
-for r in results:
-    div = float(np.median(r.log.grad_norms)) if normalise else 1.0
+for r, div in zip(results, divisors, strict=True):
     x_raw, y_raw = ui.raw_trace(r.log, as_pct, normalise)
     norm_traces.append(
         (
@@ -421,31 +420,33 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         f"dl_json:{k}" if many else "dl_json",
         lazy,
     )
-    torch_code = ui.cached_snippet(
-        r.shape, r.computed_steps, r.steps, "torch", what, r.key, r.optimizer
-    )
-    hf_code = ui.cached_snippet(r.shape, r.computed_steps, r.steps, "hf", what, r.key, r.optimizer)
+
+    def snippet(flavour: str) -> str:
+        return ui.cached_snippet(r.shape, r.computed_steps, r.steps, flavour, what, r.key, r.optimizer)
+
+    # long runs: the snippets' knots are found on click (a second at 10 million steps)
     ui.download(
         d3,
         "torch LambdaLR snippet",
-        lambda: torch_code,
+        lambda: snippet("torch"),
         f"{stem}_lr_schedule.py",
         "text/x-python",
         f"dl_torch:{k}" if many else "dl_torch",
-        False,
+        lazy,
     )
     ui.download(
         d4,
         "Hugging Face snippet",
-        lambda: hf_code,
+        lambda: snippet("hf"),
         f"{stem}_hf_schedule.py",
         "text/x-python",
         f"dl_hf:{k}" if many else "dl_hf",
-        False,
+        lazy,
     )
-    with st.expander("Show the torch snippet"):
-        st.code(ui.elide_tables(torch_code), language="python")
-        st.caption("Long tables are shortened here; the download holds every value.")
+    box = st.expander("Show the torch snippet", key=f"show_torch:{k}", on_change="rerun")
+    if box.open:  # built only when opened
+        box.code(ui.elide_tables(snippet("torch")), language="python")
+        box.caption("Long tables are shortened here; the download holds every value.")
 
 
 tabs = st.tabs([r.log.source for r in results]) if many else [st.container()]

@@ -136,8 +136,9 @@ try:
             sched = ui.registry_schedule(name, total, peak_lr, warmup, tuple(params.items()))
             shapes_at[label] = lambda s, sched=sched: np.asarray(sched(s), dtype=np.float64)
     log = None
-    if upload is not None:
-        logs, errors = ui.load_sources([ui.upload_source(upload)], "sch")
+    uploaded = ui.upload_sources([upload] if upload is not None else [], "sch_upload")
+    if uploaded:
+        logs, errors = ui.load_sources(uploaded, "sch")
         if errors:
             raise ValueError(errors[0])
         log = logs[0]

@@ -5,7 +5,9 @@ pyarrow engine (vectorised: 10 million rows in seconds)."""
 from __future__ import annotations
 
 import csv
+import io
 import re
+import warnings
 from pathlib import PurePath
 
 import numpy as np
@@ -14,7 +16,7 @@ import pandas as pd
 from lrcore._validate import name_list
 from lrcore.logs._clean import RawSeries
 from lrcore.logs._metrics import norm_rank
-from lrcore.logs._source import Source
+from lrcore.logs._source import HEAD_BYTES, Source
 from lrcore.logs._types import LogError
 
 STEP_NAMES = ("step", "global_step", "trainer/global_step", "_step", "iteration", "iter")
@@ -78,7 +80,15 @@ def split_fields(line: str, delimiter: str) -> list[str]:
 
 
 def read_table(src: Source, *, delimiter: str = ",", header: bool = True) -> pd.DataFrame:
-    """All columns; nulls stay distinct from nan (pyarrow dtypes)."""
+    """All columns; nulls stay distinct from nan (pyarrow dtypes).
+
+    A file whose every cell is a plain number (the usual large log) takes a fast path that
+    returns int64 / float64 numpy columns; anything else, and every malformed file, is read
+    by pandas' pyarrow engine, whose errors the messages below are written for.
+    """
+    simple = _read_simple(src, delimiter, header)
+    if simple is not None:
+        return simple
     try:
         return pd.read_csv(
             src.buffer(),
@@ -93,12 +103,62 @@ def read_table(src: Source, *, delimiter: str = ",", header: bool = True) -> pd.
         raise LogError(f"{src.name}: cannot parse as a table: {_arrow_message(str(e))}") from None
 
 
+def _read_simple(src: Source, delimiter: str, header: bool) -> pd.DataFrame | None:
+    """Numbers only, in rows of equal width: pandas' C parser (a third of the memory of the
+    pyarrow engine and no slower), or None when the file is anything else.
+
+    The C parser fills short rows with nan, drops a trailing delimiter and reads quoted
+    fields leniently; so the result is taken only when the file has no quote character,
+    every row holds exactly one delimiter per column boundary (counted in the bytes), the
+    names are the header's own, and every column is int64 or float64 with no nan (an
+    empty cell). Numbers are parsed with correct rounding by both parsers (checked in the
+    tests), so the values are the ones the pyarrow engine would give.
+    """
+    if delimiter not in (",", "\t", ";"):
+        return None
+    data = src.data if src.data is not None else src.path.read_bytes()
+    if b'"' in data:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = pd.read_csv(
+                io.BytesIO(data),
+                engine="c",
+                sep=delimiter,
+                header=0 if header else None,
+                index_col=False,
+                keep_default_na=False,
+                na_values=[""],
+                encoding="utf-8",
+            )
+    except Exception:  # noqa: BLE001 - the pyarrow engine reads it again and says what is wrong
+        return None
+    if len(df) < 2 or any(df[c].dtype not in _SIMPLE_DTYPES for c in df.columns):
+        return None
+    if header:
+        line1 = first_lines(data[:HEAD_BYTES].decode("utf-8-sig", "replace"), 1)[0]
+        if [str(c) for c in df.columns] != split_fields(line1, delimiter):
+            return None
+    rows = len(df) + (1 if header else 0)
+    if data.count(delimiter.encode()) != (df.shape[1] - 1) * rows:
+        return None  # a short, long or blank-padded row: the pyarrow engine names it
+    if any(df[c].dtype.kind == "f" and np.isnan(df[c].to_numpy()).any() for c in df.columns):
+        return None  # empty cells: the pyarrow engine keeps them apart from nan
+    return df
+
+
+_SIMPLE_DTYPES = (np.dtype(np.int64), np.dtype(np.float64))
+
+
 def to_float(
     src: Source, col: pd.Series, name, first_line: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(values, missing) of a column; ``missing`` is None when no cell is empty. Integer
     columns stay int64. A non-numeric cell is an error naming its line."""
     dtype = col.dtype
+    if dtype in _SIMPLE_DTYPES:  # numpy columns of the fast path: no empty cell, no copy
+        return col.to_numpy(), None
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         arr = col.array.__arrow_array__() if hasattr(col.array, "__arrow_array__") else None
         if arr is not None and arr.null_count == 0:  # fast path: no copy for float64
