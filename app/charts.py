@@ -60,10 +60,24 @@ def decimate(
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(y) <= n_out:
         return x, y
+    idx = decimate_index(x, y, n_out)
+    return x[idx], y[idx]
+
+
+def decimate_index(x: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) -> np.ndarray:
+    """Indices of the points :func:`decimate` keeps (``x`` increasing, int or float, not
+    copied). Callers reuse them when only the axes' units change (steps to % of training,
+    norms divided by their median): an affine change of an axis keeps LTTB's choice, up to
+    rounding.
+
+    >>> decimate_index(np.arange(5), np.ones(5), n_out=10).tolist()
+    [0, 1, 2, 3, 4]
+    """
+    if len(y) <= n_out:
+        return np.arange(len(y))
     from tsdownsample import MinMaxLTTBDownsampler
 
-    idx = MinMaxLTTBDownsampler().downsample(x, y, n_out=n_out)
-    return x[idx], y[idx]
+    return MinMaxLTTBDownsampler().downsample(x, y, n_out=n_out)
 
 
 @dataclass(frozen=True)

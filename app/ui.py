@@ -277,7 +277,8 @@ def display_steps(total_steps: int, n: int = DISPLAY_POINTS) -> np.ndarray:
     """
     if total_steps <= n:
         return np.arange(total_steps)
-    return np.unique(np.linspace(0, total_steps - 1, n).round().astype(np.int64))
+    # spaced more than 1 apart, so rounding keeps them distinct and increasing
+    return np.linspace(0, total_steps - 1, n).round().astype(np.int64)
 
 
 def next_run_positions(steps: np.ndarray, total_steps: int) -> np.ndarray:
@@ -746,17 +747,24 @@ def bounds_at_full_length(shapes_at: dict, total: int, log, what: str) -> pd.Dat
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _raw_trace(_log: GradNormLog, key: str, as_percent: bool, divide: bool):
+def _raw_points(_log: GradNormLog, key: str) -> np.ndarray:
     import charts
 
-    y = _log.grad_norms / norm_stats(_log)[0] if divide else _log.grad_norms
-    return charts.decimate(x_axis(_log.steps, as_percent), y)
+    return charts.decimate_index(_log.steps, _log.grad_norms)
 
 
 def raw_trace(log: GradNormLog, as_percent: bool, divide: bool) -> tuple[np.ndarray, np.ndarray]:
     """A log's raw norms for drawing (at most ``charts.MAX_POINTS`` points, extremes kept),
-    optionally divided by their median; computed once per log and axis, not on every rerun."""
-    return _raw_trace(log, log_key(log), as_percent, divide)
+    optionally divided by their median. The points are chosen once per log: the choice does
+    not change when the steps become percentages or the norms are divided by a constant."""
+    idx = _raw_points(log, log_key(log))
+    steps, y = log.steps[idx], log.grad_norms[idx]
+    if as_percent:
+        first, last = float(log.steps[0]), float(log.steps[-1])
+        x = 100.0 * (steps - first) / (last - first) if last > first else np.zeros(len(idx))
+    else:
+        x = steps.astype(np.float64)
+    return x, (y / norm_stats(log)[0] if divide else y.astype(np.float64))
 
 
 def choice_label(choice: str) -> str:

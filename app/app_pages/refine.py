@@ -64,6 +64,7 @@ with st.expander("How do I get gradient norms?"):
     st.markdown(ui.GRAD_NORM_RECIPES)
 
 kept, restored = ui.kept_uploads("refine_kept", uploads, "Refine a log")
+del uploads  # Streamlit's copy of the bytes: read already, not held past this line
 if restored:
     st.info("Showing your upload " + ", ".join(f"**{s.name}**" for s in kept))
     st.button("clear", key="clear_kept", on_click=ui.forget_uploads, args=("refine_kept",))

@@ -69,6 +69,9 @@ norm_choice = st.radio(
 upload = None
 if norm_choice == "upload a log":
     upload = st.file_uploader("Gradient-norm log", key="sch_upload")
+# read once when it arrives; the page keeps the series, not Streamlit's copy of the bytes
+uploaded = ui.upload_sources([upload] if upload is not None else [], "sch_upload")
+del upload
 
 # ----------------------------------------------------------------------------- compute
 try:
@@ -136,7 +139,6 @@ try:
             sched = ui.registry_schedule(name, total, peak_lr, warmup, tuple(params.items()))
             shapes_at[label] = lambda s, sched=sched: np.asarray(sched(s), dtype=np.float64)
     log = None
-    uploaded = ui.upload_sources([upload] if upload is not None else [], "sch_upload")
     if uploaded:
         logs, errors = ui.load_sources(uploaded, "sch")
         if errors:
@@ -177,7 +179,7 @@ try:
             "**SGD bound applied to l1 norms: indicative only** (the bound is proved for SGD "
             "with l2 norms)."
         )
-    if upload is not None or norm_choice != "upload a log" or "sch_last" not in st.session_state:
+    if uploaded or norm_choice != "upload a log" or "sch_last" not in st.session_state:
         # 'upload a log' with no file yet keeps the last result that used real norms
         st.session_state["sch_last"] = (curves, table, notes, shapes_at, warnings)
 except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback

@@ -70,9 +70,12 @@ def open_source(source) -> Source:
         return _unpack(Source("<bytes>", data=bytes(source)))
     if hasattr(source, "read"):
         name = os.path.basename(str(getattr(source, "name", "") or "<upload>"))
-        if hasattr(source, "seek"):
-            source.seek(0)
-        data = source.read()
+        if hasattr(source, "getvalue"):  # BytesIO (a Streamlit upload): its bytes, not a copy
+            data = source.getvalue()
+        else:
+            if hasattr(source, "seek"):
+                source.seek(0)
+            data = source.read()
         if isinstance(data, str):
             data = data.encode()
         return _unpack(Source(name, data=data))

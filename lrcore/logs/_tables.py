@@ -107,11 +107,11 @@ def _read_simple(src: Source, delimiter: str, header: bool) -> pd.DataFrame | No
     """Numbers only, in rows of equal width: pandas' C parser (a third of the memory of the
     pyarrow engine and no slower), or None when the file is anything else.
 
-    The C parser fills short rows with nan, drops a trailing delimiter and reads quoted
-    fields leniently; so the result is taken only when the file has no quote character,
-    every row holds exactly one delimiter per column boundary (counted in the bytes), the
+    The C parser fills short rows with nan, drops extra fields of the first row (a
+    trailing delimiter) and reads quoted fields leniently; so the result is taken only when
+    the file has no quote character, the first data row is as wide as the header, the
     names are the header's own, and every column is int64 or float64 with no nan (an
-    empty cell). Numbers are parsed with correct rounding by both parsers (checked in the
+    empty cell or a short row). Numbers are parsed with correct rounding by both parsers (checked in the
     tests), so the values are the ones the pyarrow engine would give.
     """
     if delimiter not in (",", "\t", ";"):
@@ -136,13 +136,18 @@ def _read_simple(src: Source, delimiter: str, header: bool) -> pd.DataFrame | No
         return None
     if len(df) < 2 or any(df[c].dtype not in _SIMPLE_DTYPES for c in df.columns):
         return None
-    if header:
-        line1 = first_lines(data[:HEAD_BYTES].decode("utf-8-sig", "replace"), 1)[0]
-        if [str(c) for c in df.columns] != split_fields(line1, delimiter):
-            return None
-    rows = len(df) + (1 if header else 0)
-    if data.count(delimiter.encode()) != (df.shape[1] - 1) * rows:
-        return None  # a short, long or blank-padded row: the pyarrow engine names it
+    # complete lines of the head; pandas takes the rows' width from the first data row and
+    # silently drops whatever lies beyond the header's width there (and, then, on every
+    # row): so that row must be exactly as wide as the header. Later rows that are longer
+    # are errors; shorter ones are filled with nan (declined below).
+    lines = [ln.rstrip("\r") for ln in data[:HEAD_BYTES].decode("utf-8-sig", "replace").split("\n")]
+    lines = [ln for ln in lines[:-1] if ln.strip()]
+    if len(lines) < 2:
+        return None
+    if header and [str(c) for c in df.columns] != split_fields(lines[0], delimiter):
+        return None
+    if len(split_fields(lines[1 if header else 0], delimiter)) != df.shape[1]:
+        return None
     if any(df[c].dtype.kind == "f" and np.isnan(df[c].to_numpy()).any() for c in df.columns):
         return None  # empty cells: the pyarrow engine keeps them apart from nan
     return df
