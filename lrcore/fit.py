@@ -21,7 +21,7 @@ from scipy.optimize import minimize_scalar
 
 from lrcore._validate import as_norms
 from lrcore.refine import stretch
-from lrcore.schedules import Schedule, build_schedule, evaluate
+from lrcore.schedules import _COOLDOWNS, Schedule, build_schedule, evaluate
 
 __all__ = ["FamilyFit", "fit_family", "FAMILIES"]
 
@@ -95,26 +95,52 @@ def _fit_poly(target: np.ndarray) -> tuple[dict, float]:
     return best
 
 
+_DECAY_FRACTIONS = np.linspace(0.05, 1.0, 20)
+_WSD_COOLDOWNS = ("linear", "cosine", "1-sqrt")
+
+
+def _wsd_curves(n: int, w: int, cooldown: str, decay_fractions: np.ndarray) -> np.ndarray:
+    """``_curve("wsd", n, w, decay_fraction=d, cooldown=cooldown)`` for every ``d`` at once
+    (one row each): the registry's formulas, vectorised (the tests check they agree)."""
+    t = np.arange(n, dtype=np.float64)
+    m = n - w  # the schedule after the warm-up has m steps
+    t0 = (m * (1.0 - np.asarray(decay_fractions, dtype=np.float64)))[:, None]
+    x = np.clip((np.maximum(t - w, 0.0) - t0) / (m - t0), 0.0, 1.0)
+    v = _COOLDOWNS[cooldown](x)  # peak 1, final 0; the warm-up ramps to its value at 0 (1)
+    if w:
+        v = np.where(t < w, np.clip(t / w, 0.0, 1.0), v)
+    return v / v.max(axis=1, keepdims=True)
+
+
 def _fit_wsd(target: np.ndarray) -> tuple[dict, float]:
     n = len(target)
+    ss_tot = float(np.sum((target - target.mean()) ** 2))
     best = ({}, -np.inf)
     for w in _warmup_grid(target):
-        for d in np.linspace(0.05, 1.0, 20):
-            if w >= n * (1 - d) and d < 1.0:
-                continue
-            for cooldown in ("linear", "cosine", "1-sqrt"):
-                model = _curve("wsd", n, w, decay_fraction=float(d), cooldown=cooldown)
-                r2 = _r2(target, model)
-                if r2 > best[1]:
-                    best = (
-                        {
-                            "warmup_fraction": float(w / n),
-                            "decay_fraction": float(d),
-                            "cooldown": cooldown,
-                        },
-                        r2,
-                    )
+        r2 = np.full((len(_DECAY_FRACTIONS), len(_WSD_COOLDOWNS)), -np.inf)
+        ok = ~((w >= n * (1 - _DECAY_FRACTIONS)) & (_DECAY_FRACTIONS < 1.0))
+        for j, cooldown in enumerate(_WSD_COOLDOWNS):
+            models = _wsd_curves(n, int(w), cooldown, _DECAY_FRACTIONS[ok])
+            ss_res = np.sum((target - models) ** 2, axis=1)
+            r2[ok, j] = _r2_from(ss_tot, ss_res)
+        i, j = np.unravel_index(int(np.argmax(r2)), r2.shape)  # first best, in loop order
+        if r2[i, j] > best[1]:
+            best = (
+                {
+                    "warmup_fraction": float(w / n),
+                    "decay_fraction": float(_DECAY_FRACTIONS[i]),
+                    "cooldown": _WSD_COOLDOWNS[j],
+                },
+                float(r2[i, j]),
+            )
     return best
+
+
+def _r2_from(ss_tot: float, ss_res: np.ndarray) -> np.ndarray:
+    """:func:`_r2` from its sums (``ss_res`` one per model)."""
+    if ss_tot > 0:
+        return 1.0 - ss_res / ss_tot
+    return np.where(ss_res == 0, 1.0, 0.0)
 
 
 FAMILIES = {"warmup_poly": _fit_poly, "wsd": _fit_wsd}

@@ -166,3 +166,18 @@ def test_refine_smoothed_is_refine_after_smoothing(g, tau, opt):
     from lrcore.refine import refine_smoothed
 
     np.testing.assert_array_equal(refine_smoothed(smooth_norms(g, tau), opt), refine(g, tau, opt))
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_the_vectorised_wsd_curves_are_the_registrys(n):
+    """fit's WSD family is scored on curves built in one numpy expression per warm-up; they
+    equal the registry's schedules for every warm-up, cool-down and decay fraction tried."""
+    from lrcore.fit import _DECAY_FRACTIONS, _WSD_COOLDOWNS, _curve, _wsd_curves
+
+    for w in sorted({0, 1, n // 10, n // 2, n - 2}):
+        for cooldown in _WSD_COOLDOWNS:
+            ds = _DECAY_FRACTIONS[~((w >= n * (1 - _DECAY_FRACTIONS)) & (_DECAY_FRACTIONS < 1))]
+            got = _wsd_curves(n, w, cooldown, ds)
+            for row, d in zip(got, ds, strict=True):
+                want = _curve("wsd", n, w, decay_fraction=float(d), cooldown=cooldown)
+                np.testing.assert_allclose(row, want, rtol=0, atol=1e-12)
