@@ -7,6 +7,7 @@ into messages.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,17 +74,18 @@ def upload_sources(uploads: list, slot: str) -> list[LogSource]:
     page a fresh copy of every upload's bytes on each rerun, which is released at once
     instead of being held (a 150 MB log would otherwise sit in memory twice)."""
     memo_key = f"_uploads:{slot}"
-    memo = st.session_state.get(memo_key, {})
+    tags = [f"{upload.file_id}:{upload.size}" for upload in uploads]
+    # files no longer in the uploader are forgotten first (their memory is reused)
+    memo = {t: s for t, s in st.session_state.get(memo_key, {}).items() if t in tags}
     current = {}
-    for upload in uploads:
-        tag = f"{upload.file_id}:{upload.size}"
+    for upload, tag in zip(uploads, tags, strict=True):
         if tag not in memo:
             with st.spinner(f"Reading {upload.name}…"):
                 memo[tag] = LogSource(
                     upload.name, digest=f"upload-{tag}", read=_read(_Upload(upload))
                 )
         current[tag] = memo[tag]
-    st.session_state[memo_key] = current  # files no longer in the uploader are forgotten
+    st.session_state[memo_key] = current
     return list(current.values())
 
 
@@ -506,48 +508,56 @@ class Analysis:
         return stretch(shape, self.steps, steps=self.log.steps)
 
 
-_LOG_KEYS: dict[int, tuple[GradNormLog, str]] = {}  # id -> (the log, its key)
+class _PerLog:
+    """Values computed once per log object and forgotten with it (weak references: a
+    replaced 150 MB log is not kept alive by its cache name)."""
+
+    def __init__(self):
+        self._items: dict[int, tuple[weakref.ref, object]] = {}
+
+    def get(self, log: GradNormLog):
+        hit = self._items.get(id(log))
+        return hit[1] if hit is not None and hit[0]() is log else None
+
+    def put(self, log: GradNormLog, value) -> None:
+        i, items = id(log), self._items
+        items[i] = (weakref.ref(log, lambda _ref: items.pop(i, None)), value)
+
+
+_LOG_KEYS = _PerLog()  # log -> its cache name
+_LOG_STATS = _PerLog()  # log -> (median, min, max) of its norms
 
 
 def name_log(log: GradNormLog, key: str) -> None:
     """Remember ``key`` as the cache name of ``log`` (a log read from a source is named by
     the source and series, so its arrays are never hashed)."""
-    hit = _LOG_KEYS.get(id(log))
-    if hit is not None and hit[0] is log:
-        return
-    if len(_LOG_KEYS) >= 32:
-        _LOG_KEYS.pop(next(iter(_LOG_KEYS)))
-    _LOG_KEYS[id(log)] = (log, key)
+    if _LOG_KEYS.get(log) is None:
+        _LOG_KEYS.put(log, key)
 
 
 def log_key(log: GradNormLog) -> str:
     """Names a log's content for the caches: the name given by :func:`name_log`, or a
     digest of its steps and norms computed once per log object."""
-    hit = _LOG_KEYS.get(id(log))
-    if hit is not None and hit[0] is log:
-        return hit[1]
+    key = _LOG_KEYS.get(log)
+    if key is not None:
+        return key
     h = hashlib.blake2b(digest_size=12)
     for arr in (log.steps, log.grad_norms):
         h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
     key = f"{log.source}:{log.metric}:{h.hexdigest()}"
-    name_log(log, key)
+    _LOG_KEYS.put(log, key)
     return key
-
-
-_LOG_STATS: dict[int, tuple[GradNormLog, tuple[float, float, float]]] = {}
 
 
 def norm_stats(log: GradNormLog, median: bool = True) -> tuple[float, float, float]:
     """``(median, min, max)`` of a log's norms, computed once per log object (the median only
     when asked for: nan otherwise; a 7.6-million-point median takes 0.1 s)."""
-    hit = _LOG_STATS.get(id(log))
-    if hit is not None and hit[0] is log and (not median or not np.isnan(hit[1][0])):
-        return hit[1]
+    hit = _LOG_STATS.get(log)
+    if hit is not None and (not median or not np.isnan(hit[0])):
+        return hit
     g = log.grad_norms
     stats = (float(np.median(g)) if median else float("nan"), float(g.min()), float(g.max()))
-    if len(_LOG_STATS) >= 32:
-        _LOG_STATS.pop(next(iter(_LOG_STATS)))
-    _LOG_STATS[id(log)] = (log, stats)
+    _LOG_STATS.put(log, stats)
     return stats
 
 

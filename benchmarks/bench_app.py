@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 
 APP = str(Path(__file__).parents[1] / "app" / "main.py")
 
@@ -86,6 +87,12 @@ def session(path: str) -> dict:
     out["tau"] = timed(at)
     out["points"] = points(at)
     out["peak_refine"] = peak_mb()
+    # the same upload timed twice more, as new files (each read and refined again), after
+    # the memory was measured: the page time reported is the best of the three
+    out["uploads"] = [out["upload"]]
+    for i in range(2):
+        at.file_uploader(key="refine_uploads").set_value((f"big{i}.csv", data, "text/csv"))
+        out["uploads"].append(timed(at))
     at.switch_page("app_pages/schedules.py")
     timed(at)
     at.number_input(key="sch_total").set_value(10_000_000)
@@ -106,11 +113,16 @@ def loader(path: str) -> dict:
     open_log(io.BytesIO(b"step,grad_norm\n0,1\n1,2\n")).load(None)  # imports
     data = Path(path).read_bytes()
     before = rss_mb()
-    buf = io.BytesIO(data)
-    buf.name = "big.csv"
-    start = time.perf_counter()
-    open_log(buf).load(None)
-    return {"time": time.perf_counter() - start, "growth": peak_mb() - before}
+    times = []
+    for _ in range(3):
+        buf = io.BytesIO(data)
+        buf.name = "big.csv"
+        start = time.perf_counter()
+        open_log(buf).load(None)
+        times.append(time.perf_counter() - start)
+        if len(times) == 1:
+            growth = peak_mb() - before  # of the first read
+    return {"time": min(times), "growth": growth}
 
 
 def main() -> None:
@@ -132,10 +144,11 @@ def main() -> None:
     data = frame.to_csv(index=False, float_format="%.9g").encode()  # ~20 bytes a row
     del frame
     mb = len(data) / 1e6
-    start = time.perf_counter()
-    pd.read_csv(io.BytesIO(data))
-    t_pandas = time.perf_counter() - start
-    print(f"baseline: pandas.read_csv of the {n:,}-row log ({mb:.0f} MB): {t_pandas:.2f} s")
+    t_pandas = best_of(lambda: pd.read_csv(io.BytesIO(data)))
+    print(
+        f"baseline: pandas.read_csv of the {n:,}-row log ({mb:.0f} MB): {t_pandas:.2f} s "
+        "(best of 3; so are the parser and the upload below)"
+    )
     with tempfile.NamedTemporaryFile(suffix=".csv") as f:
         f.write(data)
         f.flush()
@@ -155,9 +168,11 @@ def main() -> None:
         f"its peak RSS growth {ld['growth']:.0f} MB = {ld['growth'] / mb:.2f}x the file"
     )
     print(f"first load with the 3,000-point sample: {r['first_load']:.2f} s (imports included)")
+    best = min(r["uploads"])
+    runs = ", ".join(f"{t:.2f}" for t in r["uploads"])
     print(
-        f"upload to rendered page: {r['upload']:.2f} s = {r['upload'] / t_pandas:.2f}x "
-        f"read_csv (target <= 2x)"
+        f"upload to rendered page: {best:.2f} s = {best / t_pandas:.2f}x read_csv (target <= 2x; "
+        f"three uploads of the file: {runs} s)"
     )
     for key, what in [
         ("peak_lr", "peak lr"),
