@@ -170,3 +170,16 @@ def test_readme_quickstart_runs(monkeypatch, capsys):
     exec(compile(code, "README.md", "exec"), ns)  # the project's own documentation
     assert ns["scheduler"].get_last_lr()[0] == pytest.approx(0.1 * ns["lrs"][0] / ns["lrs"].max())
     assert "refined" in capsys.readouterr().out
+
+
+def test_refine_csv_rows_formatted_in_parallel_slices_equal_one_pass(monkeypatch):
+    """--as csv formats slices of rows in threads; cut into uneven slices, the file is the
+    same bytes as formatted in one pass."""
+    import lrcore.cli as cli
+
+    values = np.linspace(1.0, 0.0, 23) ** 1.5
+    whole = cli._csv(values, 0.1)
+    monkeypatch.setattr(cli, "_CSV_SLICE", 7)
+    assert cli._csv(values, 0.1) == whole
+    lines = whole.decode().splitlines()
+    assert lines[0] == "step,lr" and len(lines) == 24 and lines[-1] == "22,0"

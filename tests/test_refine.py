@@ -181,3 +181,46 @@ def test_the_vectorised_wsd_curves_are_the_registrys(n):
             for row, d in zip(got, ds, strict=True):
                 want = _curve("wsd", n, w, decay_fraction=float(d), cooldown=cooldown)
                 np.testing.assert_allclose(row, want, rtol=0, atol=1e-12)
+
+
+def _stretch_by_definition(values, total_steps, steps=None):
+    """stretch as the specification writes it: progress of every logged point, np.interp."""
+    v = np.asarray(values, dtype=np.float64)
+    s = np.arange(len(v), dtype=np.float64) if steps is None else np.asarray(steps, np.float64)
+    return np.interp(np.linspace(0.0, 1.0, total_steps), (s - s[0]) / (s[-1] - s[0]), v)
+
+
+def test_stretch_equals_its_definition_bit_for_bit():
+    """stretch reads only the points around each query when it shrinks a long log; on 600
+    random logs (steps from 0, irregular, near 2^53, fractional) and lengths that take both
+    paths, it returns exactly what interpolating on every point returns."""
+    from lrcore.refine import _SPARSE
+
+    rng = np.random.default_rng(0)
+    sparse = 0
+    for trial in range(600):
+        n = int(rng.integers(2, 4000))
+        kind = trial % 4
+        if kind == 0:
+            steps = None
+        elif kind == 1:
+            steps = np.cumsum(rng.integers(1, 50, n)) + int(rng.integers(-(10**6), 10**6))
+        elif kind == 2:  # dense steps just below 2^53, where floats are whole numbers only
+            steps = np.cumsum(rng.integers(1, 3, n))
+            steps = steps - steps[-1] + 2**53
+        else:
+            steps = np.cumsum(rng.random(n) + 1e-3) * 10.0 ** rng.uniform(-3, 12)
+        total = int(rng.integers(2, max(3, n // int(rng.choice([1, 2, 20, 50, 1000])) + 3)))
+        sparse += total * _SPARSE < n
+        values = rng.random(n)
+        np.testing.assert_array_equal(
+            stretch(values, total, steps=steps), _stretch_by_definition(values, total, steps)
+        )
+    assert sparse > 100  # both paths were taken
+
+
+def test_stretch_still_refuses_steps_that_do_not_increase():
+    with pytest.raises(ValueError, match=r"steps\[2\] = 1 does not"):
+        stretch([1.0, 0.5, 0.0], 5, steps=[0, 2, 1])
+    with pytest.raises(ValueError, match="does not"):  # equal once converted to float64
+        stretch([1.0, 0.0], 5, steps=np.array([2**60, 2**60 + 1]))
