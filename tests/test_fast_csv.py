@@ -139,3 +139,18 @@ def test_any_csv_shape_reads_the_same_with_and_without_the_fast_path(data):
 def test_any_csv_shape_reads_the_same_fuzz(data):
     with pytest.MonkeyPatch.context() as mp:
         assert outcome(data) == general(data, mp)
+
+
+def test_a_file_on_disk_reads_as_its_bytes_do(tmp_path, monkeypatch):
+    """Files on disk are scanned through mmap and parsed by path: same series as the bytes."""
+    rng = np.random.default_rng(1)
+    data = (
+        "step,grad_norm\n" + "".join(f"{i},{float(v)!r}\n" for i, v in enumerate(rng.random(500)))
+    ).encode()
+    path = tmp_path / "log.csv"
+    path.write_bytes(data)
+    assert open_log(path).series["grad_norm"].values.tobytes() == outcome(data)[2]["grad_norm"][0]
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"step,grad_norm\n0,1.5,\n1,2\n")  # declined: the general path's message
+    with pytest.raises(LogError, match="fields where the first row has"):
+        open_log(bad)

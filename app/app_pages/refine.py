@@ -423,7 +423,9 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
     )
 
     def snippet(flavour: str) -> str:
-        return ui.cached_snippet(r.shape, r.computed_steps, r.steps, flavour, what, r.key, r.optimizer)
+        return ui.cached_snippet(
+            r.shape, r.computed_steps, r.steps, flavour, what, r.key, r.optimizer
+        )
 
     # long runs: the snippets' knots are found on click (a second at 10 million steps)
     ui.download(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import re
 import warnings
 from pathlib import PurePath
@@ -116,14 +117,25 @@ def _read_simple(src: Source, delimiter: str, header: bool) -> pd.DataFrame | No
     """
     if delimiter not in (",", "\t", ";"):
         return None
-    data = src.data if src.data is not None else src.path.read_bytes()
-    if b'"' in data:
+    if src.data is not None:
+        return _read_simple_bytes(src.data, io.BytesIO(src.data), delimiter, header)
+    with open(src.path, "rb") as f:
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file system without mmap: read the bytes
+            return _read_simple_bytes(f.read(), str(src.path), delimiter, header)
+        with mm:  # a file on disk is scanned where it lies (no copy) and parsed by path
+            return _read_simple_bytes(mm, str(src.path), delimiter, header)
+
+
+def _read_simple_bytes(data, source, delimiter: str, header: bool) -> pd.DataFrame | None:
+    if data.find(b'"') >= 0:
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             df = pd.read_csv(
-                io.BytesIO(data),
+                source,
                 engine="c",
                 sep=delimiter,
                 header=0 if header else None,
