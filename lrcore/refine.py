@@ -187,7 +187,7 @@ def stretch(values, total_steps: int, steps=None) -> np.ndarray:
             )
         # increasing integers whose ends are within +-2^53 convert to float64 exactly, so
         # they are checked as they are (no 80 MB float copy of a 10-million-step log)
-        exact_ints = raw.dtype.kind in "iu" and -_EXACT <= raw[0] and raw[-1] <= _EXACT
+        exact_ints = raw.dtype.kind in "iu" and raw[0] >= -_EXACT and raw[-1] <= _EXACT
         s = raw if exact_ints else raw.astype(np.float64)
         if np.any(s[1:] <= s[:-1]):
             s = raw.astype(np.float64)
