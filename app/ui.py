@@ -498,14 +498,24 @@ class Analysis:
         """Whether the page computed on evenly spaced points of a long log."""
         return len(self.computed_steps) < len(self.log)
 
+    def full_shape(self) -> tuple[np.ndarray, np.ndarray]:
+        """(refined shape, logged steps) from every logged point: what downloads and
+        snippets use (the page's own ``shape`` is on a sample of a long log)."""
+        if not self.sampled:
+            return self.shape, self.computed_steps
+        return _full_refined(self.log, log_key(self.log), self.tau, self.optimizer), self.log.steps
+
     def full_values(self) -> np.ndarray:
         """The refined schedule at every step of the next run (peak 1), from every logged
         point: for downloads (built on click for long runs)."""
-        shape = self.shape
-        if self.sampled:
-            with np.errstate(all="ignore"):
-                shape = refine_smoothed(smooth_norms(self.log.grad_norms, self.tau), self.optimizer)
-        return stretch(shape, self.steps, steps=self.log.steps)
+        shape, logged = self.full_shape()
+        return stretch(shape, self.steps, steps=logged)
+
+
+@st.cache_resource(show_spinner="Refining every logged point…", max_entries=2)
+def _full_refined(_log: GradNormLog, key: str, tau: float, optimizer: str) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return refine_smoothed(smooth_norms(_log.grad_norms, tau), optimizer)
 
 
 class _PerLog:

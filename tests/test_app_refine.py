@@ -297,8 +297,26 @@ def test_a_long_log_is_shown_from_evenly_spaced_points_and_downloads_use_every_p
     np.testing.assert_allclose(refined["x"], idx)  # steps 0..399: a 400-step next run
     np.testing.assert_allclose(refined["y"], 0.1 * refine(norms[idx], 0.1, "sgd"), rtol=1e-6)
     assert len(charts(at)["grad_norm (raw)"]["y"]) == 400  # the raw norms: every point
+    full = refine(norms, 0.1, "sgd")
     lr = np.loadtxt(download(at, media, "Schedule as CSV").splitlines()[1:], delimiter=",")
-    np.testing.assert_allclose(lr[:, 1], 0.1 * refine(norms, 0.1, "sgd"), rtol=1e-8, atol=1e-15)
+    np.testing.assert_allclose(lr[:, 1], 0.1 * full, rtol=1e-8, atol=1e-15)
+    ns: dict = {}  # the snippet too is refined from every point (400 steps: all embedded)
+    exec(download(at, media, "torch LambdaLR snippet"), ns)
+    np.testing.assert_allclose([ns["lr_factor"](t) for t in range(400)], full, atol=1e-15)
+
+
+def test_the_snippet_preview_is_built_only_when_opened():
+    at = upload(app(), "refine_uploads", ("a.csv", csv_log(range(50), np.linspace(2, 1, 50))))
+    assert_clean(at)
+    (box,) = [e for e in at.expander if e.label == "Show the torch snippet"]
+    assert len(box.code) == 0  # closed: no code built or sent
+    at.session_state[box.key] = True  # what clicking it does
+    at.run()
+    assert_clean(at)
+    (box,) = [e for e in at.expander if e.label == "Show the torch snippet"]
+    code = box.code[0].value
+    assert code.startswith("# Learning-rate schedule exported by lrcore (refined from a.csv")
+    assert "… 50 values]" in code and "def lr_factor(step):" in code  # the table shortened
 
 
 def test_the_app_helpers_doctests():

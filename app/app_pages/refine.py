@@ -298,7 +298,7 @@ for r in results:
         st.caption(
             f"This page computes on {len(r.computed_steps):,} evenly spaced points of the "
             f"{len(r.log):,} in **{r.log.source}** (their steps kept), so that it redraws "
-            "quickly; the CSV and JSON downloads refine every point."
+            "quickly; the downloads and the snippet refine every point."
         )
 
 # ----------------------------------------------------------------------------- per log
@@ -422,10 +422,10 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         lazy,
     )
 
-    def snippet(flavour: str) -> str:
-        return ui.cached_snippet(
-            r.shape, r.computed_steps, r.steps, flavour, what, r.key, r.optimizer
-        )
+    def snippet(flavour: str) -> str:  # from every logged point, like the CSV and JSON
+        shape, logged = r.full_shape()
+        key = ui.log_key(r.log)
+        return ui.cached_snippet(shape, logged, r.steps, flavour, what, key, r.optimizer)
 
     # long runs: the snippets' knots are found on click (a second at 10 million steps)
     ui.download(
