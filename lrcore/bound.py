@@ -54,10 +54,10 @@ def _inputs(fn: str, lrs, grad_norms, D: float) -> tuple[np.ndarray, np.ndarray]
             f"got shape {g.shape}"
         )
     g = as_norms(fn, g, positive=False) if len(g) >= 2 else g
-    nonzero = np.flatnonzero(lr)
-    if len(nonzero) == 0:
+    nonzero = lr != 0
+    if not nonzero.any():
         raise ValueError(f"{fn}: lrs are all zero; the iterate never moves")
-    last = nonzero[-1] + 1  # drop trailing zero steps
+    last = len(lr) - int(np.argmax(nonzero[::-1]))  # drop trailing zero steps
     return lr[:last], g[:last]
 
 
@@ -72,10 +72,12 @@ def _scaled_terms(fn: str, lrs, grad_norms, D: float) -> tuple[float, float, flo
     q = lr * g
     Q = float(q.max()) or 1.0  # all-zero norms: B = 0 (best_scale refuses that)
     S = np.cumsum(lr[::-1])[::-1]
-    a = (q / Q) ** 2
+    del lr  # three arrays of the run's length at a time (10 million steps: 240 MB)
+    a = np.square(np.divide(q, Q, out=q), out=q)  # (q / Q) ** 2, in place
     A1 = 1.0 / (2.0 * S[0])
     with np.errstate(over="ignore"):  # a lr of ~1e-320 after a large one: the bound is inf
-        B1 = 0.5 * (np.sum(a[:-1] / S[1:]) + a[-1] / S[-1])
+        last = a[-1] / S[-1]
+        B1 = 0.5 * (np.sum(np.divide(a[:-1], S[1:], out=a[:-1])) + last)
     return float(A1), float(B1), L, Q
 
 
