@@ -45,16 +45,16 @@ def _csv(values: np.ndarray, peak_lr: float) -> bytes:
     import pyarrow.csv as pa_csv
 
     decimals = min(12 - int(np.ceil(np.log10(peak_lr))), 300)
-    lrs = np.round(values * peak_lr, decimals)
-    table = pa.table({"step": np.arange(len(lrs)), "lr": lrs})
 
-    def rows(start: int) -> bytes:
+    def rows(start: int) -> bytes:  # numpy and pyarrow both work here without the GIL
+        stop = min(start + _CSV_SLICE, len(values))
+        lrs = np.round(values[start:stop] * peak_lr, decimals)
+        part = pa.table({"step": np.arange(start, stop), "lr": lrs})
         buf = pa.BufferOutputStream()
-        part = table.slice(start, _CSV_SLICE)
         pa_csv.write_csv(part, buf, pa_csv.WriteOptions(include_header=False))
         return buf.getvalue().to_pybytes()
 
-    starts = range(0, len(lrs), _CSV_SLICE)
+    starts = range(0, len(values), _CSV_SLICE)
     workers = min(len(starts), os.cpu_count() or 1, 8)
     if workers > 1:  # pyarrow formats without the GIL
         with ThreadPoolExecutor(workers) as pool:
