@@ -81,23 +81,10 @@ def upload_sources(uploads: list, slot: str) -> list[LogSource]:
     for upload, tag in zip(uploads, tags, strict=True):
         if tag not in memo:
             with st.spinner(f"Reading {upload.name}…"):
-                memo[tag] = LogSource(
-                    upload.name, digest=f"upload-{tag}", read=_read(_Upload(upload))
-                )
+                memo[tag] = LogSource(upload.name, digest=f"upload-{tag}", read=_read(upload))
         current[tag] = memo[tag]
     st.session_state[memo_key] = current
     return list(current.values())
-
-
-class _Upload:
-    """A Streamlit upload as lrcore reads it: a file object with a name (no copy made)."""
-
-    def __init__(self, upload):
-        self.upload = upload
-
-    def open(self):
-        self.upload.seek(0)
-        return self.upload
 
 
 def sample_names() -> list[str]:
@@ -148,10 +135,10 @@ def _release_memory() -> None:
 
 
 def _read(source) -> Parsed:
-    """Parse a log (anything with ``open()`` giving what ``open_log`` reads); failures are
-    kept too, so that a bad file is not read again on every rerun."""
+    """Parse a log (a path or a file object: what ``open_log`` reads); failures are kept
+    too, so that a bad file is not read again on every rerun."""
     try:
-        lf = open_log(source.open())
+        lf = open_log(source)
         metrics = lf.metrics
         try:
             return Parsed(metrics, lf.load(None), None, lf if len(metrics) > 1 else None)
@@ -163,26 +150,16 @@ def _read(source) -> Parsed:
         _release_memory()
 
 
-class _Stored:
-    """A sample or sent log as :func:`_read` takes it."""
-
-    def __init__(self, source: LogSource):
-        self.source = source
-
-    def open(self):
-        if self.source.data is None:
-            return self.source.path
-        import io
-
-        buf = io.BytesIO(self.source.data)
-        buf.name = self.source.name
-        return buf
-
-
 @st.cache_resource(show_spinner="Reading the log…", max_entries=4)
 def _parse(_source: LogSource, key: str) -> Parsed:
     # a resource, not data: a log is parsed once and never pickled or copied again
-    return _read(_Stored(_source))
+    if _source.data is None:
+        return _read(_source.path)
+    import io
+
+    buf = io.BytesIO(_source.data)
+    buf.name = _source.name
+    return _read(buf)
 
 
 def parsed(source: LogSource) -> Parsed:

@@ -113,8 +113,8 @@ def _read_simple(src: Source, delimiter: str, header: bool) -> pd.DataFrame | No
     trailing delimiter) and reads quoted fields leniently; so the result is taken only when
     the file has no quote character, the first data row is as wide as the header, the
     names are the header's own, and every column is int64 or float64 with no nan (an
-    empty cell or a short row). Numbers are parsed with correct rounding by both parsers (checked in the
-    tests), so the values are the ones the pyarrow engine would give.
+    empty cell or a short row). Both parsers round decimal numbers correctly (the tests
+    check it), so the values are the ones the pyarrow engine would give.
     """
     if delimiter not in (",", "\t", ";"):
         return None
