@@ -144,6 +144,9 @@ def _read_simple_bytes(data, source, delimiter: str, header: bool) -> pd.DataFra
                 keep_default_na=False,
                 na_values=[""],
                 encoding="utf-8",
+                # a blank or whitespace-only line becomes a row of nan or text (declined
+                # below) instead of vanishing: the pyarrow engine calls the latter an error
+                skip_blank_lines=False,
             )
     except Exception:  # noqa: BLE001 - the pyarrow engine reads it again and says what is wrong
         return None
