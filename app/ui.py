@@ -73,18 +73,24 @@ def upload_sources(uploads: list, slot: str) -> list[LogSource]:
     parsed once, when it arrives, and only the parsed series are kept: Streamlit hands the
     page a fresh copy of every upload's bytes on each rerun, which is released at once
     instead of being held (a 150 MB log would otherwise sit in memory twice)."""
-    memo_key = f"_uploads:{slot}"
+    memo = st.session_state.setdefault(f"_uploads:{slot}", {})
     tags = [f"{upload.file_id}:{upload.size}" for upload in uploads]
-    # files no longer in the uploader are forgotten first (their memory is reused)
-    memo = {t: s for t, s in st.session_state.get(memo_key, {}).items() if t in tags}
-    current = {}
+    for tag in [t for t in memo if t not in tags]:
+        del memo[tag]  # no longer in the uploader: forgotten first (in place, see drop)
     for upload, tag in zip(uploads, tags, strict=True):
         if tag not in memo:
             with st.spinner(f"Reading {upload.name}…"):
                 memo[tag] = LogSource(upload.name, digest=f"upload-{tag}", read=_read(upload))
-        current[tag] = memo[tag]
-    st.session_state[memo_key] = current
-    return list(current.values())
+    return [memo[tag] for tag in tags]
+
+
+def drop(key: str) -> None:
+    """Remove ``key`` from session state and empty the list or dict it held: Streamlit keeps
+    the previous run's state until the next rerun, so a log referenced from there would
+    stay in memory after the user removed it."""
+    value = st.session_state.pop(key, None)
+    if isinstance(value, list | dict):
+        value.clear()
 
 
 def sample_names() -> list[str]:
@@ -400,14 +406,46 @@ def kept_uploads(key: str, uploads: list, page: str) -> tuple[list[LogSource], b
     removed_here = st.session_state.get(shown) and st.session_state.get("_prev_page") == page
     st.session_state[shown] = False
     if removed_here:
-        st.session_state.pop(key, None)
+        drop(key)
     return list(st.session_state.get(key) or []), bool(st.session_state.get(key))
+
+
+def uploader_hidden(key: str) -> None:
+    """The uploader of :func:`kept_uploads` ``key`` is not drawn on this run: its files are
+    kept, and an empty uploader when it comes back does not mean they were removed."""
+    st.session_state[f"{key}:shown"] = False
 
 
 def forget_uploads(key: str) -> None:
     """The 'clear' of a restored upload."""
-    st.session_state.pop(key, None)
+    drop(key)
     st.session_state[f"{key}:shown"] = False
+
+
+# Widget callbacks and format functions live here, not in the pages: Streamlit keeps a
+# widget's functions in session state, and a function defined in a page holds that run's
+# variables (a 150 MB log among them) for as long as the widget is remembered.
+
+
+def schedule_label(name: str) -> str:
+    """A schedule name as the pickers show it: its registry label (other names as given).
+
+    >>> schedule_label("cosine"), schedule_label("refined")
+    ('Cosine decay', 'refined')
+    """
+    return REGISTRY[name].label if name in REGISTRY else name
+
+
+def set_true(key: str) -> None:
+    """``st.session_state[key] = True`` (a button's ``on_click``)."""
+    st.session_state[key] = True
+
+
+def remove_sent_logs() -> None:
+    """Forget the logs sent from 'Train and check' (the Refine page's button)."""
+    st.session_state["sent_logs"] = []
+    st.session_state["_sent_seen"] = []
+    st.session_state["refine_sample"] = NONE
 
 
 LAZY_DOWNLOAD_STEPS = 100_000  # above this, files are built when the button is clicked

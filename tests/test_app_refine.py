@@ -446,3 +446,19 @@ def test_a_bad_file_is_named_once_in_its_error():
     assert not at.exception
     (err,) = [e.value for e in at.error]
     assert err.startswith("Could not read junk.csv") and err.count("junk.csv") == 1, err
+
+
+def test_a_removed_upload_is_freed_at_once():
+    """Removing the file frees its parsed log in the same rerun (not when the next file
+    arrives): nothing in session state, a widget or a previous run's state still holds it."""
+    import gc
+    import weakref
+
+    at = upload(app(), "refine_uploads", ("a.csv", csv_log(range(5000), np.linspace(2, 1, 5000))))
+    assert_clean(at)
+    log = weakref.ref(at.session_state["refine_results"][0].log)
+    at.file_uploader(key="refine_uploads").set_value(None).run()
+    assert_clean(at)
+    assert any("Upload a gradient-norm log" in i.value for i in at.info)
+    gc.collect()
+    assert log() is None

@@ -202,3 +202,20 @@ def test_every_registry_schedule_builds_with_its_default_settings_and_list_param
     at.text_input(key="sch_piecewise_values").set_value("1,abc").run()  # nonsense: a message
     assert not at.exception and at.error and charts(at) == shown
     assert any("values" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_an_upload_survives_switching_the_norms_choice_away_and_back():
+    at = app(PAGE)
+    at.radio(key="sch_norms").set_value("upload a log").run()
+    at.file_uploader(key="sch_upload").set_value(("good.csv", GOOD, "text/csv")).run()
+    assert_clean(at)
+    with_log = at.dataframe[0].value
+    at.radio(key="sch_norms").set_value("constant").run()
+    at.radio(key="sch_norms").set_value("upload a log").run()  # the uploader comes back empty
+    assert_clean(at)
+    assert any("Showing your upload **good.csv**" in i.value for i in at.info)
+    assert at.dataframe[0].value.equals(with_log)  # scored with the log's norms again
+    at.button(key="sch_clear").click().run()  # 'clear' forgets it
+    assert_clean(at)
+    assert any("constant norms until a log is uploaded" in c.value for c in at.caption)
+    assert not any("Showing your upload" in i.value for i in at.info)

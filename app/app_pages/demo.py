@@ -170,7 +170,7 @@ st.markdown(
 key = st.segmented_control(
     "Experiment",
     list(EXPERIMENTS),
-    format_func=lambda k: EXPERIMENTS[k].title,
+    format_func={k: e.title for k, e in EXPERIMENTS.items()}.get,
     key="demo_choice",
     default="rise",
 )

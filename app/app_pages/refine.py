@@ -35,12 +35,6 @@ if st.session_state.get("refine_sample") not in (None, *samples):
     st.session_state["refine_sample"] = ui.NONE  # a sent log that was removed
 
 
-def _remove_sent():
-    st.session_state["sent_logs"] = []
-    st.session_state["_sent_seen"] = []
-    st.session_state["refine_sample"] = ui.NONE
-
-
 col_up, col_sample = st.columns([3, 2])
 uploads = col_up.file_uploader(
     "Upload gradient-norm logs (CSV, W&B, TensorBoard, trainer_state.json, "
@@ -73,15 +67,15 @@ if kept:
 elif sample in sent_names:
     sources = [sent_names[sample]]
     st.info(f"Showing the gradient norms sent from 'Train and check': {sources[0].name}")
-    st.button("Remove the sent log", key="clear_sent", on_click=_remove_sent)
+    st.button("Remove the sent log", key="clear_sent", on_click=ui.remove_sent_logs)
 elif sample != ui.NONE:
     sources = [ui.sample_source(sample)]
 else:
     sources = []
 
 if not sources:
-    st.session_state.pop("refine_results", None)
-    st.session_state.pop("refine_logs", None)
+    ui.drop("refine_results")
+    ui.drop("refine_logs")
     st.info("Upload a gradient-norm log or pick a sample run to start.")
     st.stop()
 
@@ -104,7 +98,7 @@ with st.sidebar:
     extras = st.multiselect(
         "Also show",
         [n for n in REGISTRY if n not in ("linear", "cosine")],
-        format_func=lambda n: REGISTRY[n].label,
+        format_func=ui.schedule_label,
         key="extras",
     )
     lengths_differ = len({int(log.steps[-1] - log.steps[0]) for log in logs}) > 1

@@ -31,7 +31,7 @@ ui.widget_default("sch_chosen", [REFINED, "linear", "cosine", "wsd"])
 chosen = st.multiselect(
     "Schedules",
     [REFINED, *REGISTRY],
-    format_func=lambda n: REFINED if n == REFINED else REGISTRY[n].label,
+    format_func=ui.schedule_label,
     key="sch_chosen",
 )
 if not chosen:
@@ -66,12 +66,18 @@ norm_choice = st.radio(
     horizontal=True,
     key="sch_norms",
 )
-upload = None
+uploaded = []
 if norm_choice == "upload a log":
     upload = st.file_uploader("Gradient-norm log", key="sch_upload")
-# read once when it arrives; the page keeps the series, not Streamlit's copy of the bytes
-uploaded = ui.upload_sources([upload] if upload is not None else [], "sch_upload")
-del upload
+    # read once when it arrives; the page keeps the series, not Streamlit's copy of the bytes,
+    # and keeps it when the uploader goes away (another choice above, another page)
+    uploaded, restored = ui.kept_uploads("sch_kept", [upload] if upload else [], "Schedules")
+    del upload
+    if restored:
+        st.info(f"Showing your upload **{uploaded[0].name}**")
+        st.button("clear", key="sch_clear", on_click=ui.forget_uploads, args=("sch_kept",))
+else:
+    ui.uploader_hidden("sch_kept")
 
 # ----------------------------------------------------------------------------- compute
 try:

@@ -94,7 +94,7 @@ schedule_names = [*REGISTRY, presets.REFINED_RUN, presets.REFINED_LOG]
 chosen = st.multiselect(
     "Schedules",
     schedule_names,
-    format_func=lambda n: REGISTRY[n].label if n in REGISTRY else n,
+    format_func=ui.schedule_label,
     key="tr_sched",
 )
 # Start is greyed out while its runs go on (the click sets the flag; every run consumes it,
@@ -105,7 +105,8 @@ start = (
         "Start",
         type="primary",
         key="tr_start",
-        on_click=lambda: st.session_state.update(tr_busy=True),
+        on_click=ui.set_true,
+        args=("tr_busy",),
         disabled=busy,
     )
     or busy  # a disabled button reads False: the flag, set only by its click, says it was
@@ -239,7 +240,8 @@ if start:
             "Stop",
             key="tr_stop",
             icon=":material/stop:",
-            on_click=lambda: st.session_state.update(train_stopped=True),
+            on_click=ui.set_true,
+            args=("train_stopped",),
             help="Stops the runs (the page reloads; earlier results stay).",
         )
         progress = st.progress(0.0, text="Starting…")
