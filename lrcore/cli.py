@@ -30,45 +30,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 INSPECT_POINTS = 100_000  # inspect summarises the refined shape from this many points at most
 
 
-_CSV_SLICE = 1_000_000  # rows formatted per thread
-
-
-def _csv(values: np.ndarray, peak_lr: float) -> bytes:
-    """``step,lr`` rows written by pyarrow, slices in parallel threads (10M rows in under a
-    second on two cores, where a Python loop or ``np.savetxt`` takes half a minute). lrs are
-    rounded to 1e-12 of the peak, so they print short (``0.05``, not
-    ``0.050000000000000024``)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    decimals = min(12 - int(np.ceil(np.log10(peak_lr))), 300)
-
-    def rows(start: int) -> bytes:  # numpy and pyarrow both work here without the GIL
-        stop = min(start + _CSV_SLICE, len(values))
-        lrs = np.round(values[start:stop] * peak_lr, decimals)
-        part = pa.table({"step": np.arange(start, stop), "lr": lrs})
-        buf = pa.BufferOutputStream()
-        pa_csv.write_csv(part, buf, pa_csv.WriteOptions(include_header=False))
-        return buf.getvalue().to_pybytes()
-
-    starts = range(0, len(values), _CSV_SLICE)
-    workers = min(len(starts), os.cpu_count() or 1, 8)
-    if workers > 1:  # pyarrow formats without the GIL
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(rows, starts))
-    else:
-        parts = [rows(0)]
-    return b"".join([b"step,lr\n", *parts])
-
-
 # --as NAME -> writer(values, peak_lr, description, optimizer) -> text (str, or bytes when
 # large); optimizer is the refinement rule ("sgd" / "adam") or None for a named schedule
 _WRITERS: dict[str, Callable[[np.ndarray, float, str, str | None], str | bytes]] = {
-    "csv": lambda v, peak, what, opt: _csv(v, peak),
-    "json": lambda v, peak, what, opt: export.to_json(v, peak_lr=peak, description=what),
+    "csv": lambda v, peak, what, opt: export.csv_bytes(v, peak_lr=peak),
+    "json": lambda v, peak, what, opt: export.json_bytes(v, peak_lr=peak, description=what),
     **{
         flavour: lambda v, peak, what, opt, flavour=flavour: export.to_snippet(
             v, flavour=flavour, what=what, optimizer=opt

@@ -27,6 +27,9 @@ __all__ = [
     "as_values",
     "to_csv",
     "to_json",
+    "csv_bytes",
+    "json_bytes",
+    "csv_rows",
     "to_lambda_lr",
     "to_snippet",
     "knots",
@@ -60,17 +63,80 @@ def _write(text: str, path: str | Path | None) -> str:
     return text
 
 
+_ROWS_PER_THREAD = 1_000_000  # rows formatted per thread
+
+
+def csv_rows(n: int, columns, header: bool = True) -> bytes:
+    r"""CSV bytes of ``n`` rows whose columns ``columns(start, stop)`` gives for rows
+    ``start..stop`` (a dict name -> array). pyarrow formats slices of a million rows in
+    parallel threads (it works without the GIL): 10 million rows in about a second on two
+    cores, where ``np.savetxt`` takes half a minute. Floats print in their shortest exact
+    form (``0.1``, ``1``, ``1e-05`` as ``0.00001``).
+
+    >>> csv_rows(3, lambda a, b: {"step": np.arange(a, b), "lr": np.full(b - a, 0.5)})
+    b'step,lr\n0,0.5\n1,0.5\n2,0.5\n'
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    def rows(start: int) -> bytes:
+        table = pa.table(columns(start, min(start + _ROWS_PER_THREAD, n)))
+        buf = pa.BufferOutputStream()
+        pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False))
+        return buf.getvalue().to_pybytes()
+
+    starts = range(0, n, _ROWS_PER_THREAD)
+    workers = min(len(starts), os.cpu_count() or 1, 8)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(rows, starts))
+    else:
+        parts = [rows(0)]
+    head = [(",".join(columns(0, 0)) + "\n").encode()] if header else []
+    return b"".join(head + parts)
+
+
+def short(values: np.ndarray, scale: float) -> np.ndarray:
+    """``values`` rounded to 1e-12 of ``scale`` (their peak), so that they print short
+    (``0.05``, not ``0.050000000000000024``); unchanged when ``scale`` is not > 0.
+
+    >>> short(np.array([0.05 + 2e-17, 1 / 3]), 0.1).tolist()  # 1e-12 of 0.1: 13 decimals
+    [0.05, 0.3333333333333]
+    """
+    if not (scale > 0 and np.isfinite(scale)):
+        return values
+    return np.round(values, min(12 - int(np.ceil(np.log10(scale))), 300))
+
+
+def csv_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0) -> bytes:
+    """:func:`to_csv` as bytes (what a file or a download holds)."""
+    values = as_values(schedule, total_steps)
+    scale = float(values.max()) * peak_lr
+
+    def columns(a: int, b: int) -> dict:
+        return {"step": np.arange(a, b), "lr": short(values[a:b] * peak_lr, scale)}
+
+    return csv_rows(len(values), columns)
+
+
 def to_csv(
     schedule, total_steps: int | None = None, path: str | Path | None = None, peak_lr: float = 1.0
 ) -> str:
-    """CSV text with header ``step,lr`` (``lr`` = ``peak_lr`` times the schedule)."""
+    """CSV text with header ``step,lr`` (``lr`` = ``peak_lr`` times the schedule, rounded
+    to 1e-12 of its peak)."""
+    return _write(csv_bytes(schedule, total_steps, peak_lr).decode(), path)
+
+
+def json_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0, **meta) -> bytes:
+    """:func:`to_json` as bytes; the lrs are formatted by :func:`csv_rows` (exact, shortest
+    form), seconds faster than ``json.dumps`` of a list for millions of steps."""
     values = as_values(schedule, total_steps) * peak_lr
-    buf = io.StringIO()
-    buf.write("step,lr\n")
-    np.savetxt(
-        buf, np.column_stack([np.arange(len(values)), values]), fmt=["%d", "%.10g"], delimiter=","
-    )
-    return _write(buf.getvalue(), path)
+    doc = json.dumps({"total_steps": len(values), "peak_lr": peak_lr, **meta, "lr": []})
+    lrs = csv_rows(len(values), lambda a, b: {"lr": values[a:b]}, header=False)
+    return doc[:-2].encode() + lrs[:-1].replace(b"\n", b", ") + b"]}"
 
 
 def to_json(
@@ -80,14 +146,13 @@ def to_json(
     peak_lr: float = 1.0,
     **meta,
 ) -> str:
-    """JSON ``{"total_steps": N, "peak_lr": ..., "lr": [...], **meta}``.
+    """JSON ``{"total_steps": N, "peak_lr": ..., "lr": [...], **meta}``; each lr in its
+    shortest exact form (a whole number without ``.0``).
 
-    >>> import json; json.loads(to_json([1.0, 0.0], name="refined"))["lr"]
-    [1.0, 0.0]
+    >>> print(to_json([1.0, 0.5, 0.0], peak_lr=0.1, name="refined"))
+    {"total_steps": 3, "peak_lr": 0.1, "name": "refined", "lr": [0.1, 0.05, 0]}
     """
-    values = as_values(schedule, total_steps) * peak_lr
-    doc = {"total_steps": len(values), "peak_lr": peak_lr, **meta, "lr": values.tolist()}
-    return _write(json.dumps(doc), path)
+    return _write(json_bytes(schedule, total_steps, peak_lr, **meta).decode(), path)
 
 
 def to_lambda_lr(schedule, optimizer, total_steps: int | None = None):

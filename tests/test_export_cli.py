@@ -172,14 +172,29 @@ def test_readme_quickstart_runs(monkeypatch, capsys):
     assert "refined" in capsys.readouterr().out
 
 
-def test_refine_csv_rows_formatted_in_parallel_slices_equal_one_pass(monkeypatch):
-    """--as csv formats slices of rows in threads; cut into uneven slices, the file is the
-    same bytes as formatted in one pass."""
-    import lrcore.cli as cli
+def test_csv_rows_formatted_in_parallel_slices_equal_one_pass(monkeypatch):
+    """csv_bytes formats slices of rows in threads; cut into uneven slices, the file is the
+    same bytes as formatted in one pass, and so is json_bytes."""
+    from lrcore import export
 
     values = np.linspace(1.0, 0.0, 23) ** 1.5
-    whole = cli._csv(values, 0.1)
-    monkeypatch.setattr(cli, "_CSV_SLICE", 7)
-    assert cli._csv(values, 0.1) == whole
+    whole, doc = export.csv_bytes(values, peak_lr=0.1), export.json_bytes(values, peak_lr=0.1)
+    monkeypatch.setattr(export, "_ROWS_PER_THREAD", 7)
+    assert export.csv_bytes(values, peak_lr=0.1) == whole
+    assert export.json_bytes(values, peak_lr=0.1) == doc
     lines = whole.decode().splitlines()
     assert lines[0] == "step,lr" and len(lines) == 24 and lines[-1] == "22,0"
+    assert json.loads(doc)["lr"] == (0.1 * values).tolist()  # exact: shortest round-trip form
+
+
+def test_json_lrs_are_exact_for_any_floats():
+    rng = np.random.default_rng(0)
+    values = np.r_[10.0 ** rng.uniform(-300, 300, 5000), rng.random(5000), 0.0, 1.0]
+    doc = json.loads(to_json(values, peak_lr=1.0, name="x"))
+    assert doc["lr"] == values.tolist() and doc["total_steps"] == len(values)
+    assert doc["name"] == "x" and doc["peak_lr"] == 1.0
+
+
+def test_csv_lrs_are_rounded_to_1e12_of_the_peak():
+    text = to_csv(np.array([1.0, 1 / 3, 0.05 + 2e-17, 0.0]), peak_lr=0.1)
+    assert text.splitlines() == ["step,lr", "0,0.1", "1,0.0333333333333", "2,0.005", "3,0"]

@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 
 from lrcore import REGISTRY, build_schedule, stretch
-from lrcore.export import to_csv, to_json
+from lrcore.export import csv_bytes, json_bytes
 
 MAX_STEPS = ui.MAX_STEPS
 RULES = {"sgd": "SGD rule (l2 norms)", "adam": "Adam rule (l1 norms)"}
@@ -398,7 +398,7 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
     ui.download(
         d1,
         "Schedule as CSV",
-        lambda: to_csv(r.full_values(), peak_lr=peak_lr),
+        lambda: csv_bytes(r.full_values(), peak_lr=peak_lr),
         f"{stem}_refined.csv",
         "text/csv",
         f"dl_csv:{k}" if many else "dl_csv",
@@ -407,7 +407,7 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
     ui.download(
         d2,
         "Schedule as JSON",
-        lambda: to_json(
+        lambda: json_bytes(
             r.full_values(), peak_lr=peak_lr, source=r.log.source, tau=r.tau, optimizer=r.optimizer
         ),
         f"{stem}_refined.json",

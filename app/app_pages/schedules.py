@@ -3,11 +3,11 @@ bounds, export them."""
 
 import charts
 import numpy as np
-import pandas as pd
 import streamlit as st
 import ui
 
 from lrcore import REGISTRY
+from lrcore.export import csv_rows, short
 
 REFINED = "refined"
 SAMPLE = "logreg_digits_sgd.csv"
@@ -236,10 +236,14 @@ st.caption(
 )
 
 
-def _csv() -> str:
-    steps = np.arange(total)
-    frame = pd.DataFrame({"step": steps, **{k: f(steps) for k, f in shapes_at.items()}})
-    return frame.to_csv(index=False, float_format="%.10g")
+def _csv() -> bytes:
+    peaks = {k: float(f(ui.display_steps(total)).max()) for k, f in shapes_at.items()}
+
+    def columns(a: int, b: int) -> dict:
+        steps = np.arange(a, b)
+        return {"step": steps, **{k: short(f(steps), peaks[k]) for k, f in shapes_at.items()}}
+
+    return csv_rows(total, columns)  # lrs rounded to 1e-12 of each schedule's peak
 
 
 st.download_button(
