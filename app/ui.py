@@ -32,7 +32,7 @@ from lrcore.export import to_snippet
 from lrcore.fit import FamilyFit, fit_family
 from lrcore.logs import GradNormLog, LogError, LogFile, open_log
 from lrcore.logs._write import WRITERS
-from lrcore.refine import refine_smoothed
+from lrcore.refine import SAMPLE_POINTS, SUMMARY_GRID, evenly_spaced, refine_smoothed
 from lrcore.synthetic import synthetic_norms
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "sample_runs"
@@ -260,10 +260,7 @@ def display_steps(total_steps: int, n: int = DISPLAY_POINTS) -> np.ndarray:
     >>> display_steps(10, 4).tolist()
     [0, 3, 6, 9]
     """
-    if total_steps <= n:
-        return np.arange(total_steps)
-    # spaced more than 1 apart, so rounding keeps them distinct and increasing
-    return np.linspace(0, total_steps - 1, n).round().astype(np.int64)
+    return evenly_spaced(total_steps, n)
 
 
 def next_run_positions(steps: np.ndarray, total_steps: int) -> np.ndarray:
@@ -472,11 +469,11 @@ def fmt_pct(x: float) -> str:
 # ----------------------------------------------------------------------------- one log, analysed
 
 MAX_STEPS = 20_000_000  # 160 MB of lrs; beyond that the browser session would be the problem
-GRID_POINTS = 10_001  # summary and family fit use the next run at this resolution
-# Longer logs are computed for the page on this many evenly spaced points (steps kept): the
-# refined shape hardly changes, and a 7.6-million-point log redraws in a second instead of
-# ten. Downloads always refine every point.
-COMPUTE_POINTS = 200_000
+GRID_POINTS = SUMMARY_GRID  # summary and family fit use the next run at this resolution
+# Longer logs are computed for the page on this many evenly spaced points (steps kept), the
+# ones `lrcore inspect` uses: the refined shape hardly changes, and a 7.6-million-point log
+# redraws in a fraction of a second instead of ten. Downloads always refine every point.
+COMPUTE_POINTS = SAMPLE_POINTS
 OPTIMUM_POINTS = 5_000  # the numerical optimum is offered up to this many logged points
 LOW_R2 = 0.9  # below this a fitted family is not offered as a config
 FEW_STEPS = 10  # a next run shorter than this gets a warning
@@ -614,7 +611,7 @@ def analyse(
     key = log_key(log)
     g, logged = log.grad_norms, log.steps
     if len(g) > COMPUTE_POINTS:  # a long log: what the page shows uses evenly spaced points
-        idx = display_steps(len(g), COMPUTE_POINTS)
+        idx = evenly_spaced(len(g), COMPUTE_POINTS)
         g, logged, key = g[idx], logged[idx], f"{key}:sampled{len(idx)}"
     with np.errstate(all="ignore"):
         smooth, shape = cached_refine(g, tau, optimizer, key=key)

@@ -17,6 +17,9 @@ from lrcore import export
 from lrcore._validate import check_unit, validate_peak_lr, validate_span, validate_steps
 from lrcore.refine import (
     OPTIMIZERS,
+    SAMPLE_POINTS,
+    SUMMARY_GRID,
+    evenly_spaced,
     refine,
     refine_smoothed,
     smooth_norms,
@@ -27,7 +30,6 @@ from lrcore.refine import (
 from lrcore.schedules import REGISTRY, build_schedule, evaluate
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
-INSPECT_POINTS = 100_000  # inspect summarises the refined shape from this many points at most
 
 
 # --as NAME -> writer(values, peak_lr, description, optimizer) -> text (str, or bytes when
@@ -204,11 +206,13 @@ def cmd_inspect(args) -> int:
     print(f"norms:    min {g.min():.4g}, median {_median(g):.4g}, max {g.max():.4g}")
     print(f"cleaning: {log.report.describe()}")
     # the shape summary and the diagnosis need the shape, not every point: on a long log they
-    # use evenly spaced points (the median filter at full width would cost 5-10x the parse)
-    pick = np.unique(np.linspace(0, len(g) - 1, min(len(g), INSPECT_POINTS)).astype(np.int64))
+    # use evenly spaced points (the median filter at full width would cost 5-10x the parse),
+    # the same points and grid as the app's page, so both show the same numbers
+    pick = evenly_spaced(len(g), SAMPLE_POINTS)
     smoothed = smooth_norms(g[pick], tau=0.1)
     refined = refine_smoothed(smoothed, optimizer=log.suggested_optimizer)
-    info = summarize(stretch(refined, 1001, steps=log.steps[pick]))
+    span = int(log.steps[-1] - log.steps[0]) + 1
+    info = summarize(stretch(refined, max(2, min(span, SUMMARY_GRID)), steps=log.steps[pick]))
     sampled = f"; from {len(pick):,} evenly spaced points" if len(pick) < len(g) else ""
     print(
         f"refined:  peak at {info.warmup_fraction:.1%} of the run, halves at "

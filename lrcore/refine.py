@@ -22,6 +22,9 @@ from lrcore._validate import as_norms, check_int, check_unit
 
 __all__ = [
     "OPTIMIZERS",
+    "SAMPLE_POINTS",
+    "SUMMARY_GRID",
+    "evenly_spaced",
     "smoothing_width",
     "smooth_norms",
     "refine",
@@ -34,6 +37,24 @@ __all__ = [
 
 # weight exponent per optimizer family: w_t = s_t ** -power
 OPTIMIZERS: dict[str, int] = {"sgd": 2, "adam": 1}
+
+# Summaries of a long log (``lrcore inspect``, the app's page) refine this many evenly spaced
+# points of it and read the schedule at this many steps; ``lrcore refine`` uses every point.
+SAMPLE_POINTS = 100_000
+SUMMARY_GRID = 10_001
+
+
+def evenly_spaced(n: int, k: int) -> np.ndarray:
+    """At most ``k`` indices spread evenly over ``0 .. n - 1``, both ends included (all of
+    them when ``n <= k``).
+
+    >>> evenly_spaced(10, 4).tolist(), evenly_spaced(3, 4).tolist()
+    ([0, 3, 6, 9], [0, 1, 2])
+    """
+    if n <= k:
+        return np.arange(n)
+    # spaced more than 1 apart, so rounding keeps them distinct and increasing
+    return np.linspace(0, n - 1, k).round().astype(np.int64)
 
 
 def smoothing_width(tau: float, n: int) -> int:

@@ -188,7 +188,10 @@ def test_none_clears_the_page_and_a_sent_log_agrees_with_the_picker():
     assert not at.get("plotly_chart") and "refine_results" not in at.session_state
     assert any("pick a sample run to start" in i.value for i in at.info)
 
-    import ui  # the app's own module (app/ is on the path while AppTest runs)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+    import ui  # the app's own module, the one AppTest runs
 
     norms = np.array([3.0, 2, 1, 1, 2])
     at.session_state["sent_logs"] = [ui.LogSource("run.csv", data=csv_log(range(5), norms))]
@@ -280,7 +283,10 @@ def test_a_long_log_is_shown_from_evenly_spaced_points_and_downloads_use_every_p
     media,  # noqa: F811
     monkeypatch,
 ):
-    import ui  # the app's own module (app/ is on the path while AppTest runs)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+    import ui  # the app's own module, the one AppTest runs
 
     monkeypatch.setattr(ui, "COMPUTE_POINTS", 100)
     norms = np.r_[np.linspace(5, 1, 100), np.ones(200), np.linspace(1, 3, 100)] * (
@@ -464,3 +470,29 @@ def test_a_removed_upload_is_freed_at_once():
     assert any("Upload a gradient-norm log" in i.value for i in at.info)
     gc.collect()
     assert log() is None
+
+
+def test_a_long_log_shows_the_numbers_lrcore_inspect_prints(tmp_path, capsys):
+    """Page and CLI summarise a long log from the same evenly spaced points and grid."""
+    import re
+
+    from lrcore.cli import main
+    from lrcore.refine import SAMPLE_POINTS
+
+    n = SAMPLE_POINTS + 50_000
+    rng = np.random.default_rng(3)
+    norms = np.exp(0.3 * rng.normal(size=n)) * np.r_[np.linspace(4, 1, n // 3), np.ones(n - n // 3)]
+    data = csv_log(range(n), norms)
+    path = tmp_path / "long.csv"
+    path.write_bytes(data)
+    assert main(["inspect", str(path)]) == 0
+    said = re.search(r"peak at ([\d.]+%) of the run, halves at ([\d.]+%)", capsys.readouterr().out)
+    at = upload(app(), "refine_uploads", ("long.csv", data))
+    assert_clean(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Implied warm-up"], shown["Halves at"]) == said.groups()
+    assert any(
+        f"These numbers come from the {SAMPLE_POINTS:,} evenly spaced points" in c.value
+        and f"use all {n:,} points" in c.value
+        for c in at.caption
+    )

@@ -319,6 +319,13 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         help="How well the best standard family (warm-up + polynomial, or WSD) matches the "
         "refined curve: 1 is a perfect match; 0 or less is no better than a flat line.",
     )
+    if r.sampled:
+        st.caption(
+            f"These numbers come from the {len(r.computed_steps):,} evenly spaced points the "
+            "page computes on (`lrcore inspect` reports the same); the downloads and `lrcore "
+            f"refine` use all {len(r.log):,} points, whose schedule can peak a little "
+            "elsewhere when its top is flat."
+        )
     for w in r.warnings:
         st.warning(w)
     if fit.r2 < ui.LOW_R2:
