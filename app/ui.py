@@ -55,6 +55,8 @@ class LogSource:
     path: str | None = None
     digest: str = ""
     read: Parsed | None = field(default=None, repr=False, compare=False)
+    # names the file for its settings (widget keys): the same file uploaded again keeps them
+    stable: str = field(default="", compare=False)
 
     def __post_init__(self):
         if self.data is not None and not self.digest:
@@ -80,8 +82,19 @@ def upload_sources(uploads: list, slot: str) -> list[LogSource]:
     for upload, tag in zip(uploads, tags, strict=True):
         if tag not in memo:
             with st.spinner(f"Reading {upload.name}…"):
-                memo[tag] = LogSource(upload.name, digest=f"upload-{tag}", read=_read(upload))
+                memo[tag] = LogSource(
+                    upload.name, digest=f"upload-{tag}", read=_read(upload), stable=_stable(upload)
+                )
     return [memo[tag] for tag in tags]
+
+
+def _stable(upload) -> str:
+    """Name, size and a digest of the first and last 64 KiB of an upload: what keys its
+    settings, so that uploading the same file again keeps them (the caches key on the
+    upload's own id, never on this)."""
+    data = upload.getvalue()
+    ends = hashlib.blake2b(data[:65536] + data[-65536:], digest_size=8).hexdigest()
+    return f"{upload.name}:{len(data)}:{ends}"
 
 
 def drop(key: str) -> None:
@@ -194,7 +207,15 @@ def cached_log(source: LogSource, metric: str | None) -> GradNormLog:
     else:
         log = p.default
     name_log(log, f"{source.key}:{log.metric}")
+    if _WIDGET_IDS.get(log) is None:
+        _WIDGET_IDS.put(log, f"{source.stable or source.key}:{log.metric}")
     return log
+
+
+def widget_id(log: GradNormLog) -> str:
+    """What a log's settings (widget keys) are named by: the same file uploaded again gets
+    the same name (see ``LogSource.stable``); logs from elsewhere their :func:`log_key`."""
+    return _WIDGET_IDS.get(log) or log_key(log)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -548,6 +569,7 @@ class _PerLog:
 
 _LOG_KEYS = _PerLog()  # log -> its cache name
 _LOG_STATS = _PerLog()  # log -> (median, min, max) of its norms
+_WIDGET_IDS = _PerLog()  # log -> the name its settings are kept under
 
 
 def name_log(log: GradNormLog, key: str) -> None:

@@ -496,3 +496,20 @@ def test_a_long_log_shows_the_numbers_lrcore_inspect_prints(tmp_path, capsys):
         and f"use all {n:,} points" in c.value
         for c in at.caption
     )
+
+
+def test_the_same_file_uploaded_again_keeps_its_settings():
+    data = csv_log(range(50), np.linspace(2, 1, 50))
+    at = upload(app(), "refine_uploads", ("a.csv", data))
+    (n,) = [n for n in at.number_input if n.label == "Steps of the next run"]
+    n.set_value(777).run()
+    at.file_uploader(key="refine_uploads").set_value(None).run()
+    at = upload(at, "refine_uploads", ("a.csv", data))  # a new upload of the same file
+    assert_clean(at)
+    (n,) = [n for n in at.number_input if n.label == "Steps of the next run"]
+    assert n.value == 777
+    other = csv_log(range(50), np.linspace(3, 1, 50))  # same name, other content: defaults
+    at.file_uploader(key="refine_uploads").set_value(None).run()
+    at = upload(at, "refine_uploads", ("a.csv", other))
+    (n,) = [n for n in at.number_input if n.label == "Steps of the next run"]
+    assert n.value == 50

@@ -117,7 +117,7 @@ results, failed = [], []
 for log in logs:
     # one error path per log: its settings, refinement, bounds and fit
     try:
-        lkey = ui.log_key(log)
+        lkey = ui.widget_id(log)  # settings kept when the same file is uploaded again
         length, assumed = ui.run_length(log.steps)
         box = st.sidebar.container(border=len(logs) > 1)
         if len(logs) > 1:

@@ -79,6 +79,11 @@ if norm_choice == "upload a log":
 else:
     ui.uploader_hidden("sch_kept")
 
+
+class _Unreadable(ValueError):
+    """The uploaded log could not be read (its message is complete)."""
+
+
 # ----------------------------------------------------------------------------- compute
 try:
     # one error path: parameters, schedules, norms and bounds
@@ -148,7 +153,7 @@ try:
     if uploaded:
         logs, errors = ui.load_sources(uploaded, "sch")
         if errors:
-            raise ValueError(errors[0])
+            raise _Unreadable(errors[0])
         log = logs[0]
     elif norm_choice == REFINED_LOG:
         log = refined_source()[0].log
@@ -189,7 +194,12 @@ try:
         # 'upload a log' with no file yet keeps the last result that used real norms
         st.session_state["sch_last"] = (curves, table, notes, shapes_at, warnings)
 except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback
-    st.error(f"Could not build the schedules. {ui.error_text(e)}")
+    # a log that cannot be read says so itself ("Could not read NAME: ...")
+    st.error(
+        str(e)
+        if isinstance(e, _Unreadable)
+        else f"Could not build the schedules. {ui.error_text(e)}"
+    )
     if "sch_last" not in st.session_state:
         st.stop()
     curves, table, notes, shapes_at, warnings = st.session_state["sch_last"]
