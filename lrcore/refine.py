@@ -274,8 +274,8 @@ def summarize(schedule) -> ScheduleSummary:
     if peak <= 0:
         raise ValueError("summarize: schedule must have a positive value")
     span = len(v) - 1
-    below = np.flatnonzero(v[peak_step:] <= 0.5 * peak)
-    half = (peak_step + below[0]) / span if len(below) else 1.0
+    below = v[peak_step:] <= 0.5 * peak  # a mask, not an index array (80 MB at 10M steps)
+    half = (peak_step + int(np.argmax(below))) / span if below.any() else 1.0
     return ScheduleSummary(
         peak_step=peak_step,
         warmup_fraction=peak_step / span,
