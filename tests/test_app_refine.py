@@ -492,8 +492,10 @@ def test_a_long_log_shows_the_numbers_lrcore_inspect_prints(tmp_path, capsys):
     shown = {m.label: m.value for m in at.metric}
     assert (shown["Implied warm-up"], shown["Halves at"]) == said.groups()
     assert any(
-        f"These numbers come from the {SAMPLE_POINTS:,} evenly spaced points" in c.value
-        and f"use all {n:,} points" in c.value
+        f"computes on {SAMPLE_POINTS:,} evenly spaced points of the {n:,} in **long.csv**"
+        in c.value
+        and "numbers below come from them" in c.value
+        and "`lrcore refine` use every point" in c.value
         for c in at.caption
     )
 

@@ -71,8 +71,7 @@ def test_a_bad_upload_shows_an_error_and_keeps_the_last_good_result():
     assert_clean(at)
     shown, table = charts(at), at.dataframe[0].value
     assert any("Norms of **good.csv**" in c.value for c in at.caption)
-    # the file removed (a rerun with no file), then a bad one: the good result stays
-    at.file_uploader(key="sch_upload").set_value(None).run()
+    # the file replaced by a bad one: the good result stays
     at.file_uploader(key="sch_upload").set_value(
         ("bad.csv", b"step,grad_norm\n0,1\n1,abc\n", "text/csv")
     )
@@ -90,8 +89,8 @@ def test_a_bad_upload_shows_an_error_and_keeps_the_last_good_result():
 
 def test_norms_that_overflow_the_bound_show_an_error_and_keep_the_last_chart():
     at = app(PAGE)
-    shown, table = charts(at), at.dataframe[0].value
     at.radio(key="sch_norms").set_value("upload a log").run()
+    shown, table = charts(at), at.dataframe[0].value  # on screen before the upload
     big = b"step,grad_norm\n0,1e308\n1,1e308\n2,5e307\n"
     at.file_uploader(key="sch_upload").set_value(("big.csv", big, "text/csv")).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -220,3 +219,20 @@ def test_an_upload_survives_switching_the_norms_choice_away_and_back():
     assert_clean(at)
     assert any("constant norms until a log is uploaded" in c.value for c in at.caption)
     assert not any("Showing your upload" in i.value for i in at.info)
+
+
+def test_a_bad_upload_after_removing_the_good_one_keeps_what_was_shown():
+    """Removing the file shows constant norms; a bad file then keeps that, not the removed
+    file's result."""
+    at = app(PAGE)
+    at.radio(key="sch_norms").set_value("upload a log").run()
+    at.file_uploader(key="sch_upload").set_value(("good.csv", GOOD, "text/csv")).run()
+    at.file_uploader(key="sch_upload").set_value(None).run()
+    assert_clean(at)
+    assert any("constant norms until a log is uploaded" in c.value for c in at.caption)
+    shown, table = charts(at), at.dataframe[0].value
+    at.file_uploader(key="sch_upload").set_value(("bad.bin", b"\x00\x01" * 100, "text/csv")).run()
+    assert not at.exception
+    assert [e.value for e in at.error][0].startswith("Could not read bad.bin")
+    assert charts(at) == shown and at.dataframe[0].value.equals(table)
+    assert not any("good.csv" in c.value for c in at.caption)

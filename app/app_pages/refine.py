@@ -291,8 +291,10 @@ for r in results:
     if r.sampled:
         st.caption(
             f"This page computes on {len(r.computed_steps):,} evenly spaced points of the "
-            f"{len(r.log):,} in **{r.log.source}** (their steps kept), so that it redraws "
-            "quickly; the downloads and the snippet refine every point."
+            f"{len(r.log):,} in **{r.log.source}** (their steps kept), as `lrcore inspect` "
+            "does, so that it redraws quickly: the curves and numbers below come from them. "
+            "The downloads, the snippets and `lrcore refine` use every point; their schedule "
+            "can peak a little elsewhere when its top is flat."
         )
 
 # ----------------------------------------------------------------------------- per log
@@ -319,13 +321,6 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         help="How well the best standard family (warm-up + polynomial, or WSD) matches the "
         "refined curve: 1 is a perfect match; 0 or less is no better than a flat line.",
     )
-    if r.sampled:
-        st.caption(
-            f"These numbers come from the {len(r.computed_steps):,} evenly spaced points the "
-            "page computes on (`lrcore inspect` reports the same); the downloads and `lrcore "
-            f"refine` use all {len(r.log):,} points, whose schedule can peak a little "
-            "elsewhere when its top is flat."
-        )
     for w in r.warnings:
         st.warning(w)
     if fit.r2 < ui.LOW_R2:

@@ -190,9 +190,7 @@ try:
             "**SGD bound applied to l1 norms: indicative only** (the bound is proved for SGD "
             "with l2 norms)."
         )
-    if uploaded or norm_choice != "upload a log" or "sch_last" not in st.session_state:
-        # 'upload a log' with no file yet keeps the last result that used real norms
-        st.session_state["sch_last"] = (curves, table, notes, shapes_at, warnings)
+    st.session_state["sch_last"] = (curves, table, notes, shapes_at, warnings)  # as shown
 except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback
     # a log that cannot be read says so itself ("Could not read NAME: ...")
     st.error(
