@@ -30,17 +30,27 @@ def clean(
     n = len(values)
     steps = np.arange(n) if raw.steps is None else np.asarray(raw.steps)
     integral = steps.dtype.kind in "iu"
-    missing = np.zeros(n, bool) if raw.missing is None else np.asarray(raw.missing, bool)
+    # the usual large log: integer steps, every value present, min > 0 and max finite (both
+    # propagate nan): nothing to drop or refuse, checked with two reductions and no masks
+    plain = (
+        integral
+        and raw.missing is None
+        and raw.non_numeric is None
+        and n > 0
+        and bool(values.min() > 0)
+        and bool(values.max() < np.inf)
+    )
+    none = np.zeros(0 if plain else n, bool)  # the plain log needs no masks at all
+    missing = none if raw.missing is None else np.asarray(raw.missing, bool)
     if not integral:
         missing = missing | np.isnan(steps)
-    non_numeric = (
-        np.zeros(n, bool) if raw.non_numeric is None else np.asarray(raw.non_numeric, bool)
-    )
-    missing = missing & ~non_numeric
-    finite = np.isfinite(values)
-    is_nan = is_inf = np.zeros(n, bool)
+    non_numeric = none if raw.non_numeric is None else np.asarray(raw.non_numeric, bool)
+    is_nan = is_inf = none
     rows = None
-    if missing.any() or non_numeric.any() or not finite.all():  # a clean log skips the copies
+    if plain:
+        pass
+    elif missing.any() or non_numeric.any() or not np.isfinite(values).all():
+        missing = missing & ~non_numeric
         gone = missing | non_numeric
         is_nan = np.isnan(values) & ~gone
         is_inf = np.isinf(values) & ~gone
@@ -48,7 +58,7 @@ def clean(
         rows = np.flatnonzero(keep)
         steps, values = steps[keep], values[keep]
 
-    bad = values <= 0
+    bad = none if plain else values <= 0
     if bad.any():
         i = int(np.argmax(bad))
         raise LogError(
