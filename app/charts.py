@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
+
+# every figure's template, set once: naming it in each figure's layout costs 7 ms a figure
+pio.templates.default = "plotly_white"
 
 MAX_POINTS = 2000
 LOG_DECADES = 4  # a log-scale y axis spans at most this many decades below its top
@@ -106,7 +110,6 @@ def _layout(
         xaxis_title=x_title,
         yaxis_title=y_title,
         height=height,
-        template="plotly_white",
         margin={"l": 60, "r": 20, "t": 40, "b": 40},
         # the legend sits under the x axis: it never meets the title or the toolbar, on a
         # phone either (plotly grows the bottom margin to fit its rows)
