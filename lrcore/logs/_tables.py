@@ -147,6 +147,7 @@ def _read_simple_bytes(data, source, delimiter: str, header: bool) -> pd.DataFra
                 # a blank or whitespace-only line becomes a row of nan or text (declined
                 # below) instead of vanishing: the pyarrow engine calls the latter an error
                 skip_blank_lines=False,
+                **_EXACT_FLOATS,
             )
     except Exception:  # noqa: BLE001 - the pyarrow engine reads it again and says what is wrong
         return None
@@ -170,6 +171,9 @@ def _read_simple_bytes(data, source, delimiter: str, header: bool) -> pd.DataFra
 
 
 _SIMPLE_DTYPES = (np.dtype(np.int64), np.dtype(np.float64))
+# pandas 3's C parser rounds every decimal number correctly; pandas 2's default converter can
+# be one ulp off, so there it is asked for Python's own ("round_trip")
+_EXACT_FLOATS = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
 def to_float(
