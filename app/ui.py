@@ -547,6 +547,8 @@ class Analysis:
 
 @st.cache_resource(show_spinner="Refining every logged point…", max_entries=2)
 def _full_refined(_log: GradNormLog, key: str, tau: float, optimizer: str) -> np.ndarray:
+    # not cached_refine: that keeps the smoothed norms too (61 MB more for a 7.6M-point log),
+    # which only the page's sampled curves need
     with np.errstate(all="ignore"):
         return refine_smoothed(smooth_norms(_log.grad_norms, tau), optimizer)
 
