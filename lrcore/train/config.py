@@ -19,6 +19,7 @@ TASKS = {
 CONVEX_TASKS = ("logreg", "svm")  # computed in float64 on the CPU; f_star is known
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "float64")
 NOISES = ("none", "flat", "rise", "fall")  # see lrcore.train.noise.noise_profile
 
 
@@ -49,6 +50,9 @@ class RunConfig:
     # a fixed profile over the run: "flat", "rise" (x1, then up to x5 from half-way) or "fall"
     # (x5 down to x1 by 30 %); seeded by `seed` only, so every schedule and peak lr sees the same
     noise_scale: float = 1.0  # expected l2 norm of the noise vector where the profile is x1
+    precision: str = "auto"  # "auto" = float64 for the convex tasks, float32 for the CNN;
+    # "float64" makes a CNN run reproducible across CPUs (its float32 sums differ from the 7th
+    # digit between SIMD kernels, and thousands of Adam steps amplify that to 1e-3)
 
     def __post_init__(self):
         if not isinstance(self.schedule, str):  # arrays become tuples: configs stay hashable
@@ -71,6 +75,8 @@ class RunConfig:
             bad("device", f"one of {list(DEVICES)}")
         if self.noise not in NOISES:
             bad("noise", f"one of {list(NOISES)}")
+        if self.precision not in PRECISIONS:
+            bad("precision", f"one of {list(PRECISIONS)}")
         for name, lo in (
             ("steps", 2),
             ("batch_size", 1),
@@ -142,6 +148,11 @@ class RunConfig:
     def convex(self) -> bool:
         """Logistic regression and the hinge task: convex, run in float64, f_star is known."""
         return self.task in CONVEX_TASKS
+
+    @property
+    def float64(self) -> bool:
+        """Whether the run computes in float64 (the convex tasks always do)."""
+        return self.precision == "float64" or (self.precision == "auto" and self.convex)
 
     @property
     def l2_in_objective(self) -> bool:

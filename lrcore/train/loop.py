@@ -105,8 +105,8 @@ def _cpu_threads(n: int):
         torch.set_num_threads(before)
 
 
-def _stack(arrays: list[np.ndarray], device) -> torch.Tensor:
-    return torch.from_numpy(np.stack(arrays)).to(device)
+def _stack(arrays: list[np.ndarray], device, dtype=None) -> torch.Tensor:
+    return torch.from_numpy(np.stack(arrays)).to(device=device, dtype=dtype)
 
 
 def _run_group(
@@ -118,13 +118,13 @@ def _run_group(
 ) -> list[RunResult]:
     cfg0 = group[0]
     device = resolve_device(cfg0.device, cfg0.convex)
-    dtype = torch.float64 if cfg0.convex else torch.float32
+    dtype = torch.float64 if cfg0.float64 else torch.float32
     start = time.perf_counter()
     R, T, B = len(group), cfg0.steps, cfg0.batch_size
     data = [load_dataset(c) for c in group]
-    Xtr = _stack([d.X_train for d in data], device)
+    Xtr = _stack([d.X_train for d in data], device, dtype)
     ytr = _stack([d.y_train for d in data], device)
-    Xte = _stack([d.X_test for d in data], device)
+    Xte = _stack([d.X_test for d in data], device, dtype)
     yte = _stack([d.y_test for d in data], device)
     n_train, n_classes = Xtr.shape[1], max(d.n_classes for d in data)
     model = MODELS[cfg0.task](

@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, vmap
 
 
 class LogReg:
@@ -91,19 +92,29 @@ class _CNN(nn.Module):
 
 
 class SmallCNN:
-    """R copies of a small CNN, each initialised from its run's seed (PyTorch's default init)."""
+    """R copies of a small CNN, each initialised from its run's seed with PyTorch's default
+    distribution (uniform in +-1/sqrt(fan_in), weights and biases), drawn by numpy: torch's own
+    ``uniform_`` gives other values (1e-8 apart) under other CPU kernels, so a run would not
+    reproduce from one machine to the next."""
 
     def __init__(
         self, n_runs: int, n_features: int, n_classes: int, seeds, device, dtype=torch.float32
     ):
-        models = []
+        shapes = {n: p.shape for n, p in _CNN(n_classes).to("meta").named_parameters()}
+        self.names = list(shapes)
+        draws = {n: [] for n in self.names}
         for seed in seeds:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(seed))
-                models.append(_CNN(n_classes))
-        params, _ = stack_module_state(models)
-        self.names = list(params)
-        self.params = [params[n].detach().to(device).requires_grad_(True) for n in self.names]
+            rng = np.random.default_rng([int(seed), 7])
+            for n, shape in shapes.items():
+                weight = shapes[n.rsplit(".", 1)[0] + ".weight"]
+                bound = 1 / np.sqrt(np.prod(weight[1:]))  # fan_in of the layer
+                draws[n].append(rng.uniform(-bound, bound, tuple(shape)))
+        self.params = [
+            torch.from_numpy(np.stack(draws[n]))
+            .to(device=device, dtype=dtype)
+            .requires_grad_(True)
+            for n in self.names
+        ]
         self._base = _CNN(n_classes).to("meta")
 
         def one(p, x):
