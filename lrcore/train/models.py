@@ -110,9 +110,7 @@ class SmallCNN:
                 bound = 1 / np.sqrt(np.prod(weight[1:]))  # fan_in of the layer
                 draws[n].append(rng.uniform(-bound, bound, tuple(shape)))
         self.params = [
-            torch.from_numpy(np.stack(draws[n]))
-            .to(device=device, dtype=dtype)
-            .requires_grad_(True)
+            torch.from_numpy(np.stack(draws[n])).to(device=device, dtype=dtype).requires_grad_(True)
             for n in self.names
         ]
         self._base = _CNN(n_classes).to("meta")
