@@ -17,6 +17,7 @@ import contextlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +36,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# limits for a slow machine (a loaded 2-core box): every wait below polls a condition and
+# returns as soon as it holds; these only bound how long a broken page can keep a test waiting
+START_TIMEOUT = 180  # seconds for the server to answer its health check
+PAGE_TIMEOUT = 180  # seconds for a page to finish its script and draw its charts
+
+
 @contextlib.contextmanager
-def serve(port: int | None = None, timeout: float = 60) -> Iterator[str]:
-    """Run ``streamlit run app/main.py`` on ``port`` (a free one when None); yield its URL."""
+def serve(port: int | None = None, timeout: float = START_TIMEOUT) -> Iterator[str]:
+    """Run ``streamlit run app/main.py`` on ``port`` (a free one when None); yield its URL.
+    The server's output goes to a temporary file (a pipe nobody reads would fill and block it);
+    stopping it never raises: terminate, then kill if it has not ended within 30 s."""
+    port = port or free_port()
+    with tempfile.TemporaryFile() as log:
+        yield from _serve_logged(port, timeout, log)
+
+
+def _serve_logged(port: int, timeout: float, log) -> Iterator[str]:
     import requests
 
-    port = port or free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -49,7 +63,7 @@ def serve(port: int | None = None, timeout: float = 60) -> Iterator[str]:
             *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
         ],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -57,18 +71,38 @@ def serve(port: int | None = None, timeout: float = 60) -> Iterator[str]:
         deadline = time.time() + timeout
         while True:
             try:
-                if requests.get(f"{url}/_stcore/health", timeout=1).ok:
+                if requests.get(f"{url}/_stcore/health", timeout=5).ok:
                     break
             except requests.RequestException:
                 pass
             if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError(f"the app server did not start: {proc.stdout.read().decode()}")
+                _stop(proc)
+                log.seek(0)
+                output = log.read().decode(errors="replace")
+                raise RuntimeError(f"the app server did not start in {timeout} s: {output}")
             time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen, grace: float = 30) -> None:
+    """End the server: SIGTERM, up to ``grace`` seconds to exit, then SIGKILL; never raises."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def new_page(browser, viewport=None):
+    """A page whose Playwright waits (clicks, uploads, selectors) allow ``PAGE_TIMEOUT``."""
+    page = browser.new_page(viewport=viewport or DESKTOP)
+    page.set_default_timeout(PAGE_TIMEOUT * 1000)
+    return page
 
 
 @contextlib.contextmanager
@@ -95,7 +129,7 @@ def chromium() -> Iterator:
             browser.close()
 
 
-def settle(page, timeout: float = 60, pause: float = 1.5) -> None:
+def settle(page, timeout: float = PAGE_TIMEOUT, pause: float = 1.5) -> None:
     """Wait until the script has finished running, nothing spins and every chart and table
     is drawn; then ``pause`` seconds for the last frames."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
@@ -134,8 +168,8 @@ def press(label: str):
 
     def act(page) -> None:
         page.get_by_role("button", name=label).first.click()
-        time.sleep(1.0)
-        settle(page, timeout=300)
+        time.sleep(1.0)  # the click's rerun starts (then settle polls until it has ended)
+        settle(page, timeout=2 * PAGE_TIMEOUT)
 
     return act
 
@@ -146,7 +180,7 @@ ACTIONS = {"train": press("Start"), "demo": press("Run this experiment")}
 
 def shoot(browser, url: str, out: Path, viewport: dict, suffix: str = ""):
     """Screenshot every page at ``viewport`` (after its action, if any); returns the paths."""
-    page = browser.new_page(viewport=viewport)
+    page = new_page(browser, viewport)
     paths = []
     for name, path in PAGES_NOW.items():
         page.goto(f"{url}/{path}")

@@ -40,7 +40,7 @@ def assert_no_error(page):
 
 
 def test_every_page_in_a_real_browser(server, browser, tmp_path):
-    page = browser.new_page(viewport=shots.DESKTOP)
+    page = shots.new_page(browser)
     for name, path in shots.PAGES.items():
         page.goto(f"{server}/{path}")
         shots.settle(page, pause=0.2)
@@ -55,11 +55,11 @@ def test_an_upload_on_the_refine_page(server, browser, tmp_path):
     log = write_log(
         tmp_path / "upload_wandb.csv", np.arange(300), 1 + np.linspace(3, 0, 300) ** 2, "wandb"
     )
-    page = browser.new_page(viewport=shots.DESKTOP)
+    page = shots.new_page(browser)
     page.goto(server)
     shots.settle(page, pause=0.2)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(log))
-    page.wait_for_selector("text=upload_wandb.csv", timeout=60_000)
+    page.wait_for_selector("text=upload_wandb.csv", timeout=shots.PAGE_TIMEOUT * 1000)
     shots.settle(page, pause=0.2)
     assert_no_error(page)
     wait_for_charts(page, 2)
@@ -70,20 +70,21 @@ def test_an_upload_on_the_refine_page(server, browser, tmp_path):
 def wait_for_charts(page, n: int) -> None:
     """At least ``n`` Plotly charts drawn (on a loaded machine they come after the text)."""
     page.wait_for_function(
-        f"document.querySelectorAll('.js-plotly-plot').length >= {n}", timeout=60_000
+        f"document.querySelectorAll('.js-plotly-plot').length >= {n}",
+        timeout=shots.PAGE_TIMEOUT * 1000,
     )
 
 
 def test_the_teaching_demo_end_to_end(server, browser):
     """Pick an experiment, wait for its training runs, read the result, open it on Train."""
-    page = browser.new_page(viewport=shots.DESKTOP)
+    page = shots.new_page(browser)
     page.goto(f"{server}/demo")
     shots.settle(page, pause=0.2)
     page.get_by_text("(b) Flat noise").click()
     shots.settle(page, pause=0.2)
     page.get_by_role("button", name=re.compile("Run this experiment")).click()
-    page.wait_for_selector("text=Measured: refined ends", timeout=120_000)
-    shots.settle(page, timeout=120, pause=0.2)
+    page.wait_for_selector("text=Measured: refined ends", timeout=2 * shots.PAGE_TIMEOUT * 1000)
+    shots.settle(page, timeout=2 * shots.PAGE_TIMEOUT, pause=0.2)
     assert_no_error(page)
     verdict = page.locator('[data-testid="stMarkdownContainer"]', has_text="Measured: refined ends")
     verdict = verdict.inner_text()
@@ -91,11 +92,25 @@ def test_the_teaching_demo_end_to_end(server, browser):
     assert re.search(r"refined.*\d+(\.\d+)?×.*linear", verdict, re.S), verdict
     wait_for_charts(page, 2)
     page.get_by_role("button", name=re.compile("Open this setup")).click()
-    page.wait_for_selector("text=Set up as in", timeout=30_000)
+    page.wait_for_selector("text=Set up as in")
     shots.settle(page, pause=0.2)
     assert_no_error(page)
     assert "flat" in page.locator('[data-testid="stMain"]').inner_text().lower()
     page.close()
+
+
+def test_stopping_a_server_that_ignores_sigterm_does_not_fail():
+    """Teardown on a loaded machine: a server slow to exit is killed, and nothing raises."""
+    import subprocess
+    import time
+
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(600)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    proc.stdout.readline()  # SIGTERM is ignored from here on
+    start = time.monotonic()
+    shots._stop(proc, grace=1)
+    assert proc.returncode == -9 and time.monotonic() - start < 30
+    shots._stop(proc)  # an ended process: returns at once
 
 
 def test_make_screenshots_writes_small_pictures_at_both_widths(tmp_path):
@@ -106,7 +121,7 @@ def test_make_screenshots_writes_small_pictures_at_both_widths(tmp_path):
 
     script = Path(shots.__file__)
     cmd = [sys.executable, str(script), "--out", str(tmp_path), "--phone", "--pages", "learn"]
-    subprocess.run(cmd, check=True, timeout=180, capture_output=True)
+    subprocess.run(cmd, check=True, timeout=3 * shots.PAGE_TIMEOUT, capture_output=True)
     files = {p.name: p for p in tmp_path.iterdir()}
     assert sorted(files) == ["learn.png", "learn_phone.png"]
     with Image.open(files["learn.png"]) as im, Image.open(files["learn_phone.png"]) as phone:
