@@ -27,6 +27,7 @@ from lrcore import (
     stretch,
     summarize,
 )
+from lrcore._text import for_markdown
 from lrcore.diagnose import diagnose_refined
 from lrcore.export import to_snippet
 from lrcore.fit import FamilyFit, fit_family
@@ -81,7 +82,7 @@ def upload_sources(uploads: list, slot: str) -> list[LogSource]:
         del memo[tag]  # no longer in the uploader: forgotten first (in place, see drop)
     for upload, tag in zip(uploads, tags, strict=True):
         if tag not in memo:
-            with st.spinner(f"Reading {upload.name}…"):
+            with st.spinner(f"Reading {for_markdown(upload.name)}…"):
                 memo[tag] = LogSource(
                     upload.name, digest=f"upload-{tag}", read=_read(upload), stable=_stable(upload)
                 )
@@ -329,7 +330,7 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
             metric = None
             if len(metrics) > 1:
                 metric = st.selectbox(
-                    f"Series in **{source.name}**", metrics, key=f"{key_prefix}:metric:{source.key}"
+                    f"Series in **{for_markdown(source.name)}**", metrics, key=f"{key_prefix}:metric:{source.key}"
                 )
             logs.append(cached_log(source, metric))
         except (LogError, ValueError, OSError) as e:

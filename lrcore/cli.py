@@ -7,13 +7,14 @@ stderr; errors are one line and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 
 import numpy as np
 
 from lrcore import export
+from lrcore._output import check_out, write_atomic
+from lrcore._text import for_terminal
 from lrcore._validate import check_unit, validate_peak_lr, validate_span, validate_steps
 from lrcore.refine import (
     OPTIMIZERS,
@@ -70,16 +71,10 @@ def _number(text: str) -> int | float:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def _check_out(args, log_path: str | None = None) -> None:
-    """``--out`` may not be the input log (it would overwrite the data being read)."""
-    if not args.out or log_path is None:
-        return
-    try:
-        same = os.path.exists(args.out) and os.path.samefile(args.out, log_path)
-    except OSError:
-        same = False
-    if same:
-        raise ValueError(f"--out {args.out} is the input log; choose another file")
+def _check_out(args, fn: str, *inputs) -> None:
+    """``--out`` is no file the command reads (by path or inode, folder members included),
+    not a FIFO / device / "", and writable: checked before any work starts."""
+    check_out(fn, args.out, inputs)
 
 
 def _emit(values: np.ndarray, args, what: str, optimizer: str | None = None) -> str:
@@ -90,9 +85,8 @@ def _emit(values: np.ndarray, args, what: str, optimizer: str | None = None) -> 
     if not data.endswith(b"\n"):
         data += b"\n"
     if args.out:
-        with open(args.out, "wb") as f:
-            f.write(data)
-        return f"wrote {len(values):,} steps to {args.out}"
+        write_atomic(args.out, data)
+        return f"wrote {len(values):,} steps to {for_terminal(args.out)}"
     sys.stdout.flush()
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is not None:
@@ -129,7 +123,7 @@ def cmd_refine(args) -> int:
     validate_peak_lr("refine", "--peak-lr", args.peak_lr)
     if args.steps is not None:
         validate_steps("refine", "--steps", args.steps)
-    _check_out(args, args.log)
+    _check_out(args, "refine", args.log)
     log = load_log(args.log, metric=args.metric, fmt=args.fmt)
     optimizer = log.suggested_optimizer if args.optimizer == "auto" else args.optimizer
     check_unit("refine", "tau", args.tau)
@@ -152,7 +146,7 @@ def cmd_refine(args) -> int:
         f"refined {len(log):,} points of {log.metric!r} ({log.fmt}, {log.norm_type} -> {optimizer}, "
         f"tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
         f"peak at {info.warmup_fraction:.1%} of the run, halves at {info.half_fraction:.1%}, "
-        f"mean {info.mean:.3f}; {log.report.describe()}; {done}",
+        f"mean {info.mean:.3f}; {for_terminal(log.report.describe())}; {done}",
         file=sys.stderr,
     )
     return 0
@@ -161,6 +155,7 @@ def cmd_refine(args) -> int:
 @command
 def cmd_schedule(args) -> int:
     validate_peak_lr("schedule", "--peak-lr", args.peak_lr)
+    _check_out(args, "schedule")
     args.total_steps = validate_steps("schedule", "--total-steps", args.total_steps, minimum=1)
     params = {p.name: getattr(args, p.name) for p in REGISTRY[args.name].params}
     sched = build_schedule(
@@ -195,9 +190,9 @@ def cmd_inspect(args) -> int:
     parsed = open_log(args.log, fmt=args.fmt)  # parsed once: the metrics and the chosen one
     log = parsed.load(args.metric)
     g = log.grad_norms
-    print(f"source:   {log.source}")
+    print(f"source:   {for_terminal(log.source)}")
     print(f"format:   {log.fmt}")
-    print(f"metrics:  {name_list(parsed.metrics, limit=20, quote=False)}")
+    print(f"metrics:  {for_terminal(name_list(parsed.metrics, limit=20, quote=False))}")
     print(
         f"chosen:   {log.metric} ({log.norm_type} norms -> refine with optimizer={log.suggested_optimizer})"
     )
@@ -343,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         print("lrcore: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # last resort (MemoryError included): one line, exit 2, no traceback
-        print(f"lrcore: error: {_one_line(e)}", file=sys.stderr)
+        print(f"lrcore: error: {for_terminal(_one_line(e))}", file=sys.stderr)
         return 2
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lrcore._text import for_terminal
 from lrcore._validate import as_norms
 from lrcore.schedules import Schedule, evaluate
 
@@ -359,7 +360,7 @@ def to_snippet(
     else:
         imports = "" if ks is None else "import bisect\n\n"
     return _HEAD.format(
-        what=what,
+        what=for_terminal(what),  # a file name with a newline must not end the comment
         needs=fl.needs,
         exactness=exactness,
         imports=imports,

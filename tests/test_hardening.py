@@ -632,7 +632,7 @@ OPTIONS = [
     (
         "out-is-input",
         ["refine", "{log}", "--out", "{log}"],
-        "--out {log} is the input log; choose another file",
+        "refine: --out {log} is the input; choose another file",
     ),
     (
         "span-over-cap",

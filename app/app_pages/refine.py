@@ -6,6 +6,7 @@ import streamlit as st
 import ui
 
 from lrcore import REGISTRY, build_schedule, stretch
+from lrcore._text import for_markdown as md
 from lrcore.export import csv_bytes, json_bytes
 
 MAX_STEPS = ui.MAX_STEPS
@@ -60,13 +61,13 @@ with st.expander("How do I get gradient norms?"):
 kept, restored = ui.kept_uploads("refine_kept", uploads, "Refine a log")
 del uploads  # Streamlit's copy of the bytes: read already, not held past this line
 if restored:
-    st.info("Showing your upload " + ", ".join(f"**{s.name}**" for s in kept))
+    st.info("Showing your upload " + ", ".join(f"**{md(s.name)}**" for s in kept))
     st.button("clear", key="clear_kept", on_click=ui.forget_uploads, args=("refine_kept",))
 if kept:
     sources = kept
 elif sample in sent_names:
     sources = [sent_names[sample]]
-    st.info(f"Showing the gradient norms sent from 'Train and check': {sources[0].name}")
+    st.info(f"Showing the gradient norms sent from 'Train and check': {md(sources[0].name)}")
     st.button("Remove the sent log", key="clear_sent", on_click=ui.remove_sent_logs)
 elif sample != ui.NONE:
     sources = [ui.sample_source(sample)]
@@ -81,7 +82,7 @@ if not sources:
 
 logs, errors = ui.load_sources(sources, "refine")
 for msg in errors:
-    st.error(msg)
+    st.error(md(msg))
 
 # ----------------------------------------------------------------------------- settings
 with st.sidebar:
@@ -121,7 +122,7 @@ for log in logs:
         length, assumed = ui.run_length(log.steps)
         box = st.sidebar.container(border=len(logs) > 1)
         if len(logs) > 1:
-            box.markdown(f"**{log.source}** · `{log.metric}`")
+            box.markdown(f"**{md(log.source)}** · {md(log.metric)}")
         ui.widget_default(f"variant:{lkey}", log.suggested_optimizer)
         optimizer = box.radio(
             "Refinement rule",
@@ -146,12 +147,12 @@ for log in logs:
         box.caption(note + (f" (capped at {MAX_STEPS:,})." if capped < length else "."))
         if steps < ui.FEW_STEPS:
             st.warning(
-                f"**{log.source}**: a next run of {steps:,} steps is very short; a schedule "
+                f"**{md(log.source)}**: a next run of {steps:,} steps is very short; a schedule "
                 f"over so few steps says little (the theory is about runs of many steps)."
             )
         if steps < len(log) / 2:
             st.warning(
-                f"**{log.source}**: the next run has {steps:,} steps, far fewer than the "
+                f"**{md(log.source)}**: the next run has {steps:,} steps, far fewer than the "
                 f"{len(log):,} logged points; the refined schedule is drawn for those "
                 f"{steps:,} steps (each step takes the lr of the logged run at the same "
                 "fraction of training)."
@@ -159,7 +160,7 @@ for log in logs:
         results.append(ui.analyse(log, tau, optimizer, steps, extras, want_opt))
     except Exception as e:  # noqa: BLE001 - a message, never a traceback
         failed.append(log.source)
-        st.error(f"Could not refine **{log.source}**: {ui.error_text(e)}")
+        st.error(f"Could not refine **{md(log.source)}**: {md(ui.error_text(e))}")
 
 if results and not failed:
     st.session_state["refine_results"] = results
@@ -167,7 +168,7 @@ if results and not failed:
 elif st.session_state.get("refine_results") and (errors or failed):
     results = st.session_state["refine_results"]  # a bad file never wipes what was on screen
     st.warning(
-        "Still showing the last log that loaded: " + ", ".join(r.log.source for r in results)
+        "Still showing the last log that loaded: " + ", ".join(md(r.log.source) for r in results)
     )
 if not results:
     st.info("Upload a gradient-norm log or pick a sample run to start.")
@@ -285,13 +286,13 @@ if many and len({r.steps for r in results}) > 1:
 
 for r in results:
     st.caption(
-        f"**{r.log.source}** · {r.log.fmt} · metric `{r.log.metric}` ({r.log.norm_type}) · "
-        f"{len(r.log):,} points · {r.log.report.describe()} · {RULES[r.optimizer]}"
+        f"**{md(r.log.source)}** · {r.log.fmt} · metric {md(r.log.metric)} ({r.log.norm_type}) · "
+        f"{len(r.log):,} points · {md(r.log.report.describe())} · {RULES[r.optimizer]}"
     )
     if r.sampled:
         st.caption(
             f"This page computes on {len(r.computed_steps):,} evenly spaced points of the "
-            f"{len(r.log):,} in **{r.log.source}** (their steps kept), as `lrcore inspect` "
+            f"{len(r.log):,} in **{md(r.log.source)}** (their steps kept), as `lrcore inspect` "
             "does, so that it redraws quickly: the curves and numbers below come from them. "
             "The downloads, the snippets and `lrcore refine` use every point; their schedule "
             "can peak a little elsewhere when its top is flat."
@@ -448,10 +449,10 @@ def show_numbers(r: ui.Analysis, peak_lr: float, many: bool) -> None:
         box.caption("Long tables are shortened here; the download holds every value.")
 
 
-tabs = st.tabs([r.log.source for r in results]) if many else [st.container()]
+tabs = st.tabs([md(r.log.source) for r in results]) if many else [st.container()]
 for tab, r in zip(tabs, results, strict=True):
     with tab:
         try:
             show_numbers(r, peak_lr, many)
         except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback
-            st.error(f"Could not finish the numbers for **{r.log.source}**: {ui.error_text(e)}")
+            st.error(f"Could not finish the numbers for **{md(r.log.source)}**: {md(ui.error_text(e))}")

@@ -7,6 +7,7 @@ import streamlit as st
 import ui
 
 from lrcore import REGISTRY
+from lrcore._text import for_markdown as md
 from lrcore.export import csv_rows, short
 
 REFINED = "refined"
@@ -48,7 +49,7 @@ def refined_source() -> tuple[ui.Analysis, str]:
     results = st.session_state.get("refine_results")
     if results:
         r = results[0]
-        return r, f"the log on 'Refine a log' ({r.log.source}, {r.optimizer} rule, τ = {r.tau})"
+        return r, f"the log on 'Refine a log' ({md(r.log.source)}, {r.optimizer} rule, τ = {r.tau})"
     log = ui.cached_log(ui.sample_source(SAMPLE), None)
     r = ui.analyse(log, 0.1, log.suggested_optimizer, 1000)
     return (
@@ -74,7 +75,7 @@ if norm_choice == "upload a log":
     uploaded, restored = ui.kept_uploads("sch_kept", [upload] if upload else [], "Schedules")
     del upload
     if restored:
-        st.info(f"Showing your upload **{uploaded[0].name}**")
+        st.info(f"Showing your upload **{md(uploaded[0].name)}**")
         st.button("clear", key="sch_clear", on_click=ui.forget_uploads, args=("sch_kept",))
 else:
     ui.uploader_hidden("sch_kept")
@@ -179,7 +180,7 @@ try:
     what = repr((specs, total, peak_lr, refined_key, log is not None and ui.log_key(log)))
     table = ui.bounds_at_full_length(shapes_at, total, log, what)
     if log is not None:
-        notes.append(f"Norms of **{log.source}** ({log.metric}), stretched to {total:,} steps.")
+        notes.append(f"Norms of **{md(log.source)}** ({md(log.metric)}), stretched to {total:,} steps.")
     if total < ui.FEW_STEPS:
         warnings.append(
             f"A run of {total:,} steps is very short: the schedules and their bounds say "
@@ -194,9 +195,9 @@ try:
 except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback
     # a log that cannot be read says so itself ("Could not read NAME: ...")
     st.error(
-        str(e)
+        md(str(e))
         if isinstance(e, _Unreadable)
-        else f"Could not build the schedules. {ui.error_text(e)}"
+        else f"Could not build the schedules. {md(ui.error_text(e))}"
     )
     if "sch_last" not in st.session_state:
         st.stop()

@@ -8,7 +8,11 @@ import time
 
 import numpy as np
 
+from lrcore._output import check_out, write_atomic
+from lrcore._text import for_terminal
 from lrcore.schedules import REGISTRY
+
+RUN_FILES = ("grad_norms.csv", "evals.csv", "result.json")  # what lrcore run --out writes
 
 _FIELDS = (
     "task",
@@ -120,6 +124,8 @@ def _fmt(x: float) -> str:
 def cmd_run(args) -> int:
     from lrcore.train.loop import train
 
+    inputs = [] if args.schedule in REGISTRY else [args.schedule]
+    check_out("run", args.out, inputs, writes=RUN_FILES)  # before training, not after
     cfg = _base_config(args).with_(schedule=_schedule(args.schedule), seed=args.seed)
     result = train(cfg, on_step=StderrProgress("run"))
     f = result.final
@@ -140,6 +146,8 @@ def cmd_run(args) -> int:
 def cmd_compare(args) -> int:
     from lrcore.train.experiments import BEST_COLUMNS, best_rows, compare, own_norm_bounds
 
+    names = args.schedules.split(",")
+    check_out("compare", args.out, [n for n in names if n != "refined" and n not in REGISTRY])
     cfg = _base_config(args)
     seeds = [int(s) for s in args.seeds.split(",")]
     peaks = [float(x) for x in args.peak_lrs.split(",")] if args.peak_lrs else None
@@ -161,8 +169,9 @@ def cmd_compare(args) -> int:
     best = best_rows(table)
     best["bound_vs_linear"] = own_norm_bounds(best, runs)
     if args.out:
-        best.to_csv(args.out, index=False, float_format="%.9g")
-        print(f"wrote {args.out}", file=sys.stderr)
+        data = best.to_csv(index=False, float_format="%.9g").encode()
+        write_atomic(args.out, data)
+        print(f"wrote {for_terminal(args.out)}", file=sys.stderr)
     shown = table if args.all else best
     cols = [c for c in BEST_COLUMNS if c != "test_accuracy_sem"]
     cols += [] if args.all else ["bound_vs_linear"]
@@ -183,6 +192,13 @@ def cmd_study(args) -> int:
 
     if args.readme:
         check_readme(args.readme)  # before the study, not after it
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    for opt, value in (("--out", args.out), ("--pickle", args.pickle)):
+        if value is not None:  # the README is read and rewritten by design; nothing else
+            check_out("study", value, [args.readme])  # before the study, not after it
+            if opt == "--pickle" and args.out and Path(value).resolve() == Path(args.out).resolve():
+                raise ValueError(f"study: --pickle {for_terminal(value)} is also --out")
 
     problems = smoke_problems() if args.smoke else full_problems()
     seeds = list(range(2 if args.smoke else args.seeds))
@@ -196,15 +212,14 @@ def cmd_study(args) -> int:
     )
     report = markdown_report(result, command.strip())
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(report)
+        write_atomic(args.out, report.encode())
         print(f"wrote {args.out} ({result.wall_time / 60:.1f} min)", file=sys.stderr)
     else:
         print(report)
     if args.pickle:
         import pickle
 
-        Path(args.pickle).write_bytes(pickle.dumps(result))
+        write_atomic(args.pickle, pickle.dumps(result))
     if args.readme:
         update_readme(args.readme, readme_block(result))
         print(f"updated {args.readme}", file=sys.stderr)

@@ -1,0 +1,156 @@
+"""Where the CLI writes (``--out``): never a file it reads, never something that blocks, and
+always through a temporary file renamed into place, so a failed write leaves the old file.
+
+``check_out`` runs before any work (a training run, a parse): it resolves ``--out`` and every
+file the command will read (the members of a folder input included), and compares them by
+path and by inode (a hard link or a symbolic link to the input is the input).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from lrcore._text import for_terminal
+
+_KINDS = {
+    stat.S_ISFIFO: "a FIFO (named pipe)",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
+
+
+def _kind(st: os.stat_result) -> str | None:
+    return next((what for test, what in _KINDS.items() if test(st.st_mode)), None)
+
+
+def input_files(path) -> list[Path]:
+    """Every regular file a log path may make a command read: the file, or each file under
+    a folder (a TensorBoard run's event files, a saved run's ``grad_norms.csv``, ...)."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            return [q for q in p.rglob("*") if q.is_file()]
+    except OSError:
+        return [p]
+    return [p]
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)
+
+
+def check_out(
+    fn: str, out: str | None, inputs: Iterable = (), *, writes: tuple[str, ...] = ()
+) -> Path | None:
+    """Refuse an ``--out`` that would destroy an input, block, or cannot be written.
+
+    ``inputs`` are the paths the command reads (files or folders); ``writes`` names the
+    files written inside ``--out`` when it is a folder the command fills (``lrcore run``).
+    Returns the path, or None when there is no ``--out`` (stdout). Every refusal is a
+    ValueError naming ``--out``.
+    """
+    if out is None:
+        return None
+    shown = for_terminal(out)
+    if not out.strip():
+        raise ValueError(f"{fn}: --out is empty; name a file (or leave --out out for stdout)")
+    target = Path(out)
+    folder = bool(writes)
+    st_out = _stat(target)
+    if st_out is not None:
+        kind = _kind(st_out)
+        if kind is not None:
+            raise ValueError(f"{fn}: --out {shown} is {kind}; name a regular file")
+        if stat.S_ISDIR(st_out.st_mode) and not folder:
+            raise ValueError(f"{fn}: --out {shown} is a folder; name a file inside it")
+        if stat.S_ISREG(st_out.st_mode) and folder:
+            raise ValueError(f"{fn}: --out {shown} is a file; name a folder to save the run in")
+    targets = [target / w for w in writes] if folder else [target]
+    for t in targets:
+        st_t = _stat(t) if folder else st_out
+        if folder and st_t is not None and _kind(st_t) is not None:
+            raise ValueError(f"{fn}: --out {shown}: {for_terminal(t)} is {_kind(st_t)}")
+        _not_an_input(fn, shown, t, st_t, inputs, folder)
+    _probe(fn, target, shown, folder)
+    return target
+
+
+def _stat(p: Path) -> os.stat_result | None:
+    try:
+        return os.stat(p)
+    except OSError:
+        return None
+
+
+def _not_an_input(
+    fn: str, shown: str, t: Path, st_t, inputs: Iterable, folder: bool = False
+) -> None:
+    """``t`` (a file the command will write) is no input file, by path or by inode, and lies
+    inside no input folder."""
+    resolved = t.resolve()
+    for given in inputs:
+        if given is None or str(given) == "":
+            continue
+        root = Path(given)
+        root_resolved = root.resolve()
+        if root.is_dir() and root_resolved in resolved.parents:
+            raise ValueError(
+                f"{fn}: --out {shown} is inside the input folder {for_terminal(given)}; "
+                "choose a path outside it"
+            )
+        for f in input_files(root):
+            st_in = _stat(f)
+            if f.resolve() == resolved or (
+                st_t is not None and st_in is not None and _same(st_t, st_in)
+            ):
+                if folder:  # t is a file the command writes inside the --out folder
+                    raise ValueError(
+                        f"{fn}: --out {shown} would replace the input {for_terminal(f)} (it "
+                        f"writes {t.name} there); choose another folder"
+                    )
+                what = "the input" if f == root else f"{for_terminal(f)}, read from the input"
+                raise ValueError(f"{fn}: --out {shown} is {what}; choose another file")
+
+
+def _probe(fn: str, target: Path, shown: str, folder: bool) -> None:
+    """Create (and remove) a temporary file where the output will go: a path that cannot be
+    written fails now, before the work, not after it."""
+    where = target if folder and target.is_dir() else target.parent
+    while folder and not where.exists() and where != where.parent:
+        where = where.parent  # lrcore run creates the missing folders
+    try:
+        fd, tmp = tempfile.mkstemp(dir=where, prefix=".lrcore-probe-")
+    except OSError as e:
+        raise ValueError(
+            f"{fn}: --out {shown} cannot be written ({e.strerror or e}); choose another path"
+        ) from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def write_atomic(path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a
+    failed or interrupted write leaves the old file whole. Keeps an existing file's mode."""
+    path = Path(path)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
