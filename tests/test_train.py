@@ -99,8 +99,8 @@ def test_cnn_first_step_norm_matches_autograd():
 
 def test_divergence_is_reported_not_raised():
     result = train(
-        RunConfig(task="cnn", steps=50, peak_lr=50.0, schedule="constant", eval_every=10)
-    )
+        RunConfig(task="cnn", steps=50, peak_lr=1000.0, schedule="constant", eval_every=10)
+    )  # overflows to inf within 4 steps (at 50 the ReLUs can die first and the loss recovers)
     assert result.diverged_at is not None and result.diverged_at < 50
     assert result.status() == f"diverged at step {result.diverged_at}"
     assert len(result.loss) == result.diverged_at + 1 and not math.isfinite(result.loss[-1])
@@ -147,10 +147,11 @@ def test_cnn_batched_equals_one_by_one():
         peak_lr=0.003,
         eval_every=10,
         synthetic_samples=200,
-    )
+        precision="float64",  # in float32, batched and single convolutions sum in other orders
+    )  # and 20 Adam steps amplify that to 1e-3; in float64 the two agree to 1e-12
     configs = [cfg.with_(seed=0), cfg.with_(seed=1, schedule="cosine")]
     for b, cfg_i in zip(run_many(configs), configs, strict=True):
-        np.testing.assert_allclose(b.grad_norm_l1, train(cfg_i).grad_norm_l1, rtol=1e-4)
+        np.testing.assert_allclose(b.grad_norm_l1, train(cfg_i).grad_norm_l1, rtol=1e-9)
 
 
 def test_saved_run_loads_with_load_log(tmp_path):
