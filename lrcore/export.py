@@ -161,13 +161,33 @@ def to_lambda_lr(schedule, optimizer, total_steps: int | None = None):
     ``schedule[t] / max(schedule)``: set the optimizer's lr to the peak lr you want.
     Steps past the end keep the last factor. Call ``scheduler.step()`` after each
     ``optimizer.step()``.
+
+    The scheduler pickles (``torch.save(scheduler)``, ``copy.deepcopy``) and its
+    ``state_dict()`` holds the factors, so ``load_state_dict`` puts back the same schedule
+    and step (resuming mid-run continues where the run stopped).
     """
     from torch.optim.lr_scheduler import LambdaLR  # torch only when asked for
 
     values = as_values(schedule, total_steps)
-    factors = (values / values.max()).tolist()
-    last = len(factors) - 1
-    return LambdaLR(optimizer, lambda step: factors[min(step, last)])
+    return LambdaLR(optimizer, ScheduleFactor((values / values.max()).tolist()))
+
+
+class ScheduleFactor:
+    """The lr factor at step t: ``factors[t]``, the last one past the end (a callable
+    object, not a closure: it pickles, and ``LambdaLR.state_dict`` saves its factors).
+
+    >>> f = ScheduleFactor([1.0, 0.5]); f(0), f(1), f(7)
+    (1.0, 0.5, 0.5)
+    """
+
+    def __init__(self, factors: list[float]):
+        self.factors = [float(x) for x in factors]
+
+    def __call__(self, step: int) -> float:
+        return self.factors[min(int(step), len(self.factors) - 1)]
+
+    def __repr__(self) -> str:
+        return f"ScheduleFactor(<{len(self.factors):,} steps>)"
 
 
 # max |snippet(t) - schedule(t)| at any step, as a fraction of the peak (the issue asks <= 1e-3)

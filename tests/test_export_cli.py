@@ -82,7 +82,7 @@ def test_cli_refine_steps_and_out(tmp_path, capsys):
     )
     rows = np.loadtxt(tmp_path / "o.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(rows[:, 1], stretch(refine([3, 2, 1, 1.0], optimizer="adam"), 7))
-    assert "l1 -> adam" in capsys.readouterr().err
+    assert "Adam rule on l1 norms" in capsys.readouterr().err
 
 
 def test_cli_schedule(capsys):

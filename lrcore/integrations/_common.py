@@ -13,10 +13,18 @@ from lrcore.refine import refine, stretch
 FILENAME = "grad_norms.csv"
 
 
-def schedule_values(schedule, total_steps: int, tau: float = 0.1, optimizer: str = "auto"):
+def schedule_values(
+    schedule,
+    total_steps: int,
+    tau: float = 0.1,
+    optimizer: str = "auto",
+    metric: str | None = None,
+):
     """Peak-normalised lrs for ``total_steps`` optimizer steps from a refined array, a
     schedule function, a :class:`~lrcore.logs.GradNormLog`, or a path to a log (refined
-    with ``tau`` and ``optimizer``, ``auto`` = from the norm type, then stretched).
+    with ``tau`` and then stretched). The rule: ``optimizer`` (``"adam"``: l1 norms,
+    ``"sgd"``: l2) when given, else the optimizer the log records (lrcore's callbacks and
+    recorder write it), else the norm of the series; ``metric`` picks the series.
 
     An array must already have ``total_steps`` values (use :func:`lrcore.stretch`).
 
@@ -27,7 +35,7 @@ def schedule_values(schedule, total_steps: int, tau: float = 0.1, optimizer: str
     if isinstance(schedule, str | Path):
         from lrcore.logs import load_log
 
-        schedule = load_log(schedule)
+        schedule = load_log(schedule, metric=metric, optimizer=optimizer)
     if hasattr(schedule, "grad_norms"):
         opt = schedule.suggested_optimizer if optimizer == "auto" else optimizer
         shape = refine(schedule.grad_norms, tau=tau, optimizer=opt)

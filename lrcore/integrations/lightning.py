@@ -9,7 +9,11 @@
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=PEAK_LR)
         return {"optimizer": opt,
-                "lr_scheduler": scheduler_config(opt, "grad_norms.csv", self.trainer.max_steps)}
+                "lr_scheduler": scheduler_config(opt, "grad_norms.csv", self.trainer)}
+
+``total_steps`` may be the Trainer: its ``max_steps``, or with ``max_epochs`` only its
+``estimated_stepping_batches``. The log's recorded optimizer picks the rule (Adam family ->
+l1 norms and the Adam rule, SGD -> l2); ``rule=`` / ``metric=`` override it.
 
 ``on_before_optimizer_step`` runs after gradient accumulation and (under DDP) the
 all-reduce, and before Lightning clips (``gradient_clip_val``), so the norms are those
@@ -19,6 +23,7 @@ gradients are already unscaled there.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
@@ -32,16 +37,31 @@ __all__ = ["GradNormCallback", "scheduler_config"]
 
 class GradNormCallback(Callback):
     """Per optimizer step l2 and l1 gradient norms, written on rank 0 when training ends
-    to ``<dirpath or trainer.log_dir or default_root_dir>/<filename>``."""
+    to ``<dirpath or trainer.log_dir or default_root_dir>/<filename>``, with the optimizer
+    (``trainer.optimizers``) on the first line so ``lrcore refine`` picks its rule.
+
+    The norms so far are kept in each checkpoint (``state_dict``): resuming with
+    ``trainer.fit(..., ckpt_path=...)`` keeps the whole log, one row per optimizer step."""
 
     def __init__(self, dirpath: str | Path | None = None, filename: str = FILENAME):
         self.dirpath = dirpath
         self.filename = filename
         self.recorder: GradNormRecorder | None = None
         self.path: Path | None = None
+        self._saved: dict | None = None
+
+    def state_dict(self) -> dict:
+        return {"norms": self.recorder.state_dict()} if self.recorder is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._saved = state_dict.get("norms")
 
     def on_train_start(self, trainer, pl_module):
-        self.recorder = GradNormRecorder(pl_module)
+        opts = getattr(trainer, "optimizers", None) or []
+        self.recorder = GradNormRecorder(pl_module, optimizer=opts[0] if opts else None)
+        if self._saved:
+            self.recorder.load_state_dict(self._saved, before=trainer.global_step)
+            self._saved = None
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         self.recorder.record(trainer.global_step)
@@ -54,9 +74,50 @@ class GradNormCallback(Callback):
         self.path = self.recorder.save(folder / self.filename)
 
 
-def scheduler_config(optimizer, schedule, total_steps: int, tau: float = 0.1) -> dict:
+def run_steps(trainer) -> int:
+    """Optimizer steps of a Lightning run: ``max_steps``, or with ``max_epochs`` only,
+    ``estimated_stepping_batches`` (Lightning's count for the epochs, accumulation and
+    devices)."""
+    if getattr(trainer, "max_steps", -1) and trainer.max_steps > 0:
+        return int(trainer.max_steps)
+    est = trainer.estimated_stepping_batches
+    if not math.isfinite(est) or est < 1:
+        raise ValueError(
+            f"scheduler_config: the Trainer has neither max_steps nor a finite number of "
+            f"steps per epoch (estimated_stepping_batches={est}); set max_steps"
+        )
+    return int(est)
+
+
+def scheduler_config(
+    optimizer,
+    schedule,
+    total_steps=None,
+    tau: float = 0.1,
+    *,
+    rule: str = "auto",
+    metric: str | None = None,
+) -> dict:
     """The ``lr_scheduler`` entry ``configure_optimizers`` returns: a per-step ``LambdaLR``
     whose lr at optimizer step t is ``optimizer's lr * values[t]`` (values peak-normalised;
-    ``schedule`` is an array, a schedule function, a log or a log path)."""
-    values = schedule_values(schedule, total_steps, tau=tau)
+    ``schedule`` is an array, a schedule function, a log or a log path).
+
+    ``total_steps``: a number, or the Lightning Trainer (``self.trainer``: its
+    ``max_steps``, else ``estimated_stepping_batches``, so ``max_epochs`` works). ``rule``
+    (``"adam"``, ``"sgd"``; default the optimizer the log records) and ``metric`` (a
+    series of the log) choose the refinement rule and norm."""
+    if total_steps is None or hasattr(total_steps, "estimated_stepping_batches"):
+        if total_steps is None:
+            raise ValueError(
+                "scheduler_config: total_steps is needed: a number of optimizer steps or the "
+                "Trainer (self.trainer)"
+            )
+        total_steps = run_steps(total_steps)
+    elif isinstance(total_steps, int | float) and total_steps == -1:
+        raise ValueError(
+            "scheduler_config: total_steps is -1 (Trainer.max_steps when only max_epochs is "
+            "set); pass the Trainer (scheduler_config(opt, log, self.trainer)) or "
+            "self.trainer.estimated_stepping_batches"
+        )
+    values = schedule_values(schedule, int(total_steps), tau=tau, optimizer=rule, metric=metric)
     return {"scheduler": to_lambda_lr(values, optimizer), "interval": "step", "frequency": 1}

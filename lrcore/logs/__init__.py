@@ -11,11 +11,22 @@ failure is a :class:`LogError` (a ``ValueError``) that says what is wrong and wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lrcore.logs import _other, _tables
 from lrcore.logs._clean import RawSeries, clean
-from lrcore.logs._metrics import choose_metric, norm_candidates
+from lrcore.logs._meta import (
+    FAMILIES,
+    Recorded,
+    Rule,
+    choose_rule,
+    hf_recorded,
+    norm_of,
+    optimizer_family,
+    split_comment,
+    wanted_norm,
+)
+from lrcore.logs._metrics import choose_metric, norm_candidates, norm_rank
 from lrcore.logs._source import Source, open_source
 from lrcore.logs._types import CleaningReport, GradNormLog, LogError
 
@@ -26,10 +37,13 @@ __all__ = [
     "GradNormLog",
     "LogError",
     "LogFile",
+    "Recorded",
+    "Rule",
     "detect_format",
     "list_metrics",
     "load_log",
     "open_log",
+    "optimizer_family",
 ]
 
 
@@ -122,21 +136,47 @@ class LogFile:
     source: str  # file name (or "<bytes>")
     fmt: str  # detected format, a key of FORMATS
     series: dict[str, RawSeries] = field(repr=False)
+    recorded: Recorded | None = None  # the optimizer the log records (lrcore's own logs)
 
     @property
     def metrics(self) -> list[str]:
         """Series that look like gradient norms, best guess first (all of them if none does)."""
         return norm_candidates(list(self.series))
 
-    def load(self, metric: str | None = None) -> GradNormLog:
-        """Clean one series: ``metric`` (full or short name), or the best gradient-norm guess."""
-        chosen = choose_metric(list(self.series), metric, self.source)
-        return clean(
+    def load(self, metric: str | None = None, optimizer: str = "auto") -> GradNormLog:
+        """Clean one series: ``metric`` (full or short name), or the best gradient-norm guess
+        for the rule: ``optimizer`` (``"adam"``: l1 norms, ``"sgd"``: l2), else the optimizer
+        the log records, else the name that looks most like a gradient norm. The log's
+        :attr:`~GradNormLog.rule` says which rule and norm and why."""
+        if optimizer not in ("auto", *FAMILIES):
+            raise LogError(
+                f"load_log: optimizer must be 'auto', 'adam' or 'sgd', got {optimizer!r}"
+            )
+        names = list(self.series)
+        want = wanted_norm(self.recorded, optimizer) if metric is None else None
+        matching = [n for n in names if norm_of(n) == want] if want else []
+        if want and any(norm_rank(n) is not None for n in matching):
+            chosen = choose_metric(
+                [n for n in matching if norm_rank(n) is not None], None, self.source
+            )
+        else:
+            chosen = choose_metric(names, metric, self.source)
+        log = clean(
             self.series[chosen],
             metric=chosen,
             fmt=self.fmt,
             source=self.source,
             candidates=tuple(self.metrics),
+        )
+        rule = choose_rule(
+            chosen, tuple(self.metrics), self.fmt, self.recorded, optimizer, metric is not None
+        )
+        rec = self.recorded
+        return replace(
+            log,
+            optimizer=rec.family if rec else None,
+            optimizer_name=rec.name if rec else None,
+            rule=rule,
         )
 
 
@@ -146,6 +186,7 @@ def open_log(source, fmt: str | None = None) -> LogFile:
     Every failure, whatever raised it inside a parser, is a :class:`LogError` naming the file.
     """
     src = open_source(source)
+    src, recorded = _lrcore_comment(src)
     name, head = _detect(src, fmt)
     try:
         series = FORMATS[name].parse(src, head)
@@ -163,7 +204,21 @@ def open_log(source, fmt: str | None = None) -> LogFile:
         raise LogError(f"{src.name}: cannot read as {label} ({detail})") from None
     if not series:
         raise LogError(f"{src.name}: no numeric series found")
-    return LogFile(src.name, name, series)
+    if name == "hf_trainer" and recorded is None:
+        recorded = hf_recorded(src.text())
+    return LogFile(src.name, name, series, recorded)
+
+
+def _lrcore_comment(src: Source) -> tuple[Source, Recorded | None]:
+    """A CSV written by lrcore starts with ``# lrcore: optimizer=...``: read it, and give the
+    parsers the rest of the file."""
+    if src.event_files:
+        return src, None
+    recorded, n = split_comment(src.head()[:512])
+    if recorded is None:
+        return src, None
+    data = src.data if src.data is not None else src.path.read_bytes()
+    return Source(src.name, data=data[n:], inner=src.inner), recorded
 
 
 def list_metrics(source, fmt: str | None = None) -> list[str]:
@@ -172,11 +227,15 @@ def list_metrics(source, fmt: str | None = None) -> list[str]:
     return open_log(source, fmt).metrics
 
 
-def load_log(source, metric: str | None = None, fmt: str | None = None) -> GradNormLog:
+def load_log(
+    source, metric: str | None = None, fmt: str | None = None, optimizer: str = "auto"
+) -> GradNormLog:
     """Read and clean one gradient-norm series from a path (file or folder), bytes, or a
     binary file object with ``.name`` (a Streamlit upload).
 
     ``metric`` names the series when there are several (a W&B column, a CSV column, a
-    TensorBoard tag, a JSON key); by default the name that looks most like a gradient norm.
+    TensorBoard tag, a JSON key); by default the norm the rule needs (``optimizer``, else
+    the optimizer the log records: Adam family -> l1, SGD -> l2), else the name that looks
+    most like a gradient norm. ``log.rule`` says which rule and norm and why.
     """
-    return open_log(source, fmt).load(metric)
+    return open_log(source, fmt).load(metric, optimizer)

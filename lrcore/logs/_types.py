@@ -23,6 +23,7 @@ class CleaningReport:
     resorted: bool = False  # whether steps had to be sorted
     non_numeric: int = 0  # JSON entries whose value was text, true/false, a list or an object
     unreadable: int = 0  # corrupt or truncated TensorBoard records skipped (whole file)
+    notes: tuple[str, ...] = ()  # what reading assumed or dropped (no step column, a cut line)
 
     @property
     def dropped(self) -> int:
@@ -48,6 +49,7 @@ class CleaningReport:
             parts.append(f"{self.duplicates:,} repeated steps (kept the last value)")
         if self.resorted:
             parts.append("steps were out of order (sorted)")
+        parts.extend(self.notes)
         return "; ".join(parts)
 
 
@@ -62,6 +64,11 @@ class GradNormLog:
     source: str  # file name (or "<bytes>")
     report: CleaningReport
     candidates: tuple[str, ...] = field(default=())  # every norm series the source holds
+    # the optimizer family the log records ("adam" / "sgd"; None: not recorded or unknown),
+    # its own name (e.g. "AdamW"), and the refinement rule chosen from it (lrcore.logs._meta)
+    optimizer: str | None = None
+    optimizer_name: str | None = None
+    rule: object | None = field(default=None, compare=False)  # a lrcore.logs._meta.Rule
 
     def __post_init__(self):
         for arr in (self.steps, self.grad_norms):
@@ -77,8 +84,56 @@ class GradNormLog:
 
     @property
     def suggested_optimizer(self) -> str:
-        """The refinement variant that matches the norm: ``"adam"`` for l1, ``"sgd"`` for l2."""
+        """The refinement rule: the one :attr:`rule` chose (from the optimizer the log
+        records, else from the norm), or, for a log built by hand, ``"adam"`` for l1 norms
+        and ``"sgd"`` for l2."""
+        if self.rule is not None:
+            return self.rule.optimizer
         return "adam" if self.norm_type == "l1" else "sgd"
+
+    @property
+    def rule_text(self) -> str:
+        """Which rule and norm and why, e.g. ``'Adam rule on l1 norms (the log records the
+        optimizer (AdamW, Adam family))'``."""
+        if self.rule is not None:
+            return self.rule.describe()
+        rule = "Adam" if self.suggested_optimizer == "adam" else "SGD"
+        return (
+            f"{rule} rule on {self.norm_type} norms ({self.metric!r} is an {self.norm_type} norm)"
+        )
+
+    @property
+    def rule_note(self) -> str | None:
+        """What to tell people when the rule was a guess (both norms, nothing recorded; a
+        Hugging Face trainer_state.json), with how to switch; None otherwise."""
+        return None if self.rule is None else self.rule.note
+
+    def continuity_warnings(self, factor: float = 10.0) -> list[str]:
+        """Sentences for a log that looks resumed or truncated: it starts far after step 0,
+        or has a gap ``factor`` times its usual (median) spacing or more."""
+        steps = self.steps
+        if len(steps) < 3:
+            return []
+        diffs = np.diff(steps)
+        usual = float(np.median(diffs))
+        out = []
+        span = int(steps[-1] - steps[0])
+        if steps[0] > max(factor * usual, 0.1 * span):
+            out.append(
+                f"{self.source}: the log starts at step {int(steps[0]):,}, far after step 0 "
+                f"(usual spacing {usual:g}): a resumed or truncated run? The refinement sees "
+                f"steps {int(steps[0]):,}..{int(steps[-1]):,} only"
+            )
+        big = np.flatnonzero(diffs >= factor * usual) if usual > 0 else np.array([], int)
+        if len(big):
+            i = int(big[np.argmax(diffs[big])])
+            more = f" and {len(big) - 1:,} more" if len(big) > 1 else ""
+            out.append(
+                f"{self.source}: no points between steps {int(steps[i]):,} and "
+                f"{int(steps[i + 1]):,} (usual spacing {usual:g}){more}: part of the run is "
+                "missing (a resumed or truncated run?)"
+            )
+        return out
 
     def describe(self) -> str:
         return (

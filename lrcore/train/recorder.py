@@ -19,12 +19,13 @@ and the l2 norm is the square root of the reduced sum of squares (:func:`grad_no
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lrcore.export import log_to_csv
+from lrcore.logs._meta import csv_comment, optimizer_family, optimizer_label
 
 
 def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
@@ -55,20 +56,39 @@ def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _sums(grads: list[torch.Tensor]) -> torch.Tensor:
-    """``[sum of squares, sum of absolute values]`` of ``grads`` (float32 or wider)."""
+    """``[sum of squares, sum of absolute values]`` of ``grads``, summed in float32 or wider
+    (bf16 / fp16 gradients too), with no copy of any gradient."""
     with torch.no_grad():
-        l2 = torch.stack(torch._foreach_norm(grads, 2)).float()
-        if grads[0].device.type == "cpu":  # torch's CPU l1 norm is not vectorised: sum |g|
-            l1 = torch.stack([g.abs().sum() for g in grads]).float()  # is 4x faster here
-        else:
-            l1 = torch.stack(torch._foreach_norm(grads, 1)).float()
-        return torch.stack([(l2 * l2).sum(), l1.sum()])
+        low = [g for g in grads if g.dtype in (torch.float16, torch.bfloat16)]
+        wide = {"dtype": torch.float32} if low else {}
+        l2 = torch.stack(torch._foreach_norm(grads, 2, **wide)).float()
+        if grads[0].device.type == "cpu":
+            l1 = torch.tensor([_l1_cpu(g) for g in grads], dtype=torch.float64)
+        else:  # one fused kernel per dtype on the device; no sync
+            l1 = torch.stack(torch._foreach_norm(grads, 1, **wide)).float()
+        return torch.stack([(l2 * l2).sum(), l1.sum().to(l2.dtype)])
+
+
+def _l1_cpu(g: torch.Tensor) -> float:
+    """Sum of |g| on the CPU: BLAS ``asum`` on float32 / float64 (vectorised, reads the
+    gradient in place: torch's CPU l1 reduction is not vectorised and ``g.abs().sum()``
+    copies it); other dtypes through ``vector_norm`` summing in float32."""
+    if g.dtype in (torch.float32, torch.float64) and g.is_contiguous() and g.numel():
+        from scipy.linalg import blas
+
+        flat = g.detach().reshape(-1).numpy()
+        return float((blas.sasum if g.dtype == torch.float32 else blas.dasum)(flat))
+    return float(torch.linalg.vector_norm(g, 1, dtype=torch.float32))
 
 
 class GradNormRecorder:
-    """Per-step l2 and l1 norms of all gradients of ``model`` (or an iterable of parameters)."""
+    """Per-step l2 and l1 norms of all gradients of ``model`` (or an iterable of parameters).
 
-    def __init__(self, model_or_params, capacity: int = 1024):
+    ``optimizer`` (the optimizer object, its class or its name, e.g. ``"adamw"``) is written
+    into the saved log, so that ``load_log`` and ``lrcore refine`` pick the matching rule
+    (Adam family -> l1 norms and the Adam rule; SGD -> l2 and the SGD rule)."""
+
+    def __init__(self, model_or_params, optimizer=None, capacity: int = 1024):
         params = (
             model_or_params.parameters()
             if hasattr(model_or_params, "parameters")
@@ -80,6 +100,33 @@ class GradNormRecorder:
         device = self.params[0].device
         self._buf = torch.zeros(2, capacity, device=device)  # grows by doubling, on the device
         self._steps: list[int] = []
+        self.optimizer = optimizer_label(optimizer) or None  # e.g. "AdamW"
+        self.family = optimizer_family(optimizer) if optimizer is not None else None
+
+    def state_dict(self) -> dict:
+        """Steps, norms and optimizer as plain lists (what a checkpoint keeps)."""
+        return {
+            "steps": [int(s) for s in self._steps],
+            "l2": self.l2.tolist(),
+            "l1": self.l1.tolist(),
+            "optimizer": self.optimizer,
+        }
+
+    def load_state_dict(self, state: dict, before: int | None = None) -> None:
+        """Put back what :meth:`state_dict` returned (rows at steps ``< before`` only, when
+        given: a run resumed at step ``before`` records the later steps again)."""
+        steps = [int(s) for s in state.get("steps", [])]
+        keep = [i for i, s in enumerate(steps) if before is None or s < before]
+        l2 = [float(state["l2"][i]) for i in keep]
+        l1 = [float(state["l1"][i]) for i in keep]
+        cap = max(self._buf.shape[1], 2 * len(keep))
+        buf = torch.zeros(2, cap, device=self._buf.device)
+        if keep:
+            buf[:, : len(keep)] = torch.tensor([l2, l1], dtype=buf.dtype)
+        self._buf, self._steps = buf, [steps[i] for i in keep]
+        if self.optimizer is None and state.get("optimizer"):
+            self.optimizer = state["optimizer"]
+            self.family = optimizer_family(self.optimizer)
 
     def record(self, step: int | None = None) -> None:
         """Record the norms of the current ``.grad`` of every parameter (None counts as 0)."""
@@ -109,22 +156,23 @@ class GradNormRecorder:
         return self._buf[1, : len(self)].double().cpu().numpy()
 
     def save(self, path: str | Path, norm: str = "both") -> Path:
-        """CSV that ``load_log`` reads: ``step,grad_norm_l2,grad_norm_l1`` (or one of them)."""
-        path = Path(path)
-        if norm == "both":
-            data = np.column_stack([self.steps, self.l2, self.l1])
-            np.savetxt(
-                path,
-                data,
-                fmt=["%d", "%.9g", "%.9g"],
-                delimiter=",",
-                header="step,grad_norm_l2,grad_norm_l1",
-                comments="",
-            )
-        elif norm in ("l1", "l2"):
-            log_to_csv(self.steps, self.l1 if norm == "l1" else self.l2, path)
-        else:
+        """CSV that ``load_log`` reads: a first line ``# lrcore: optimizer=adam (AdamW)``
+        when the optimizer is known, then ``step,grad_norm_l2,grad_norm_l1`` (or one of
+        them). Written to a temporary file and renamed (a reader never sees half a file)."""
+        if norm not in ("both", "l1", "l2"):
             raise ValueError(
                 f"GradNormRecorder.save: norm must be 'both', 'l1' or 'l2', got {norm!r}"
             )
+        path = Path(path)
+        cols = {"l2": [self.l2], "l1": [self.l1], "both": [self.l2, self.l1]}[norm]
+        names = {"l2": "grad_norm_l2", "l1": "grad_norm_l1"}
+        header = "step," + ",".join(names[n] for n in (["l2", "l1"] if norm == "both" else [norm]))
+        lines = [csv_comment(self.optimizer)] if self.optimizer else []
+        lines.append(header)
+        steps = self.steps
+        for i in range(len(steps)):
+            lines.append(f"{steps[i]}," + ",".join(repr(float(c[i])) for c in cols))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, path)
         return path
