@@ -124,9 +124,10 @@ def cmd_refine(args) -> int:
     if args.steps is not None:
         validate_steps("refine", "--steps", args.steps)
     _check_out(args, "refine", args.log)
-    log = load_log(args.log, metric=args.metric, fmt=args.fmt)
-    optimizer = log.suggested_optimizer if args.optimizer == "auto" else args.optimizer
-    check_unit("refine", "tau", args.tau)
+    log = load_log(args.log, metric=args.metric, fmt=args.fmt, optimizer=args.optimizer)
+    optimizer = log.suggested_optimizer
+    _rule_notes(log)
+    check_unit("refine", "--tau", args.tau)
     smoothed = smooth_norms(log.grad_norms, tau=args.tau)  # the slow part: done once
     refined = refine_smoothed(smoothed, optimizer=optimizer)
     if args.steps is None:
@@ -143,8 +144,8 @@ def cmd_refine(args) -> int:
     )
     _warn_degenerate(refined, smoothed, log.steps, args.tau)
     print(
-        f"refined {len(log):,} points of {log.metric!r} ({log.fmt}, {log.norm_type} -> {optimizer}, "
-        f"tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
+        f"refined {len(log):,} points of {log.metric!r} ({log.fmt}; "
+        f"{log.rule_text}; tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
         f"peak at {info.warmup_fraction:.1%} of the run, halves at {info.half_fraction:.1%}, "
         f"mean {info.mean:.3f}; {for_terminal(log.report.describe())}; {done}",
         file=sys.stderr,
@@ -189,12 +190,13 @@ def cmd_inspect(args) -> int:
 
     parsed = open_log(args.log, fmt=args.fmt)  # parsed once: the metrics and the chosen one
     log = parsed.load(args.metric)
+    _rule_notes(log)
     g = log.grad_norms
     print(f"source:   {for_terminal(log.source)}")
     print(f"format:   {log.fmt}")
     print(f"metrics:  {for_terminal(name_list(parsed.metrics, limit=20, quote=False))}")
     print(
-        f"chosen:   {log.metric} ({log.norm_type} norms -> refine with optimizer={log.suggested_optimizer})"
+        f"chosen:   {log.metric} ({log.norm_type} norms) -> refine with the {log.rule_text}"
     )
     print(f"points:   {len(log):,}")
     print(f"steps:    {log.steps[0]:,} .. {log.steps[-1]:,}")
@@ -217,6 +219,16 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def _rule_notes(log) -> None:
+    """``note:`` on stderr when the rule was a guess (the log holds l1 and l2 and does not
+    say which optimizer ran; a Hugging Face trainer_state.json), saying how to switch; a
+    ``warning:`` when the log looks resumed or truncated (it starts late or has a gap)."""
+    if log.rule_note:
+        print(f"note: {log.rule_note}", file=sys.stderr)
+    for w in log.continuity_warnings():
+        print(f"warning: {w}", file=sys.stderr)
+
+
 def _warn_degenerate(refined: np.ndarray, smoothed: np.ndarray, steps, tau: float) -> None:
     """A ``warning:`` line on stderr when :func:`lrcore.diagnose.diagnose_refined` finds the
     refined schedule degenerate."""
@@ -231,9 +243,10 @@ def cmd_bound(args) -> int:
     from lrcore.bound import compare_bounds
     from lrcore.logs import load_log
 
-    log = load_log(args.log, metric=args.metric, fmt=args.fmt)
+    log = load_log(args.log, metric=args.metric, fmt=args.fmt, optimizer=args.optimizer)
+    _rule_notes(log)
     n, g = len(log), log.grad_norms
-    optimizer = log.suggested_optimizer if args.optimizer == "auto" else args.optimizer
+    optimizer = log.suggested_optimizer
     shapes = {"refined": refine(g, tau=args.tau, optimizer=optimizer)}
     for name in args.schedules.split(","):
         if name != "refined":
@@ -242,7 +255,8 @@ def cmd_bound(args) -> int:
     print(table.sort_values("bound").to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(
         f"last-iterate bound of each shape at its best peak scale under the {n:,} logged "
-        f"{log.norm_type} norms of {log.source} (D = 1; lower is better)",
+        f"{log.norm_type} norms of {log.source} (D = 1; lower is better; "
+        f"refined: {log.rule_text})",
         file=sys.stderr,
     )
     return 0
@@ -253,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lrcore",
         description="Learning-rate schedules from schedule refinement (arXiv:2310.07831).",
     )
+    from lrcore import __version__
+
+    parser.add_argument("--version", action="version", version=f"lrcore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("refine", help="refined schedule from a gradient-norm log")
@@ -264,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimizer",
         choices=["auto", *OPTIMIZERS],
         default="auto",
-        help="sgd: l2 norms, w=s^-2; adam: l1 norms, w=s^-1; auto: from the metric name",
+        help="sgd: l2 norms, w=s^-2; adam: l1 norms, w=s^-1; auto: the optimizer the log "
+        "records (lrcore's recorder and callbacks write it), else the metric's norm",
     )
     p.add_argument(
         "--steps", type=_number, help="steps of the next run (default: the log's step span)"
