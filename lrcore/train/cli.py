@@ -28,6 +28,12 @@ _FIELDS = (
     "eval_every",
     "noise",
     "noise_scale",
+    "lm_vocab",
+    "lm_order",
+    "lm_seq_len",
+    "lm_d_model",
+    "lm_layers",
+    "lm_heldout",
 )
 
 
@@ -59,28 +65,44 @@ class StderrProgress:
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
-    from lrcore.train.config import NOISES, OPTIMIZERS, TASKS
+    from lrcore.train.config import NOISES, OPTIMIZERS, TASK_DEFAULTS, TASKS
 
+    lm = TASK_DEFAULTS["lm"]
     p.add_argument(
         "--task",
         choices=list(TASKS),
         default="logreg",
-        help="logreg (logistic regression), svm (multiclass hinge, Crammer-Singer) or cnn",
+        help="logreg (logistic regression), svm (multiclass hinge, Crammer-Singer), cnn, or lm "
+        "(small transformer on a Markov source, scored by excess held-out loss)",
     )
     p.add_argument(
         "--dataset",
-        default="digits",
-        help="; ".join(f"{t}: {', '.join(d)}" for t, d in TASKS.items()),
+        default=None,
+        help="the task's first by default; "
+        + "; ".join(f"{t}: {', '.join(d)}" for t, d in TASKS.items()),
     )
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
+    # None = the task's default (RunConfig's, or TASK_DEFAULTS for lm)
+    p.add_argument(
+        "--optimizer", choices=list(OPTIMIZERS), default=None, help=f"sgd (lm: {lm['optimizer']})"
+    )
     p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--peak-lr", type=float, default=0.1)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help=f"1000 (lm: {lm['steps']})")
+    p.add_argument("--batch-size", type=int, default=None, help=f"32 (lm: {lm['batch_size']})")
+    p.add_argument("--peak-lr", type=float, default=None, help=f"0.1 (lm: {lm['peak_lr']:g})")
+    p.add_argument(
+        "--weight-decay", type=float, default=None, help=f"0 (lm: {lm['weight_decay']:g}, AdamW)"
+    )
+    p.add_argument(
+        "--warmup-steps", type=int, default=None, help="0 (lm: 5%% of --steps, the paper's warm-up)"
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=None, help=f"100 (lm: {lm['eval_every']})")
+    p.add_argument("--lm-vocab", type=int, default=None, help="lm: tokens of the source (16)")
+    p.add_argument("--lm-order", type=int, default=None, help="lm: order of the Markov chain (2)")
+    p.add_argument("--lm-seq-len", type=int, default=None, help="lm: tokens per sequence (32)")
+    p.add_argument("--lm-d-model", type=int, default=None, help="lm: transformer width (64)")
+    p.add_argument("--lm-layers", type=int, default=None, help="lm: transformer blocks (2)")
+    p.add_argument("--lm-heldout", type=int, default=None, help="lm: held-out sequences (256)")
     p.add_argument(
         "--noise",
         default="none",
@@ -98,7 +120,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 def _base_config(args):
     from lrcore.train.config import RunConfig
 
-    return RunConfig(**{f: getattr(args, f) for f in _FIELDS})
+    given = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
+    return RunConfig.for_task(given.pop("task"), **given)
 
 
 def _schedule(value: str):
@@ -175,8 +198,17 @@ def cmd_compare(args) -> int:
     shown = table if args.all else best
     cols = [c for c in BEST_COLUMNS if c != "test_accuracy_sem"]
     cols += [] if args.all else ["bound_vs_linear"]
+    if cfg.is_lm:  # the bound is SGD's (n/a); show the noise of the excess-loss estimate
+        cols = [c for c in cols if c != "bound_vs_linear"] + ["suboptimality_se_mean"]
     print(shown[cols].to_string(index=False, float_format=_fmt))
-    if not args.all:
+    if cfg.is_lm:
+        print(
+            "lm: suboptimality = excess loss, the held-out cross-entropy minus the true Markov "
+            "model's on the same tokens (nats/token); suboptimality_se_mean: its standard error "
+            "over held-out sequences; at_grid_edge: the best peak lr is the smallest or largest "
+            "tried (widen --peak-lrs)"
+        )
+    if not args.all and not cfg.is_lm:
         print(
             "best peak lr = lowest mean final objective; bound_vs_linear: each schedule's "
             "last-iterate bound under the gradient norms of its own runs, relative to linear"

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from lrcore.refine import stretch
-from lrcore.schedules import REGISTRY, build_schedule, evaluate
+from lrcore.registry import REGISTRY, build_schedule
+from lrcore.schedules import evaluate
 
 _TABULAR = ("digits", "breast_cancer", "wine", "iris", "synthetic")
 TASKS = {
@@ -15,7 +16,22 @@ TASKS = {
     "logreg": _TABULAR,
     "svm": _TABULAR,
     "cnn": ("digits", "synthetic_images"),
+    "lm": ("markov",),  # a seeded order-k Markov chain over a small vocabulary
 }
+# settings a task needs other than RunConfig's defaults (the CLI and apps start from these)
+TASK_DEFAULTS = {
+    "lm": {
+        "dataset": "markov",
+        "optimizer": "adamw",
+        "steps": 800,  # sized by wall time: 45 runs (5 lrs x 3 schedules x 3 seeds) ~10 min
+        "batch_size": 16,
+        "peak_lr": 3e-3,
+        "weight_decay": 0.1,
+        "warmup_steps": 40,  # 5 % of the steps: linear decay with warm-up is the paper's baseline
+        "eval_every": 200,
+    },
+}
+LM_WARMUP_FRACTION = 0.05
 CONVEX_TASKS = ("logreg", "svm")  # computed in float64 on the CPU; f_star is known
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,7 +44,8 @@ class RunConfig:
     """One training run. Runs that differ only in schedule, peak lr or seed batch together."""
 
     task: str = "logreg"  # "logreg" (convex, smooth), "svm" (convex, Lipschitz, non-smooth:
-    # the multiclass hinge of Crammer & Singer, the theory's loss class) or "cnn" (small conv net)
+    # the multiclass hinge of Crammer & Singer, the theory's loss class), "cnn" (small conv net)
+    # or "lm" (small decoder-only transformer on a Markov source: non-convex, never reaches 0)
     dataset: str = "digits"  # see TASKS; all ship with scikit-learn or are generated
     optimizer: str = "sgd"  # "sgd" (l2 norms, refine with sgd) or "adam"/"adamw" (l1 norms)
     momentum: float = 0.0  # SGD momentum (0 = plain SGD, the setting the theory covers)
@@ -53,6 +70,17 @@ class RunConfig:
     precision: str = "auto"  # "auto" = float64 for the convex tasks, float32 for the CNN;
     # "float64" makes a CNN run reproducible across CPUs (its float32 sums differ from the 7th
     # digit between SIMD kernels, and thousands of Adam steps amplify that to 1e-3)
+    # task "lm" only (see lrcore.train.data.MarkovSource and lrcore.train.models.TinyLM):
+    lm_vocab: int = 16  # tokens of the Markov source
+    lm_order: int = 2  # k: each token depends on the k before it
+    lm_alpha: float = (
+        0.5  # concentration of the symmetric Dirichlet each transition row is drawn from
+    )
+    lm_seq_len: int = 32  # tokens the model reads per sequence (targets: the next token at each)
+    lm_d_model: int = 64  # transformer width
+    lm_layers: int = 2  # transformer blocks (causal self-attention + MLP, pre-norm)
+    lm_heads: int = 4  # attention heads (must divide lm_d_model)
+    lm_heldout: int = 256  # held-out sequences scored at each evaluation
 
     def __post_init__(self):
         if not isinstance(self.schedule, str):  # arrays become tuples: configs stay hashable
@@ -84,6 +112,12 @@ class RunConfig:
             ("synthetic_samples", 20),
             ("synthetic_features", 2),
             ("synthetic_classes", 2),
+            ("lm_vocab", 2),
+            ("lm_order", 1),
+            ("lm_d_model", 4),
+            ("lm_layers", 1),
+            ("lm_heads", 1),
+            ("lm_heldout", 2),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
@@ -108,6 +142,20 @@ class RunConfig:
             bad("noise_scale", ">= 0")
         if self.synthetic_condition < 1:
             bad("synthetic_condition", ">= 1")
+        if not isinstance(self.lm_alpha, int | float) or not self.lm_alpha > 0:
+            bad("lm_alpha", "a number > 0")
+        if self.lm_vocab > 256:
+            bad("lm_vocab", "an integer in [2, 256] (tokens are stored as uint8)")
+        if self.lm_vocab**self.lm_order > 2**16:
+            bad("lm_order", f"such that lm_vocab ** lm_order <= 65536 (lm_vocab={self.lm_vocab})")
+        if (
+            isinstance(self.lm_seq_len, bool)
+            or not isinstance(self.lm_seq_len, int | np.integer)
+            or self.lm_seq_len <= self.lm_order
+        ):
+            bad("lm_seq_len", f"an integer > lm_order ({self.lm_order})")
+        if self.lm_d_model % self.lm_heads:
+            bad("lm_heads", f"a divisor of lm_d_model ({self.lm_d_model})")
         if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.steps:
             bad("warmup_steps", f"an integer in [0, steps={self.steps})")
         if isinstance(self.schedule, str):
@@ -145,6 +193,10 @@ class RunConfig:
         return self.schedule if isinstance(self.schedule, str) else "custom"
 
     @property
+    def is_lm(self) -> bool:
+        return self.task == "lm"
+
+    @property
     def convex(self) -> bool:
         """Logistic regression and the hinge task: convex, run in float64, f_star is known."""
         return self.task in CONVEX_TASKS
@@ -170,6 +222,16 @@ class RunConfig:
         for k in ("schedule", "schedule_params", "warmup_steps", "peak_lr", "seed"):
             d.pop(k)
         return tuple(sorted((k, repr(v)) for k, v in d.items()))
+
+    @classmethod
+    def for_task(cls, task: str, **changes) -> RunConfig:
+        """A config with ``task``'s own defaults (:data:`TASK_DEFAULTS`), then ``changes``;
+        for "lm" a changed ``steps`` brings the warm-up along (5 % of the steps) unless
+        ``warmup_steps`` is given too."""
+        base = {"task": task, "dataset": TASKS.get(task, ("",))[0], **TASK_DEFAULTS.get(task, {})}
+        if task == "lm" and "steps" in changes and "warmup_steps" not in changes:
+            base["warmup_steps"] = round(LM_WARMUP_FRACTION * changes["steps"])
+        return cls(**{**base, **changes})
 
     def with_(self, **changes) -> RunConfig:
         return replace(self, **changes)

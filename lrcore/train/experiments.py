@@ -3,7 +3,10 @@ tuned on its own, as the paper tunes each schedule), or refine from a run and re
 
 Every run is scored by the objective it minimises at its last iterate (data loss + the L2
 term, on the full training set); for the convex tasks the tables also show the
-suboptimality ``objective - f_star`` (same ranking: f_star is fixed per seed).
+suboptimality ``objective - f_star`` (same ranking: f_star is fixed per seed). For task
+"lm" the objective is the held-out cross-entropy and the suboptimality the excess loss over
+the true Markov model on the same held-out tokens (``suboptimality_se_mean``: its standard
+error over held-out sequences, averaged over seeds).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from lrcore.train.loop import OnStep, run_many
 from lrcore.train.result import RunResult
 
 METRICS = ("objective", "suboptimality", "train_loss", "test_loss", "test_accuracy")
+SE_METRIC = "suboptimality_se"  # lm runs only: s.e. of the suboptimality over held-out tokens
 GRID_FACTOR = 2.0  # neighbouring peak lrs of the default grid, and of each extension
 GRID_POINTS = 5  # default grid: peak_lr * 2^-2 .. peak_lr * 2^2
 NORM_FLOOR = 1e-12  # zero norms are raised to this times the largest before refinement
@@ -269,6 +273,8 @@ def table_from_runs(
                 "cancelled": r.cancelled,
                 "learned": bool(r.ok and r.final["objective"] < r.evals["objective"].iloc[0]),
                 **{m: r.final[m] for m in METRICS},
+                # lm: noise of the suboptimality estimate (s.e. over held-out sequences)
+                **({SE_METRIC: r.final[SE_METRIC]} if SE_METRIC in r.final else {}),
             }
             for k, r in runs.items()
             if k[0] in order
@@ -305,6 +311,8 @@ def summarize_runs(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     for m in METRICS:
         agg[f"{m}_mean"] = (m, "mean")
         agg[f"{m}_sem"] = (m, sem)
+    if SE_METRIC in rows.columns:
+        agg[f"{SE_METRIC}_mean"] = (SE_METRIC, "mean")
     table = rows.groupby(["schedule", "peak_lr"], sort=False).agg(**agg).reset_index()
     table["diverged"] = table["diverged"].astype(int)
     score = table["objective_mean"].where((table["diverged"] == 0) & (table["cancelled"] == 0))

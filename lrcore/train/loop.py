@@ -5,7 +5,10 @@ Per step it records the lr, the minibatch objective and the l2 and l1 norms of t
 stochastic gradient the step uses: the loss gradient, plus the L2 term when weight decay is
 an L2 term (sgd, adam; not adamw's decoupled decay), plus the controlled noise (if any).
 The convex tasks (logreg, svm) run in float64 (on the CPU unless device="cuda"), so their
-numbers agree across x86 machines to ~1e-10; the CNN runs in float32.
+numbers agree across x86 machines to ~1e-10; the CNN and lm run in float32 (unless
+``precision="float64"``). For lm the objective is the held-out cross-entropy and
+``suboptimality`` the excess over the true Markov model on the same held-out tokens, with
+its standard error over held-out sequences in ``final["suboptimality_se"]``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 
 from lrcore.train.config import RunConfig
 from lrcore.train.data import load_dataset
-from lrcore.train.models import MODELS
+from lrcore.train.models import build_model
 from lrcore.train.noise import noise_profile
 from lrcore.train.objective import f_star
 from lrcore.train.optim import BatchedOptimizer
@@ -122,13 +125,22 @@ def _run_group(
     start = time.perf_counter()
     R, T, B = len(group), cfg0.steps, cfg0.batch_size
     data = [load_dataset(c) for c in group]
-    Xtr = _stack([d.X_train for d in data], device, dtype)
+    x_dtype = None if cfg0.is_lm else dtype  # lm inputs stay uint8 tokens
+    Xtr = _stack([d.X_train for d in data], device, x_dtype)
     ytr = _stack([d.y_train for d in data], device)
-    Xte = _stack([d.X_test for d in data], device, dtype)
+    Xte = _stack([d.X_test for d in data], device, x_dtype)
     yte = _stack([d.y_test for d in data], device)
     n_train, n_classes = Xtr.shape[1], max(d.n_classes for d in data)
-    model = MODELS[cfg0.task](
-        R, data[0].n_features, n_classes, [c.seed for c in group], device, dtype=dtype
+    # what "train loss" and the objective are evaluated on: the full training set, except for
+    # lm, whose training stream is read once: its objective is the held-out loss (an unbiased
+    # estimate of the expected loss it minimises), its train loss the stream's first sequences
+    Xev, yev, ref = Xtr, ytr, None
+    if cfg0.is_lm:
+        Xev = _stack([d.X_train_eval for d in data], device)
+        yev = _stack([d.y_train_eval for d in data], device)
+        ref = _stack([d.reference_test_loss for d in data], device, dtype)
+    model = build_model(
+        cfg0, R, data[0].n_features, n_classes, [c.seed for c in group], device, dtype
     )
     l2 = cfg0.weight_decay if cfg0.l2_in_objective else 0.0  # part of the gradient we record
     opt = BatchedOptimizer(
@@ -141,18 +153,24 @@ def _run_group(
     lr_table = np.stack([c.lrs() for c in group])  # float64, kept for the results
     lrs = torch.from_numpy(lr_table).to(device=device, dtype=dtype)
     # i.i.d. minibatches from each run's seed (runs with one seed see the same batches),
-    # as rows of the flattened (R * n) training set so one index_select gathers every batch
+    # as rows of the flattened (R * n) training set so one index_select gathers every batch;
+    # lm reads its stream in order, each sequence once
     batches = torch.from_numpy(
         np.stack(
             [
-                np.random.default_rng([c.seed, 3]).integers(0, n_train, (T, B)) + r * n_train
+                (
+                    np.arange(T * B).reshape(T, B)
+                    if cfg0.is_lm
+                    else np.random.default_rng([c.seed, 3]).integers(0, n_train, (T, B))
+                )
+                + r * n_train
                 for r, c in enumerate(group)
             ]
         )
         .transpose(1, 0, 2)
         .reshape(T, R * B)
     ).to(device)
-    X_flat, y_flat = Xtr.reshape(R * n_train, *Xtr.shape[2:]), ytr.reshape(-1)
+    X_flat, y_flat = Xtr.reshape(R * n_train, *Xtr.shape[2:]), ytr.reshape(R * n_train, -1)
 
     rec = torch.full((T, 3, R), float("nan"), device=device, dtype=dtype)  # loss, l2, l1
     alive = torch.ones(R, dtype=torch.bool, device=device)
@@ -160,13 +178,13 @@ def _run_group(
     evals: list[tuple[int, torch.Tensor]] = []
     check_every = 1 if device.type == "cpu" else 25  # each check syncs with the GPU
     report_every = max(1, T // 200)
-    evals.append((0, _evaluate(model, Xtr, ytr, Xte, yte, l2)))
+    evals.append((0, _evaluate(model, Xev, yev, Xte, yte, l2, ref)))
     steps_done, cancelled = 0, already_cancelled
     for t in range(0 if already_cancelled else T):
         idx = batches[t]
         loss, grads = model.loss_and_grads(
             X_flat.index_select(0, idx).view(R, B, *Xtr.shape[2:]),
-            y_flat.index_select(0, idx).view(R, B),
+            y_flat.index_select(0, idx).view(R, B, *ytr.shape[2:]),
         )
         if l2:
             loss = loss + 0.5 * l2 * _sq_norm(model.params)
@@ -196,7 +214,7 @@ def _run_group(
         opt.step(grads, lr_t)
         steps_done = t + 1
         if steps_done % cfg0.eval_every == 0 or steps_done == T:
-            evals.append((steps_done, _evaluate(model, Xtr, ytr, Xte, yte, l2)))
+            evals.append((steps_done, _evaluate(model, Xev, yev, Xte, yte, l2, ref)))
         if on_step is not None and (steps_done % report_every == 0 or steps_done == T):
             live = rec[t, 0][alive]
             mean_loss = float(live.mean()) if len(live) else float("nan")
@@ -207,7 +225,7 @@ def _run_group(
                 cancelled = True
                 break
     if steps_done and (not evals or evals[-1][0] != steps_done):
-        evals.append((steps_done, _evaluate(model, Xtr, ytr, Xte, yte, l2)))
+        evals.append((steps_done, _evaluate(model, Xev, yev, Xte, yte, l2, ref)))
     wall = time.perf_counter() - start
     return _results(
         group,
@@ -253,22 +271,32 @@ def _sq_norm(params: list[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _evaluate(model, Xtr, ytr, Xte, yte, l2: float = 0.0) -> torch.Tensor:
-    """(4, R): full train loss, test loss, test accuracy, objective (train loss + L2 term)."""
+def _evaluate(model, Xtr, ytr, Xte, yte, l2: float = 0.0, ref=None) -> torch.Tensor:
+    """(5, R): full train loss, test loss, test accuracy, objective (train loss + L2 term),
+    and nan. With ``ref`` (R, N): the true model's loss of each test example (lm), the
+    objective is the test loss and the last row the standard error over test examples of
+    (test loss - ref), the noise of the suboptimality estimate."""
     out = []
     for X, y in ((Xtr, ytr), (Xte, yte)):
         logits = model.logits(X)
-        out.append(model.example_losses(logits, y).mean(1))
+        per_example = model.example_losses(logits, y)
+        out.append(per_example.mean(1))
         if X is Xte:
-            out.append((logits.argmax(-1) == y).to(logits.dtype).mean(1))
-    out.append(out[0] + 0.5 * l2 * _sq_norm(model.params) if l2 else out[0].clone())
+            out.append((logits.argmax(-1) == y).to(logits.dtype).flatten(1).mean(1))
+    if ref is None:
+        out.append(out[0] + 0.5 * l2 * _sq_norm(model.params) if l2 else out[0].clone())
+        out.append(torch.full_like(out[0], float("nan")))
+    else:
+        out.append(out[1].clone())
+        diff = per_example - ref
+        out.append(diff.std(1) / np.sqrt(diff.shape[1]))
     return torch.stack(out)
 
 
 def _results(group, lr_table, rec, evals, steps_done, cancelled, wall, device) -> list[RunResult]:
     eval_steps = np.array([s for s, _ in evals])
     eval_vals = (
-        np.stack([v.cpu().numpy() for _, v in evals]) if evals else np.zeros((0, 4, len(group)))
+        np.stack([v.cpu().numpy() for _, v in evals]) if evals else np.zeros((0, 5, len(group)))
     )
     out = []
     for r, cfg in enumerate(group):
@@ -296,6 +324,9 @@ def _results(group, lr_table, rec, evals, steps_done, cancelled, wall, device) -
             final = {k: float(frame[k].iloc[-1]) for k in final}
         final["f_star"] = f_star(cfg)
         final["suboptimality"] = final["objective"] - final["f_star"]
+        if cfg.is_lm:  # noise of that estimate: s.e. over held-out sequences (nan if diverged)
+            se = float(eval_vals[-1, 4, r]) if len(eval_vals) else float("nan")
+            final["suboptimality_se"] = se if np.isfinite(final["suboptimality"]) else float("nan")
         out.append(
             RunResult(
                 config=cfg,

@@ -6,6 +6,11 @@
   (convex, Lipschitz, non-smooth), with a closed-form subgradient.
 - :class:`SmallCNN`: two 3x3 conv layers and a linear head for 8x8 images, run over R
   stacked parameter sets with ``torch.func.vmap``.
+- :class:`TinyLM`: a small decoder-only transformer (causal self-attention, pre-norm), its
+  parameters stacked over R runs and applied with batched matmuls.
+
+Every initialisation is drawn by numpy from the run's seed (torch's RNG gives other values
+under other CPU kernels).
 """
 
 from __future__ import annotations
@@ -139,4 +144,141 @@ class SmallCNN:
     example_losses = staticmethod(LogReg.example_losses)
 
 
-MODELS = {"logreg": LogReg, "svm": Hinge, "cnn": SmallCNN}
+class TinyLM:
+    """R copies of a decoder-only transformer for next-token prediction.
+
+    Token and learned position embeddings (width ``d``), ``layers`` pre-norm blocks
+    (LayerNorm -> causal multi-head self-attention -> residual; LayerNorm -> MLP 4d with GELU
+    -> residual), a final LayerNorm and an untied linear head. Initialisation (numpy,
+    ``default_rng([seed, 7])``): weights normal(0, 0.02), the two residual output projections
+    of each block normal(0, 0.02 / sqrt(2 * layers)) (GPT-2), biases 0, LayerNorm gains 1.
+    Every parameter has a leading run dimension R; AdamW's decay applies to all of them.
+
+    ``logits`` reads (R, N, L) tokens and returns (R, N, L - k + 1, vocab): the predictions
+    for the targets at positions ``k .. L`` (``k`` = the source's order; earlier targets have
+    no full context and are not scored, so the true model's loss is the entropy rate).
+    """
+
+    def __init__(
+        self,
+        n_runs,
+        vocab,
+        seq_len,
+        d_model,
+        layers,
+        heads,
+        order,
+        seeds,
+        device,
+        dtype=torch.float32,
+    ):
+        self.V, self.L, self.D, self.layers, self.H, self.k = (
+            vocab,
+            seq_len,
+            d_model,
+            layers,
+            heads,
+            order,
+        )
+        D, V, L = d_model, vocab, seq_len
+        shapes = {"tok": (V, D), "pos": (L, D)}
+        for i in range(layers):
+            shapes |= {
+                f"{i}.ln1_g": (D,), f"{i}.ln1_b": (D,),
+                f"{i}.qkv_w": (D, 3 * D), f"{i}.qkv_b": (3 * D,),
+                f"{i}.proj_w": (D, D), f"{i}.proj_b": (D,),
+                f"{i}.ln2_g": (D,), f"{i}.ln2_b": (D,),
+                f"{i}.fc_w": (D, 4 * D), f"{i}.fc_b": (4 * D,),
+                f"{i}.out_w": (4 * D, D), f"{i}.out_b": (D,),
+            }  # fmt: skip
+        shapes |= {"lnf_g": (D,), "lnf_b": (D,), "head_w": (D, V), "head_b": (V,)}
+        self.names = list(shapes)
+        draws = {n: [] for n in self.names}
+        for seed in seeds:
+            rng = np.random.default_rng([int(seed), 7])
+            for n, shape in shapes.items():
+                kind = n.rsplit(".", 1)[-1]
+                if kind.endswith("_g"):
+                    draws[n].append(np.ones(shape))
+                elif kind.endswith("_b"):
+                    draws[n].append(np.zeros(shape))
+                else:
+                    std = 0.02 / np.sqrt(2 * layers) if kind in ("proj_w", "out_w") else 0.02
+                    draws[n].append(rng.normal(0.0, std, shape))
+        self.params = [
+            torch.from_numpy(np.stack(draws[n])).to(device=device, dtype=dtype).requires_grad_(True)
+            for n in self.names
+        ]
+        self._p = dict(zip(self.names, self.params, strict=True))
+        self._mask = torch.ones(L, L, dtype=torch.bool, device=device).triu(1)
+
+    @staticmethod
+    def _ln(x, g, b):
+        R = g.shape[0]
+        x = F.layer_norm(x, x.shape[-1:])
+        return x * g.view(R, *([1] * (x.dim() - 2)), -1) + b.view(R, *([1] * (x.dim() - 2)), -1)
+
+    @staticmethod
+    def _lin(x, w, b):
+        """(R, N, L, a) @ (R, a, c) + (R, c)."""
+        R, N, L, a = x.shape
+        y = torch.baddbmm(b.unsqueeze(1), x.reshape(R, N * L, a), w)
+        return y.view(R, N, L, -1)
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        p, H = self._p, self.H
+        tok = X.long()
+        R, N, L = tok.shape
+        # each run's own embedding rows: offset run r's tokens by r * V in the (R V, D) table
+        rows = tok + (torch.arange(R, device=tok.device) * self.V).view(R, 1, 1)
+        x = p["tok"].reshape(R * self.V, self.D)[rows] + p["pos"][:, :L].unsqueeze(1)
+        hd = self.D // H
+        for i in range(self.layers):
+            h = self._ln(x, p[f"{i}.ln1_g"], p[f"{i}.ln1_b"])
+            q, k, v = (
+                self._lin(h, p[f"{i}.qkv_w"], p[f"{i}.qkv_b"])
+                .view(R * N, L, 3, H, hd)
+                .permute(2, 0, 3, 1, 4)
+            )  # each (R N, H, L, hd)
+            att = (q @ k.transpose(-1, -2)) / np.sqrt(hd)
+            att = att.masked_fill(self._mask[:L, :L], float("-inf")).softmax(-1)
+            o = (att @ v).transpose(1, 2).reshape(R, N, L, self.D)
+            x = x + self._lin(o, p[f"{i}.proj_w"], p[f"{i}.proj_b"])
+            h = self._ln(x, p[f"{i}.ln2_g"], p[f"{i}.ln2_b"])
+            h = F.gelu(self._lin(h, p[f"{i}.fc_w"], p[f"{i}.fc_b"]))
+            x = x + self._lin(h, p[f"{i}.out_w"], p[f"{i}.out_b"])
+        x = self._ln(x[:, :, self.k - 1 :], p["lnf_g"], p["lnf_b"])
+        return self._lin(x, p["head_w"], p["head_b"])
+
+    @staticmethod
+    def example_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(R, N, T, V) logits, (R, N, T) targets -> (R, N) mean cross-entropy per sequence."""
+        R, N, T, V = logits.shape
+        ce = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1).long(), reduction="none")
+        return ce.view(R, N, T).mean(2)
+
+    def loss_and_grads(self, X, y):
+        loss = self.example_losses(self.logits(X), y).mean(1)
+        grads = torch.autograd.grad(loss.sum(), self.params)  # runs are independent
+        return loss.detach(), list(grads)
+
+
+def build_model(cfg, n_runs, n_features, n_classes, seeds, device, dtype):
+    """The model of ``cfg.task`` for ``n_runs`` runs initialised from ``seeds``."""
+    if cfg.task == "lm":
+        return TinyLM(
+            n_runs,
+            cfg.lm_vocab,
+            cfg.lm_seq_len,
+            cfg.lm_d_model,
+            cfg.lm_layers,
+            cfg.lm_heads,
+            cfg.lm_order,
+            seeds,
+            device,
+            dtype=dtype,
+        )
+    return MODELS[cfg.task](n_runs, n_features, n_classes, seeds, device, dtype=dtype)
+
+
+MODELS = {"logreg": LogReg, "svm": Hinge, "cnn": SmallCNN, "lm": TinyLM}

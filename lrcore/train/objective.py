@@ -144,9 +144,15 @@ _SOLVERS = {"logreg": _solve_logreg, "svm": _solve_hinge}
 
 def f_star(config) -> float:
     """Minimum of the objective of ``config`` (a RunConfig of a convex task) on its training
-    split, or nan where it cannot be certified (see the module docstring). Cached per
+    split, or nan where it cannot be certified (see the module docstring). For task "lm": the
+    true Markov model's cross-entropy on the run's held-out tokens (the objective there is the
+    held-out loss; its expectation is the source's entropy rate). Cached per
     (data split, task, l2), so a grid over schedules, peak lrs and seeds solves it once per seed.
     """
+    if getattr(config, "task", None) == "lm":  # the true model's loss on the held-out tokens
+        from lrcore.train.data import lm_dataset
+
+        return float(lm_dataset(config).reference_test_loss.mean())
     if not config.convex:
         return float("nan")
     from lrcore.train.data import data_spec
