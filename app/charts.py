@@ -13,32 +13,44 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from lrcore import REGISTRY
+
 # every figure's template, set once: naming it in each figure's layout costs 7 ms a figure
 pio.templates.default = "plotly_white"
 
 MAX_POINTS = 2000
 LOG_DECADES = 4  # a log-scale y axis spans at most this many decades below its top
+MAX_TICK_GAP = 0.25  # no unlabelled stretch of a log axis longer than this share of it
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"]
 BASELINE_STYLE = {"linear": "dash", "cosine": "solid"}  # a dotted cosine looked broken up
 
-# One colour per schedule on every page, by registry name and by display label: refined is
-# always blue, linear always grey, cosine always purple (pages look colours up here).
+# One colour per schedule on every page, for every registry schedule, by registry name and by
+# display label (REGISTRY[name].label): refined is always blue, linear always grey, cosine
+# always purple (pages look colours up here; a test checks that every registry name has one).
 _SCHEDULE_COLOURS = {
-    "refined": ("refined", "#2563eb"),
-    "linear": ("Linear decay", "#4b5563"),
-    "cosine": ("Cosine decay", "#9333ea"),
-    "constant": ("Constant", "#16a34a"),
-    "polynomial": ("Polynomial decay", "#ea580c"),
-    "step": ("Step decay", "#0891b2"),
-    "exponential": ("Exponential decay", "#be185d"),
-    "inverse_sqrt": ("Inverse square root", "#4d7c0f"),
-    "wsd": ("Warmup-stable-decay", "#dc2626"),
-    "numerical optimum": ("numerical optimum", "#111827"),
+    "refined": "#2563eb",
+    "linear": "#4b5563",
+    "cosine": "#9333ea",
+    "constant": "#16a34a",
+    "polynomial": "#ea580c",
+    "step": "#0891b2",
+    "exponential": "#be185d",
+    "inverse_sqrt": "#4d7c0f",
+    "wsd": "#dc2626",
+    "cosine_restarts": "#c026d3",
+    "multistep": "#0e7490",
+    "piecewise": "#a16207",
+    "join": "#6d28d9",
+    "rsqrt": "#b91c1c",
+    "one_cycle": "#15803d",
+    "cyclic": "#0369a1",
+    "numerical optimum": "#111827",
 }
+_LABELS = {name: spec.label for name, spec in REGISTRY.items()}
 COLOURS: dict[str, str] = {
-    **{name: colour for name, (_, colour) in _SCHEDULE_COLOURS.items()},
-    **{label: colour for label, colour in _SCHEDULE_COLOURS.values()},
-    **{label.lower(): colour for label, colour in _SCHEDULE_COLOURS.values()},
+    **_SCHEDULE_COLOURS,
+    **{_LABELS[n]: c for n, c in _SCHEDULE_COLOURS.items() if n in _LABELS},
+    **{_LABELS[n].lower(): c for n, c in _SCHEDULE_COLOURS.items() if n in _LABELS},
 }
 
 # one colour per uploaded log, the same on the norms chart and for its refined schedule: the
@@ -94,6 +106,28 @@ class Curve:
     color: str | None = None
     opacity: float = 1.0
     group: str | None = None  # legend group (raw and smoothed norms of one log)
+    band: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) shaded under the line
+
+
+BAND_WIDTH = 0.02  # a noisy curve is drawn as its running median over this share of points
+
+
+def smoothed_band(y: np.ndarray, frac: float = BAND_WIDTH) -> tuple[np.ndarray, ...]:
+    """(running median, running min, running max) of ``y`` over windows of ``frac`` of its
+    points: how a spiky curve (the numerical optimum) is drawn legibly, its raw range kept.
+
+    >>> [a.tolist() for a in smoothed_band(np.array([1.0, 9.0, 1.0, 1.0, 1.0]), frac=0.6)]
+    [[1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0], [9.0, 9.0, 9.0, 1.0, 1.0]]
+    """
+    from scipy.ndimage import maximum_filter1d, median_filter, minimum_filter1d
+
+    y = np.asarray(y, dtype=np.float64)
+    w = max(3, int(len(y) * frac) // 2 * 2 + 1)
+    return (
+        median_filter(y, size=w, mode="nearest"),
+        minimum_filter1d(y, w, mode="nearest"),
+        maximum_filter1d(y, w, mode="nearest"),
+    )
 
 
 def _layout(
@@ -137,7 +171,13 @@ def _layout(
 def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
     """Tick values and labels for a log axis from ``low`` to ``high``: decades only over
     two decades or more, else 1-2-5 (or finer) steps, each labelled with its full value
-    (plotly's own minor labels read "2, 1, 9, 8 ... 0.1, 9")."""
+    (plotly's own minor labels read "2, 1, 9, 8 ... 0.1, 9"). No stretch between two ticks,
+    or between a tick and an end of the axis, spans more than ``MAX_TICK_GAP`` of the axis
+    (a 0.15 .. 2.5 axis labelled only 2, 1, 0.5 left its lower third bare).
+
+    >>> log_ticks(0.15, 2.5)[1]
+    ['0.15', '0.2', '0.3', '0.4', '0.5', '0.6', '0.7', '0.8', '1', '1.5', '2']
+    """
     decades = np.log10(high / low)
     sets = [
         [1.0],
@@ -147,14 +187,17 @@ def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
     ]
     first = 0 if decades >= 2 else 1 if decades >= 0.7 else 2 if decades >= 0.3 else 3
     exps = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
-    for steps in sets[first:]:  # the coarsest steps that still give 3 ticks
+    best = None
+    for steps in sets[first:]:  # the coarsest steps that give 3 ticks and no wide bare stretch
         vals = [
             m * 10.0**e for e in exps for m in steps if low * 0.999 <= m * 10.0**e <= high * 1.001
         ]
         if len(vals) >= 3:
-            break
-    else:  # a very narrow range: the ends and the middle
-        vals = [low, float(np.sqrt(low * high)), high]
+            best = vals
+            edges = np.log10([low, *vals, high])
+            if np.diff(edges).max() <= MAX_TICK_GAP * max(decades, 1e-12):
+                break
+    vals = best or [low, float(np.sqrt(low * high)), high]  # very narrow: the ends and middle
     return vals, [f"{v:.3g}" for v in vals]
 
 
@@ -168,6 +211,23 @@ def line_figure(
 ) -> go.Figure:
     fig = go.Figure()
     for i, c in enumerate(curves):
+        color = c.color or PALETTE[i % len(PALETTE)]
+        if c.band is not None:
+            (xl, lo), (xh, hi) = decimate(c.x, c.band[0]), decimate(c.x, c.band[1])
+            fig.add_trace(
+                go.Scatter(
+                    x=np.r_[xh, xl[::-1]],
+                    y=np.r_[hi, lo[::-1]],
+                    name=f"{c.name} (raw range)",
+                    fill="toself",
+                    fillcolor=color,
+                    opacity=0.15,
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    legendgroup=c.name,
+                    showlegend=False,
+                )
+            )
         x, y = decimate(c.x, c.y)
         fig.add_trace(
             go.Scattergl(
@@ -176,12 +236,8 @@ def line_figure(
                 name=c.name,
                 mode="lines",
                 opacity=c.opacity,
-                legendgroup=c.group,
-                line={
-                    "dash": c.dash,
-                    "width": c.width,
-                    "color": c.color or PALETTE[i % len(PALETTE)],
-                },
+                legendgroup=c.group or (c.name if c.band is not None else None),
+                line={"dash": c.dash, "width": c.width, "color": color},
             )
         )
     return _layout(fig, title, x_title, y_title, log_y, height)

@@ -3,8 +3,8 @@
 import contextlib
 
 import numpy as np
+import state
 import streamlit as st
-import ui
 
 import lrcore
 
@@ -34,7 +34,7 @@ pages = [
 ]
 page = st.navigation(pages)
 # settings survive a visit to another page (Streamlit forgets undrawn widgets otherwise)
-ui.keep_widget_state(st.session_state)
+state.keep_widget_state(st.session_state)
 st.session_state["_prev_page"] = st.session_state.get("_page")
 st.session_state["_page"] = page.title
 with st.sidebar:

@@ -8,6 +8,7 @@ Importing ``lrcore`` loads numpy, scipy and pandas only: torch lives in ``lrcore
 """
 
 from lrcore._validate import MAX_STEPS
+from lrcore.analysis import LogAnalysis, analyse
 from lrcore.bound import (
     best_scale,
     bound_terms,
@@ -50,6 +51,8 @@ from lrcore.schedules import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "LogAnalysis",
+    "analyse",
     "MAX_STEPS",
     "REGISTRY",
     "ScheduleSummary",

@@ -16,11 +16,9 @@ from lrcore import export
 from lrcore._output import check_out, write_atomic
 from lrcore._text import for_terminal
 from lrcore._validate import check_unit, validate_peak_lr, validate_span, validate_steps
+from lrcore.analysis import analyse
 from lrcore.refine import (
     OPTIMIZERS,
-    SAMPLE_POINTS,
-    SUMMARY_GRID,
-    evenly_spaced,
     refine,
     refine_smoothed,
     smooth_norms,
@@ -28,7 +26,8 @@ from lrcore.refine import (
     stretch,
     summarize,
 )
-from lrcore.schedules import REGISTRY, build_schedule, evaluate
+from lrcore.registry import REGISTRY, build_schedule
+from lrcore.schedules import evaluate
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -191,6 +190,9 @@ def cmd_inspect(args) -> int:
     parsed = open_log(args.log, fmt=args.fmt)  # parsed once: the metrics and the chosen one
     log = parsed.load(args.metric)
     _rule_notes(log)
+    # the analysis the app's Refine page shows (one function, so both print the same numbers;
+    # a long log is analysed on evenly spaced points), computed before anything is printed
+    view = analyse(log)
     g = log.grad_norms
     print(f"source:   {for_terminal(log.source)}")
     print(f"format:   {log.fmt}")
@@ -201,25 +203,26 @@ def cmd_inspect(args) -> int:
     print(f"points:   {len(log):,}")
     print(f"steps:    {log.steps[0]:,} .. {log.steps[-1]:,}")
     print(f"norms:    min {g.min():.4g}, median {_median(g):.4g}, max {g.max():.4g}")
-    print(f"cleaning: {log.report.describe()}")
-    # the shape summary and the diagnosis need the shape, not every point: on a long log they
-    # use evenly spaced points (the median filter at full width would cost 5-10x the parse),
-    # the same points and grid as the app's page, so both show the same numbers
-    pick = evenly_spaced(len(g), SAMPLE_POINTS)
-    smoothed = smooth_norms(g[pick], tau=0.1)
-    refined = refine_smoothed(smoothed, optimizer=log.suggested_optimizer)
-    span = int(log.steps[-1] - log.steps[0]) + 1
-    info = summarize(stretch(refined, max(2, min(span, SUMMARY_GRID)), steps=log.steps[pick]))
-    sampled = f"; from {len(pick):,} evenly spaced points" if len(pick) < len(g) else ""
-    print(
-        f"refined:  peak at {info.warmup_fraction:.1%} of the run, halves at "
-        f"{info.half_fraction:.1%} (tau 0.1, optimizer={log.suggested_optimizer}{sampled})"
-    )
-    _warn_degenerate(refined, smoothed, log.steps[pick], 0.1)
+    print(f"cleaning: {for_terminal(log.report.describe())}")
+    print(f"next run: {view.steps:,} steps ({view.default_steps_note})")
+    print(f"refined:  {view.summary_sentence}")
+    print(f"config:   {_plain(view.fit_sentence)}")
+    print(f"bound:    {_plain(view.bound_sentence)}")
+    for w in view.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
 def _rule_notes(log) -> None:
+def _plain(markdown: str) -> str:
+    """A sentence written for the app's markdown, for a terminal (no ``**``).
+
+    >>> _plain("**As a plain config:** no warm-up.")
+    'As a plain config: no warm-up.'
+    """
+    return markdown.replace("**", "")
+
+
     """``note:`` on stderr when the rule was a guess (the log holds l1 and l2 and does not
     say which optimizer ran; a Hugging Face trainer_state.json), saying how to switch; a
     ``warning:`` when the log looks resumed or truncated (it starts late or has a gap)."""

@@ -1,6 +1,6 @@
 """Turn a refined curve into a plain config: fit a standard family to a schedule.
 
-Families (both built from :data:`lrcore.schedules.REGISTRY`, so the fit is a config
+Families (both built from :data:`lrcore.registry.REGISTRY`, so the fit is a config
 any trainer can express):
 
 - ``warmup_poly``: linear warm-up over a fraction ``w`` of the run, then ``(1 - p) ** power``;
@@ -21,7 +21,8 @@ from scipy.optimize import minimize_scalar
 
 from lrcore._validate import as_norms
 from lrcore.refine import stretch
-from lrcore.schedules import _COOLDOWNS, Schedule, build_schedule, evaluate
+from lrcore.registry import build_schedule
+from lrcore.schedules import _COOLDOWNS, Schedule, evaluate
 
 __all__ = ["FamilyFit", "fit_family", "FAMILIES"]
 

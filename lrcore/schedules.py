@@ -516,14 +516,3 @@ def _check_decay(fn: str, peak_lr: float, total_steps: int, final_lr: float) -> 
     check_finite(fn, "final_lr", final_lr)
     check_int(fn, "total_steps", total_steps, minimum=1)
 
-
-_REGISTRY_NAMES = ("Param", "ScheduleSpec", "REGISTRY", "build_schedule")
-
-
-def __getattr__(name: str):
-    """The registry lives in :mod:`lrcore.registry`; its names stay importable from here."""
-    if name in _REGISTRY_NAMES:
-        from lrcore import registry
-
-        return getattr(registry, name)
-    raise AttributeError(f"module 'lrcore.schedules' has no attribute {name!r}")

@@ -7,6 +7,7 @@ import pytest
 from _apptest import app, assert_clean, charts, csv_log, download, layouts, media, upload  # noqa: F401
 
 from lrcore import refine, smooth_norms, stretch, summarize
+from lrcore._text import for_markdown as md
 from lrcore.diagnose import diagnose_refined
 from lrcore.fit import fit_family
 from lrcore.logs._write import WRITERS, write_log
@@ -146,7 +147,7 @@ def test_each_log_keeps_its_own_rule_and_length_and_overlays_stay_readable():
     traces = charts(at)
     np.testing.assert_allclose(traces["refined: a.csv"]["y"], 0.1 * refine(a_norms, 0.1, "sgd"))
     np.testing.assert_allclose(traces["refined: b.csv"]["y"], 0.1 * refine(b_norms, 0.1, "sgd"))
-    assert [t.label for t in at.tabs] == ["a.csv", "b.csv"]
+    assert [t.label for t in at.tabs] == ["a\\.csv", "b\\.csv"]  # names escaped for markdown
 
 
 def test_a_fit_that_does_not_fit_gives_no_config_and_the_diagnostic_shows():
@@ -191,15 +192,15 @@ def test_none_clears_the_page_and_a_sent_log_agrees_with_the_picker():
     import sys
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
-    import ui  # the app's own module, the one AppTest runs
+    import state  # the app's own module, the one AppTest runs
 
     norms = np.array([3.0, 2, 1, 1, 2])
-    at.session_state["sent_logs"] = [ui.LogSource("run.csv", data=csv_log(range(5), norms))]
+    at.session_state["sent_logs"] = [state.LogSource("run.csv", data=csv_log(range(5), norms))]
     at.run()
     assert_clean(at)
     assert at.selectbox(key="refine_sample").value == SENT
     assert [i.value for i in at.info] == [
-        "Showing the gradient norms sent from 'Train and check': run.csv"
+        f"Showing the gradient norms sent from 'Train and check': {md('run.csv')}"
     ]
     np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine(norms))
 
@@ -250,7 +251,7 @@ def test_malformed_upload_shows_an_error_and_keeps_the_last_chart(case):
     at = upload(at, "refine_uploads", (name, data))
     assert not at.exception, [e.value for e in at.exception]
     if at.error:
-        assert any(name in e.value for e in at.error), [e.value for e in at.error]
+        assert any(md(name) in e.value for e in at.error), [e.value for e in at.error]
         assert any("Still showing the last log that loaded" in w.value for w in at.warning)
         assert charts(at)["refined"]["y"] == shown
     else:  # the library handled the extreme values: then every number shown is finite
@@ -286,16 +287,16 @@ def test_a_long_log_is_shown_from_evenly_spaced_points_and_downloads_use_every_p
     import sys
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
-    import ui  # the app's own module, the one AppTest runs
+    import lrcore.analysis
 
-    monkeypatch.setattr(ui, "COMPUTE_POINTS", 100)
+    monkeypatch.setattr(lrcore.analysis, "SAMPLE_POINTS", 100)
     norms = np.r_[np.linspace(5, 1, 100), np.ones(200), np.linspace(1, 3, 100)] * (
         1 + 0.3 * np.sin(np.arange(400))
     )
     at = upload(app(), "refine_uploads", ("long.csv", csv_log(range(400), norms)))
     assert_clean(at)
     assert any(
-        "computes on 100 evenly spaced points of the 400 in **long.csv**" in c.value
+        f"computes on 100 evenly spaced points of the 400 in **{md('long.csv')}**" in c.value
         for c in at.caption
     )
     idx = np.unique(np.linspace(0, 399, 100).round().astype(int))
@@ -330,10 +331,15 @@ def test_the_app_helpers_doctests():
     import sys
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+    import cached
     import charts
+    import refine_charts
+    import sources
+    import state
     import ui
 
-    for module in (ui, charts):
+    assert cached and refine_charts  # import cleanly (no doctests of their own)
+    for module in (ui, charts, sources, state):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, (module.__name__, result)
 
@@ -376,7 +382,7 @@ def test_an_upload_and_the_settings_survive_a_visit_to_another_page():
     at.switch_page("app_pages/learn.py").run()
     at.switch_page("app_pages/refine.py").run()
     assert_clean(at)
-    assert any("Showing your upload **mine.csv**" in i.value for i in at.info)
+    assert any(f"Showing your upload **{md('mine.csv')}**" in i.value for i in at.info)
     assert at.number_input(key="peak_lr").value == 0.5
     assert at.slider(key="tau").value == 0.2
     assert at.number_input(key=steps_key).value == 400
@@ -416,7 +422,8 @@ def test_the_numerical_optimum_is_explained_as_a_lower_limit():
     assert opt <= ref * (1 + 1e-9)
     (cap,) = [c.value for c in at.caption if c.value.startswith("The numerical optimum")]
     assert f"Its bound, {opt:.4g}, is a lower limit" in cap and f"{ref / opt:.2f}×" in cap
-    assert "spiky" in cap and "not a schedule to use" in cap
+    assert "drawn smoothed (a running median), with its raw range as a band" in cap
+    assert "not a schedule to use" in cap
     (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
     assert said.startswith("Of the schedules to use, the theory prefers")
     vs = t.loc["numerical optimum", "vs linear"]
@@ -453,7 +460,8 @@ def test_a_bad_file_is_named_once_in_its_error():
     at = upload(app(), "refine_uploads", ("junk.csv", bytes(range(256)) * 4))
     assert not at.exception
     (err,) = [e.value for e in at.error]
-    assert err.startswith("Could not read junk.csv") and err.count("junk.csv") == 1, err
+    assert err.startswith(f"Could not read {md('junk.csv')}"), err
+    assert err.count(md("junk.csv")) == 1, err  # named once (escaped for markdown)
 
 
 def test_a_removed_upload_is_freed_at_once():
@@ -464,7 +472,7 @@ def test_a_removed_upload_is_freed_at_once():
 
     at = upload(app(), "refine_uploads", ("a.csv", csv_log(range(5000), np.linspace(2, 1, 5000))))
     assert_clean(at)
-    log = weakref.ref(at.session_state["refine_results"][0].log)
+    log = weakref.ref(at.session_state["refine_logs"][0])
     at.file_uploader(key="refine_uploads").set_value(None).run()
     assert_clean(at)
     assert any("Upload a gradient-norm log" in i.value for i in at.info)
@@ -492,7 +500,7 @@ def test_a_long_log_shows_the_numbers_lrcore_inspect_prints(tmp_path, capsys):
     shown = {m.label: m.value for m in at.metric}
     assert (shown["Implied warm-up"], shown["Halves at"]) == said.groups()
     assert any(
-        f"computes on {SAMPLE_POINTS:,} evenly spaced points of the {n:,} in **long.csv**"
+        f"computes on {SAMPLE_POINTS:,} evenly spaced points of the {n:,} in **{md('long.csv')}**"
         in c.value
         and "numbers below come from them" in c.value
         and "`lrcore refine` use every point" in c.value
@@ -515,3 +523,39 @@ def test_the_same_file_uploaded_again_keeps_its_settings():
     at = upload(at, "refine_uploads", ("a.csv", other))
     (n,) = [n for n in at.number_input if n.label == "Steps of the next run"]
     assert n.value == 50
+
+
+def test_a_held_out_hf_log_shows_the_same_peak_halving_and_length_as_lrcore_inspect(
+    tmp_path, capsys
+):
+    """One analysis (lrcore.analyse) behind the page and the CLI: a trainer_state.json logged
+    every 5 steps from step 5 (where the CLI once said 1,196 steps and the page 1,200)."""
+    import json
+    import re
+
+    from lrcore.cli import main
+
+    steps = np.arange(5, 1201, 5)
+    rng = np.random.default_rng(7)
+    norms = np.exp(0.2 * rng.normal(size=len(steps))) * np.linspace(3, 1, len(steps)) ** 0.5
+    history = [
+        {"step": int(s), "grad_norm": float(g), "loss": 1.0}
+        for s, g in zip(steps, norms, strict=True)
+    ]
+    data = json.dumps({"log_history": history}).encode()
+    path = tmp_path / "trainer_state.json"
+    path.write_bytes(data)
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    peak, half = re.search(r"peak at ([\d.]+%) of the run, halves at ([\d.]+%)", out).groups()
+    (length,) = re.findall(r"^next run: ([\d,]+) steps", out, re.M)
+    at = upload(app(), "refine_uploads", ("trainer_state.json", data))
+    assert_clean(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Implied warm-up"], shown["Halves at"]) == (peak, half)
+    (box,) = [n for n in at.number_input if n.label == "Steps of the next run"]
+    assert f"{box.value:,}" == length == "1,200"
+    # the Schedules page refines the same log from the same analysis
+    at.switch_page("app_pages/schedules.py").run()
+    assert_clean(at)
+    assert any("the log on 'Refine a log' (trainer\\_state\\.json" in c.value for c in at.caption)

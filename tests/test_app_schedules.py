@@ -4,6 +4,7 @@ import numpy as np
 from _apptest import app, assert_clean, charts, csv_log, layouts, upload
 
 from lrcore import best_scale, build_schedule, evaluate, refine, stretch
+from lrcore._text import for_markdown as md
 
 PAGE = "app_pages/schedules.py"
 
@@ -44,7 +45,7 @@ def test_refined_is_among_the_schedules_from_the_refine_page_log():
     assert_clean(at)
     expected = 0.1 * stretch(refine(norms, 0.1, "sgd"), 1000)
     np.testing.assert_allclose(charts(at)["refined"]["y"], expected, rtol=1e-9, atol=1e-15)
-    assert any("the log on 'Refine a log' (mine.csv" in c.value for c in at.caption)
+    assert any(f"the log on 'Refine a log' ({md('mine.csv')}" in c.value for c in at.caption)
     # by default the bound uses the norms the refined schedule came from, stretched
     table = at.dataframe[0].value.set_index("schedule")
     bound, _ = best_scale(expected, stretch(norms, 1000))
@@ -70,7 +71,7 @@ def test_a_bad_upload_shows_an_error_and_keeps_the_last_good_result():
     at.file_uploader(key="sch_upload").set_value(("good.csv", GOOD, "text/csv")).run()
     assert_clean(at)
     shown, table = charts(at), at.dataframe[0].value
-    assert any("Norms of **good.csv**" in c.value for c in at.caption)
+    assert any(f"Norms of **{md('good.csv')}**" in c.value for c in at.caption)
     # the file replaced by a bad one: the good result stays
     at.file_uploader(key="sch_upload").set_value(
         ("bad.csv", b"step,grad_norm\n0,1\n1,abc\n", "text/csv")
@@ -78,12 +79,14 @@ def test_a_bad_upload_shows_an_error_and_keeps_the_last_good_result():
     at.run()
     assert not at.exception
     (err,) = [e.value for e in at.error]
-    assert "bad.csv, line 3" in err and err.count("bad.csv") == 1, err
-    assert err.startswith("Could not read bad.csv") and "build the schedules" not in err, err
+    assert md("bad.csv, line 3") in err and err.count(md("bad.csv")) == 1, err
+    assert err.startswith(f"Could not read {md('bad.csv')}") and "build the schedules" not in err, (
+        err
+    )
     assert any("Still showing the last schedules" in w.value for w in at.warning)
     assert charts(at) == shown
     assert at.dataframe[0].value.equals(table)
-    assert any("Norms of **good.csv**" in c.value for c in at.caption)
+    assert any(f"Norms of **{md('good.csv')}**" in c.value for c in at.caption)
     assert not any("constant norms until" in c.value for c in at.caption)
 
 
@@ -213,7 +216,7 @@ def test_an_upload_survives_switching_the_norms_choice_away_and_back():
     at.radio(key="sch_norms").set_value("constant").run()
     at.radio(key="sch_norms").set_value("upload a log").run()  # the uploader comes back empty
     assert_clean(at)
-    assert any("Showing your upload **good.csv**" in i.value for i in at.info)
+    assert any(f"Showing your upload **{md('good.csv')}**" in i.value for i in at.info)
     assert at.dataframe[0].value.equals(with_log)  # scored with the log's norms again
     at.button(key="sch_clear").click().run()  # 'clear' forgets it
     assert_clean(at)
@@ -233,6 +236,6 @@ def test_a_bad_upload_after_removing_the_good_one_keeps_what_was_shown():
     shown, table = charts(at), at.dataframe[0].value
     at.file_uploader(key="sch_upload").set_value(("bad.bin", b"\x00\x01" * 100, "text/csv")).run()
     assert not at.exception
-    assert [e.value for e in at.error][0].startswith("Could not read bad.bin")
+    assert [e.value for e in at.error][0].startswith(f"Could not read {md('bad.bin')}")
     assert charts(at) == shown and at.dataframe[0].value.equals(table)
     assert not any("good.csv" in c.value for c in at.caption)

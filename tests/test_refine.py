@@ -6,7 +6,8 @@ from hypothesis.extra.numpy import arrays
 
 from lrcore import refine, refine_reference, smooth_norms, smoothing_width, stretch, summarize
 from lrcore.fit import fit_family
-from lrcore.schedules import build_schedule, evaluate
+from lrcore.registry import build_schedule
+from lrcore.schedules import evaluate
 
 # refinement.md, "Golden values"
 GOLDEN = [

@@ -1,10 +1,10 @@
 """Learn: why linear decay, where warm-up comes from, what the bound says (and the notation)."""
 
+import cached
 import charts
 import numpy as np
 import pandas as pd
 import streamlit as st
-import ui
 import words
 
 from lrcore import REGISTRY, compare_bounds
@@ -104,13 +104,13 @@ T = int(c3.select_slider("Steps T", [200, 500, 1000, 2000, 5000], value=1000, ke
 
 g = synthetic_norms(shape, T, seed=0, noise=noise)
 steps = np.arange(T)
-smooth, refined = ui.cached_refine(g, 0.1, "sgd")
+smooth, refined = cached.cached_refine(g, 0.1, "sgd")
 shapes = {
     "constant": np.ones(T),
     "cosine": 0.5 * (1 + np.cos(np.pi * steps / T)),
     "linear": 1 - steps / T,
     "refined": refined,
-    "optimum": ui.cached_optimal(g),
+    "optimum": cached.cached_optimal(g),
 }
 bounds = compare_bounds({NAMES[k]: v for k, v in shapes.items()}, g, reference=LINEAR).set_index(
     "schedule"

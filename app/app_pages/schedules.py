@@ -1,14 +1,18 @@
 """Schedules: build any registry schedule (and the refined one), overlay them, compare their
 bounds, export them."""
 
+import cached
 import charts
 import numpy as np
+import sources
+import state
 import streamlit as st
 import ui
 
-from lrcore import REGISTRY
+from lrcore import REGISTRY, LogAnalysis
 from lrcore._text import for_markdown as md
 from lrcore.export import csv_rows, short
+from lrcore.logs import GradNormLog
 
 REFINED = "refined"
 SAMPLE = "logreg_digits_sgd.csv"
@@ -22,13 +26,13 @@ st.caption(
 
 with st.sidebar:
     st.header("Run")
-    ui.widget_default("sch_total", 1000)
-    ui.widget_default("sch_peak", 0.1)
+    state.widget_default("sch_total", 1000)
+    state.widget_default("sch_peak", 0.1)
     total = int(st.number_input("Total steps", 2, 10**7, key="sch_total"))
     peak_lr = st.number_input("Peak learning rate", 1e-8, 1e3, format="%g", key="sch_peak")
     log_y = st.toggle("Log-scale y axis", key="sch_logy")
 
-ui.widget_default("sch_chosen", [REFINED, "linear", "cosine", "wsd"])
+state.widget_default("sch_chosen", [REFINED, "linear", "cosine", "wsd"])
 chosen = st.multiselect(
     "Schedules",
     [REFINED, *REGISTRY],
@@ -44,16 +48,21 @@ def _label(p) -> str:
     return p.help[0].upper() + p.help[1:]
 
 
-def refined_source() -> tuple[ui.Analysis, str]:
+def refined_source() -> tuple[LogAnalysis, GradNormLog, str]:
     """The refined schedule of the Refine page's first log, else of a sample run."""
-    results = st.session_state.get("refine_results")
-    if results:
-        r = results[0]
-        return r, f"the log on 'Refine a log' ({md(r.log.source)}, {r.optimizer} rule, τ = {r.tau})"
-    log = ui.cached_log(ui.sample_source(SAMPLE), None)
-    r = ui.analyse(log, 0.1, log.suggested_optimizer, 1000)
+    logs, views = state.refine_results()
+    if views:
+        r = views[0]
+        return (
+            r,
+            logs[0],
+            f"the log on 'Refine a log' ({md(r.source)}, {r.optimizer} rule, τ = {r.tau})",
+        )
+    log = sources.cached_log(sources.sample_source(SAMPLE), None)
+    r = cached.analyse(log, 0.1, None, 1000)
     return (
         r,
+        log,
         f"the sample run {SAMPLE} ({r.optimizer} rule, τ = 0.1; load a log on 'Refine a log' to use yours)",
     )
 
@@ -72,13 +81,13 @@ if norm_choice == "upload a log":
     upload = st.file_uploader("Gradient-norm log", key="sch_upload")
     # read once when it arrives; the page keeps the series, not Streamlit's copy of the bytes,
     # and keeps it when the uploader goes away (another choice above, another page)
-    uploaded, restored = ui.kept_uploads("sch_kept", [upload] if upload else [], "Schedules")
+    uploaded, restored = state.kept_uploads("sch_kept", [upload] if upload else [], "Schedules")
     del upload
     if restored:
         st.info(f"Showing your upload **{md(uploaded[0].name)}**")
-        st.button("clear", key="sch_clear", on_click=ui.forget_uploads, args=("sch_kept",))
+        st.button("clear", key="sch_clear", on_click=state.forget_uploads, args=("sch_kept",))
 else:
-    ui.uploader_hidden("sch_kept")
+    state.uploader_hidden("sch_kept")
 
 
 class _Unreadable(ValueError):
@@ -98,7 +107,7 @@ try:
         i = with_settings.index(name)
         spec = REGISTRY[name]
         with cols[i % len(cols)].expander(f"{spec.label}: settings", expanded=False):
-            ui.widget_default(f"sch_w_{name}", 0)
+            state.widget_default(f"sch_w_{name}", 0)
             warmup = int(st.number_input("Warm-up steps", 0, total - 1, key=f"sch_w_{name}"))
             params = {}
             for p in spec.params:
@@ -108,11 +117,11 @@ try:
                         _label(p), p.choices, key=key, format_func=ui.choice_label
                     )
                 elif p.kind is str:  # a comma-separated list (boundaries, values, names)
-                    ui.widget_default(key, str(p.default))
+                    state.widget_default(key, str(p.default))
                     params[p.name] = st.text_input(_label(p), key=key, help=p.help)
                 else:
                     num = int if p.kind is int else float
-                    ui.widget_default(key, num(p.default))
+                    state.widget_default(key, num(p.default))
                     params[p.name] = st.number_input(
                         _label(p),
                         min_value=num(p.minimum) if p.minimum is not None else None,
@@ -128,8 +137,8 @@ try:
     refined_key = None  # the refined schedule's source, for the bound table's cache key
     for label, name, warmup, params in specs:
         if name == REFINED:
-            r, where = refined_source()
-            refined_key = (ui.log_key(r.log), r.steps, r.optimizer, r.tau)
+            r, r_log, where = refined_source()
+            refined_key = (sources.log_key(r_log), r.steps, r.optimizer, r.tau)
             shapes_at[label] = lambda s, r=r: (
                 peak_lr
                 * np.interp(s / max(total - 1, 1), r.positions / max(r.steps - 1, 1), r.shape)
@@ -148,16 +157,16 @@ try:
                     f"{label}: the warm-up takes {warmup:,} of the {total:,} steps, leaving "
                     f"{total - warmup:,} to decay."
                 )
-            sched = ui.registry_schedule(name, total, peak_lr, warmup, tuple(params.items()))
+            sched = cached.registry_schedule(name, total, peak_lr, warmup, tuple(params.items()))
             shapes_at[label] = lambda s, sched=sched: np.asarray(sched(s), dtype=np.float64)
     log = None
     if uploaded:
-        logs, errors = ui.load_sources(uploaded, "sch")
+        logs, errors = sources.load_sources(uploaded, "sch")
         if errors:
             raise _Unreadable(errors[0])
         log = logs[0]
     elif norm_choice == REFINED_LOG:
-        log = refined_source()[0].log
+        log = refined_source()[1]
     elif norm_choice == "upload a log":
         notes.append("Using constant norms until a log is uploaded.")
 
@@ -177,10 +186,12 @@ try:
     ]
     # everything the table depends on: the refined schedule's source log (its content
     # digest), its next-run steps, rule and tau, and the norms' log
-    what = repr((specs, total, peak_lr, refined_key, log is not None and ui.log_key(log)))
-    table = ui.bounds_at_full_length(shapes_at, total, log, what)
+    what = repr((specs, total, peak_lr, refined_key, log is not None and sources.log_key(log)))
+    table = cached.bounds_at_full_length(shapes_at, total, log, what)
     if log is not None:
-        notes.append(f"Norms of **{md(log.source)}** ({md(log.metric)}), stretched to {total:,} steps.")
+        notes.append(
+            f"Norms of **{md(log.source)}** ({md(log.metric)}), stretched to {total:,} steps."
+        )
     if total < ui.FEW_STEPS:
         warnings.append(
             f"A run of {total:,} steps is very short: the schedules and their bounds say "

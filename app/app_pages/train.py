@@ -6,6 +6,7 @@ import charts
 import numpy as np
 import pandas as pd
 import presets
+import state
 import streamlit as st
 import ui
 import words
@@ -55,7 +56,9 @@ if prefilled:
 st.session_state.setdefault("tr_task", presets.DEFAULTS["tr_task"])
 st.session_state.setdefault("tr_opt", presets.DEFAULTS["tr_opt"])
 c0, c1 = st.columns([3, 1])
-task = c0.segmented_control("Task", list(TASKS), key="tr_task", format_func=TASK_BUTTONS.get)
+task = c0.segmented_control(
+    "Task", [t for t in TASKS if t in TASK_BUTTONS], key="tr_task", format_func=TASK_BUTTONS.get
+)
 task = task or "logreg"
 optimizer = c1.selectbox(
     "Optimizer", list(OPTIMIZERS), key="tr_opt", format_func=words.optimizer_name
@@ -105,7 +108,7 @@ start = (
         "Start",
         type="primary",
         key="tr_start",
-        on_click=ui.set_true,
+        on_click=state.set_true,
         args=("tr_busy",),
         disabled=busy,
     )
@@ -240,7 +243,7 @@ if start:
             "Stop",
             key="tr_stop",
             icon=":material/stop:",
-            on_click=ui.set_true,
+            on_click=state.set_true,
             args=("train_stopped",),
             help="Stops the runs (the page reloads; earlier results stay).",
         )
@@ -538,5 +541,5 @@ if linear_runs:  # the linear run at linear's best peak lr, first seed
             "grad_norm", f"grad_norm_{kind}", 1
         )
         name = f"trained_{cfg.task}_{cfg.dataset}_{cfg.optimizer}_seed{run.config.seed}.csv"
-        st.session_state["sent_logs"] = [ui.LogSource(name, data=csv.encode())]
+        state.send_log(state.LogSource(name, data=csv.encode()))
         st.switch_page("app_pages/refine.py")

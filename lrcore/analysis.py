@@ -1,0 +1,370 @@
+r"""Everything one view of a gradient-norm log needs, computed once: :func:`analyse`.
+
+The Refine and Schedules pages of the app and ``lrcore inspect`` all print fields of the
+same :class:`LogAnalysis`, so they cannot disagree about a log's peak, halving point or the
+default length of the next run. A long log is computed on :data:`SAMPLE_POINTS` evenly
+spaced points (their steps kept); downloads and ``lrcore refine`` use every point.
+
+>>> import io
+>>> from lrcore.logs import load_log
+>>> rows = "".join(f"{t},{1 + t % 3}\n" for t in range(200))
+>>> a = analyse(load_log(io.BytesIO(("step,grad_norm\n" + rows).encode())))
+>>> a.steps, a.optimizer, a.degenerate
+(200, 'sgd', False)
+>>> print(a.default_steps_note)
+steps count from 0 and the last logged step is 199, so the run had 200 steps
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lrcore._validate import MAX_STEPS
+from lrcore.bound import compare_bounds, optimal_schedule
+from lrcore.diagnose import diagnose_refined
+from lrcore.fit import FamilyFit, fit_family
+from lrcore.refine import (
+    SAMPLE_POINTS,
+    SUMMARY_GRID,
+    ScheduleSummary,
+    evenly_spaced,
+    refine_smoothed,
+    smooth_norms,
+    stretch,
+    summarize,
+)
+from lrcore.registry import REGISTRY, build_schedule
+from lrcore.schedules import evaluate
+
+__all__ = [
+    "BASELINES",
+    "LOW_R2",
+    "OPTIMUM_POINTS",
+    "LogAnalysis",
+    "analyse",
+    "default_steps",
+    "describe_fit",
+    "fmt_pct",
+]
+
+LOW_R2 = 0.9  # below this a fitted family is not offered as a config
+OPTIMUM_POINTS = 5_000  # the numerical optimum is offered up to this many logged points
+BASELINES = ("linear", "cosine", "constant")  # always in the bound table
+RULES = {"sgd": "SGD rule (l2 norms)", "adam": "Adam rule (l1 norms)"}
+P_DEFINITION = "p = fraction of the run done (step / total steps)."
+_COOLDOWNS = {
+    "linear": "linear",
+    "cosine": "cosine",
+    "1-sqrt": "square-root (lr = peak × (1 - √q), q = fraction of the cool-down done)",
+}
+
+
+def fmt_pct(x: float) -> str:
+    """A fraction as the pages and the CLI print it.
+
+    >>> fmt_pct(0.8912)
+    '89.1%'
+    """
+    return f"{100 * x:.1f}%"
+
+
+def default_steps(steps) -> tuple[int, str]:
+    """How many steps the logged run had (the next run's default length), and the sentence
+    that says what was assumed: the last logged step, or one more when steps count from 0.
+
+    >>> default_steps(np.array([10, 20, 500_500]))
+    (500500, 'the last logged step is 500,500; steps start at 10, so the run had 500,500 steps')
+    >>> default_steps(np.array([0, 1, 99]))[0]
+    100
+    """
+    first, last = int(steps[0]), int(steps[-1])
+    if not (abs(first) <= 2**53 and abs(last) <= 2**53 and last > first):
+        raise ValueError(
+            f"default_steps: the logged steps run from {first:,} to {last:,}; they must "
+            "increase and stay within ±2^53"
+        )
+    if first == 0:
+        return last + 1, (
+            f"steps count from 0 and the last logged step is {last:,}, so the run had "
+            f"{last + 1:,} steps"
+        )
+    n = max(last, 2)
+    return (
+        n,
+        f"the last logged step is {last:,}; steps start at {first:,}, so the run had {n:,} steps",
+    )
+
+
+def describe_fit(fit: FamilyFit) -> str:
+    """A fitted family in plain words ('no warm-up' rather than a 0.0% one).
+
+    >>> describe_fit(FamilyFit("warmup_poly", {"warmup_fraction": 0.0, "power": 2.5}, 0.99))
+    'no warm-up, the lr follows (1 - p)^2.50 from the start (R² = 0.990)'
+    """
+    p = fit.params
+    w = p["warmup_fraction"]
+    start = "no warm-up" if fmt_pct(w) == "0.0%" else f"linear warm-up over {fmt_pct(w)} of the run"
+    if fit.family == "warmup_poly":
+        shape = f"the lr follows (1 - p)^{p['power']:.2f}" + (
+            " from the start" if start == "no warm-up" else " after it"
+        )
+    else:
+        cool = _COOLDOWNS.get(p["cooldown"], p["cooldown"])
+        if p["decay_fraction"] >= 1.0:
+            shape = f"then a {cool} decay to the end"
+        else:
+            shape = f"then flat, then a {cool} cool-down over the last {p['decay_fraction']:.0%}"
+    return f"{start}, {shape} (R² = {fit.r2:.3f})"
+
+
+@dataclass(frozen=True)
+class LogAnalysis:
+    """One log refined for a next run of ``steps`` steps, scored, and put into words."""
+
+    source: str  # the log's file name (user-supplied: escape it before showing it)
+    metric: str  # the norm series analysed (user-supplied too)
+    points: int  # logged points (all of them; see computed_steps)
+    tau: float
+    optimizer: str  # the refinement rule used: "sgd" or "adam"
+    steps: int  # of the next run
+    default_steps: int  # the logged run's length: the next run's default
+    default_steps_note: str  # how default_steps was found, in words
+    computed_steps: np.ndarray = field(repr=False)  # logged steps computed on (all, or a sample)
+    smooth: np.ndarray = field(repr=False)  # running median on the computed points
+    shape: np.ndarray = field(repr=False)  # refined, peak 1, on the computed points
+    positions: np.ndarray = field(repr=False)  # where each computed point falls in the next run
+    summary: ScheduleSummary  # of the refined schedule at the next run's length
+    rise: tuple[float, float]  # where the refined lr first reaches half and 90% of its peak
+    fit: FamilyFit
+    warnings: tuple[str, ...]  # diagnose_refined's messages ('' none: the shape is sound)
+    table: object = field(repr=False)  # pandas DataFrame: schedule, bound, best_peak_lr, vs_linear
+    optimum: np.ndarray | None = field(repr=False)  # numerical optimum on the logged points
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the numbers come from evenly spaced points of a long log."""
+        return len(self.computed_steps) < self.points
+
+    @property
+    def degenerate(self) -> bool:
+        """Whether :func:`lrcore.diagnose_refined` found the refined schedule degenerate."""
+        return bool(self.warnings)
+
+    @property
+    def show_fit(self) -> bool:
+        """Whether a plain warm-up + decay config describes the refined curve (R² >= LOW_R2)."""
+        return self.fit.r2 >= LOW_R2
+
+    @property
+    def rule(self) -> str:
+        return RULES[self.optimizer]
+
+    @property
+    def fit_sentence(self) -> str:
+        """The plain config, or why there is none."""
+        if self.show_fit:
+            return f"**As a plain config:** {describe_fit(self.fit)}."
+        return (
+            f"**No plain config matches this schedule**: the best standard family fits with "
+            f"R² = {self.fit.r2:.3f} (below {LOW_R2}). Use the refined schedule itself "
+            "(its downloads, or `lrcore refine`) rather than a warm-up + decay config."
+        )
+
+    @property
+    def warmup_note(self) -> str | None:
+        """Why the config's warm-up differs from where the refined lr peaks (None: no fit)."""
+        if not self.show_fit:
+            return None
+        peak, fit_w = self.summary.warmup_fraction, self.fit.params["warmup_fraction"]
+        if abs(fit_w - peak) > 0.02:
+            half, near = self.rise
+            return (
+                f"Why the warm-ups differ: the refined lr peaks at {fmt_pct(peak)} of the run, "
+                f"but it rises along a curve (half its peak at {fmt_pct(half)}, 90% at "
+                f"{fmt_pct(near)}) and a config's warm-up is a straight ramp: {fmt_pct(fit_w)} "
+                "is the ramp that, with the decay after it, matches the whole curve best."
+            )
+        if fmt_pct(fit_w) != fmt_pct(peak):
+            return (
+                f"Implied warm-up {fmt_pct(peak)} is where the refined lr peaks; the config's "
+                f"{fmt_pct(fit_w)} is the straight ramp that, with the decay after it, fits the "
+                "whole curve best: they differ by under 2 points."
+            )
+        return None
+
+    @property
+    def summary_sentence(self) -> str:
+        """Peak and halving point, as ``lrcore inspect`` prints them."""
+        s = self.summary
+        sampled = (
+            f"; from {len(self.computed_steps):,} evenly spaced points" if self.sampled else ""
+        )
+        return (
+            f"peak at {fmt_pct(s.warmup_fraction)} of the run, halves at "
+            f"{fmt_pct(s.half_fraction)}, mean lr / peak {s.mean:.2f} over a next run of "
+            f"{self.steps:,} steps (tau {self.tau:g}, optimizer={self.optimizer}{sampled})"
+        )
+
+    @property
+    def bound_sentence(self) -> str:
+        """What the bound table says, from its rows: the lowest usable schedule (ties named),
+        refined against linear decay, constant when it also beats linear (and why, when the
+        norms fall), the numerical optimum. Softened for the Adam rule (the bound is SGD's),
+        and led by the diagnostic's caveat when the refined schedule looks degenerate."""
+        t = self.table
+        ranked = t[t.schedule != "numerical optimum"]
+        low = float(ranked.bound.min())
+        tied = ranked.schedule[np.isclose(ranked.bound, low, rtol=1e-6, atol=0)].tolist()
+        names = " ties with ".join(f"**{n}**" for n in tied)
+        if self.optimizer == "adam":
+            words = f"With the SGD bound on these l1 norms (indicative only), the lowest is {names}"
+        elif self.optimum is not None:
+            words = f"Of the schedules to use, the theory prefers {names}"
+        else:
+            words = f"The theory prefers {names}"
+        vs = dict(zip(t.schedule, t.vs_linear.astype(float), strict=True))
+        words += f". Refined's bound is {_pct(vs['refined'])} linear decay's"
+        if vs.get("Constant", 1.0) < 1.0:
+            words += f"; constant's is also {_pct(vs['Constant'])} linear decay's"
+            first, last = float(self.smooth[0]), float(self.smooth[-1])
+            if first > last:
+                words += (
+                    f": the norms fall (running median {first:.3g} at the start, {last:.3g} at "
+                    "the end), so early steps cost more and a schedule that keeps the lr up "
+                    "later pays less"
+                )
+        if self.optimum is not None:
+            words += (
+                f". The numerical optimum's is {_pct(vs['numerical optimum'])} linear decay's "
+                "(a lower limit, see below)"
+            )
+        words += "."
+        if self.degenerate:
+            words = (
+                "**Caveat: the refined schedule looks degenerate (see its warning).** "
+                "The bound scores it on these logged norms, which the next run's will not "
+                "look like, so a lower bound here does not mean it will train better: check "
+                "it against linear decay first. " + words
+            )
+        return words
+
+    @property
+    def optimum_caption(self) -> str | None:
+        """What the numerical optimum row and curve are, with its numbers."""
+        if self.optimum is None:
+            return None
+        t = self.table.set_index("schedule")
+        opt, ref = float(t.loc["numerical optimum", "bound"]), float(t.loc["refined", "bound"])
+        return (
+            f"The numerical optimum minimises the bound for these exact logged norms (raw, not "
+            f"smoothed: {len(self.computed_steps):,} points), so it follows their noise: it is "
+            f"drawn smoothed (a running median), with its raw range as a band. Its bound, "
+            f"{opt:.4g}, is a lower limit on the bound of any schedule for these norms "
+            f"(refined's is {ref / opt:.2f}× it), not a schedule to use."
+        )
+
+    def full_shape(self, log) -> tuple[np.ndarray, np.ndarray]:
+        """(refined shape, logged steps) from every point of ``log`` (the log analysed):
+        what downloads and snippets use (``shape`` is on a sample of a long log). The
+        analysis does not keep the log, so that caching it does not keep a large log alive."""
+        if not self.sampled:
+            return self.shape, self.computed_steps
+        with np.errstate(all="ignore"):
+            full = refine_smoothed(smooth_norms(log.grad_norms, self.tau), self.optimizer)
+        return full, log.steps
+
+    def full_values(self, log) -> np.ndarray:
+        """The refined schedule at every step of the next run (peak 1), from every point."""
+        shape, logged = self.full_shape(log)
+        return stretch(shape, self.steps, steps=logged)
+
+
+def _pct(ratio: float) -> str:
+    return f"{1 - ratio:.0%} below" if ratio < 1 else f"{ratio - 1:.0%} above"
+
+
+def analyse(
+    log,
+    tau: float = 0.1,
+    optimizer: str | None = None,
+    steps: int | None = None,
+    extras: tuple[str, ...] = (),
+    optimum: bool = False,
+) -> LogAnalysis:
+    """Refine ``log`` (a :class:`lrcore.logs.GradNormLog`) for a next run of ``steps`` steps
+    (default :func:`default_steps`) with the rule ``optimizer`` (default the log's suggested
+    one), summarise it at that length (on at most ``SUMMARY_GRID`` points), fit a family,
+    diagnose it, and score it with the last-iterate bound against linear, cosine, constant
+    and the registry schedules named in ``extras``; ``optimum`` adds the numerical optimum
+    (logs of up to :data:`OPTIMUM_POINTS` points). Raises ``ValueError`` on bad input."""
+    default, note = default_steps(log.steps)
+    if steps is None:
+        steps = min(default, MAX_STEPS)
+    if not isinstance(steps, int | np.integer) or not 2 <= steps <= MAX_STEPS:
+        raise ValueError(
+            f"analyse: steps must be a whole number from 2 to {MAX_STEPS:,}, got {steps!r}"
+        )
+    optimizer = log.suggested_optimizer if optimizer is None else optimizer
+    unknown = [e for e in extras if e not in REGISTRY]
+    if unknown:
+        raise ValueError(
+            f"analyse: extras must be registry names ({', '.join(REGISTRY)}), got {unknown}"
+        )
+    g, logged = log.grad_norms, log.steps
+    if len(g) > SAMPLE_POINTS:
+        idx = evenly_spaced(len(g), SAMPLE_POINTS)
+        g, logged = g[idx], logged[idx]
+    with np.errstate(all="ignore"):
+        smooth = smooth_norms(g, tau)
+        shape = refine_smoothed(smooth, optimizer)
+    if not np.all(np.isfinite(shape)) or not shape.max() > 0:
+        raise ValueError(
+            "analyse: the refined schedule is not finite for norms between "
+            f"{float(g.min()):.3g} and {float(g.max()):.3g}; rescale them by a constant "
+            "(the refined shape does not change)"
+        )
+    grid = stretch(shape, min(int(steps), SUMMARY_GRID), steps=logged)
+    rise = tuple(float(np.argmax(grid >= q * grid.max())) / (len(grid) - 1) for q in (0.5, 0.9))
+    n = len(g)
+    names = [*BASELINES, *(e for e in extras if e not in BASELINES)]
+    shapes = {"refined": shape}
+    shapes.update({REGISTRY[k].label: evaluate(build_schedule(k, n), n) for k in names})
+    linear = REGISTRY["linear"].label
+    table = compare_bounds(shapes, g, reference=linear)
+    table = table.rename(columns={f"vs_{linear}": "vs_linear"})
+    opt = None
+    if optimum and n <= OPTIMUM_POINTS:
+        import pandas as pd
+
+        opt = optimal_schedule(g)
+        extra = compare_bounds({"numerical optimum": opt}, g, reference=None)
+        extra["vs_linear"] = extra.bound / table.bound[table.schedule == linear].iloc[0]
+        table = pd.concat([table, extra], ignore_index=True)
+    if not np.all(np.isfinite(table.bound)):
+        raise ValueError(
+            f"analyse: the bound overflows for norms up to {float(g.max()):.3g}; rescale them "
+            "by a constant (the refined shape does not change)"
+        )
+    s = np.asarray(logged, dtype=np.float64)
+    return LogAnalysis(
+        source=log.source,
+        metric=log.metric,
+        points=len(log.grad_norms),
+        tau=tau,
+        optimizer=optimizer,
+        steps=int(steps),
+        default_steps=default,
+        default_steps_note=note,
+        computed_steps=logged,
+        smooth=smooth,
+        shape=shape,
+        positions=(s - s[0]) / (s[-1] - s[0]) * (steps - 1),
+        summary=summarize(grid),
+        rise=rise,
+        fit=fit_family(grid, "best"),
+        warnings=tuple(diagnose_refined(shape, steps=logged, tau=tau, smoothed=smooth)),
+        table=table,
+        optimum=opt,
+    )
