@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
 
 from lrcore._output import check_out, write_atomic
 from lrcore._text import for_terminal
-from lrcore.schedules import REGISTRY
+from lrcore.registry import REGISTRY
 
 RUN_FILES = ("grad_norms.csv", "evals.csv", "result.json")  # what lrcore run --out writes
 
@@ -38,30 +37,51 @@ _FIELDS = (
 
 
 class StderrProgress:
-    """A one-line progress bar on stderr, redrawn in place; ``on_step`` for run_many."""
+    """Progress on stderr through ``tqdm`` (an ``on_step`` for run_many): a bar of finished
+    runs whose counter moves as each batch of runs ends, with the current batch's step and
+    loss after it. ``compare`` calls run_many several times (tuning rounds, refinement, a
+    widened grid) without knowing the next call's size in advance, so the total grows as
+    calls arrive: it counts the runs started so far."""
 
     def __init__(self, label: str, stream=None):
-        self.label, self.stream, self.start = label, stream or sys.stderr, time.perf_counter()
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every = 0.01 if self.tty else 0.25  # a log file gets a line per quarter
-        self.last = -1.0
+        self.label, self.stream = label, stream or sys.stderr
+        self.bar = None  # made at the first report (no empty "0/0" bar before training)
+        self.base = 0  # runs of earlier run_many calls
+        self.last = None  # the last Progress of the current call
 
     def __call__(self, p) -> None:
-        frac = p.fraction
-        if frac - self.last < self.every and frac < 1.0 or frac == self.last:
-            return
-        self.last = frac
-        bar = "#" * int(30 * frac)
-        elapsed = time.perf_counter() - self.start
-        line = (
-            f"{self.label} [{bar:<30}] {frac:4.0%} runs {p.runs_done}/{p.total_runs} "
-            f"step {p.step}/{p.total_steps} loss {p.loss:.4g} {elapsed:.1f}s ({p.device})"
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=p.total_runs,
+                desc=self.label,
+                unit="run",
+                file=self.stream,
+                mininterval=0.5,
+                miniters=1,
+                bar_format="{desc}: {percentage:3.0f}%|{bar:20}| runs {n_fmt}/{total_fmt} "
+                "[{elapsed}{postfix}]",
+            )
+        last = self.last
+        if last is not None and (p.total_runs != last.total_runs or p.runs_done < last.runs_done):
+            self.base += last.total_runs  # a new run_many call: the previous one's runs ended
+            self.bar.total = self.base + p.total_runs
+        self.last = p
+        self.bar.set_postfix_str(
+            f"step {p.step}/{p.total_steps} loss {p.loss:.4g} ({p.device})", refresh=False
         )
-        if self.tty:
-            self.stream.write("\r" + line + ("\n" if frac >= 1.0 else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        # finished runs: earlier calls' and this call's earlier groups' (the current group's
+        # when the next group or call reports, or at close)
+        self.bar.update(self.base + p.runs_done - self.bar.n)
+
+    def close(self) -> None:
+        """Count the last batch of runs (when training ran to its end) and end the line."""
+        if self.bar is None:
+            return
+        if self.last is not None and self.last.step >= self.last.total_steps:
+            self.bar.update(self.base + self.last.total_runs - self.bar.n)
+        self.bar.close()
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -150,7 +170,11 @@ def cmd_run(args) -> int:
     inputs = [] if args.schedule in REGISTRY else [args.schedule]
     check_out("run", args.out, inputs, writes=RUN_FILES)  # before training, not after
     cfg = _base_config(args).with_(schedule=_schedule(args.schedule), seed=args.seed)
-    result = train(cfg, on_step=StderrProgress("run"))
+    progress = StderrProgress("run")
+    try:
+        result = train(cfg, on_step=progress)
+    finally:
+        progress.close()
     f = result.final
     print(
         f"{'schedule':<10} {'status':<22} {'objective':>10} {'subopt':>10} {'test_loss':>10} "
@@ -178,17 +202,21 @@ def cmd_compare(args) -> int:
         name: "refined" if name == "refined" else _schedule(name)
         for name in args.schedules.split(",")
     }
-    table, runs = compare(
-        cfg,
-        schedules,
-        seeds=seeds,
-        peak_lrs=peaks,
-        on_step=StderrProgress("compare"),
-        return_runs=True,
-        extend_grid=not args.no_extend,
-        tau=args.tau,
-        rounds=args.rounds,
-    )
+    progress = StderrProgress("compare")
+    try:
+        table, runs = compare(
+            cfg,
+            schedules,
+            seeds=seeds,
+            peak_lrs=peaks,
+            on_step=progress,
+            return_runs=True,
+            extend_grid=not args.no_extend,
+            tau=args.tau,
+            rounds=args.rounds,
+        )
+    finally:
+        progress.close()
     best = best_rows(table)
     best["bound_vs_linear"] = own_norm_bounds(best, runs)
     if args.out:
