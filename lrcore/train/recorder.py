@@ -63,10 +63,30 @@ def _sums(grads: list[torch.Tensor]) -> torch.Tensor:
         wide = {"dtype": torch.float32} if low else {}
         l2 = torch.stack(torch._foreach_norm(grads, 2, **wide)).float()
         if grads[0].device.type == "cpu":
-            l1 = torch.tensor([_l1_cpu(g) for g in grads], dtype=torch.float64)
+            with _one_blas_thread():  # BLAS threads next to torch's stall on a busy CPU
+                l1 = torch.tensor([_l1_cpu(g) for g in grads], dtype=torch.float64)
         else:  # one fused kernel per dtype on the device; no sync
             l1 = torch.stack(torch._foreach_norm(grads, 1, **wide)).float()
         return torch.stack([(l2 * l2).sum(), l1.sum().to(l2.dtype)])
+
+
+_CONTROLLER = None
+
+
+def _one_blas_thread():
+    """A context in which BLAS uses one thread (threadpoolctl; a no-op without it)."""
+    global _CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    if _CONTROLLER is None:
+        from scipy.linalg import blas  # noqa: F401 - load scipy's BLAS before looking
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _l1_cpu(g: torch.Tensor) -> float:
