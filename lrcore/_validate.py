@@ -25,13 +25,41 @@ def check_nonneg(fn: str, name: str, value, strict: bool = False) -> float:
     return v
 
 
-def check_int(fn: str, name: str, value, minimum: int = 0) -> int:
+def check_int(fn: str, name: str, value, minimum: int = 0, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{fn}: {name} must be an integer, got {value!r}")
     if value < minimum:
         bound = f"> {minimum - 1}" if minimum > 0 else f">= {minimum}"
         raise ValueError(f"{fn}: {name} must be {bound}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{fn}: {name} must be at most {maximum:,}, got {value!r}")
     return int(value)
+
+
+_TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64 (2.2e-308)
+
+
+def check_lr(fn: str, name: str, value, allow_zero: bool = False) -> float:
+    """A learning rate: a finite real number > 0 (>= 0 with ``allow_zero``), never subnormal
+    (below 2.2e-308 every multiple of it loses precision: a schedule of one value).
+
+    >>> check_lr("linear_decay", "peak_lr", 5e-324)
+    Traceback (most recent call last):
+    ...
+    ValueError: linear_decay: peak_lr must be a finite number > 0 and not subnormal (at least 2.2250738585072014e-308), got 5e-324
+    """
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    v = float(value) if ok else math.nan
+    if not ok or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{fn}: {name} must be a finite number {rel}, got {value!r}")
+    if 0 < v < _TINY:
+        rel = ">= 0" if allow_zero else "> 0"
+        raise ValueError(
+            f"{fn}: {name} must be a finite number {rel} and not subnormal (at least "
+            f"{_TINY!r}), got {value!r}"
+        )
+    return v
 
 
 def check_unit(fn: str, name: str, value) -> float:
@@ -41,12 +69,60 @@ def check_unit(fn: str, name: str, value) -> float:
     return v
 
 
+def as_reals(fn: str, name: str, values) -> np.ndarray:
+    """``values`` as float64, refusing what float64 would silently change: booleans, complex
+    numbers, integers too large for a float (``10**400``), text, objects; a tensor that
+    requires grad, or any array-like whose conversion fails, is a ValueError too.
+
+    >>> as_reals("refine", "grad_norms", [True, False])
+    Traceback (most recent call last):
+    ...
+    ValueError: refine: grad_norms must be real numbers, got booleans
+    """
+    if hasattr(values, "detach") and getattr(values, "requires_grad", False):
+        raise ValueError(
+            f"{fn}: {name} is a tensor that requires grad; pass tensor.detach() (the norms "
+            "are data, not part of the graph)"
+        )
+    try:
+        raw = np.asarray(values)
+    except Exception as e:  # noqa: BLE001 - e.g. a ragged list, a broken __array__
+        raise ValueError(
+            f"{fn}: {name} must be a sequence of numbers ({type(e).__name__}: {e})"[:300]
+        ) from None
+    kind = raw.dtype.kind
+    if kind == "b":
+        raise ValueError(f"{fn}: {name} must be real numbers, got booleans")
+    if kind == "c":
+        raise ValueError(f"{fn}: {name} must be real numbers, got complex numbers")
+    if kind in "iuf":
+        return raw.astype(np.float64, copy=False)
+    if kind == "O":
+        for i, v in enumerate(raw.reshape(-1)):
+            bad = isinstance(v, bool | complex) or not isinstance(v, numbers.Real)
+            if not bad:
+                try:
+                    float(v)
+                except (OverflowError, ValueError, TypeError):
+                    bad = True
+            if bad:
+                where = f"[{i}]" if raw.ndim == 1 else f" (item {i})"
+                shown = (
+                    f"an integer of {int(v.bit_length() * 0.30103) + 1:,} digits"
+                    if isinstance(v, int) and not isinstance(v, bool)
+                    else repr(v)[:40]
+                )
+                raise ValueError(
+                    f"{fn}: {name}{where} is {shown}, not a real number that fits a float64 "
+                    "(at most 1.8e308 in size)"
+                )
+        return raw.astype(np.float64)
+    raise ValueError(f"{fn}: {name} must be a sequence of numbers, got {raw.dtype} values")
+
+
 def as_norms(fn: str, grad_norms, name: str = "grad_norms", positive: bool = True) -> np.ndarray:
     """A 1-D float64 array of at least 2 finite values (all > 0 when ``positive``)."""
-    try:
-        x = np.asarray(grad_norms, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{fn}: {name} must be a sequence of numbers") from None
+    x = as_reals(fn, name, grad_norms)
     if x.ndim != 1:
         raise ValueError(f"{fn}: {name} must be 1-D, got shape {x.shape}")
     if len(x) < 2:
@@ -113,10 +189,7 @@ def validate_peak_lr(fn: str, name: str, value) -> float:
     ...
     ValueError: lrcore refine: --peak-lr must be a finite number > 0, got nan
     """
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
-    if not ok or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{fn}: {name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return check_lr(fn, name, value)
 
 
 def name_list(names, limit: int = 8, quote: bool = True) -> str:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lrcore._output import write_atomic
 from lrcore._text import for_terminal
-from lrcore._validate import as_norms
+from lrcore._validate import as_norms, check_lr
 from lrcore.schedules import Schedule, evaluate
 
 __all__ = [
@@ -60,7 +61,7 @@ def as_values(schedule: Schedule | np.ndarray | list, total_steps: int | None = 
 
 def _write(text: str, path: str | Path | None) -> str:
     if path is not None:
-        Path(path).write_text(text)
+        write_atomic(path, text.encode())  # a failed write leaves the old file whole
     return text
 
 
@@ -114,6 +115,7 @@ def short(values: np.ndarray, scale: float) -> np.ndarray:
 
 def csv_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0) -> bytes:
     """:func:`to_csv` as bytes (what a file or a download holds)."""
+    check_lr("csv_bytes", "peak_lr", peak_lr)
     values = as_values(schedule, total_steps)
     scale = float(values.max()) * peak_lr
 
@@ -134,6 +136,7 @@ def to_csv(
 def json_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0, **meta) -> bytes:
     """:func:`to_json` as bytes; the lrs are formatted by :func:`csv_rows` (exact, shortest
     form), seconds faster than ``json.dumps`` of a list for millions of steps."""
+    check_lr("json_bytes", "peak_lr", peak_lr)
     values = as_values(schedule, total_steps) * peak_lr
     doc = json.dumps({"total_steps": len(values), "peak_lr": peak_lr, **meta, "lr": []})
     lrs = csv_rows(len(values), lambda a, b: {"lr": values[a:b]}, header=False)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import median_filter
 
-from lrcore._validate import as_norms, check_int, check_unit
+from lrcore._validate import MAX_STEPS, as_norms, as_reals, check_int, check_unit
 
 __all__ = [
     "OPTIMIZERS",
@@ -196,12 +196,18 @@ def stretch(values, total_steps: int, steps=None) -> np.ndarray:
     [1.0, 0.5, 0.0]
     """
     v = as_norms("stretch", values, name="values", positive=False)
-    check_int("stretch", "total_steps", total_steps, minimum=2)
+    check_int("stretch", "total_steps", total_steps, minimum=2, maximum=MAX_STEPS)
     n = len(v)
     if steps is None:
         raw = None
     else:
-        raw = np.asarray(steps)
+        raw = steps if isinstance(steps, np.ndarray) else None
+        if raw is None or raw.dtype.kind not in "iuf":  # refuse bool, complex, text, 10**400
+            reals = as_reals("stretch", "steps", steps)
+            raw = np.asarray(steps) if np.asarray(steps).dtype.kind in "iu" else reals
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            i = int(np.argmin(np.isfinite(raw)))
+            raise ValueError(f"stretch: steps[{i}] = {raw[i]} is not finite")
         if raw.shape != v.shape:
             raise ValueError(
                 f"stretch: steps must have the same length as values ({n}), got {raw.shape}"

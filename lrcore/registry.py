@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lrcore import schedules as S
-from lrcore._validate import check_int
+from lrcore._validate import MAX_STEPS, check_int, check_lr
 from lrcore.schedules import Schedule
 
 __all__ = ["Param", "ScheduleSpec", "REGISTRY", "WARMUP_PARAMS", "build_schedule"]
@@ -469,7 +469,8 @@ def build_schedule(
     if name not in REGISTRY:
         raise ValueError(f"build_schedule: unknown schedule {name!r}; known: {sorted(REGISTRY)}")
     spec = REGISTRY[name]
-    check_int("build_schedule", "total_steps", total_steps, minimum=1)
+    check_int("build_schedule", "total_steps", total_steps, minimum=1, maximum=MAX_STEPS)
+    check_lr("build_schedule", "peak_lr", peak_lr)
     check_int("build_schedule", "warmup_steps", warmup_steps, minimum=0)
     if warmup_steps >= total_steps:
         raise ValueError(

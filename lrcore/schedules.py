@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lrcore._validate import check_finite, check_int, check_nonneg, check_unit
+from lrcore._validate import MAX_STEPS, check_finite, check_int, check_lr, check_nonneg, check_unit
 
 Schedule = Callable[[int | np.ndarray], float | np.ndarray]
 
@@ -66,7 +66,7 @@ def constant(peak_lr: float) -> Schedule:
     >>> constant(0.1)(7)
     0.1
     """
-    check_finite("constant", "peak_lr", peak_lr)
+    check_lr("constant", "peak_lr", peak_lr, allow_zero=True)
 
     def schedule(step):
         return _out(step, np.full(np.shape(step), float(peak_lr)))
@@ -133,7 +133,7 @@ def step_decay(peak_lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     >>> step_decay(1.0, 3, 0.5)(7)
     0.25
     """
-    check_finite("step_decay", "peak_lr", peak_lr)
+    check_lr("step_decay", "peak_lr", peak_lr)
     check_int("step_decay", "step_size", step_size, minimum=1)
     check_nonneg("step_decay", "gamma", gamma)
 
@@ -195,7 +195,7 @@ def inverse_sqrt(peak_lr: float, timescale: int = 10_000) -> Schedule:
     >>> inverse_sqrt(1.0, 4)(12)
     0.5
     """
-    check_finite("inverse_sqrt", "peak_lr", peak_lr)
+    check_lr("inverse_sqrt", "peak_lr", peak_lr)
     check_int("inverse_sqrt", "timescale", timescale, minimum=1)
 
     def schedule(step):
@@ -212,7 +212,7 @@ def rsqrt(peak_lr: float, timescale: int = 1) -> Schedule:
     >>> rsqrt(1.0, 4)(15)
     0.5
     """
-    check_finite("rsqrt", "peak_lr", peak_lr)
+    check_lr("rsqrt", "peak_lr", peak_lr)
     check_int("rsqrt", "timescale", timescale, minimum=1)
 
     def schedule(step):
@@ -229,7 +229,7 @@ def multi_step(peak_lr: float, milestones: Sequence[int], gamma: float = 0.1) ->
     >>> evaluate(multi_step(1.0, [2, 3], 0.5), 5).tolist()
     [1.0, 1.0, 0.5, 0.25, 0.25]
     """
-    check_finite("multi_step", "peak_lr", peak_lr)
+    check_lr("multi_step", "peak_lr", peak_lr)
     check_nonneg("multi_step", "gamma", gamma)
     ms = np.asarray(milestones, dtype=np.float64)
     if ms.ndim != 1 or np.any(np.diff(ms) < 0) or np.any(ms < 0):
@@ -290,7 +290,7 @@ def one_cycle(
     >>> round(s(0), 6), round(s(4), 6)
     (0.1, 1.0)
     """
-    check_finite("one_cycle", "peak_lr", peak_lr)
+    check_lr("one_cycle", "peak_lr", peak_lr)
     check_int("one_cycle", "total_steps", total_steps, minimum=1)
     check_nonneg("one_cycle", "div_factor", div_factor, strict=True)
     check_nonneg("one_cycle", "final_div_factor", final_div_factor, strict=True)
@@ -339,8 +339,8 @@ def cyclic(
     >>> evaluate(cyclic(1.0, 0.0, 2), 6).tolist()
     [0.0, 0.5, 1.0, 0.5, 0.0, 0.5]
     """
-    check_finite("cyclic", "peak_lr", peak_lr)
-    check_finite("cyclic", "base_lr", base_lr)
+    check_lr("cyclic", "peak_lr", peak_lr)
+    check_lr("cyclic", "base_lr", base_lr, allow_zero=True)
     check_int("cyclic", "step_size_up", step_size_up, minimum=1)
     down = step_size_up if step_size_down is None else step_size_down
     check_int("cyclic", "step_size_down", down, minimum=1)
@@ -485,7 +485,7 @@ def evaluate(schedule: Schedule, total_steps: int) -> np.ndarray:
     >>> evaluate(constant(0.5), 3).tolist()
     [0.5, 0.5, 0.5]
     """
-    check_int("evaluate", "total_steps", total_steps, minimum=1)
+    check_int("evaluate", "total_steps", total_steps, minimum=1, maximum=MAX_STEPS)
     return np.asarray(schedule(np.arange(total_steps)), dtype=np.float64)
 
 
@@ -512,7 +512,7 @@ def from_array(values: Sequence[float] | np.ndarray) -> Schedule:
 
 
 def _check_decay(fn: str, peak_lr: float, total_steps: int, final_lr: float) -> None:
-    check_finite(fn, "peak_lr", peak_lr)
-    check_finite(fn, "final_lr", final_lr)
+    check_lr(fn, "peak_lr", peak_lr)
+    check_lr(fn, "final_lr", final_lr, allow_zero=True)
     check_int(fn, "total_steps", total_steps, minimum=1)
 

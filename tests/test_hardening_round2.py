@@ -12,13 +12,17 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lrcore import build_schedule, constant, cosine_decay, evaluate, linear_decay, refine, stretch
 from lrcore._output import check_out, write_atomic
 from lrcore._text import for_markdown, for_terminal
 from lrcore.cli import main
+from lrcore.export import csv_bytes
+from lrcore.logs import load_log
 
 CASES: dict[str, int] = {}  # category -> cases, for the closing note
 
@@ -255,6 +259,175 @@ def test_app_escapes_upload_names_and_column_names():
     assert not at.exception
 
 
-def test_count_cases():
-    assert CASES["out"] >= 15 and CASES["escape"] >= 8
-    print(CASES)
+# --------------------------------------------------------------------------- step columns
+
+ROWS = "".join(f"{i},{1.0 + i},{2.0 + 1 / (i + 1)!r}\n" for i in range(0, 991, 10))
+
+
+def _savetxt_space() -> bytes:
+    buf = io.BytesIO()
+    data = np.c_[np.arange(0, 991, 10), np.ones(100), 2 + 1 / np.arange(1, 101)]
+    np.savetxt(buf, data, header="step loss grad_norm")
+    return buf.getvalue()
+
+
+STEPS = [
+    ("savetxt-comma", ("# step,loss,grad_norm\n" + ROWS).encode(), 990,
+     "100 rows read; nothing dropped; header read from the commented first line"),
+    ("savetxt-space", _savetxt_space(), 990,
+     "100 rows read; nothing dropped; header read from the commented first line"),
+    ("plural", ("steps,loss,grad_norm\n" + ROWS).encode(), 990, "100 rows read; nothing dropped"),
+    ("spaced", ("Global Step,loss,grad_norm\n" + ROWS).encode(), 990, "100 rows read; nothing dropped"),
+    ("underscored", ("global_step,loss,grad_norm\n" + ROWS).encode(), 990, "100 rows read; nothing dropped"),
+    ("prefixed", ("trainer/global_step,loss,grad_norm\n" + ROWS).encode(), 990,
+     "100 rows read; nothing dropped"),
+    ("dashed", ("train/global-step,loss,grad_norm\n" + ROWS).encode(), 990, "100 rows read; nothing dropped"),
+    ("two-boms", ("\ufeff\ufeffstep,loss,grad_norm\n" + ROWS).encode(), 990,
+     "100 rows read; nothing dropped"),
+    ("no-step-column", ("a,loss,grad_norm\n" + ROWS).encode(), 99,
+     "100 rows read; nothing dropped; no step column found: rows numbered 0..99"),
+]  # fmt: skip
+count("steps", len(STEPS))
+
+
+@pytest.mark.parametrize("case,data,last,report", STEPS, ids=[c[0] for c in STEPS])
+def test_step_columns_are_recognised_or_the_numbering_is_reported(case, data, last, report):
+    log = load_log(data)
+    assert log.metric == "grad_norm" and int(log.steps[-1]) == last
+    assert log.report.describe() == report
+
+
+def test_cli_and_refine_say_rows_were_numbered(tmp_path, capsys):
+    count("steps")
+    (tmp_path / "a.csv").write_text("a,loss,grad_norm\n" + ROWS)
+    assert main(["inspect", str(tmp_path / "a.csv")]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "cleaning: 100 rows read; nothing dropped; no step column found: rows numbered 0..99\n"
+        in out
+    )
+
+
+def test_app_shows_that_rows_were_numbered():
+    count("steps")
+    from _apptest import app, upload
+
+    at = upload(app(), "refine_uploads", ("a.csv", ("a,loss,grad_norm\n" + ROWS).encode()))
+    assert not at.exception and not at.error
+    shown = for_markdown("no step column found: rows numbered 0..99")  # the caption's markdown
+    assert any(shown in c.value for c in at.caption)
+
+
+# --------------------------------------------------------------------------- library validation
+
+VALIDATION = [
+    ("peak-negative", lambda: build_schedule("linear", 10, peak_lr=-1.0),
+     "build_schedule: peak_lr must be a finite number > 0, got -1.0"),
+    ("peak-subnormal", lambda: build_schedule("linear", 10, peak_lr=5e-324),
+     "build_schedule: peak_lr must be a finite number > 0 and not subnormal (at least 2.2250738585072014e-308), got 5e-324"),
+    ("factory-peak-negative", lambda: linear_decay(-1.0, 10),
+     "linear_decay: peak_lr must be a finite number > 0, got -1.0"),
+    ("final-negative", lambda: cosine_decay(1.0, 10, final_lr=-0.1),
+     "cosine_decay: final_lr must be a finite number >= 0, got -0.1"),
+    ("peak-bool", lambda: build_schedule("cosine", 10, peak_lr=True),
+     "build_schedule: peak_lr must be a finite number > 0, got True"),
+    ("stretch-nan-step", lambda: stretch([1.0, 0.5, 0.0], 5, steps=[0.0, np.nan, 2.0]),
+     "stretch: steps[1] = nan is not finite"),
+    ("stretch-inf-step", lambda: stretch([1.0, 0.5, 0.0], 5, steps=[0.0, 1.0, np.inf]),
+     "stretch: steps[2] = inf is not finite"),
+    ("stretch-bool-steps", lambda: stretch([1.0, 0.5, 0.0], 5, steps=[False, True, True]),
+     "stretch: steps must be real numbers, got booleans"),
+    ("stretch-max-steps", lambda: stretch([1.0, 0.0], 10**9),
+     "stretch: total_steps must be at most 20,000,000, got 1000000000"),
+    ("evaluate-max-steps", lambda: evaluate(constant(1.0), 10**9),
+     "evaluate: total_steps must be at most 20,000,000, got 1000000000"),
+    ("build-max-steps", lambda: build_schedule("linear", 10**9),
+     "build_schedule: total_steps must be at most 20,000,000, got 1000000000"),
+    ("refine-bool", lambda: refine([True, False, True]),
+     "refine: grad_norms must be real numbers, got booleans"),
+    ("refine-complex", lambda: refine(np.array([1 + 0j, 2, 3])),
+     "refine: grad_norms must be real numbers, got complex numbers"),
+    ("refine-object", lambda: refine([1.0, object(), 2.0]),
+     None),
+    ("refine-overflow", lambda: refine([10**400, 1, 2]),
+     "refine: grad_norms[0] is an integer of 401 digits, not a real number that fits a float64 (at most 1.8e308 in size)"),
+    ("refine-text", lambda: refine(["1", "2"]),
+     "refine: grad_norms must be a sequence of numbers, got <U1 values"),
+    ("refine-grad-tensor", lambda: refine(__import__("torch").ones(5, requires_grad=True)),
+     "refine: grad_norms is a tensor that requires grad; pass tensor.detach() (the norms are data, not part of the graph)"),
+    ("csv-peak-subnormal", lambda: csv_bytes([1.0, 0.5], peak_lr=5e-324),
+     "csv_bytes: peak_lr must be a finite number > 0 and not subnormal (at least 2.2250738585072014e-308), got 5e-324"),
+    ("read-returns-none", lambda: load_log(_NoneReader()),
+     "load_log: source.read() of x.csv returned NoneType, not bytes; pass a file opened in binary mode ('rb'), bytes or a path"),
+]  # fmt: skip
+count("validation", len(VALIDATION))
+
+
+class _NoneReader:
+    name = "x.csv"
+
+    def read(self):
+        return None
+
+
+@pytest.mark.parametrize("case,call,message", VALIDATION, ids=[c[0] for c in VALIDATION])
+def test_library_refuses_with_function_parameter_and_value(case, call, message):
+    with pytest.raises(ValueError) as e:
+        call()
+    if message is None:  # the object's repr holds an address: check the start
+        assert str(e.value).startswith("refine: grad_norms[1] is <object object at ")
+    else:
+        assert str(e.value) == message
+
+
+def test_cli_refuses_a_subnormal_peak_lr(tmp_path, capsys):
+    count("validation")
+    (tmp_path / "g.csv").write_text(grad_csv())
+    assert main(["refine", str(tmp_path / "g.csv"), "--peak-lr", "5e-324"]) == 2
+    assert capsys.readouterr().err == (
+        "lrcore: error: refine: --peak-lr must be a finite number > 0 and not subnormal "
+        "(at least 2.2250738585072014e-308), got 5e-324\n"
+    )
+
+
+# --------------------------------------------------------------------------- awkward text files
+
+GOOD = "".join(f"{i},{2 + 1 / (i + 1)!r}\n" for i in range(50))
+AWKWARD_TEXT = [
+    ("excel-sep-line", ("sep=;\nstep;grad_norm\n" + GOOD.replace(",", ";")).encode(), 49,
+     "50 rows read; nothing dropped; delimiter ';' from the file's 'sep=' line"),
+    ("bare-cr-mixed", ("step,grad_norm\r" + GOOD.replace("\n", "\r", 25)).encode(), 49,
+     "50 rows read; nothing dropped; bare CR line endings read as line ends"),
+    ("cut-in-a-number", ("step,grad_norm\n" + GOOD + "50,0").encode(), 49,
+     "50 rows read; nothing dropped; last line cut short ('50,0', no newline at its end): dropped"),
+    ("cut-after-point", ("step,grad_norm\n" + GOOD + "50,2.").encode(), 49,
+     "50 rows read; nothing dropped; last line cut short ('50,2.', no newline at its end): dropped"),
+    ("cut-in-a-row", ("step,grad_norm\n" + GOOD + "50").encode(), 49,
+     "50 rows read; nothing dropped; last line cut short ('50', no newline at its end): dropped"),
+    ("no-final-newline", ("step,grad_norm\n" + GOOD + "50,2.5").encode(), 50,
+     "51 rows read; nothing dropped; the last line ('50,2.5') has no newline at its end: if the log was still being written, its last value may be cut"),
+    ("wandb-x-axis", ('"x","run1 - grad_norm"\n' + "".join(f"{3 * i},{2 + 1 / (i + 1)}\n" for i in range(50))).encode(), 147,
+     "50 rows read; nothing dropped; steps from the first column 'x'"),
+]  # fmt: skip
+count("awkward", len(AWKWARD_TEXT))
+
+
+@pytest.mark.parametrize("case,data,last,report", AWKWARD_TEXT, ids=[c[0] for c in AWKWARD_TEXT])
+def test_awkward_text_files_are_read_and_reported(case, data, last, report):
+    log = load_log(data)
+    assert int(log.steps[-1]) == last
+    assert log.report.describe() == report
+
+
+def test_wandb_time_axis_is_refused_naming_the_column():
+    count("awkward")
+    data = '"Relative Time (Process)","run1 - grad_norm","run1 - grad_norm__MIN"\n' + "".join(
+        f"{0.37 * i},{2 + 1 / (i + 1)},1\n" for i in range(50)
+    )
+    with pytest.raises(ValueError) as e:
+        load_log(data.encode())
+    assert str(e.value) == (
+        "<bytes>, line 3: the first column 'Relative Time (Process)', the x-axis of this W&B "
+        "export, holds 0.37, not a whole step number (a time axis?); export the panel with "
+        "Step as its x-axis"
+    )

@@ -21,6 +21,7 @@ class RawSeries:
     first_line: int | None = None  # line of row 0 in the file, when rows are lines
     non_numeric: np.ndarray | None = None  # bool, True where a JSON value was not a number
     unreadable: int = 0  # records of the file that could not be read (TensorBoard)
+    notes: tuple[str, ...] = ()  # for the cleaning report: what reading assumed or dropped
 
 
 def clean(
@@ -99,6 +100,7 @@ def clean(
         resorted=resorted,
         non_numeric=int(non_numeric.sum()),
         unreadable=raw.unreadable,
+        notes=tuple(raw.notes),
     )
     if len(values) < 2:
         raise LogError(

@@ -78,7 +78,12 @@ def open_source(source) -> Source:
             data = source.read()
         if isinstance(data, str):
             data = data.encode()
-        return _unpack(Source(name, data=data))
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise LogError(
+                f"load_log: source.read() of {name} returned {type(data).__name__}, not bytes; "
+                "pass a file opened in binary mode ('rb'), bytes or a path"
+            )
+        return _unpack(Source(name, data=bytes(data)))
     if isinstance(source, str | os.PathLike):
         if not os.fspath(source):
             raise LogError("load_log: the path is empty; name a log file or folder")

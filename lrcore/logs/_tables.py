@@ -224,12 +224,33 @@ def _series_from_frame(
     return out
 
 
+_STEP_WORDS = {"step", "steps", "global_step", "global_steps", "_step", "iteration",
+               "iterations", "iter", "iters", "train_step", "trainer_step"}  # fmt: skip
+
+
+def step_name(name) -> str:
+    """A column name as compared with step names: BOMs, a comment mark, quotes and
+    surrounding blanks removed, lower case, runs of blanks or dashes as ``_``.
+
+    >>> step_name("\ufeff\ufeff# Global Step"), step_name("trainer/global-step")
+    ('global_step', 'trainer/global_step')
+    """
+    s = str(name).replace("\ufeff", "").strip().lstrip("#").strip().strip('"').strip().lower()
+    return re.sub(r"[\s\-]+", "_", s)
+
+
+def is_step_name(name) -> bool:
+    """``step``, ``steps``, ``Global Step``, ``trainer/global_step``, ``# step``, ..."""
+    s = step_name(name)
+    return s in _STEP_WORDS or s.rsplit("/", 1)[-1] in _STEP_WORDS - {"_step"}
+
+
 def _step_column(columns: list[str]) -> str | None:
     lower = {str(c).lower(): c for c in columns}
-    for name in STEP_NAMES:
+    for name in STEP_NAMES:  # exact names first, in this order of preference
         if name in lower:
             return lower[name]
-    return None
+    return next((c for c in columns if is_step_name(c)), None)
 
 
 def _no_data(src: Source, df: pd.DataFrame) -> None:
@@ -284,8 +305,9 @@ def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
     increasing whole numbers and the second looks like a gradient norm (by its name, or
     with no header at all); otherwise rows are numbered 0..n-1 and each column is a series.
     """
+    src, head, notes, delim = prepare_text(src, head)
     line1 = first_lines(head, 1)[0]
-    delim = sniff_delimiter(line1)
+    delim = delim or sniff_delimiter(line1)
     _check_width(src, head.lstrip("\r\n"), delim)
     _check_decimal_comma(src, head, delim)
     fields = split_fields(line1, delim)
@@ -296,7 +318,9 @@ def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
     cols = [str(c) for c in df.columns]
     if not header:
         if len(cols) == 1:
-            return {"value": _series_from_frame(src, df, None, [df.columns[0]], 1)["0"]}
+            return _noted(
+                {"value": _series_from_frame(src, df, None, [df.columns[0]], 1)["0"]}, notes
+            )
         if len(cols) == 2:
             if not _steps_like(src, df[df.columns[0]], 1):
                 raise LogError(
@@ -304,7 +328,8 @@ def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
                     "whole numbers: cannot tell which is the steps; add a header line such "
                     "as step,grad_norm"
                 )
-            return {"value": _series_from_frame(src, df, df.columns[0], [df.columns[1]], 1)["1"]}
+            series = _series_from_frame(src, df, df.columns[0], [df.columns[1]], 1)["1"]
+            return _noted({"value": series}, notes)
         raise LogError(
             f"{src.name}: {len(cols)} columns and no header: cannot tell which is the "
             "gradient norm; add a header line such as step,grad_norm"
@@ -323,7 +348,123 @@ def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
     metrics = [c for c in df.columns if c != step and str(c).lower() not in _NOT_METRICS]
     if not metrics:
         raise LogError(f"{src.name}: no value column besides {step!r}")
-    return _series_from_frame(src, df, step, metrics, first_line)
+    if step is None and len(cols) > 1:  # never renumbered silently
+        notes = [*notes, f"no step column found: rows numbered 0..{len(df) - 1:,}"]
+    return _noted(_series_from_frame(src, df, step, metrics, first_line), notes)
+
+
+def _noted(series: dict[str, RawSeries], notes: list[str]) -> dict[str, RawSeries]:
+    for s in series.values():
+        s.notes = (*s.notes, *notes)
+    return series
+
+
+_SEP_LINE = re.compile(r"^\ufeff*sep=(.)\r?$")  # Excel's first line naming the delimiter
+
+
+def prepare_text(src: Source, head: str) -> tuple[Source, str, list[str], str | None]:
+    """Awkward but real text files made readable, each change noted: Excel's ``sep=;`` first
+    line (read as the delimiter, then dropped), a header commented out by
+    ``numpy.savetxt`` (``# step,loss,grad_norm``), bare CR line endings (old Mac, or mixed
+    with LF), and a last line cut short by a run still writing (no newline at the end: it
+    is dropped and reported, as its last number may be cut). Returns the source, its head,
+    the notes and the delimiter named by a ``sep=`` line (else None). Files that need none
+    of this are not copied."""
+    notes: list[str] = []
+    delim = None
+    data = None  # the rewritten bytes; None while the file is read as it is
+
+    def current() -> bytes:
+        return data if data is not None else _bytes(src)
+
+    m = _SEP_LINE.match(head.split("\n", 1)[0])
+    if m:
+        delim = {"\\t": "\t"}.get(m[1], m[1])
+        body = current()
+        data = body[body.index(b"\n") + 1 :] if b"\n" in body else b""
+        notes.append(f"delimiter {delim!r} from the file's 'sep=' line")
+    if _has_cr(src):
+        body = current()
+        if body.count(b"\r") != body.count(b"\r\n"):  # bare CRs: every line ending as LF
+            data = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            notes.append("bare CR line endings read as line ends")
+    text = head if data is None else data[:HEAD_BYTES].decode("utf-8-sig", "replace")
+    lines = first_lines(text.lstrip("\ufeff"), 2)
+    if len(lines) == 2 and lines[0].lstrip().startswith("#"):
+        uncommented = lines[0].lstrip().lstrip("#").strip()
+        d = delim or sniff_delimiter(lines[1])
+        if uncommented and len(split_fields(uncommented, d)) == len(split_fields(lines[1], d)):
+            body = current()
+            start = body.index(b"#")
+            end = start + 1
+            while body[end : end + 1] in (b"#", b" ", b"\t"):
+                end += 1
+            data = body[:start] + body[end:]
+            notes.append("header read from the commented first line")
+    tail = (
+        data[-HEAD_BYTES:]
+        if data is not None
+        else (src.data[-HEAD_BYTES:] if src.data is not None else _tail(src))
+    )
+    if tail and not tail.endswith(b"\n") and tail.count(b"\n") >= 2:
+        last, previous = tail.rsplit(b"\n", 2)[-1:-3:-1]
+        d = delim or sniff_delimiter(previous.decode("utf-8", "replace"))
+        shown = last[:40].decode("utf-8", "replace")
+        if _cut_short(last.decode("utf-8", "replace"), previous.decode("utf-8", "replace"), d):
+            body = current()
+            data = body[: body.rindex(b"\n") + 1]
+            notes.append(f"last line cut short ({shown!r}, no newline at its end): dropped")
+        elif last.strip():
+            notes.append(
+                f"the last line ({shown!r}) has no newline at its end: if the log was still "
+                "being written, its last value may be cut"
+            )
+    if data is None:
+        return src, head, notes, delim
+    src = Source(src.name, data=data, inner=src.inner)
+    return src, data[:HEAD_BYTES].decode("utf-8-sig", "replace"), notes, delim
+
+
+def _cut_short(last: str, previous: str, delim: str) -> bool:
+    """Whether an unterminated last line is evidently incomplete: fewer fields than the line
+    before it, a last field that no number ends like (``1.``, ``2e``, ``3e-``, empty), or
+    ``0`` (``0.51`` cut after its first digit; a gradient norm is never exactly 0).
+
+    >>> _cut_short("50,0.", "49,0.51", ","), _cut_short("50", "49,0.51", ","), _cut_short("50,0.5", "49,0.51", ",")
+    (True, True, False)
+    """
+    if not last.strip():
+        return False
+    fields, before = split_fields(last, delim), split_fields(previous, delim)
+    if len(fields) < len(before):
+        return True
+    end = fields[-1].strip() if fields else ""
+    if end in ("0", "-", "+"):  # "0.51" cut to "0": a norm is never exactly 0
+        return True
+    return not end or end[-1] in ".eE+-" and is_number(before[-1] if before else "0")
+
+
+def _bytes(src: Source) -> bytes:
+    return src.data if src.data is not None else src.path.read_bytes()
+
+
+def _has_cr(src: Source) -> bool:
+    """Whether the file holds a CR anywhere (found where it lies, without a copy)."""
+    if src.data is not None:
+        return src.data.find(b"\r") >= 0
+    with open(src.path, "rb") as f:
+        try:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                return mm.find(b"\r") >= 0
+        except (OSError, ValueError):
+            return f.read().find(b"\r") >= 0
+
+
+def _tail(src: Source) -> bytes:
+    with open(src.path, "rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - HEAD_BYTES))
+        return f.read()
 
 
 def detect_wandb(head: str, src: Source) -> bool:
@@ -336,11 +477,34 @@ def detect_wandb(head: str, src: Source) -> bool:
 
 def parse_wandb(src: Source, head: str) -> dict[str, RawSeries]:
     """W&B panel export: x-axis first, then per run ``<run> - <metric>`` (+ __MIN/__MAX)."""
+    src, head, notes, _ = prepare_text(src, head)
     _check_width(src, head, ",")
     df = read_table(src)
     _no_data(src, df)
-    metrics = [c for c in df.columns[1:] if not str(c).endswith(("__MIN", "__MAX"))]
-    return _series_from_frame(src, df, df.columns[0], metrics, 2)
+    step = _step_column([str(c) for c in df.columns])
+    if step is None:  # the panel's x-axis (the first column) is the steps: say so
+        step = df.columns[0]
+        v, missing = to_float(src, df[step], step, 2)
+        v = np.asarray(v, dtype=np.float64)
+        ok = np.isfinite(v) if missing is None else np.isfinite(v) | missing
+        bad = ~ok | (np.isfinite(v) & (v != np.round(v)))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise LogError(
+                f"{src.name}, line {2 + i}: the first column {str(step)!r}, the x-axis of this "
+                f"W&B export, holds {v[i]:g}, not a whole step number (a time axis?); export "
+                "the panel with Step as its x-axis"
+            )
+        notes = [*notes, f"steps from the first column {str(step)!r}"]
+    metrics = [
+        c
+        for c in df.columns
+        if c != step
+        and not str(c).endswith(("__MIN", "__MAX"))
+        and str(c).lower() not in _NOT_METRICS
+        and not is_step_name(c)
+    ]
+    return _noted(_series_from_frame(src, df, step, metrics, 2), notes)
 
 
 def detect_tensorboard_csv(head: str, src: Source) -> bool:
