@@ -314,3 +314,31 @@ def test_the_hinge_task_opens_on_the_synthetic_problem_and_adam_hides_the_bound(
         words.fmt_pm(m, s)
         for m, s in zip(full.suboptimality_mean, full.suboptimality_sem, strict=True)
     ]
+
+
+def test_the_live_chart_draws_one_line_per_schedule(monkeypatch):
+    """While runs go on, the live chart has one line per schedule (its latest round), named
+    as everywhere else, not one per round of runs."""
+    import charts as app_charts  # the app's own module, the one AppTest runs
+    import presets
+
+    drawn = []
+    original = app_charts.line_figure
+
+    def spy(curves, title, *args, **kwargs):
+        if title.startswith("Live:"):
+            drawn.append([c.name for c in curves])
+        return original(curves, title, *args, **kwargs)
+
+    monkeypatch.setattr(app_charts, "line_figure", spy)
+    at = start(
+        app(PAGE),
+        tr_steps_logreg=60,
+        tr_seeds=1,
+        tr_sched=["linear", "cosine", presets.REFINED_RUN],
+    )
+    assert_clean(at)
+    assert drawn, "no live chart was drawn"
+    assert all(len(names) == len(set(names)) for names in drawn)  # one line per schedule
+    assert set(drawn[-1]) == {"Linear decay", "Cosine decay", "refined"}
+    assert not any(n.startswith("round") for names in drawn for n in names)

@@ -10,11 +10,12 @@ import words
 from lrcore import REGISTRY, compare_bounds
 from lrcore.synthetic import SHAPES, synthetic_norms
 
-LINEAR = REGISTRY["linear"].label.lower()
-# display names, all lowercase: the same in the legend, the table and the sentences below it
+LINEAR = REGISTRY["linear"].label
+# display names: the registry's labels (as on every page), in the legend, the table and the
+# sentences below it
 NAMES = {
-    "constant": REGISTRY["constant"].label.lower(),
-    "cosine": REGISTRY["cosine"].label.lower(),
+    "constant": REGISTRY["constant"].label,
+    "cosine": REGISTRY["cosine"].label,
     "linear": LINEAR,
     "refined": "refined",
     "optimum": "numerical optimum",
@@ -24,7 +25,7 @@ STYLE = {  # the colours of every page (charts.COLOURS)
     "linear": {"dash": charts.BASELINE_STYLE["linear"]},
     "cosine": {"dash": charts.BASELINE_STYLE["cosine"], "width": 2},
     "constant": {"width": 2},
-    "optimum": {"width": 1, "opacity": 0.35},
+    "optimum": {"width": 1.5},  # its running median, its raw range shaded (charts.smoothed_band)
 }
 SHAPE_LABELS = {
     "flat": "flat",
@@ -117,16 +118,19 @@ bounds = compare_bounds({NAMES[k]: v for k, v in shapes.items()}, g, reference=L
 )
 # each schedule at the peak lr the bound picks for it, relative to linear decay's
 linear_peak = bounds.best_peak_lr[LINEAR]
-curves = [
-    charts.Curve(
-        NAMES[k],
-        steps,
-        shape * bounds.best_peak_lr[NAMES[k]] / np.max(shape) / linear_peak,
-        color=charts.colour_for(NAMES[k]),
-        **STYLE[k],
+
+
+def _curve(k: str, shape: np.ndarray) -> charts.Curve:
+    y = shape * bounds.best_peak_lr[NAMES[k]] / np.max(shape) / linear_peak
+    band = None
+    if k == "optimum":  # spiky: drawn as its running median, its raw range shaded
+        y, *band = charts.smoothed_band(y)
+    return charts.Curve(
+        NAMES[k], steps, y, color=charts.colour_for(NAMES[k]), band=band, **STYLE[k]
     )
-    for k, shape in reversed(shapes.items())
-]
+
+
+curves = [_curve(k, shape) for k, shape in reversed(shapes.items())]
 
 left, right = st.columns(2)
 left.plotly_chart(
@@ -137,16 +141,13 @@ fig = charts.schedules_figure(curves, "step", title="Schedules at their best pea
 top = 1.3 * max(float(np.max(c.y)) for c in curves if c.name != NAMES["optimum"])
 fig.update_yaxes(range=[0, top])
 right.plotly_chart(fig, key="learn_sched")
-clipped = float(np.max(curves[0].y)) > top
+raw_top = float(np.max(curves[0].band[1]))
 right.caption(
     f"1 = the peak lr the bound picks for {LINEAR}; each curve is at its own best "
     "peak lr (D cancels in these ratios). The numerical optimum follows every dip of the "
-    "noisy norms"
-    + (
-        f"; its spikes (up to {np.max(curves[0].y):.1f}) are cut off at {top:.1f}."
-        if clipped
-        else "."
-    )
+    f"noisy norms: it is drawn as its running median over {charts.BAND_WIDTH:.0%} of the "
+    "steps, with the range of its raw values shaded"
+    + (f" (up to {raw_top:.1f}; cut off at {top:.1f})." if raw_top > top else ".")
 )
 
 ratio = bounds[f"vs_{LINEAR}"].sort_values()

@@ -4,6 +4,7 @@ bounds, export them."""
 import cached
 import charts
 import numpy as np
+import schedule_inputs
 import sources
 import state
 import streamlit as st
@@ -42,10 +43,6 @@ chosen = st.multiselect(
 if not chosen:
     st.info("Pick at least one schedule.")
     st.stop()
-
-
-def _label(p) -> str:
-    return p.help[0].upper() + p.help[1:]
 
 
 def refined_source() -> tuple[LogAnalysis, GradNormLog, str]:
@@ -97,40 +94,7 @@ class _Unreadable(ValueError):
 # ----------------------------------------------------------------------------- compute
 try:
     # one error path: parameters, schedules, norms and bounds
-    specs = []  # (display name, registry name or REFINED, warm-up steps, params)
-    with_settings = [n for n in chosen if n != REFINED]
-    cols = param_area.columns(min(max(len(with_settings), 1), 4))
-    for i, name in enumerate(chosen):
-        if name == REFINED:
-            specs.append((REFINED, REFINED, 0, {}))
-            continue
-        i = with_settings.index(name)
-        spec = REGISTRY[name]
-        with cols[i % len(cols)].expander(f"{spec.label}: settings", expanded=False):
-            state.widget_default(f"sch_w_{name}", 0)
-            warmup = int(st.number_input("Warm-up steps", 0, total - 1, key=f"sch_w_{name}"))
-            params = {}
-            for p in spec.params:
-                key = f"sch_{name}_{p.name}"
-                if p.choices:
-                    params[p.name] = st.selectbox(
-                        _label(p), p.choices, key=key, format_func=ui.choice_label
-                    )
-                elif p.kind is str:  # a comma-separated list (boundaries, values, names)
-                    state.widget_default(key, str(p.default))
-                    params[p.name] = st.text_input(_label(p), key=key, help=p.help)
-                else:
-                    num = int if p.kind is int else float
-                    state.widget_default(key, num(p.default))
-                    params[p.name] = st.number_input(
-                        _label(p),
-                        min_value=num(p.minimum) if p.minimum is not None else None,
-                        max_value=num(p.maximum) if p.maximum is not None else None,
-                        step=1 if p.kind is int else None,
-                        format="%d" if p.kind is int else "%g",
-                        key=key,
-                    )
-        specs.append((spec.label, name, warmup, params))
+    specs = schedule_inputs.settings(chosen, total, param_area, REFINED)
 
     shapes_at = {}  # display name -> f(steps) giving lrs at those steps
     notes, warnings = [], []

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ class Progress:
     total_runs: int
     loss: float  # mean minibatch loss over the group's live runs at this step
     device: str
+    # mean minibatch loss of the live runs of each schedule in the group (by schedule name;
+    # "custom" for schedules given as arrays): what a live chart draws, one line per schedule
+    losses: dict[str, float] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
@@ -178,6 +181,10 @@ def _run_group(
     evals: list[tuple[int, torch.Tensor]] = []
     check_every = 1 if device.type == "cpu" else 25  # each check syncs with the GPU
     report_every = max(1, T // 200)
+    by_name: dict[str, list[int]] = {}
+    for i, c in enumerate(group):
+        by_name.setdefault(c.schedule_name, []).append(i)
+    by_name_idx = {k: torch.tensor(v, device=rec.device) for k, v in by_name.items()}
     evals.append((0, _evaluate(model, Xev, yev, Xte, yte, l2, ref)))
     steps_done, cancelled = 0, already_cancelled
     for t in range(0 if already_cancelled else T):
@@ -218,10 +225,12 @@ def _run_group(
         if on_step is not None and (steps_done % report_every == 0 or steps_done == T):
             live = rec[t, 0][alive]
             mean_loss = float(live.mean()) if len(live) else float("nan")
-            if (
-                on_step(Progress(steps_done, T, runs_done, total_runs, mean_loss, device.type))
-                is False
-            ):
+            losses = {}
+            for k, idx in by_name_idx.items():
+                own = rec[t, 0][idx][alive[idx]]
+                losses[k] = float(own.mean()) if len(own) else float("nan")
+            report = Progress(steps_done, T, runs_done, total_runs, mean_loss, device.type, losses)
+            if on_step(report) is False:
                 cancelled = True
                 break
     if steps_done and (not evals or evals[-1][0] != steps_done):

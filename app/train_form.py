@@ -1,0 +1,154 @@
+"""'Train and check': the form (task, optimizer, data, steps, seeds, peak lrs, noise,
+schedules) and its Start button. Widgets only: returns a :class:`TrainForm`."""
+
+from dataclasses import dataclass
+
+import presets
+import state
+import streamlit as st
+import ui
+import words
+
+from lrcore import REGISTRY
+from lrcore.train.config import NOISES, OPTIMIZERS, TASKS
+from lrcore.train.loop import resolve_device
+
+TASK_LABELS = {  # short: three fit side by side on a phone
+    "logreg": "Logistic regression",
+    "svm": "Hinge loss (SVM)",
+    "cnn": "Small CNN",
+}
+TASK_BUTTONS = {"logreg": "Logistic regression", "svm": "Hinge (SVM)", "cnn": "CNN"}  # 390 px
+TASK_NOTES = {
+    "logreg": "convex and smooth; multinomial, zero init; scored by cross-entropy + L2",
+    "svm": "linear SVM, multiclass hinge: convex and non-smooth, the theory's loss class",
+    "cnn": "not convex; 2 conv layers, 8x8 images; outside the theory",
+}
+NOISE_LABELS = {
+    "none": "none",
+    "flat": "flat (same size all run)",
+    "rise": "rises late (x1 → x5)",
+    "fall": "falls early (x5 → x1)",
+}
+
+
+@dataclass(frozen=True)
+class TrainForm:
+    task: str
+    dataset: str
+    optimizer: str
+    steps: int
+    n_seeds: int
+    peaks_text: str
+    batch: int
+    wd: float
+    noise: str
+    noise_scale: float
+    chosen: list
+    start: bool
+
+
+def form() -> TrainForm:
+    """Draw the form; returns what it holds and whether Start was pressed."""
+    st.title("Train and check")
+    st.caption(
+        "Run small, fast problems with several schedules and seeds, each at its best peak lr on a "
+        "grid. Convex tasks (logistic regression, hinge loss) are scored by their distance to the "
+        "optimum, which the theory bounds."
+    )
+    prefilled = st.session_state.pop("tr_prefilled", None)
+    if prefilled:
+        st.info(f"Set up as in **{prefilled}** from 'See it work'. Press **Start** to run it here.")
+
+    st.session_state.setdefault("tr_task", presets.DEFAULTS["tr_task"])
+    st.session_state.setdefault("tr_opt", presets.DEFAULTS["tr_opt"])
+    c0, c1 = st.columns([3, 1])
+    task = c0.segmented_control(
+        "Task", [t for t in TASKS if t in TASK_BUTTONS], key="tr_task", format_func=TASK_BUTTONS.get
+    )
+    task = task or "logreg"
+    optimizer = c1.selectbox(
+        "Optimizer", list(OPTIMIZERS), key="tr_opt", format_func=words.optimizer_name
+    )
+    presets.init_form(task, optimizer)
+
+    c2, c3, c4, c5 = st.columns(4)
+    dataset = c2.selectbox("Dataset", list(TASKS[task]), key=f"tr_dataset_{task}")
+    steps = int(c3.number_input("Steps", 10, 100_000, key=f"tr_steps_{task}"))
+    n_seeds = int(c4.number_input("Seeds", 1, 10, key="tr_seeds"))
+    peaks_text = c5.text_input(
+        "Peak lrs to try (a grid)",
+        key=presets.peaks_key(task, optimizer),
+        help="Comma-separated; the grid is extended by factors of 2 when a schedule's best sits "
+        f"on its edge. Default for {TASK_LABELS[task].split(' (')[0].lower()} with {words.optimizer_name(optimizer)}: "
+        f"{presets.default_peaks(task, optimizer)}.",
+    )
+    c6, c7, c8, c9 = st.columns(4)
+    batch = int(c6.number_input("Batch size", 1, 4096, key="tr_batch"))
+    wd = c7.number_input("Weight decay (L2)", 0.0, 1.0, format="%g", key=f"tr_wd_{task}")
+    noise = c8.selectbox(
+        "Gradient noise",
+        list(NOISES),
+        key="tr_noise",
+        format_func=NOISE_LABELS.get,
+        help="Gaussian noise added to every stochastic gradient, with a size that follows a fixed "
+        "profile over the run, identical for every schedule: norms that change for reasons "
+        "outside the schedule, the textbook case for refinement. Rises late: x1, then up to x5 "
+        "over the second half; falls early: x5 down to x1 by 30% of the run.",
+    )
+    noise_scale = c9.number_input(
+        "Noise size", 0.0, 100.0, format="%g", key="tr_noise_scale", disabled=noise == "none"
+    )
+    st.caption(f"**{TASK_LABELS[task]}**: {TASK_NOTES[task]}.")
+    schedule_names = [*REGISTRY, presets.REFINED_RUN, presets.REFINED_LOG]
+    chosen = st.multiselect(
+        "Schedules",
+        schedule_names,
+        format_func=ui.schedule_label,
+        key="tr_sched",
+    )
+    # Start is greyed out while its runs go on (the click sets the flag; every run consumes it,
+    # and the page reruns when the runs end, so Start comes back)
+    busy = st.session_state.pop("tr_busy", False)
+    start = (
+        st.button(
+            "Start",
+            type="primary",
+            key="tr_start",
+            on_click=state.set_true,
+            args=("tr_busy",),
+            disabled=busy,
+        )
+        or busy  # a disabled button reads False: the flag, set only by its click, says it was
+    )
+    if message := st.session_state.pop("tr_error", None):
+        st.error(message)
+
+    if st.session_state.pop("train_stopped", False):
+        kept = (
+            " Results of the last finished training are kept below."
+            if "train_result" in st.session_state
+            else ""
+        )
+        st.warning("Training was stopped before it finished." + kept)
+
+    device = resolve_device("auto").type
+    st.caption(
+        f"Runs on **{device.upper()}**"
+        + (" (CUDA found)" if device == "cuda" else " (no CUDA found)")
+    )
+
+    return TrainForm(
+        task,
+        dataset,
+        optimizer,
+        steps,
+        n_seeds,
+        peaks_text,
+        batch,
+        wd,
+        noise,
+        noise_scale,
+        chosen,
+        bool(start),
+    )

@@ -1,0 +1,244 @@
+"""'Train and check': the results of the last finished training (table, flags, curves, the
+linear run to send to 'Refine a log')."""
+
+import charts
+import numpy as np
+import pandas as pd
+import presets
+import state
+import streamlit as st
+import words
+from train_form import TASK_LABELS
+
+from lrcore.diagnose import diagnose_refined
+from lrcore.export import log_to_csv
+from lrcore.train.config import CONVEX_TASKS
+from lrcore.train.experiments import best_rows, own_norm_bounds
+
+
+def show() -> None:
+    """The last finished training's results, or a hint to press Start."""
+    result = st.session_state.get("train_result")
+    if result is None:
+        st.info("Choose a problem and schedules, then press **Start**.")
+        st.stop()
+
+    table, runs, cfg = result["table"], result["runs"], result["cfg"]
+    st.progress(1.0, text=result["done"])
+    convex = cfg.task in CONVEX_TASKS
+    score = "suboptimality" if convex else "objective"
+    best = best_rows(table).reset_index(drop=True)
+    if result.get("failure"):
+        st.error(result["failure"])
+
+    def curves_of(schedule: str, peak: float):
+        """(steps, mean, sem) over seeds of the objective (minus f* for convex tasks) of the
+        finished runs of ``schedule`` at ``peak``; None when none finished."""
+        chosen_runs = [
+            r for (label, p, _), r in runs.items() if label == schedule and p == peak and r.ok
+        ]
+        if not chosen_runs:
+            return None
+        stacked = pd.concat([r.evals.set_index("step")["objective"] for r in chosen_runs], axis=1)
+        if convex:
+            stacked = stacked - np.array([r.final["f_star"] for r in chosen_runs])
+        sem = (
+            stacked.std(axis=1, ddof=1) / np.sqrt(stacked.shape[1])
+            if stacked.shape[1] > 1
+            else 0 * stacked.iloc[:, 0]
+        )
+        return stacked.index.to_numpy(), stacked.mean(axis=1).to_numpy(), np.asarray(sem)
+
+    curves = {str(r.schedule): curves_of(str(r.schedule), r.peak_lr) for r in best.itertuples()}
+    # share of the run each best row sat at its starting objective (lr ~0 for a degenerate
+    # refined schedule): "learned" must not hide it
+    flat = {
+        name: words.flat_start(c[0], c[1], cfg.steps) if c is not None else float("nan")
+        for name, c in curves.items()
+    }
+    at_optimum = {
+        name: words.first_at_zero(c[0], c[1]) if c is not None and convex else None
+        for name, c in curves.items()
+    }
+    learned = best.learned.astype(bool)
+    st.subheader(
+        f"Results: each schedule at its best peak lr by {score}"
+        if learned.any()
+        else "Results: no schedule learned at any peak lr tried"
+    )
+    st.caption(
+        f"{TASK_LABELS[cfg.task]} on {cfg.dataset}, {words.optimizer_name(cfg.optimizer)}, "
+        f"{cfg.steps:,} steps, "
+        f"noise {cfg.noise}{f' × {cfg.noise_scale:g}' if cfg.noise != 'none' else ''}, "
+        f"{int(table.n_seeds.max())} seed{'s' * (int(table.n_seeds.max()) != 1)}; mean ± standard error over seeds. "
+        + (
+            "Suboptimality = objective (loss + L2 term, full training set, last iterate) minus its "
+            "minimum f* from a float64 solver."
+            if convex
+            else "The objective is the full training loss + L2 term at the last iterate."
+        )
+    )
+
+    def learned_word(name: str, ok: bool) -> str:
+        if not ok:
+            return "no"
+        share = flat[name]
+        return f"late: flat for {share:.0%}" if share > 0.5 else "yes"
+
+    def sub_text(name: str, mean: float, sem: float) -> str:
+        step = at_optimum.get(name)
+        if mean == 0 and step is not None:
+            return f"0 (optimum reached at step {step:,})"
+        return words.fmt_pm(mean, sem)
+
+    shown = {
+        "schedule": best.schedule.astype(str),
+        "peak lr": [f"{v:.3g}" for v in best.peak_lr],
+        "best at grid edge": np.where(best.at_grid_edge, "yes", ""),
+    }
+    if convex:
+        shown["suboptimality"] = [
+            sub_text(n, m, s)
+            for n, m, s in zip(
+                best.schedule, best.suboptimality_mean, best.suboptimality_sem, strict=True
+            )
+        ]
+    shown["objective"] = [
+        words.fmt_pm(m, s) for m, s in zip(best.objective_mean, best.objective_sem, strict=True)
+    ]
+    shown["test accuracy"] = [
+        words.fmt_pct_pm(m, s)
+        for m, s in zip(best.test_accuracy_mean, best.test_accuracy_sem, strict=True)
+    ]
+    if cfg.optimizer == "sgd" and "linear" in set(best.schedule):
+        # each schedule's bound under the norms of its OWN runs (not linear's), over linear's
+        shown["bound ÷ linear's (own norms)"] = [
+            f"{words.fmt_sig(v)}×" if np.isfinite(v) else "" for v in own_norm_bounds(best, runs)
+        ]
+    shown["diverged"] = best.diverged.astype(int)
+    shown["learned"] = [learned_word(n, ok) for n, ok in zip(best.schedule, learned, strict=True)]
+    st.dataframe(pd.DataFrame(shown), hide_index=True, key="train_table")
+    if cfg.optimizer != "sgd" and "linear" in set(best.schedule):
+        st.caption(
+            f"No bound column: the bound is for SGD; not shown for "
+            f"{words.optimizer_name(cfg.optimizer)}."
+        )
+
+    refined_from = result.get("refined_from")
+    if refined_from is not None and "refined" in set(best.schedule):
+        for line in diagnose_refined(refined_from["shape"], refined_from["norms"]):
+            st.warning("**refined**: " + line, icon=":material/warning:")
+    stuck = {n: v for n, v in flat.items() if np.isfinite(v) and v > 0.5}
+    if stuck:
+        parts = [f"**{n}** for {v:.0%} of the run" for n, v in stuck.items()]
+        st.warning(
+            "Stuck at the starting objective: "
+            + "; ".join(parts)
+            + " (the objective stayed within 0.1% of where it started, mean over seeds). The lr "
+            "was too small for that long; the run learned late, not well."
+        )
+    reached = {n: s for n, s in at_optimum.items() if s is not None}
+    if reached:
+        parts = [f"**{n}** at step {s:,}" for n, s in reached.items()]
+        st.info(
+            "Reached the optimum exactly (objective = f* = "
+            f"{words.fmt_sig(float((best.objective_mean - best.suboptimality_mean).iloc[0]))}"
+            + (
+                ", the data are separable"
+                if (best.objective_mean == best.suboptimality_mean).all()
+                else ""
+            )
+            + "): "
+            + "; ".join(parts)
+            + ". From there the suboptimality is 0, "
+            "which a log scale cannot draw, so those lines end there."
+        )
+    if (~learned).any():
+        parts = [
+            f"**{r.schedule}** (peak lr {r.peak_lr:.3g}, test accuracy {r.test_accuracy_mean:.1%})"
+            for r in best[~learned].itertuples()
+        ]
+        st.warning(
+            "Did not learn: " + "; ".join(parts) + ": the objective ended higher than it started "
+            "in at least one seed, even at the best peak lr tried. The peak lr is probably far off "
+            f"for {words.optimizer_name(cfg.optimizer)}: try its default grid "
+            f"({presets.default_peaks(cfg.task, cfg.optimizer)})."
+        )
+    edge = best[best.at_grid_edge.astype(bool)]
+    if len(edge):
+        lows, highs = table.peak_lr.min(), table.peak_lr.max()
+        parts = [
+            f"**{r.schedule}** at {r.peak_lr:.3g} "
+            f"({'lowest' if r.peak_lr <= lows else 'highest' if r.peak_lr >= highs else 'edge'})"
+            for r in edge.itertuples()
+        ]
+        st.warning(
+            "Best peak lr at the edge of the grid, even after extending it: "
+            + "; ".join(parts)
+            + ". The true best may lie outside the grid; these rows may not be each schedule's best."
+        )
+    if table.diverged.sum():
+        st.warning(
+            f"{int(table.diverged.sum())} run(s) diverged (loss became nan or inf); their peak lr "
+            "is never picked as best."
+        )
+    with st.expander("Every peak lr"):
+        every = {
+            "schedule": table.schedule.astype(str),
+            "peak lr": [f"{v:.3g}" for v in table.peak_lr],
+            "best": np.where(table.best, "yes", ""),
+            "seeds": table.n_seeds,
+            "diverged": table.diverged,
+        }
+        if convex:
+            every["suboptimality"] = [
+                words.fmt_pm(m, s)
+                for m, s in zip(table.suboptimality_mean, table.suboptimality_sem, strict=True)
+            ]
+        every["objective"] = [
+            words.fmt_pm(m, s)
+            for m, s in zip(table.objective_mean, table.objective_sem, strict=True)
+        ]
+        every["test accuracy"] = [
+            words.fmt_pct_pm(m, s)
+            for m, s in zip(table.test_accuracy_mean, table.test_accuracy_sem, strict=True)
+        ]
+        every["learned"] = np.where(table.learned.astype(bool), "yes", "no")
+        st.dataframe(pd.DataFrame(every), hide_index=True, key="train_every")
+
+    groups = [(n, *c) for n, c in curves.items() if c is not None]
+    if groups:
+        st.plotly_chart(
+            charts.band_figure(
+                groups,
+                f"{'Suboptimality' if convex else 'Objective'} over training",
+                "step",
+                "objective − f*" if convex else "objective",
+                log_y=True,
+                max_decades=6,  # a line that reaches the optimum would stretch the axis to 1e-12
+            ),
+            key="train_curves",
+        )
+        st.caption(
+            "Each schedule at its best peak lr: mean over seeds (line) ± standard error (band), "
+            "full training set, log scale (at most 6 decades below the top)."
+        )
+
+    linear_best = best.peak_lr[best.schedule.astype(str) == "linear"]
+    linear_runs = [
+        r
+        for (label, peak, _), r in runs.items()
+        if label == "linear" and r.ok and len(linear_best) and peak == linear_best.iloc[0]
+    ]
+    if linear_runs:  # the linear run at linear's best peak lr, first seed
+        run = min(linear_runs, key=lambda r: r.config.seed)
+        kind = run.config.norm_type
+        if st.button(
+            f"Send the linear run's {kind} gradient norms to 'Refine a log'", key="send_log"
+        ):
+            csv = log_to_csv(run.steps, run.grad_norms(), None).replace(
+                "grad_norm", f"grad_norm_{kind}", 1
+            )
+            name = f"trained_{cfg.task}_{cfg.dataset}_{cfg.optimizer}_seed{run.config.seed}.csv"
+            state.send_log(state.LogSource(name, data=csv.encode()))
+            st.switch_page("app_pages/refine.py")
