@@ -6,8 +6,10 @@ Categories: ``out`` (--out never destroys an input, never blocks, checked before
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -431,3 +433,121 @@ def test_wandb_time_axis_is_refused_naming_the_column():
         "export, holds 0.37, not a whole step number (a time axis?); export the panel with "
         "Step as its x-axis"
     )
+
+
+# --------------------------------------------------------------------------- archives
+
+CSV = ("step,grad_norm\n" + GOOD).encode()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _gz(data: bytes) -> bytes:
+    return gzip.compress(data)
+
+
+def _tar(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _encrypted_zip() -> bytes:
+    """A zip whose member says it is encrypted (bit 0 of its flags, as zip -e writes)."""
+    data = bytearray(_zip({"log.csv": CSV}))
+    for sig, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = data.index(sig)
+        data[i + offset] |= 0x1
+    return bytes(data)
+
+
+ARCHIVES_READ = [
+    ("macos-finder-zip", lambda: _zip({"run/log.csv": CSV, "__MACOSX/run/._log.csv": b"\x00\x05\x16\x07junk",
+                                        "run/.DS_Store": b"\x00\x00\x00\x01Bud1"})),
+    ("tar-gz-one-log", lambda: _tar({"run/log.csv": CSV, "run/._log.csv": b"\x00\x05\x16\x07"})),
+    ("plain-tar", lambda: _tar({"log.csv": CSV}, mode="w")),
+    ("zip-in-zip", lambda: _zip({"inner.zip": _zip({"log.csv": CSV})})),
+    ("gz-in-gz", lambda: _gz(_gz(CSV))),
+    ("gz-in-zip", lambda: _zip({"log.csv.gz": _gz(CSV)})),
+    ("zip-in-tar-gz", lambda: _tar({"a.zip": _zip({"log.csv": CSV})})),
+]  # fmt: skip
+count("archives", len(ARCHIVES_READ))
+
+
+@pytest.mark.parametrize("case,build", ARCHIVES_READ, ids=[c[0] for c in ARCHIVES_READ])
+def test_archives_users_have_are_read(case, build):
+    log = load_log(build())
+    assert log.metric == "grad_norm" and len(log) == 50 and int(log.steps[-1]) == 49
+
+
+ARCHIVES_REFUSED = [
+    ("encrypted-zip", _encrypted_zip,
+     "<bytes>: 'log.csv' is encrypted (a password-protected zip); unzip it with its password and pass the file"),
+    ("three-deep", lambda: _gz(_gz(_gz(CSV))),
+     "<bytes>: an archive inside an archive inside an archive; lrcore unpacks one archive and one inside it: unpack the outer ones first"),
+    ("tar-two-logs", lambda: _tar({"a.csv": CSV, "b.csv": CSV}),
+     "<bytes>: a tar archive must hold exactly one log, found 2: 'a.csv', 'b.csv'"),
+    ("zip-only-macos-entries", lambda: _zip({"__MACOSX/._log.csv": b"x"}),
+     "<bytes>: a zip file must hold exactly one log, found 0"),
+]  # fmt: skip
+count("archives", len(ARCHIVES_REFUSED))
+
+
+@pytest.mark.parametrize(
+    "case,build,message", ARCHIVES_REFUSED, ids=[c[0] for c in ARCHIVES_REFUSED]
+)
+def test_archives_refused_by_name(case, build, message):
+    with pytest.raises(ValueError) as e:
+        load_log(build())
+    assert str(e.value) == message
+
+
+BOMBS = [
+    ("gzip", lambda big: _gz(big), "<bytes>: gzip unpacks to more than 4 MiB"),
+    ("zip", lambda big: _zip({"log.csv": big}), "<bytes>: zip member 'log.csv' unpacks to more than 4 MiB"),
+    ("tar-gz", lambda big: _tar({"log.csv": big}), "<bytes>: gzip unpacks to more than 4 MiB"),
+    ("gz-in-zip", lambda big: _zip({"log.csv.gz": _gz(big)}),
+     "<bytes>:log.csv.gz: gzip unpacks to more than 4 MiB"),
+]  # fmt: skip
+count("memory", len(BOMBS))
+
+
+@pytest.mark.parametrize("case,build,start", BOMBS, ids=[c[0] for c in BOMBS])
+def test_bombs_stop_at_the_cap_with_the_sizes(monkeypatch, case, build, start):
+    """The stream stops at the cap (4 MiB here; 512 MiB in use; benchmarks/bench_memory.py
+    measures the peak RSS of 1 GiB bombs)."""
+    from lrcore.logs import _source
+
+    monkeypatch.setattr(_source, "MAX_UNPACKED", 4 * 1024**2)
+    reads = []
+    real = _source._stream
+
+    def counting(opener, *a):
+        def opened():
+            f = opener()
+            read = f.read
+            f.read = lambda n=-1: reads.append(n) or read(n)
+            return f
+
+        return real(opened, *a)
+
+    monkeypatch.setattr(_source, "_stream", counting)
+    big = b"step,grad_norm\n" + b"1,1.5\n" * (5 * 1024**2 // 6)  # 5 MiB unpacked
+    with pytest.raises(ValueError) as e:
+        load_log(build(big))
+    assert str(e.value).startswith(start + " (from ")
+    assert str(e.value).endswith(
+        "compressed; stopped there); lrcore reads compressed logs of up to 4 MiB unpacked: "
+        "unpack it and pass the plain file, which is read where it lies"
+    )
+    assert all(n == _source._CHUNK for n in reads) and len(reads) <= 8  # pieces, never all

@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import stat
+import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from lrcore._validate import name_list
 from lrcore.logs._types import LogError
 
 HEAD_BYTES = 65536  # how much of a file format detection looks at
-MAX_UNPACKED = 2 * 1024**3  # refuse archives that unpack to more than this (2 GiB)
+# archives are refused as soon as they unpack to more than this: the unpacked log is held
+# in memory, and its parse takes about as much again (a plain file is read where it lies)
+MAX_UNPACKED = 512 * 1024**2
 
 _KINDS = {  # stat kind -> what messages call it
     stat.S_ISFIFO: "a FIFO (named pipe)",
@@ -119,38 +122,92 @@ def _stat_kind(path: Path) -> str:
 
 
 def _unpack(src: Source) -> Source:
-    """Unpack gzip / zip (one log inside) and decode UTF-16 into UTF-8 bytes."""
-    head = src.head()
-    if head[:2] == b"\x1f\x8b":
-        src = _gunzip(src)
-    elif head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (or an empty one)
-        src = _unzip(src)
+    """Unpack gzip / zip / tar (one log inside; an archive inside an archive, one level
+    deep) and decode UTF-16 into UTF-8 bytes. Archives are read as a stream that stops as
+    soon as the unpacked data pass :data:`MAX_UNPACKED`, so a small file that expands to
+    gigabytes (a "zip bomb") costs at most that much memory."""
+    layers, previous = 0, None
+    while (kind := _archive_kind(src, src.head())) is not None:
+        layers += not (kind == "tar" and previous == "gzip")  # a .tar.gz is one archive
+        previous = kind
+        if layers > 2:
+            raise LogError(
+                f"{src.name}: an archive inside an archive inside an archive; lrcore unpacks "
+                "one archive and one inside it: unpack the outer ones first"
+            )
+        src = _UNPACKERS[kind](src)
     head = src.head()
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(head):
         src = _from_utf16(src)
     return src
 
 
-def _read_all(src: Source) -> bytes:
-    return src.data if src.data is not None else src.path.read_bytes()
+def _archive_kind(src: Source, head: bytes) -> str | None:
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (or an empty one)
+        return "zip"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def _stream(opener, name: str, what: str, compressed: int) -> bytes:
+    """Read a decompressing stream in 1 MiB pieces; refuse as soon as it passes the cap."""
+    chunks, total = [], 0
+    with opener() as f:
+        while chunk := f.read(_CHUNK):
+            total += len(chunk)
+            if total > MAX_UNPACKED:
+                del chunks
+                raise LogError(
+                    f"{name}: {what} unpacks to more than {MAX_UNPACKED // 1024**2:,} MiB "
+                    f"(from {_size(compressed)} compressed; stopped there); lrcore reads "
+                    f"compressed logs of up to {MAX_UNPACKED // 1024**2:,} MiB unpacked: "
+                    "unpack it and pass the plain file, which is read where it lies"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:,.1f} MiB" if n >= 1024**2 else f"{n:,} bytes"
+
+
+def _fileobj(src: Source):
+    """The compressed bytes as a file: the file on disk itself (never read whole) or the
+    upload's bytes."""
+    return open(src.path, "rb") if src.data is None else io.BytesIO(src.data)
 
 
 def _gunzip(src: Source) -> Source:
-    inner = PurePath(src.name).stem if src.name.endswith(".gz") else src.name
+    inner = PurePath(src.file_name).stem if src.file_name.endswith(".gz") else src.file_name
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(_read_all(src))) as f:
-            data = f.read(MAX_UNPACKED + 1)
+        with _fileobj(src) as raw:
+            data = _stream(lambda: gzip.GzipFile(fileobj=raw), src.name, "gzip", src.size())
     except (OSError, EOFError, zlib.error) as e:
         raise LogError(f"{src.name}: a damaged gzip file ({e})") from None
-    if len(data) > MAX_UNPACKED:
-        raise LogError(f"{src.name}: unpacks to more than {MAX_UNPACKED / 1024**3:g} GiB")
     return Source(src.name, data=data, inner=inner)
+
+
+_IGNORED = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
+
+
+def _ignored(member: str) -> bool:
+    """Files that macOS Finder and Windows Explorer add to archives (not logs)."""
+    base = PurePath(member).name
+    return (
+        member.startswith("__MACOSX/")
+        or "/__MACOSX/" in member
+        or base.startswith("._")
+        or (base in _IGNORED)
+    )
 
 
 def _unzip(src: Source) -> Source:
     try:
-        with zipfile.ZipFile(io.BytesIO(_read_all(src))) as z:
-            members = [m for m in z.infolist() if not m.is_dir()]
+        with _fileobj(src) as raw, zipfile.ZipFile(raw) as z:
+            members = [m for m in z.infolist() if not m.is_dir() and not _ignored(m.filename)]
             if len(members) != 1:
                 names = name_list(m.filename for m in members)
                 raise LogError(
@@ -158,12 +215,36 @@ def _unzip(src: Source) -> Source:
                     + (f": {names}" if members else "")
                 )
             m = members[0]
-            if m.file_size > MAX_UNPACKED:
-                raise LogError(f"{src.name}: unpacks to more than {MAX_UNPACKED / 1024**3:g} GiB")
-            data = z.read(m)
+            if m.flag_bits & 0x1:
+                raise LogError(
+                    f"{src.name}: {m.filename!r} is encrypted (a password-protected zip); "
+                    "unzip it with its password and pass the file"
+                )
+            data = _stream(lambda: z.open(m), src.name, f"zip member {m.filename!r}", src.size())
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
         raise LogError(f"{src.name}: a damaged or unsupported zip file ({e})") from None
     return Source(f"{src.name}:{m.filename}", data=data, inner=PurePath(m.filename).name)
+
+
+def _untar(src: Source) -> Source:
+    try:
+        with _fileobj(src) as raw, tarfile.open(fileobj=raw, mode="r:") as t:
+            members = [m for m in t.getmembers() if m.isfile() and not _ignored(m.name)]
+            if len(members) != 1:
+                names = name_list(m.name for m in members)
+                raise LogError(
+                    f"{src.name}: a tar archive must hold exactly one log, found {len(members)}"
+                    + (f": {names}" if members else "")
+                )
+            m = members[0]
+            data = _stream(lambda: t.extractfile(m), src.name, f"tar member {m.name!r}", src.size())
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise LogError(f"{src.name}: a damaged tar archive ({e})") from None
+    return Source(f"{src.name}:{m.name}", data=data, inner=PurePath(m.name).name)
+
+
+_UNPACKERS = {"gzip": _gunzip, "zip": _unzip, "tar": _untar}
+_CHUNK = 1024**2
 
 
 def _looks_utf16(head: bytes) -> bool:
@@ -175,6 +256,10 @@ def _looks_utf16(head: bytes) -> bool:
     return (even.count(0) == 0 and odd.count(0) >= 0.9 * len(odd)) or (
         odd.count(0) == 0 and even.count(0) >= 0.9 * len(even)
     )
+
+
+def _read_all(src: Source) -> bytes:
+    return src.data if src.data is not None else src.path.read_bytes()
 
 
 def _from_utf16(src: Source) -> Source:
