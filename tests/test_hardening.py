@@ -642,7 +642,7 @@ OPTIONS = [
     (
         "tau-out-of-range",
         ["refine", "{log}", "--tau", "3"],
-        "refine: tau must be in [0, 1], got 3.0",
+        "refine: --tau must be in [0, 1], got 3.0",
     ),
     (
         "as-unknown",
