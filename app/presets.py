@@ -33,6 +33,23 @@ DEFAULTS = {
 }
 
 
+# the setup where refinement applies ('See it work' (a)): hinge loss, gradient noise rising late
+RISE_SETUP = {
+    "title": "the rising-noise setup (hinge loss, noise rising late)",
+    "task": "svm",
+    "dataset": "synthetic",
+    "optimizer": "sgd",
+    "steps": 1000,
+    "batch": 16,
+    "weight_decay": 0.0,
+    "peaks": "0.05, 0.1, 0.2",
+    "noise": "rise",
+    "noise_scale": 2.0,
+    "seeds": 3,
+    "schedules": ["linear", "cosine", REFINED_RUN],
+}
+
+
 def peaks_key(task: str, optimizer: str) -> str:
     """Each task and optimizer keep their own peak-lr grid (an Adam run never gets SGD's)."""
     return f"tr_peaks_{task}_{optimizer}"
@@ -58,11 +75,11 @@ def init_form(task: str, optimizer: str) -> None:
     st.session_state.setdefault(f"tr_wd_{task}", WEIGHT_DECAY.get(task, 0.0))
 
 
-def open_on_train(setup: dict) -> None:
-    """Open 'Train and check' with the widgets set to ``setup`` (keys: task, dataset,
-    optimizer, steps, seeds, peaks, batch, weight_decay, noise, noise_scale, schedules)."""
+def setup_values(setup: dict) -> dict:
+    """The form's widget values for ``setup`` (keys: task, dataset, optimizer, steps, seeds,
+    peaks, batch, weight_decay, noise, noise_scale, schedules)."""
     task, opt = setup["task"], setup.get("optimizer", "sgd")
-    values = {
+    return {
         "tr_task": task,
         f"tr_dataset_{task}": setup["dataset"],
         "tr_opt": opt,
@@ -75,6 +92,15 @@ def open_on_train(setup: dict) -> None:
         "tr_noise_scale": setup.get("noise_scale", 1.0),
         "tr_sched": setup.get("schedules", DEFAULTS["tr_sched"]),
     }
-    st.session_state.update(values)
+
+
+def load_setup(setup: dict) -> None:
+    """Fill the form with ``setup`` (a button's ``on_click`` on the Train page itself)."""
+    st.session_state.update(setup_values(setup))
     st.session_state["tr_prefilled"] = setup.get("title", "a demo setup")
+
+
+def open_on_train(setup: dict) -> None:
+    """Open 'Train and check' with the widgets set to ``setup`` (see :func:`setup_values`)."""
+    load_setup(setup)
     st.switch_page(TRAIN_PAGE)

@@ -32,6 +32,16 @@ NOISE_LABELS = {
 }
 
 
+CONTRAST = (
+    "**This default setup is a contrast, not the method's showcase.** Logistic regression on "
+    "digits has gradient norms that fall as the model fits, with little noise: refinement "
+    "then trusts norms the first run's own schedule drove down, its schedule is often "
+    "diagnosed degenerate, and it need not beat linear decay. The theory's own setting is a "
+    "non-smooth convex loss with noisy gradients: load it below (the one 'See it work' (a) "
+    "runs), where refined beats linear decay."
+)
+
+
 @dataclass(frozen=True)
 class TrainForm:
     task: str
@@ -58,7 +68,7 @@ def form() -> TrainForm:
     )
     prefilled = st.session_state.pop("tr_prefilled", None)
     if prefilled:
-        st.info(f"Set up as in **{prefilled}** from 'See it work'. Press **Start** to run it here.")
+        st.info(f"Set up as in **{prefilled}**. Press **Start** to run it here.")
 
     st.session_state.setdefault("tr_task", presets.DEFAULTS["tr_task"])
     st.session_state.setdefault("tr_opt", presets.DEFAULTS["tr_opt"])
@@ -100,6 +110,14 @@ def form() -> TrainForm:
         "Noise size", 0.0, 100.0, format="%g", key="tr_noise_scale", disabled=noise == "none"
     )
     st.caption(f"**{TASK_LABELS[task]}**: {TASK_NOTES[task]}.")
+    if (task, dataset, noise) == ("logreg", "digits", "none"):
+        st.info(CONTRAST)
+        st.button(
+            "Load the setup where refinement applies (hinge loss, noise rising late)",
+            key="tr_load_rise",
+            on_click=presets.load_setup,
+            args=(presets.RISE_SETUP,),
+        )
     schedule_names = [*REGISTRY, presets.REFINED_RUN, presets.REFINED_LOG]
     chosen = st.multiselect(
         "Schedules",

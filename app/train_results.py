@@ -7,6 +7,7 @@ import pandas as pd
 import presets
 import state
 import streamlit as st
+import ui
 import words
 from train_form import TASK_LABELS
 
@@ -92,7 +93,7 @@ def show() -> None:
         return words.fmt_pm(mean, sem)
 
     shown = {
-        "schedule": best.schedule.astype(str),
+        "schedule": [ui.schedule_label(str(n)) for n in best.schedule],
         "peak lr": [f"{v:.3g}" for v in best.peak_lr],
         "best at grid edge": np.where(best.at_grid_edge, "yes", ""),
     }
@@ -110,10 +111,17 @@ def show() -> None:
         words.fmt_pct_pm(m, s)
         for m, s in zip(best.test_accuracy_mean, best.test_accuracy_sem, strict=True)
     ]
+    refined_from = result.get("refined_from")
+    diagnosis = []
+    if refined_from is not None and "refined" in set(best.schedule):
+        diagnosis = diagnose_refined(refined_from["shape"], refined_from["norms"])
     if cfg.optimizer == "sgd" and "linear" in set(best.schedule):
-        # each schedule's bound under the norms of its OWN runs (not linear's), over linear's
+        # each schedule's bound under the norms of its OWN runs (not linear's), over linear's;
+        # a degenerate refined schedule's ratio carries the diagnostic's caveat
         shown["bound ÷ linear's (own norms)"] = [
-            f"{words.fmt_sig(v)}×" if np.isfinite(v) else "" for v in own_norm_bounds(best, runs)
+            (f"{words.fmt_sig(v)}×" if np.isfinite(v) else "")
+            + (" (degenerate: see below)" if diagnosis and n == "refined" else "")
+            for n, v in zip(best.schedule, own_norm_bounds(best, runs), strict=True)
         ]
     shown["diverged"] = best.diverged.astype(int)
     shown["learned"] = [learned_word(n, ok) for n, ok in zip(best.schedule, learned, strict=True)]
@@ -124,13 +132,15 @@ def show() -> None:
             f"{words.optimizer_name(cfg.optimizer)}."
         )
 
-    refined_from = result.get("refined_from")
-    if refined_from is not None and "refined" in set(best.schedule):
-        for line in diagnose_refined(refined_from["shape"], refined_from["norms"]):
-            st.warning("**refined**: " + line, icon=":material/warning:")
+    for line in diagnosis:
+        st.warning(
+            "**refined**: " + line + " Its bound ratio in the table scores it on the norms of "
+            "its own runs: a ratio below 1 does not show that the method works here.",
+            icon=":material/warning:",
+        )
     stuck = {n: v for n, v in flat.items() if np.isfinite(v) and v > 0.5}
     if stuck:
-        parts = [f"**{n}** for {v:.0%} of the run" for n, v in stuck.items()]
+        parts = [f"**{ui.schedule_label(n)}** for {v:.0%} of the run" for n, v in stuck.items()]
         st.warning(
             "Stuck at the starting objective: "
             + "; ".join(parts)
@@ -139,7 +149,7 @@ def show() -> None:
         )
     reached = {n: s for n, s in at_optimum.items() if s is not None}
     if reached:
-        parts = [f"**{n}** at step {s:,}" for n, s in reached.items()]
+        parts = [f"**{ui.schedule_label(n)}** at step {s:,}" for n, s in reached.items()]
         st.info(
             "Reached the optimum exactly (objective = f* = "
             f"{words.fmt_sig(float((best.objective_mean - best.suboptimality_mean).iloc[0]))}"
@@ -155,7 +165,7 @@ def show() -> None:
         )
     if (~learned).any():
         parts = [
-            f"**{r.schedule}** (peak lr {r.peak_lr:.3g}, test accuracy {r.test_accuracy_mean:.1%})"
+            f"**{ui.schedule_label(r.schedule)}** (peak lr {r.peak_lr:.3g}, test accuracy {r.test_accuracy_mean:.1%})"
             for r in best[~learned].itertuples()
         ]
         st.warning(
@@ -168,7 +178,7 @@ def show() -> None:
     if len(edge):
         lows, highs = table.peak_lr.min(), table.peak_lr.max()
         parts = [
-            f"**{r.schedule}** at {r.peak_lr:.3g} "
+            f"**{ui.schedule_label(r.schedule)}** at {r.peak_lr:.3g} "
             f"({'lowest' if r.peak_lr <= lows else 'highest' if r.peak_lr >= highs else 'edge'})"
             for r in edge.itertuples()
         ]
@@ -184,7 +194,7 @@ def show() -> None:
         )
     with st.expander("Every peak lr"):
         every = {
-            "schedule": table.schedule.astype(str),
+            "schedule": [ui.schedule_label(str(n)) for n in table.schedule],
             "peak lr": [f"{v:.3g}" for v in table.peak_lr],
             "best": np.where(table.best, "yes", ""),
             "seeds": table.n_seeds,
@@ -206,7 +216,7 @@ def show() -> None:
         every["learned"] = np.where(table.learned.astype(bool), "yes", "no")
         st.dataframe(pd.DataFrame(every), hide_index=True, key="train_every")
 
-    groups = [(n, *c) for n, c in curves.items() if c is not None]
+    groups = [(ui.schedule_label(n), *c) for n, c in curves.items() if c is not None]
     if groups:
         st.plotly_chart(
             charts.band_figure(

@@ -53,13 +53,18 @@ def fmt_pm(mean: float, sem: float) -> str:
 
 
 def fmt_pct_pm(mean: float, sem: float) -> str:
-    """Fractions as percentages, ``mean ± sem``.
+    """Fractions as percentages, ``mean ± sem``; a zero spread over seeds (every seed the same
+    accuracy) says ``± 0.0%`` like the other rows; no ± only without a spread (one seed).
 
     >>> fmt_pct_pm(0.9731, 0.0042), fmt_pct_pm(0.5, 0.0), fmt_pct_pm(0.5, 0.05)
-    ('97.31% ± 0.42%', '50.0%', '50.0% ± 5.0%')
+    ('97.31% ± 0.42%', '50.0% ± 0.0%', '50.0% ± 5.0%')
+    >>> fmt_pct_pm(0.5, float("nan"))
+    '50.0%'
     """
-    if not (math.isfinite(sem) and sem > 0):
+    if not math.isfinite(sem):
         return f"{100 * mean:.1f}%"
+    if sem <= 0:
+        return f"{100 * mean:.1f}% ± 0.0%"
     d = min(4, max(0, 1 - _exp10(100 * sem)))
     return f"{100 * mean:.{d}f}% ± {100 * sem:.{d}f}%"
 

@@ -9,12 +9,18 @@ import numpy as np
 import pytest
 from _apptest import app, assert_clean, charts, layouts
 
+from lrcore import REGISTRY
 from lrcore.diagnose import diagnose_refined
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
 import words  # noqa: E402
 
 PAGE = "app_pages/train.py"
+
+
+def label(name: str) -> str:
+    """How the page names a schedule: its registry label (others as given)."""
+    return REGISTRY[name].label if name in REGISTRY else name
 
 
 def start(at, **values):
@@ -65,10 +71,11 @@ def test_adam_with_its_defaults_learns_and_the_table_shows_the_library_values():
     )
     assert_clean(at)
     table, full = shown_table(at), every_peak(at)
-    assert table["schedule"].tolist() == ["linear", "cosine"]
+    assert table["schedule"].tolist() == ["Linear decay", "Cosine decay"]  # registry labels
     assert (table["learned"] == "yes").all()
     for _, row in table.iterrows():
-        best = full[(full.schedule == row.schedule) & full.best].iloc[0]
+        best = full[(full.schedule.map(label) == row.schedule) & full.best].iloc[0]
+        assert " ± " in row["test accuracy"], row["test accuracy"]  # every row, cosine too
         acc = float(re.match(r"([\d.]+)%", row["test accuracy"]).group(1)) / 100
         assert acc == pytest.approx(best.test_accuracy_mean, abs=0.0006)
         assert acc > 0.5  # digits has 10 classes: chance is 10%
@@ -82,7 +89,7 @@ def test_adam_with_its_defaults_learns_and_the_table_shows_the_library_values():
     # suboptimality over training, on a log axis
     (curves,) = [lay for lay in layouts(at) if "Suboptimality" in str(lay.get("title"))]
     assert curves["yaxis"]["type"] == "log"
-    assert {"linear", "cosine"} <= set(charts(at))
+    assert {"Linear decay", "Cosine decay"} <= set(charts(at))
 
 
 def test_runs_that_do_not_learn_are_flagged_and_the_header_says_so():
@@ -100,7 +107,7 @@ def test_runs_that_do_not_learn_are_flagged_and_the_header_says_so():
     assert table["learned"].tolist() == ["no"] and not full.learned.any()
     acc = full[full.best].test_accuracy_mean.iloc[0]
     (warning,) = [w.value for w in at.warning if "Did not learn" in w.value]
-    assert f"**linear** (peak lr {table['peak lr'][0]}, test accuracy {acc:.1%})" in warning
+    assert f"**Linear decay** (peak lr {table['peak lr'][0]}, test accuracy {acc:.1%})" in warning
     assert any("no schedule learned" in h.value for h in at.subheader)
     # the grid was extended down from 50 and the best is still at its lowest edge
     assert table["best at grid edge"].tolist() == ["yes"]
@@ -124,7 +131,7 @@ def test_a_best_peak_lr_at_the_grid_edge_is_flagged_from_the_table():
     assert best.peak_lr == pytest.approx(0.032) and best.at_grid_edge
     assert shown_table(at)["best at grid edge"].tolist() == ["yes"]
     (warning,) = [w.value for w in at.warning if "edge of the grid" in w.value]
-    assert "**linear** at 0.032 (highest)" in warning
+    assert "**Linear decay** at 0.032 (highest)" in warning
 
 
 def test_refined_runs_after_linear_and_the_timer_counts_both():
@@ -140,7 +147,7 @@ def test_refined_runs_after_linear_and_the_timer_counts_both():
     )
     assert_clean(at)
     table = shown_table(at)
-    assert table["schedule"].tolist() == ["linear", "refined"]
+    assert table["schedule"].tolist() == ["Linear decay", "refined"]
     assert table["bound ÷ linear's (own norms)"].iloc[0] == "1.00×"
     done = at.get("progress")[0].proto.text
     assert re.match(r"Done: \d+ runs in \d+ rounds on cpu, \d+ s in all", done), done
@@ -194,7 +201,7 @@ def test_refined_from_the_log_on_the_refine_page_is_trained():
         tr_sched=["linear", "refined (from the log on 'Refine a log')"],
     )
     assert_clean(at)
-    assert shown_table(at)["schedule"].tolist() == ["linear", f"refined ({log.source})"]
+    assert shown_table(at)["schedule"].tolist() == ["Linear decay", f"refined ({log.source})"]
 
 
 def test_a_degenerate_refined_schedule_is_warned_and_a_flat_start_is_not_called_learned():
@@ -214,7 +221,12 @@ def test_a_degenerate_refined_schedule_is_warned_and_a_flat_start_is_not_called_
     expected = diagnose_refined(result["refined_from"]["shape"], result["refined_from"]["norms"])
     assert expected  # the library finds it degenerate ...
     shown = [w.value for w in at.warning if w.value.startswith("**refined**: ")]
-    assert shown == ["**refined**: " + line for line in expected]  # ... and the page says so
+    caveat = " Its bound ratio in the table scores it on the norms of its own runs"
+    assert [w.split(caveat)[0] for w in shown] == ["**refined**: " + line for line in expected]
+    assert all(caveat in w for w in shown)  # ... and the page says so, bound ratio included
+    table = shown_table(at)
+    (ratio,) = table.loc[table.schedule == "refined", "bound ÷ linear's (own norms)"]
+    assert ratio.endswith("× (degenerate: see below)")
     # the share of the run refined sat at its starting objective, from its runs' evaluations
     table = shown_table(at)
     (peak,) = table.loc[table.schedule == "refined", "peak lr"].astype(float)
@@ -246,12 +258,13 @@ def test_reaching_the_optimum_exactly_is_said_and_the_axis_is_capped():
     table = shown_table(at)
     (info,) = [i.value for i in at.info if i.value.startswith("Reached the optimum")]
     assert "f* = 0, the data are separable" in info
+    raw = {label(n): n for n in best.schedule}  # the page names schedules by their labels
     for name, text in zip(table.schedule, table.suboptimality, strict=True):
         step = int(re.search(r"optimum reached at step ([\d,]+)", text).group(1).replace(",", ""))
         (run,) = [
             r
             for (s, p, _), r in at.session_state["train_result"]["runs"].items()
-            if s == name and p == float(best.peak_lr[best.schedule == name].iloc[0])
+            if s == raw[name] and p == float(best.peak_lr[best.schedule == raw[name]].iloc[0])
         ]
         sub = run.evals.objective.to_numpy() - run.final["f_star"]
         assert step == int(run.evals.step.to_numpy()[np.argmax(sub <= 0)])  # the first 0
@@ -342,3 +355,19 @@ def test_the_live_chart_draws_one_line_per_schedule(monkeypatch):
     assert all(len(names) == len(set(names)) for names in drawn)  # one line per schedule
     assert set(drawn[-1]) == {"Linear decay", "Cosine decay", "refined"}
     assert not any(n.startswith("round") for names in drawn for n in names)
+
+
+def test_the_default_setup_is_labelled_a_contrast_and_loads_the_setting_where_refinement_applies():
+    at = app(PAGE)
+    assert_clean(at)
+    (note,) = [i.value for i in at.info if "default setup is a contrast" in i.value]
+    assert "diagnosed degenerate" in note and "refined beats linear decay" in note
+    at.button(key="tr_load_rise").click().run()
+    assert_clean(at)
+    assert at.segmented_control(key="tr_task").value == "svm"
+    assert at.selectbox(key="tr_dataset_svm").value == "synthetic"
+    assert at.selectbox(key="tr_noise").value == "rise"
+    assert at.number_input(key="tr_noise_scale").value == 2.0
+    assert at.text_input(key="tr_peaks_svm_sgd").value == "0.05, 0.1, 0.2"
+    assert not any("default setup is a contrast" in i.value for i in at.info)
+    assert any("Set up as in **the rising-noise setup" in i.value for i in at.info)

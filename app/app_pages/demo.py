@@ -43,7 +43,12 @@ c1, c2 = st.columns(2)
 ran = c1.button("Run this experiment", type="primary", key="demo_run")
 if c2.button("Open this setup on 'Train and check'", key="demo_open"):
     presets.open_on_train(
-        {**s, "seeds": len(SEEDS), "schedules": ["linear", presets.REFINED_RUN], "title": exp.title}
+        {
+            **s,
+            "seeds": len(SEEDS),
+            "schedules": ["linear", presets.REFINED_RUN],
+            "title": f"{exp.title} from 'See it work'",
+        }
     )
 
 done = st.session_state.setdefault("demo_done", set())
