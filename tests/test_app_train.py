@@ -371,3 +371,9 @@ def test_the_default_setup_is_labelled_a_contrast_and_loads_the_setting_where_re
     assert at.text_input(key="tr_peaks_svm_sgd").value == "0.05, 0.1, 0.2"
     assert not any("default setup is a contrast" in i.value for i in at.info)
     assert any("Set up as in **the rising-noise setup" in i.value for i in at.info)
+    # and there the method applies: refined is not degenerate and ends lowest
+    at.button(key="tr_start").click().run()
+    assert_clean(at)
+    best = every_peak(at)[every_peak(at).best].set_index("schedule").suboptimality_mean
+    assert best.idxmin() == "refined" and best["refined"] < best["linear"]
+    assert not [w.value for w in at.warning if w.value.startswith("**refined**: ")]
