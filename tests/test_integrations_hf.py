@@ -48,6 +48,90 @@ def test_callback_records_unclipped_norms_after_accumulation_and_clips(tmp_path)
         assert ours[s] == pytest.approx(rec.l2[s - 1], rel=1e-6)
 
 
+def _logged(trainer):
+    """The Trainer's own logged pre-clip ``grad_norm`` per optimizer step (1-based steps)."""
+    return {e["step"]: e["grad_norm"] for e in trainer.state.log_history if "grad_norm" in e}
+
+
+@pytest.mark.parametrize("max_norm", [1.0, 0.0])
+def test_l2_is_the_trainers_logged_grad_norm_and_only_l1_is_computed(
+    tmp_path, monkeypatch, max_norm
+):
+    import lrcore.train.recorder as recorder
+
+    asked = []
+    real = recorder.grad_norms
+    monkeypatch.setattr(
+        recorder, "grad_norms", lambda g, l2=True: asked.append(l2) or real(g, l2=l2)
+    )
+    cb = GradNormCallback()
+    args = hf_args(tmp_path, gradient_accumulation_steps=2, max_grad_norm=max_norm, logging_steps=1)
+    trainer = Trainer(model=TinyClassifier(), args=args, train_dataset=hf_dataset(), callbacks=[cb])
+    trainer.train()
+    logged = _logged(trainer)
+    assert sorted(logged) == list(range(1, 13))
+    # the very value the Trainer logs (same float32 tensor), not a recomputation
+    assert cb.recorder.l2.tolist() == [np.float32(logged[s]).item() for s in range(1, 13)]
+    assert asked == [False] * 12  # the recorder computed l1 only, once per step
+    assert args.max_grad_norm == max_norm  # never changed
+    assert "clip_grad_norm_" not in vars(trainer.accelerator)  # the listener is gone
+
+
+def test_clipping_is_the_trainers_and_l1_is_the_pre_clip_norm(tmp_path):
+    runs = {}
+    for max_norm in (0.0, 1e-3):
+        cb = GradNormCallback()
+        model = TinyClassifier()
+        args = hf_args(tmp_path / str(max_norm), max_grad_norm=max_norm, learning_rate=0.5)
+        Trainer(model=model, args=args, train_dataset=hf_dataset(), callbacks=[cb]).train()
+        runs[max_norm] = (
+            cb.recorder,
+            torch.cat([p.detach().flatten() for p in model.parameters()]),
+        )
+    (free, w_free), (clipped, w_clipped) = runs[0.0], runs[1e-3]
+    assert not torch.allclose(w_free, w_clipped, rtol=1e-3)  # clipping was applied ...
+    assert np.all(clipped.l2 > 1e-2)  # ... at every step (norm >> 1e-3)
+    # step 0 is the same batch at the same weights: the same pre-clip norms either way
+    assert clipped.l2[0] == pytest.approx(free.l2[0], rel=1e-6)
+    assert clipped.l1[0] == pytest.approx(free.l1[0], rel=1e-5)
+
+
+class Boom(TrainerCallback):
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step == 3:
+            raise RuntimeError("boom")
+
+
+def test_max_grad_norm_unchanged_after_a_run_that_raises_and_the_next_run_is_right(tmp_path):
+    cb = GradNormCallback()
+    args = hf_args(tmp_path, max_grad_norm=0.05, logging_steps=1)
+    trainer = Trainer(
+        model=TinyClassifier(), args=args, train_dataset=hf_dataset(), callbacks=[cb, Boom()]
+    )
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.train()
+    assert args.max_grad_norm == 0.05
+    trainer.remove_callback(Boom)
+    trainer.train()  # the same Trainer and callback again: one listener, the right norms
+    assert args.max_grad_norm == 0.05
+    logged = _logged(trainer)
+    assert cb.recorder.l2.tolist() == [np.float32(logged[s]).item() for s in range(1, 13)]
+    assert "clip_grad_norm_" not in vars(trainer.accelerator)
+
+
+def test_a_trainer_that_clips_elsewhere_gets_post_clip_norms_and_a_warning(tmp_path):
+    class OwnClip(Trainer):
+        def _clip_grad_norm(self, model):
+            return torch.nn.utils.clip_grad_norm_(model.parameters(), self.args.max_grad_norm)
+
+    cb = GradNormCallback()
+    args = hf_args(tmp_path, max_grad_norm=0.05)
+    trainer = OwnClip(model=TinyClassifier(), args=args, train_dataset=hf_dataset(), callbacks=[cb])
+    with pytest.warns(UserWarning, match="GradNormCallback: the Trainer's pre-clip gradient norm"):
+        trainer.train()
+    np.testing.assert_allclose(cb.recorder.l2, 0.05, rtol=1e-4)  # what the optimizer got
+
+
 def test_fp16_is_refused(tmp_path):
     cb = GradNormCallback()
     args = hf_args(tmp_path)

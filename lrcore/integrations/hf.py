@@ -4,22 +4,29 @@
 
     trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[GradNormCallback()])
     trainer.train()                      # writes <output_dir>/grad_norms.csv
-    # lrcore refine <output_dir>/grad_norms.csv --metric grad_norm_l1 ...   or, in Python:
+    # lrcore refine <output_dir>/grad_norms.csv   (AdamW -> Adam rule on l1)   or, in Python:
     trainer = Trainer(model=model, args=args, train_dataset=ds,
                       optimizers=optimizers(model, args, "<output_dir>/grad_norms.csv"))
 
 The callback records, at every optimizer step, the norms of the gradients the optimizer
 is about to use: after gradient accumulation and (under DDP) after the all-reduce, and
-before clipping. The Trainer clips before any callback sees the gradients, so the
-callback takes clipping over: it sets ``args.max_grad_norm`` to 0 for the run, records,
-then clips with the same max norm (``torch.nn.utils.clip_grad_norm_``) and restores
-``args.max_grad_norm`` at the end. The Trainer's own ``grad_norm`` (pre-clip l2) is
-logged as before. fp16 loss scaling (``fp16=True``) is refused: the gradients the
-callback would see are still scaled; use bf16 or fp32.
+before clipping. Clipping stays the Trainer's: ``args.max_grad_norm`` is left as you set
+it and the Trainer clips through its accelerator (``accelerator.clip_grad_norm_``, which
+FSDP and DeepSpeed implement their own way). The l2 norm is the pre-clip norm that call
+returns, the very value the Trainer logs as ``grad_norm`` (read, not computed again);
+the callback computes only the l1 norm, on the clipped gradients in
+``on_pre_optimizer_step``, and divides it by the clip coefficient the Trainer applied
+(``min(1, max_grad_norm / (grad_norm + 1e-6))``, torch's). The norms stay on the device
+(no sync per step). When a Trainer takes another path (e.g. gradients on mixed device
+meshes) the callback computes both norms itself; if clipping was on, it warns once that
+these are post-clip norms. fp16 loss scaling (``fp16=True``) is refused; use bf16 or fp32.
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
+import weakref
 from pathlib import Path
 
 import torch
@@ -49,8 +56,10 @@ class GradNormCallback(TrainerCallback, ExportableState):
         self.filename = filename
         self.recorder: GradNormRecorder | None = None
         self.path: Path | None = None
-        self._max_norm = 0.0
         self._optimizer: str | None = None
+        self._accelerator = None  # whose clip_grad_norm_ the callback listens to
+        self._pre_clip = None  # what that clip returned at this step (pre-clip l2)
+        self._warned = False
 
     def state(self) -> dict:
         """What each checkpoint keeps (``trainer_state.json``): the norms so far and the
@@ -76,13 +85,57 @@ class GradNormCallback(TrainerCallback, ExportableState):
         saved = _saved_norms(state)
         if saved and state.global_step > 0:  # resumed: the steps before the checkpoint
             self.recorder.load_state_dict(saved, before=state.global_step)
-        self._max_norm = float(args.max_grad_norm or 0.0)
-        args.max_grad_norm = 0.0  # the callback clips after recording (see module docstring)
+        self._listen(_calling_trainer())
+
+    def _listen(self, trainer) -> None:
+        """Wrap ``trainer.accelerator.clip_grad_norm_`` (on that instance only) so that the
+        pre-clip norm it returns reaches :meth:`on_pre_optimizer_step`; clipping itself is
+        untouched. The wrapper holds the callback weakly and is removed at train end."""
+        self._unlisten()
+        acc = getattr(trainer, "accelerator", None)
+        clip = getattr(acc, "clip_grad_norm_", None)
+        if clip is None:
+            return
+        clip = getattr(clip, "_lrcore_wrapped", clip)  # a wrapper left by a run that raised
+        ref = weakref.ref(self)
+
+        def clip_grad_norm_(*a, **k):
+            norm = clip(*a, **k)
+            cb = ref()
+            if cb is not None:
+                cb._pre_clip = norm
+            return norm
+
+        clip_grad_norm_._lrcore_wrapped = clip
+        acc.clip_grad_norm_ = clip_grad_norm_
+        self._accelerator = acc
+
+    def _unlisten(self) -> None:
+        acc, self._accelerator = self._accelerator, None
+        if acc is not None and hasattr(acc.__dict__.get("clip_grad_norm_"), "_lrcore_wrapped"):
+            del acc.clip_grad_norm_  # back to the class's method
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        self.recorder.record(state.global_step)
-        if self._max_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.recorder.params, self._max_norm)
+        norm, self._pre_clip = self._pre_clip, None
+        max_norm = float(args.max_grad_norm or 0.0)
+        if norm is None:  # the Trainer's norm was not seen: compute both norms here
+            if max_norm > 0 and not self._warned:
+                self._warned = True
+                warnings.warn(
+                    "GradNormCallback: the Trainer's pre-clip gradient norm was not seen "
+                    "(accelerator.clip_grad_norm_ not called); recording the norms after "
+                    "clipping",
+                    stacklevel=2,
+                )
+            self.recorder.record(state.global_step)
+            return
+        if hasattr(norm, "full_tensor"):  # a replicated DTensor (FSDP2)
+            norm = norm.full_tensor()
+        scale = None
+        if max_norm > 0:  # the coefficient torch's clip multiplied the gradients by
+            n = torch.as_tensor(norm, dtype=torch.float32)
+            scale = torch.clamp(max_norm / (n + 1e-6), max=1.0)
+        self.recorder.record(state.global_step, l2=norm, scale=scale)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         rec = self.recorder
@@ -94,10 +147,24 @@ class GradNormCallback(TrainerCallback, ExportableState):
             last["grad_norm_l1"] = float(rec.l1[-1])
 
     def on_train_end(self, args, state, control, **kwargs):
-        args.max_grad_norm = self._max_norm
+        self._unlisten()
         if self.recorder is not None and len(self.recorder) and state.is_world_process_zero:
             Path(args.output_dir).mkdir(parents=True, exist_ok=True)
             self.path = self.recorder.save(Path(args.output_dir) / self.filename)
+
+
+def _calling_trainer():
+    """The ``transformers.Trainer`` whose callback handler called us (from the stack;
+    callbacks are not given the Trainer), or None."""
+    from transformers import Trainer
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        obj = frame.f_locals.get("self")
+        if isinstance(obj, Trainer):
+            return obj
+        frame = frame.f_back
+    return None
 
 
 def _saved_norms(state) -> dict | None:

@@ -28,8 +28,9 @@ import torch
 from lrcore.logs._meta import csv_comment, optimizer_family, optimizer_label
 
 
-def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
-    """``[l2, l1]`` of all ``grads`` together, as one tensor on their device (no sync).
+def grad_norms(grads: list[torch.Tensor], l2: bool = True) -> torch.Tensor:
+    """``[l2, l1]`` of all ``grads`` together, as one tensor on their device (no sync);
+    with ``l2=False`` only the l1 norm is computed (the first entry is then 0).
 
     Sharded ``DTensor`` gradients (FSDP) contribute their local shard and the sums of
     squares and absolute values are all-reduced over the shard group; replicated or plain
@@ -44,24 +45,28 @@ def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
             sharded.append(g)
         else:
             plain.append(g.to_local())
-    out = _sums(plain) if plain else None
+    out = _sums(plain, l2) if plain else None
     if sharded:
         import torch.distributed as dist
 
-        local = _sums([g.to_local() for g in sharded])
+        local = _sums([g.to_local() for g in sharded], l2)
         dist.all_reduce(local, group=sharded[0].device_mesh.get_group())
         out = local if out is None else out + local.to(out.device)
     with torch.no_grad():
         return torch.stack([out[0].sqrt(), out[1]])
 
 
-def _sums(grads: list[torch.Tensor]) -> torch.Tensor:
+def _sums(grads: list[torch.Tensor], with_l2: bool = True) -> torch.Tensor:
     """``[sum of squares, sum of absolute values]`` of ``grads``, summed in float32 or wider
-    (bf16 / fp16 gradients too), with no copy of any gradient."""
+    (bf16 / fp16 gradients too), with no copy of any gradient (``with_l2=False``: the sum
+    of squares is not computed and reads 0)."""
     with torch.no_grad():
         low = [g for g in grads if g.dtype in (torch.float16, torch.bfloat16)]
         wide = {"dtype": torch.float32} if low else {}
-        l2 = torch.stack(torch._foreach_norm(grads, 2, **wide)).float()
+        if with_l2:
+            l2 = torch.stack(torch._foreach_norm(grads, 2, **wide)).float()
+        else:
+            l2 = torch.zeros(1, device=grads[0].device)
         if grads[0].device.type == "cpu":
             with _one_blas_thread():  # BLAS threads next to torch's stall on a busy CPU
                 l1 = torch.tensor([_l1_cpu(g) for g in grads], dtype=torch.float64)
@@ -148,8 +153,13 @@ class GradNormRecorder:
             self.optimizer = state["optimizer"]
             self.family = optimizer_family(self.optimizer)
 
-    def record(self, step: int | None = None) -> None:
-        """Record the norms of the current ``.grad`` of every parameter (None counts as 0)."""
+    def record(self, step: int | None = None, *, l2=None, scale=None) -> None:
+        """Record the norms of the current ``.grad`` of every parameter (None counts as 0).
+
+        ``l2``: the l2 norm of these gradients computed elsewhere (e.g. the pre-clip norm
+        a trainer's clipping returned; a tensor stays on its device): only the l1 norm is
+        computed here. ``scale``: the factor the gradients were multiplied by after that
+        norm was taken (clipping's coefficient): the recorded l1 is divided by it."""
         grads = [p.grad for p in self.params if p.grad is not None]
         if not grads:
             raise ValueError("GradNormRecorder.record: no gradients yet; call it after backward()")
@@ -157,7 +167,13 @@ class GradNormRecorder:
         if n == self._buf.shape[1]:
             self._buf = torch.cat([self._buf, torch.zeros_like(self._buf)], dim=1)
         with torch.no_grad():
-            self._buf[:, n] = grad_norms(grads).to(self._buf.device)
+            dev = self._buf.device
+            norms = grad_norms(grads, l2=l2 is None).to(dev)
+            if l2 is not None:
+                norms[0] = torch.as_tensor(l2, dtype=norms.dtype).to(dev)
+            if scale is not None:
+                norms[1] = norms[1] / torch.as_tensor(scale, dtype=norms.dtype).to(dev)
+            self._buf[:, n] = norms
         self._steps.append(n if step is None else int(step))
 
     def __len__(self) -> int:
