@@ -551,3 +551,113 @@ def test_bombs_stop_at_the_cap_with_the_sizes(monkeypatch, case, build, start):
         "unpack it and pass the plain file, which is read where it lies"
     )
     assert all(n == _source._CHUNK for n in reads) and len(reads) <= 8  # pieces, never all
+
+
+# --------------------------------------------------------------------------- TensorBoard
+
+
+def _event_bytes(events) -> bytes:
+    import struct
+
+    from lrcore.logs._events import masked_crc
+
+    out = bytearray()
+    for ev in events:
+        payload = ev.SerializeToString()
+        head = struct.pack("<Q", len(payload))
+        out += head + struct.pack("<I", masked_crc(head)) + payload
+        out += struct.pack("<I", masked_crc(payload))
+    return bytes(out)
+
+
+def _mixed_events(rng):
+    """Scalars in the usual shape and every kind the column-wise path must leave to protobuf."""
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.util import tensor_util
+
+    V = Summary.Value
+    yield Event(wall_time=1.7e9, file_version="brain.Event:2")
+    long_tag = "x/" + "g" * 200 + "/grad_norm"  # a tag longer than 127 bytes
+    for i in range(300):
+        kind = rng.integers(0, 6)
+        vals = [V(tag="grad_norm", simple_value=float(rng.random() + 0.1))]
+        if kind == 1:
+            vals.append(V(tag="loss", simple_value=float(rng.random())))
+        elif kind == 2:
+            t = tensor_util.make_tensor_proto(np.float32(rng.random() + 0.1))
+            vals = [V(tag="grad_norm", tensor=t)]
+        elif kind == 3:
+            vals.append(V(tag=long_tag, simple_value=1.5))
+        elif kind == 4:
+            vals.insert(
+                0,
+                V(
+                    tag="img",
+                    image=Summary.Image(height=1, width=1, encoded_image_string=b"\x89PNG"),
+                ),
+            )
+        step = int(rng.integers(-5, 10**12)) if kind == 5 else i
+        wall = 0.0 if i % 7 == 0 else 1.7e9 + i  # no wall_time field at all
+        yield Event(wall_time=wall, step=0 if i == 3 else step, summary=Summary(value=vals))
+
+
+def test_column_wise_event_reading_equals_protobuf_record_by_record(monkeypatch):
+    """Every scalar, step and order agree with the protobuf-only path on mixed files."""
+    count("tensorboard")
+    from lrcore.logs import _events, _other
+
+    data = _event_bytes(_mixed_events(np.random.default_rng(0)))
+    fast = load_log_series(data)
+    monkeypatch.setattr(_other, "fast_scalars", lambda d, s, n: (np.zeros(len(s), bool), []))
+    slow = load_log_series(data)
+    assert sorted(fast) == sorted(slow) and len(fast) == 3
+    for tag in slow:
+        assert fast[tag][0].tolist() == slow[tag][0].tolist(), tag
+        assert fast[tag][1].tolist() == slow[tag][1].tolist(), tag
+    assert _events.crc_backend() == "google-crc32c (native)"
+
+
+def load_log_series(data: bytes) -> dict:
+    from lrcore.logs import open_log
+
+    parsed = open_log(data, fmt="tensorboard")
+    return {k: (np.asarray(v.steps), np.asarray(v.values)) for k, v in parsed.series.items()}
+
+
+def test_restart_files_are_ordered_by_wall_time_not_name(tmp_path):
+    """A restart whose timestamp gains a digit sorts first by name; the wall time decides."""
+    count("tensorboard")
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    def run(t0: float, steps, base: float) -> bytes:
+        evs = [Event(wall_time=t0, file_version="brain.Event:2")]
+        evs += [
+            Event(wall_time=t0 + s, step=s, summary=Summary(value=[Summary.Value(tag="grad_norm", simple_value=base + s)]))
+            for s in steps
+        ]  # fmt: skip
+        return _event_bytes(evs)
+
+    (tmp_path / "events.out.tfevents.999999999.host").write_bytes(run(999_999_999.0, range(0, 50), 1.0))
+    (tmp_path / "events.out.tfevents.1000000000.host").write_bytes(
+        run(1_000_000_000.0, range(40, 80), 100.0)
+    )
+    log = load_log(tmp_path)
+    # the restart (later wall time) is read last, so its steps 40..49 replace the first run's
+    assert log.steps.tolist() == list(range(80))
+    assert log.grad_norms[45] == 145.0 and log.grad_norms[39] == 40.0  # by name: 46.0
+    assert log.report.duplicates == 10
+
+
+def test_truncated_and_corrupt_records_are_counted_by_the_fast_reader():
+    count("tensorboard")
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    evs = [Event(wall_time=1.0, step=s, summary=Summary(value=[Summary.Value(tag="grad_norm", simple_value=1.0 + s)])) for s in range(20)]  # fmt: skip
+    data = bytearray(_event_bytes(evs))
+    rec = len(data) // 20
+    data[5 * rec + 20] ^= 0xFF  # a payload byte of record 6: its checksum fails
+    log = load_log(bytes(data[:-7]), fmt="tensorboard")  # and the last record cut short
+    assert len(log) == 18 and log.report.unreadable == 2

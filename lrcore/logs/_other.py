@@ -11,6 +11,7 @@ import numpy as np
 
 from lrcore._validate import name_list
 from lrcore.logs._clean import RawSeries
+from lrcore.logs._events import fast_scalars, split_records
 from lrcore.logs._source import Source
 from lrcore.logs._tables import STEP_NAMES, _stem_metric, first_lines
 from lrcore.logs._types import LogError
@@ -222,46 +223,24 @@ def detect_tensorboard(head: bytes, src: Source) -> bool:
 def parse_tensorboard(src: Source, head) -> dict[str, RawSeries]:
     files = list(src.event_files) or ([src.path] if src.path is not None else [])
     if files:
+        files = sorted(files, key=lambda f: (_first_wall_time(f), f.name))  # restarts in order
         return _read_events(src, [f.read_bytes for f in files], [f.name for f in files])
     return _read_events(src, [lambda: src.data], [src.name])  # an upload arrives as bytes
 
 
-def _records(data: bytes, name: str) -> tuple[list[bytes], int]:
-    """The TFRecord payloads of an event file, and how many records could not be read.
+def _first_wall_time(path) -> float:
+    """The wall time of a file's first event (its file-version record): restart files are
+    ordered by it, not by name (a timestamp in a name that gains a digit sorts first)."""
+    from tensorboard.compat.proto.event_pb2 import Event
 
-    Each record is ``length (u64) | crc(length) | payload | crc(payload)``. A payload whose
-    checksum fails is skipped and counted; a record cut short at the end of the file (a run
-    killed while writing) is counted; a damaged length ends the file with an error, as
-    nothing after it can be found.
-    """
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
-
-    out, bad, pos, size = [], 0, 0, len(data)
-    while pos < size:
-        if size - pos < 12:
-            return out, bad + 1
-        (length,) = struct.unpack_from("<Q", data, pos)
-        (crc,) = struct.unpack_from("<I", data, pos + 8)
-        if masked_crc32c(data[pos : pos + 8]) != crc:
-            if pos == 0:
-                raise LogError(
-                    f"{name}: not a TensorBoard event file (its first record is invalid)"
-                )
-            raise LogError(
-                f"{name}: record {len(out) + bad + 1} (byte {pos:,}) is damaged and nothing "
-                f"after it can be read; {len(out):,} record(s) before it are readable"
-            )
-        end = pos + 12 + length + 4
-        if end > size:
-            return out, bad + 1
-        payload = data[pos + 12 : pos + 12 + length]
-        (crc,) = struct.unpack_from("<I", data, end - 4)
-        if masked_crc32c(payload) == crc:
-            out.append(payload)
-        else:
-            bad += 1
-        pos = end
-    return out, bad
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(12)[:8])
+            if length > 1 << 20:
+                return math.inf
+            return float(Event.FromString(f.read(length)).wall_time)
+    except Exception:  # noqa: BLE001 - an unreadable file sorts last; reading it says why
+        return math.inf
 
 
 def _read_events(src: Source, readers: list, names: list[str]) -> dict[str, RawSeries]:
@@ -274,16 +253,21 @@ def _read_events(src: Source, readers: list, names: list[str]) -> dict[str, RawS
             f"{src.name}: reading TensorBoard event files needs the 'tensorboard' "
             "package (pip install 'lrcore[tensorboard]')"
         ) from None
-    steps: dict[str, list[float]] = {}
-    values: dict[str, list[float]] = {}
-    unreadable = 0
+    found: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    unreadable, offset = 0, 0
     for read, fname in zip(readers, names, strict=True):
         name = src.name if len(names) == 1 else f"{src.name}/{fname}"
-        payloads, bad = _records(read(), name)
+        data = read()
+        starts, lengths, bad = split_records(data, name)
         unreadable += bad
-        for payload in payloads:
+        done, rows = fast_scalars(data, starts, lengths)  # the usual records, column-wise
+        for tag, rec, steps, values in rows:
+            found.setdefault(tag, []).append((rec + offset, steps, values))
+        slow: dict[str, tuple[list, list, list]] = {}
+        for i in np.flatnonzero(~done):  # everything else: protobuf, record by record
+            start = int(starts[i])
             try:
-                event = Event.FromString(payload)
+                event = Event.FromString(data[start : start + int(lengths[i])])
             except DecodeError:
                 unreadable += 1
                 continue
@@ -301,12 +285,24 @@ def _read_events(src: Source, readers: list, names: list[str]) -> dict[str, RawS
                     x = float(arr.reshape(()))
                 else:
                     continue
-                steps.setdefault(v.tag, []).append(float(event.step))
-                values.setdefault(v.tag, []).append(x)
-    if not values:
+                recs, steps, values = slow.setdefault(v.tag, ([], [], []))
+                recs.append(offset + int(i))
+                steps.append(event.step)
+                values.append(x)
+        for tag, (recs, steps, values) in slow.items():
+            found.setdefault(tag, []).append(
+                (np.array(recs, np.int64), np.array(steps, np.int64), np.array(values, float))
+            )
+        offset += len(starts)
+        del data
+    if not found:
         extra = f" ({unreadable:,} unreadable record(s))" if unreadable else ""
         raise LogError(f"{src.name}: TensorBoard event file(s) hold no scalar values{extra}")
-    return {
-        t: RawSeries(values=np.array(values[t]), steps=np.array(steps[t]), unreadable=unreadable)
-        for t in values
-    }
+    out = {}
+    for tag, parts in found.items():
+        recs = np.concatenate([p[0] for p in parts])
+        order = np.argsort(recs, kind="stable")  # file order, then record order
+        steps = np.concatenate([p[1] for p in parts])[order]
+        values = np.concatenate([p[2] for p in parts])[order]
+        out[tag] = RawSeries(values=values, steps=steps, unreadable=unreadable)
+    return out
