@@ -7,6 +7,7 @@ stderr; errors are one line and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 
@@ -51,8 +52,47 @@ def command(fn):
     return fn
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default: ``(default: X)`` appended, unless the
+    help already says what the default is (a default worked out at run time) or the
+    option is required (then ``(required)``)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or action.default is argparse.SUPPRESS:
+            return text  # positionals, --help, --version
+        if "default" in text:
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if action.default is None:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Formats:
+    """``--fmt``'s choices, read from lrcore.logs only when needed (pandas is slow to
+    import, and ``lrcore schedule`` never needs it)."""
+
+    def _names(self) -> list[str]:
+        from lrcore.logs import FORMATS
+
+        return sorted(FORMATS)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line, like every other lrcore error."""
+    """argparse whose usage errors are one line, like every other lrcore error, and whose
+    help shows every option's default."""
+
+    def __init__(self, *a, **k):
+        k.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*a, **k)
 
     def error(self, message: str):
         where = self.prog.removeprefix("lrcore").strip()
@@ -68,6 +108,17 @@ def _number(text: str) -> int | float:
             return float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _schedule_names(text: str) -> str:
+    """``--schedules``: comma-separated registry names, each known."""
+    unknown = [n for n in (s.strip() for s in text.split(",")) if n not in REGISTRY]
+    if unknown or not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"unknown schedule {for_terminal(repr(unknown[0] if unknown else text))}; "
+            f"known: {', '.join(sorted(REGISTRY))}"
+        )
+    return text
 
 
 def _check_out(args, fn: str, *inputs) -> None:
@@ -98,13 +149,21 @@ def _emit(values: np.ndarray, args, what: str, optimizer: str | None = None) -> 
 
 def _log_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("log", help="gradient-norm log: a file or a folder of TensorBoard event files")
-    p.add_argument("--metric", help="which series to read when the log holds several")
-    p.add_argument("--fmt", help="force a format instead of detecting it (see `lrcore inspect`)")
+    p.add_argument(
+        "--metric",
+        help="which series to read when the log holds several (default: the norm of the "
+        "optimizer the log records: l1 for Adam, l2 for SGD; else the first norm found)",
+    )
+    p.add_argument(
+        "--fmt",
+        choices=_Formats(),
+        help="force a format instead of detecting it (default: detected; see `lrcore inspect`)",
+    )
 
 
 def _out_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peak-lr", type=float, default=1.0, help="multiply the schedule by this")
-    p.add_argument("--out", help="write here instead of stdout")
+    p.add_argument("--out", help="write here instead of stdout (default: stdout)")
     p.add_argument(
         "--as",
         dest="output",
@@ -213,7 +272,6 @@ def cmd_inspect(args) -> int:
     return 0
 
 
-def _rule_notes(log) -> None:
 def _plain(markdown: str) -> str:
     """A sentence written for the app's markdown, for a terminal (no ``**``).
 
@@ -223,6 +281,7 @@ def _plain(markdown: str) -> str:
     return markdown.replace("**", "")
 
 
+def _rule_notes(log) -> None:
     """``note:`` on stderr when the rule was a guess (the log holds l1 and l2 and does not
     say which optimizer ran; a Hugging Face trainer_state.json), saying how to switch; a
     ``warning:`` when the log looks resumed or truncated (it starts late or has a gap)."""
@@ -296,8 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     names = p.add_subparsers(dest="name", required=True, metavar="NAME")
     for spec in REGISTRY.values():
         q = names.add_parser(spec.name, help=spec.label)
-        q.add_argument("--total-steps", type=_number, required=True)
-        q.add_argument("--warmup-steps", type=int, default=0)
+        q.add_argument("--total-steps", type=_number, required=True, help="steps of the schedule")
+        q.add_argument(
+            "--warmup-steps", type=int, default=0, help="linear warm-up from 0 to the peak"
+        )
         for prm in spec.params:
             q.add_argument(
                 f"--{prm.name.replace('_', '-')}",
@@ -305,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
                 type=prm.kind,
                 default=prm.default,
                 choices=prm.choices or None,
-                help=f"{prm.help} (default {prm.default})",
+                help=prm.help,
             )
         _out_args(q)
 
@@ -317,10 +378,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--schedules",
         default="linear,cosine,constant,wsd",
+        type=_schedule_names,
         help="comma-separated registry names compared with the refined schedule",
     )
-    p.add_argument("--tau", type=float, default=0.1)
-    p.add_argument("--optimizer", choices=["auto", *OPTIMIZERS], default="auto")
+    p.add_argument(
+        "--tau", type=float, default=0.1, help="median smoothing width, fraction of the run"
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=["auto", *OPTIMIZERS],
+        default="auto",
+        help="refinement rule: sgd (l2 norms), adam (l1 norms), or auto: the optimizer the "
+        "log records, else the metric's norm",
+    )
 
     _add_train_commands(sub)
     return parser
@@ -347,6 +417,37 @@ def _one_line(e: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
+# "function: parameter must ..." (house style; "schedule.parameter" for a registry
+# schedule's); a file name ("log.csv: ...") has a dot before the colon and never matches
+_LIB_PREFIX = re.compile(r"^[A-Za-z_]\w*: (?:[A-Za-z_]\w*\.)?([A-Za-z_]\w*)(?= must )")
+
+
+def _user_wording(text: str, parser: argparse.ArgumentParser, args) -> str:
+    """A library error ``fn: param must ...`` in the user's words: ``command: --param must
+    ...`` when ``param`` is an option of the command that ran (other option names in the
+    sentence too); any other message as it was."""
+    m = _LIB_PREFIX.match(text)
+    if not m:
+        return text
+    p, options = parser, {}
+    while p is not None:  # the command's parser (and a nested one: schedule NAME)
+        sub = None
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                sub = action.choices.get(getattr(args, action.dest, None))
+            elif action.option_strings and action.dest != "help":
+                options[action.dest] = max(action.option_strings, key=len)
+        p = sub
+    if m.group(1) not in options:
+        return text
+    rest = text[m.end() :]
+    head, sep, tail = rest.partition(", got ")
+    for dest, opt in options.items():  # other options the sentence names (before "got")
+        if "_" in dest:
+            head = re.sub(rf"\b{dest}\b", opt, head)
+    return f"{args.command}: {options[m.group(1)]}{head}{sep}{tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -359,7 +460,10 @@ def main(argv: list[str] | None = None) -> int:
         print("lrcore: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # last resort (MemoryError included): one line, exit 2, no traceback
-        print(f"lrcore: error: {for_terminal(_one_line(e))}", file=sys.stderr)
+        text = _one_line(e)
+        if isinstance(e, ValueError):
+            text = _user_wording(text, parser, args)
+        print(f"lrcore: error: {for_terminal(text)}", file=sys.stderr)
         return 2
 
 

@@ -546,6 +546,11 @@ def test_cli_prints_the_same_message_on_one_line(
         assert main([command, src, *_cli_args(kwargs)]) == 2
         out, err = capsys.readouterr()
         assert out == ""
+        if case == "fmt-unknown":  # argparse checks --fmt and names the option (issue 17)
+            from lrcore.logs import FORMATS
+
+            names = ", ".join(repr(f) for f in sorted(FORMATS))
+            message = f"{command}: argument --fmt: invalid choice: 'excel' (choose from {names})"
         assert err == f"lrcore: error: {message.replace('{tmp}', str(tmp_path))}\n"
 
 
@@ -688,7 +693,7 @@ OPTIONS = [
     (
         "bound-unknown-schedule",
         ["bound", "{log}", "--schedules", "linear,zigzag"],
-        "build_schedule: unknown schedule 'zigzag'; known: ['constant', ...",
+        "bound: argument --schedules: unknown schedule 'zigzag'; known: constant, ...",
     ),
 ]
 

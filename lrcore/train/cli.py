@@ -103,28 +103,72 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     )
     # None = the task's default (RunConfig's, or TASK_DEFAULTS for lm)
     p.add_argument(
-        "--optimizer", choices=list(OPTIMIZERS), default=None, help=f"sgd (lm: {lm['optimizer']})"
+        "--optimizer",
+        choices=list(OPTIMIZERS),
+        default=None,
+        help=f"default: sgd (lm: {lm['optimizer']})",
     )
-    p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--steps", type=int, default=None, help=f"1000 (lm: {lm['steps']})")
-    p.add_argument("--batch-size", type=int, default=None, help=f"32 (lm: {lm['batch_size']})")
-    p.add_argument("--peak-lr", type=float, default=None, help=f"0.1 (lm: {lm['peak_lr']:g})")
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
     p.add_argument(
-        "--weight-decay", type=float, default=None, help=f"0 (lm: {lm['weight_decay']:g}, AdamW)"
+        "--steps",
+        type=int,
+        default=None,
+        help=f"optimizer steps (default: 1000; lm: {lm['steps']})",
     )
     p.add_argument(
-        "--warmup-steps", type=int, default=None, help="0 (lm: 5%% of --steps, the paper's warm-up)"
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"examples per step (default: 32; lm: {lm['batch_size']})",
     )
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--eval-every", type=int, default=None, help=f"100 (lm: {lm['eval_every']})")
-    p.add_argument("--lm-vocab", type=int, default=None, help="lm: tokens of the source (16)")
-    p.add_argument("--lm-order", type=int, default=None, help="lm: order of the Markov chain (2)")
-    p.add_argument("--lm-seq-len", type=int, default=None, help="lm: tokens per sequence (32)")
-    p.add_argument("--lm-d-model", type=int, default=None, help="lm: transformer width (64)")
-    p.add_argument("--lm-layers", type=int, default=None, help="lm: transformer blocks (2)")
-    p.add_argument("--lm-heldout", type=int, default=None, help="lm: held-out sequences (256)")
+    p.add_argument(
+        "--peak-lr",
+        type=float,
+        default=None,
+        help=f"peak learning rate (default: 0.1; lm: {lm['peak_lr']:g})",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=None,
+        help=f"default: 0 (lm: {lm['weight_decay']:g}, AdamW)",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=None,
+        help="default: 0 (lm: 5%% of --steps, the paper's warm-up)",
+    )
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: cuda if available"
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help=f"steps between evaluations (default: 100; lm: {lm['eval_every']})",
+    )
+    p.add_argument(
+        "--lm-vocab", type=int, default=None, help="lm: tokens of the source (default: 16)"
+    )
+    p.add_argument(
+        "--lm-order", type=int, default=None, help="lm: order of the Markov chain (default: 2)"
+    )
+    p.add_argument(
+        "--lm-seq-len", type=int, default=None, help="lm: tokens per sequence (default: 32)"
+    )
+    p.add_argument(
+        "--lm-d-model", type=int, default=None, help="lm: transformer width (default: 64)"
+    )
+    p.add_argument(
+        "--lm-layers", type=int, default=None, help="lm: transformer blocks (default: 2)"
+    )
+    p.add_argument(
+        "--lm-heldout", type=int, default=None, help="lm: held-out sequences (default: 256)"
+    )
     p.add_argument(
         "--noise",
+        choices=list(NOISES),
         default="none",
         help=f"{', '.join(NOISES)}: Gaussian noise added to each stochastic gradient, std following this profile "
         "over the run (rise: x1 then up to x5 from half-way; fall: x5 down to x1 by 30%%)",
@@ -292,8 +336,11 @@ def add_commands(sub, commands: dict) -> None:
     p.add_argument(
         "--schedule", default="linear", help="a schedule name, or a CSV with an lr column"
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="save the run here (grad_norms.csv, evals.csv, result.json)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, init and batches")
+    p.add_argument(
+        "--out",
+        help="save the run in this folder (grad_norms.csv, evals.csv, result.json; default: not saved)",
+    )
     commands["run"] = cmd_run
 
     p = sub.add_parser("compare", help="schedules x seeds (x peak lrs), mean and standard error")
@@ -303,7 +350,7 @@ def add_commands(sub, commands: dict) -> None:
         default="linear,cosine,refined",
         help="comma-separated names; 'refined' refines from a linear run first",
     )
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument(
         "--peak-lrs",
         help="comma-separated grid (default: --peak-lr x 1/4, 1/2, 1, 2, 4); "
@@ -322,7 +369,10 @@ def add_commands(sub, commands: dict) -> None:
         help="rounds of refinement: round k refines round k-1's runs (refined, refined_2, ...)",
     )
     p.add_argument("--all", action="store_true", help="show every peak lr, not only each best")
-    p.add_argument("--out", help="write one row per schedule at its best peak lr to this CSV")
+    p.add_argument(
+        "--out",
+        help="write one row per schedule at its best peak lr to this CSV (default: no file)",
+    )
     commands["compare"] = cmd_compare
 
     p = sub.add_parser(
@@ -333,6 +383,9 @@ def add_commands(sub, commands: dict) -> None:
     p.add_argument("--smoke", action="store_true", help="2 tiny problems, 2 seeds (seconds)")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (the CNNs use 3)")
     p.add_argument("--out", help="write the markdown report here (default: stdout)")
-    p.add_argument("--readme", help="also rewrite the study block of this README")
-    p.add_argument("--pickle", help="also save the StudyResult here (pickle), to re-render it")
+    p.add_argument("--readme", help="also rewrite the study block of this README (default: none)")
+    p.add_argument(
+        "--pickle",
+        help="also save the StudyResult here (pickle), to re-render it (default: not saved)",
+    )
     commands["study"] = cmd_study
