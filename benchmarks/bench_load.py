@@ -5,7 +5,8 @@ then prints each load time and its ratio to the pandas baseline (target <= 1.5).
 TensorBoard event files (50,000 events of one scalar; a 40 MB file of 330,000 events of
 four scalars) are timed against TensorBoard's own ``EventFileLoader``, in MB/s (lrcore reads
 the records itself, checking every checksum with native CRC32C, so that corrupt or truncated
-records are counted instead of ending the file silently). ``--events`` runs only those.
+records are counted instead of ending the file silently). ``--events`` runs only those;
+``--json``: a 300,000-entry trainer_state.json and JSON lines against ``json.loads``.
 
     python benchmarks/bench_load.py
 """
@@ -37,12 +38,53 @@ def write_wandb(path: Path, n: int) -> None:
     df.to_csv(path, index=False, float_format="%.10g", quoting=1)  # QUOTE_ALL, as W&B does
 
 
+def bench_json(tmp: Path, n: int = 300_000) -> None:
+    """A Hugging Face trainer_state.json (HF's own indent=2 layout) and the same entries as
+    JSON lines, against ``json.loads`` of the file (the floor: parsing the text alone)."""
+    import json
+
+    rng = np.random.default_rng(3)
+    norms = np.exp(rng.normal(size=n))
+    history = [
+        {
+            "epoch": round(i / 1000, 4),
+            "grad_norm": float(g),
+            "learning_rate": 1e-4,
+            "loss": 2.5,
+            "step": i,
+        }
+        for i, g in enumerate(norms, start=1)
+    ]
+    state = tmp / "trainer_state.json"
+    state.write_text(json.dumps({"global_step": n, "log_history": history}, separators=(",", ":")))
+    lines = tmp / "log.jsonl"
+    lines.write_text("".join(json.dumps(h) + "\n" for h in history))
+    print(f"JSON logs; baseline: json.loads of the whole file ({n:,} entries)")
+    print(f"{'file':<28} {'MB':>6} {'load_log s':>11} {'json.loads s':>13} {'ratio':>6}")
+    for label, path in (("trainer_state.json", state), ("JSON lines", lines)):
+        mb = path.stat().st_size / 1e6
+        t_load = best_of(lambda p=path: load_log(p), repeat=2)
+        text = path.read_text()
+        floor = (
+            (lambda text=text: json.loads(text))
+            if path == state
+            else (lambda text=text: [json.loads(ln) for ln in text.splitlines()])
+        )
+        t_json = best_of(floor, repeat=2)
+        assert len(load_log(path)) == n
+        print(f"{label:<28} {mb:>6.1f} {t_load:>11.2f} {t_json:>13.2f} {t_load / t_json:>6.2f}")
+
+
 def main() -> None:
     import sys
 
-    if "--events" in sys.argv:
+    if "--events" in sys.argv or "--json" in sys.argv:
         with tempfile.TemporaryDirectory() as tmp:
-            return bench_events(Path(tmp))
+            if "--json" in sys.argv:
+                bench_json(Path(tmp))
+            if "--events" in sys.argv:
+                bench_events(Path(tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         print(f"{'file':<28} {'rows':>11} {'load_log s':>11} {'pandas s':>9} {'ratio':>6}")
         for name, writer, n in (
@@ -58,6 +100,7 @@ def main() -> None:
             label = f"{name} ({path.stat().st_size / 1e6:.0f} MB)"
             print(f"{label:<28} {n:>11,} {t_load:>11.3f} {t_pd:>9.3f} {t_load / t_pd:>6.2f}")
         bench_events(Path(tmp))
+        bench_json(Path(tmp))
 
 
 def write_events(path: Path, n: int, tags: tuple[str, ...]) -> None:

@@ -639,7 +639,9 @@ def test_restart_files_are_ordered_by_wall_time_not_name(tmp_path):
         ]  # fmt: skip
         return _event_bytes(evs)
 
-    (tmp_path / "events.out.tfevents.999999999.host").write_bytes(run(999_999_999.0, range(0, 50), 1.0))
+    (tmp_path / "events.out.tfevents.999999999.host").write_bytes(
+        run(999_999_999.0, range(0, 50), 1.0)
+    )
     (tmp_path / "events.out.tfevents.1000000000.host").write_bytes(
         run(1_000_000_000.0, range(40, 80), 100.0)
     )
@@ -661,3 +663,77 @@ def test_truncated_and_corrupt_records_are_counted_by_the_fast_reader():
     data[5 * rec + 20] ^= 0xFF  # a payload byte of record 6: its checksum fails
     log = load_log(bytes(data[:-7]), fmt="tensorboard")  # and the last record cut short
     assert len(log) == 18 and log.report.unreadable == 2
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _hf_state(entries, **before) -> bytes:
+    import json
+
+    return json.dumps({**before, "log_history": entries}, indent=2).encode()
+
+
+HF_ENTRIES = [
+    {"epoch": i / 10, "grad_norm": 1.0 + 1 / (i + 1), "loss": 2.0, "step": i} for i in range(1, 60)
+]
+
+
+def test_hf_state_with_log_history_after_the_first_64_kb():
+    count("json")
+    data = _hf_state(HF_ENTRIES, best_model_checkpoint="x" * 70_000, trial_params={"a": "b" * 1000})
+    assert data.index(b'"log_history"') > 65536
+    log = load_log(data)
+    assert log.fmt == "hf_trainer" and len(log) == 59
+
+
+def test_json_lines_with_a_log_history_key_are_json_lines():
+    count("json")
+    import json
+
+    lines = [
+        json.dumps({"step": i, "grad_norm": 1.0 + i, "log_history": [1, 2]}) for i in range(20)
+    ]
+    log = load_log(("\n".join(lines) + "\n").encode())
+    assert log.fmt == "jsonl" and len(log) == 20 and log.metric == "grad_norm"
+
+
+JSON_ERRORS = [
+    ("jsonl-bad-line", b'{"step": 0, "grad_norm": 1}\n{"step": 1, "grad_norm": 2}\n{"step": 2, "grad_norm": }\n',
+     "<bytes>, line 3: invalid JSON (Expecting value)"),
+    ("jsonl-two-objects-on-a-line", b'{"step": 0, "grad_norm": 1}\n{"step": 1, "grad_norm": 2}, {"step": 2}\n',
+     "<bytes>, line 2: invalid JSON (Extra data)"),
+    ("jsonl-no-step", b'{"step": 0, "grad_norm": 1}\n{"grad_norm": 2}\n',
+     "<bytes>, line 2: no step key (step, global_step, trainer/global_step, _step, iteration, iter)"),
+    ("jsonl-step-text", b'{"step": 0, "grad_norm": 1}\n\n{"step": "x", "grad_norm": 2}\n',
+     "<bytes>, line 3: step 'x' is not a number"),
+    ("hf-entry-not-object", _hf_state([{"step": 1, "grad_norm": 1.0}, 3]),
+     "<bytes>, log_history[1]: expected an object, got int"),
+]  # fmt: skip
+count("json", len(JSON_ERRORS))
+
+
+@pytest.mark.parametrize("case,data,message", JSON_ERRORS, ids=[c[0] for c in JSON_ERRORS])
+def test_json_errors_name_the_line(case, data, message):
+    with pytest.raises(ValueError) as e:
+        load_log(data)
+    assert str(e.value) == message
+
+
+def test_column_wise_json_keeps_null_text_and_bool_apart():
+    """null is missing, text / true / a list are 'not a number', big integers are inf."""
+    count("json")
+    import json
+
+    recs = [{"step": i, "grad_norm": 1.0 + i} for i in range(10)]
+    recs[2]["grad_norm"] = None
+    recs[3]["grad_norm"] = "n/a"
+    recs[4]["grad_norm"] = True
+    recs[5] = {"grad_norm": [1], "step": 5}  # another key order: another group
+    recs[6]["grad_norm"] = 10**400
+    recs[7]["grad_norm"] = "2.5"
+    log = load_log(("\n".join(json.dumps(r) for r in recs) + "\n").encode())
+    assert log.steps.tolist() == [0, 1, 7, 8, 9]
+    assert log.grad_norms.tolist() == [1.0, 2.0, 2.5, 9.0, 10.0]
+    r = log.report
+    assert (r.missing, r.non_numeric, r.inf, r.rows_read) == (1, 3, 1, 10)

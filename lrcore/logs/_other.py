@@ -49,50 +49,92 @@ def _number(v) -> float | None:
 
 
 def _records_to_series(
-    src: Source, records: list[tuple[int, dict]], what: str
+    src: Source, records: list[dict], where, what: str, keep=None
 ) -> dict[str, RawSeries]:
-    """Rows of ``(line or index, {key: value})`` with a step key -> one series per numeric key.
+    """Records ``{key: value}`` with a step key -> one series per numeric key, column-wise.
 
-    A key with at least one number is a series; its other values (text, true/false, lists,
-    objects) are counted as dropped, never skipped silently. Keys that never hold a number
-    (a run name) are not series.
+    ``where(i)`` names record ``i`` in messages (a line, a list index); ``keep(keys)`` may
+    drop records by their keys. Records are grouped by their keys (a log's entries share a
+    few key sets), and each key of a group becomes a numpy column at once. A key with at
+    least one number is a series; its other values (text, true/false, lists, objects) are
+    counted as dropped, never skipped silently; null is missing. Keys that never hold a
+    number (a run name) are not series.
     """
-    cols: dict[str, tuple[list[float], list[float], list[bool], list[bool]]] = {}
-    numeric: set[str] = set()
-    for where, rec in records:
-        step_key = next((k for k in STEP_NAMES if k in rec), None)
+    groups: dict[tuple, list[int]] = {}
+    for i, rec in enumerate(records):
+        groups.setdefault(tuple(rec), []).append(i)
+    errors: list[tuple[int, str]] = []
+    cols: dict[str, list[tuple]] = {}
+    for keys, idx in groups.items():
+        if keep is not None and not keep(keys):
+            continue
+        step_key = next((k for k in STEP_NAMES if k in keys), None)
         if step_key is None:
-            raise LogError(f"{src.name}, {what} {where}: no step key ({', '.join(STEP_NAMES)})")
-        try:
-            step = _number(rec[step_key])
-        except ValueError:
-            raise LogError(
-                f"{src.name}, {what} {where}: step {rec[step_key]!r:.60} is not a number"
-            ) from None
-        for key, v in rec.items():
+            msg = f"{src.name}, {what} {where(idx[0])}: no step key ({', '.join(STEP_NAMES)})"
+            errors.append((idx[0], msg))
+            continue
+        rows = [records[i] for i in idx]
+        steps, step_missing, step_bad = _column([r[step_key] for r in rows])
+        if step_bad is not None and step_bad.any():
+            k = int(np.argmax(step_bad))
+            shown = f"{rows[k][step_key]!r:.60}"
+            errors.append(
+                (idx[k], f"{src.name}, {what} {where(idx[k])}: step {shown} is not a number")
+            )
+            continue
+        if step_missing is not None:
+            steps = np.where(step_missing, np.nan, steps)
+        at = np.array(idx, dtype=np.int64)
+        for key in keys:
             if key == step_key or key in _SKIP_KEYS:
                 continue
-            try:
-                x, bad = _number(v), False
-            except ValueError:
-                x, bad = None, True
-            steps, values, missing, non_numeric = cols.setdefault(key, ([], [], [], []))
-            steps.append(math.nan if step is None else step)
-            values.append(math.nan if x is None else x)
-            missing.append(x is None and not bad)
-            non_numeric.append(bad)
-            if not bad:
-                numeric.add(key)
-    return {
-        k: RawSeries(
-            values=np.array(v, dtype=np.float64),
-            steps=np.array(s, dtype=np.float64),
-            missing=np.array(m, dtype=bool),
-            non_numeric=np.array(b, dtype=bool),
+            values, missing, bad = _column([r[key] for r in rows])
+            cols.setdefault(key, []).append((at, steps, values, missing, bad))
+    if errors:
+        raise LogError(min(errors)[1])
+    out = {}
+    for key, parts in cols.items():
+        n = [len(p[0]) for p in parts]
+        bad = np.concatenate(
+            [p[4] if p[4] is not None else np.zeros(m, bool) for p, m in zip(parts, n, strict=True)]
         )
-        for k, (s, v, m, b) in cols.items()
-        if k in numeric
-    }
+        if bad.all():
+            continue  # never a number: not a series
+        missing = np.concatenate(
+            [p[3] if p[3] is not None else np.zeros(m, bool) for p, m in zip(parts, n, strict=True)]
+        )
+        order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
+        out[key] = RawSeries(
+            values=np.concatenate([p[2] for p in parts])[order],
+            steps=np.concatenate([p[1] for p in parts]).astype(np.float64)[order],
+            missing=missing[order],
+            non_numeric=bad[order],
+        )
+    return out
+
+
+def _column(values: list) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(float64 values, missing, not a number) of one key's JSON values; the masks are None
+    when no value is null / not a number. Plain ints and floats are converted at once."""
+    if set(map(type, values)) <= {int, float}:
+        try:
+            return np.array(values, dtype=np.float64), None, None
+        except OverflowError:  # an integer beyond float range: one by one (it becomes +-inf)
+            pass
+    out = np.empty(len(values))
+    missing = np.zeros(len(values), bool)
+    bad = np.zeros(len(values), bool)
+    for i, v in enumerate(values):
+        try:
+            x = _number(v)
+        except ValueError:
+            out[i], bad[i] = np.nan, True
+            continue
+        if x is None:
+            out[i], missing[i] = np.nan, True
+        else:
+            out[i] = x
+    return out, missing, bad
 
 
 def _json_doc(src: Source):
@@ -118,7 +160,25 @@ def _loads(src: Source, text: str, line: int | None):
 
 
 def detect_hf_trainer(head: str, src: Source) -> bool:
-    return head.lstrip().startswith("{") and '"log_history"' in head
+    """One JSON object holding ``"log_history"`` (anywhere in the file: after other keys of
+    more than the head's 64 KB too), and not JSON lines that happen to have such a key."""
+    if not head.lstrip().startswith("{") or detect_jsonl(head, src):
+        return False
+    return '"log_history"' in head or _file_holds(src, b'"log_history"')
+
+
+def _file_holds(src: Source, needle: bytes) -> bool:
+    """Whether the file holds ``needle`` (searched where it lies, without a copy)."""
+    if src.data is not None:
+        return src.data.find(needle) >= 0
+    import mmap
+
+    with open(src.path, "rb") as f:
+        try:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                return mm.find(needle) >= 0
+        except (OSError, ValueError):
+            return f.read().find(needle) >= 0
 
 
 def parse_hf_trainer(src: Source, head: str) -> dict[str, RawSeries]:
@@ -126,21 +186,20 @@ def parse_hf_trainer(src: Source, head: str) -> dict[str, RawSeries]:
     history = doc.get("log_history") if isinstance(doc, dict) else None
     if not isinstance(history, list):
         raise LogError(f"{src.name}: trainer_state.json needs a 'log_history' list")
-    records = []
-    for i, entry in enumerate(history):
-        if not isinstance(entry, dict):
-            raise LogError(
-                f"{src.name}, log_history[{i}]: expected an object, got {type(entry).__name__}"
-            )
-        if (
-            "step" in entry
-            and not any(k.startswith("eval_") for k in entry)
-            and not any(k.startswith("train_") for k in entry)
-        ):
-            records.append((i, entry))
-    if not records:
+    if not set(map(type, history)) <= {dict}:
+        i = next(i for i, e in enumerate(history) if not isinstance(e, dict))
+        raise LogError(
+            f"{src.name}, log_history[{i}]: expected an object, got {type(history[i]).__name__}"
+        )
+
+    def training(keys: tuple) -> bool:  # not an evaluation or the end-of-training summary
+        return "step" in keys and not any(k.startswith(("eval_", "train_")) for k in keys)
+
+    series = _records_to_series(
+        src, history, lambda i: f"[{i}]", "log_history entry", keep=training
+    )
+    if not series and not any(training(tuple(e)) for e in history):
         raise LogError(f"{src.name}: log_history has no training entries")
-    series = _records_to_series(src, [(f"[{i}]", r) for i, r in records], "log_history entry")
     if "grad_norm" not in series:
         found = name_list(sorted(series), limit=12, quote=False) or "none"
         raise LogError(
@@ -178,25 +237,49 @@ def parse_tensorboard_json(src: Source, head: str) -> dict[str, RawSeries]:
 
 
 def detect_jsonl(head: str, src: Source) -> bool:
-    lines = first_lines(head, 2)
-    return len(lines) == 2 and all(ln.lstrip().startswith("{") for ln in lines)
+    """Two lines that are JSON objects each (a pretty-printed document's first line is a
+    bare ``{``)."""
+    lines = [ln.strip() for ln in first_lines(head, 2)]
+    return (
+        len(lines) == 2
+        and all(ln.startswith("{") for ln in lines)
+        and lines[0].endswith("}")
+        and len(lines[0]) > 1
+    )
 
 
 def parse_jsonl(src: Source, head: str) -> dict[str, RawSeries]:
-    records = []
-    for n, line in enumerate(src.text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        rec = _loads(src, line, n)
-        if not isinstance(rec, dict):
-            raise LogError(
-                f"{src.name}, line {n}: expected a JSON object, got {type(rec).__name__}"
-            )
-        records.append((n, rec))
-    series = _records_to_series(src, records, "line")
+    numbered = [(n, ln) for n, ln in enumerate(src.text().splitlines(), start=1) if ln.strip()]
+    records = _jsonl_at_once(numbered)
+    if records is None:  # something is wrong: line by line, to say which line
+        records = []
+        for n, line in numbered:
+            rec = _loads(src, line, n)
+            if not isinstance(rec, dict):
+                raise LogError(
+                    f"{src.name}, line {n}: expected a JSON object, got {type(rec).__name__}"
+                )
+            records.append(rec)
+    line_of = [n for n, _ in numbered]
+    series = _records_to_series(src, records, lambda i: line_of[i], "line")
     if not series:
         raise LogError(f"{src.name}: no numeric values besides the step")
     return series
+
+
+def _jsonl_at_once(numbered: list[tuple[int, str]]) -> list[dict] | None:
+    """Every line parsed by one ``json.loads`` of ``[line, line, ...]`` (C speed); None
+    unless each line is one object (a line that is not gives a different count)."""
+    lines = [ln.strip() for _, ln in numbered]
+    if not all(ln.startswith("{") and ln.endswith("}") for ln in lines):
+        return None
+    try:
+        records = json.loads("[" + ",".join(lines) + "]")
+    except (ValueError, RecursionError):
+        return None
+    if len(records) != len(lines) or not set(map(type, records)) <= {dict}:
+        return None
+    return records
 
 
 def detect_json_other(head: str, src: Source) -> bool:
