@@ -70,20 +70,12 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-class _Formats:
-    """``--fmt``'s choices, read from lrcore.logs only when needed (pandas is slow to
-    import, and ``lrcore schedule`` never needs it)."""
-
-    def _names(self) -> list[str]:
-        from lrcore.logs import FORMATS
-
-        return sorted(FORMATS)
-
-    def __contains__(self, name) -> bool:
-        return name in self._names()
-
-    def __iter__(self):
-        return iter(self._names())
+# --fmt's choices: lrcore.logs.FORMATS's names, written out so that building the parser
+# imports no pandas (tests/test_cli_conventions.py checks they are the same)
+_FORMAT_NAMES = (
+    "csv", "hf_trainer", "json", "jsonl", "lightning", "mlflow", "tensorboard",
+    "tensorboard_csv", "tensorboard_json", "text", "wandb",
+)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -156,7 +148,7 @@ def _log_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--fmt",
-        choices=_Formats(),
+        choices=_FORMAT_NAMES,
         help="force a format instead of detecting it (default: detected; see `lrcore inspect`)",
     )
 

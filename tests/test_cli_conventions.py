@@ -62,7 +62,10 @@ def test_choices_are_listed_in_the_help(name, parser):
 
 
 def test_fmt_lists_its_choices():
+    from lrcore.cli import _FORMAT_NAMES
     from lrcore.logs import FORMATS
+
+    assert list(_FORMAT_NAMES) == sorted(FORMATS)  # the CLI's copy is every format
 
     text = " ".join(_run(["refine", "--help"])[0].split())
     assert "--fmt {" + ",".join(sorted(FORMATS)) + "}" in text
