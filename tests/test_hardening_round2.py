@@ -737,3 +737,42 @@ def test_column_wise_json_keeps_null_text_and_bool_apart():
     assert log.grad_norms.tolist() == [1.0, 2.0, 2.5, 9.0, 10.0]
     r = log.report
     assert (r.missing, r.non_numeric, r.inf, r.rows_read) == (1, 3, 1, 10)
+
+
+PEAK_OPTIONS = [
+    ("run", ["run", "--steps", "10", "--peak-lr", "5e-324"],
+     "run: --peak-lr must be a finite number > 0 and not subnormal (at least 2.2250738585072014e-308), got 5e-324"),
+    ("compare", ["compare", "--steps", "10", "--peak-lrs", "0.1,-1"],
+     "compare: --peak-lrs must be a finite number > 0, got -1.0"),
+    ("schedule", ["schedule", "linear", "--total-steps", "10", "--peak-lr", "5e-324"],
+     "schedule: --peak-lr must be a finite number > 0 and not subnormal (at least 2.2250738585072014e-308), got 5e-324"),
+]  # fmt: skip
+count("validation", len(PEAK_OPTIONS))
+
+
+@pytest.mark.parametrize("case,argv,message", PEAK_OPTIONS, ids=[c[0] for c in PEAK_OPTIONS])
+def test_every_command_refuses_a_subnormal_or_negative_peak(capsys, case, argv, message):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err == f"lrcore: error: {message}\n" and "run [" not in err
+
+
+def test_pure_python_crc_fallback_reads_the_same(monkeypatch):
+    """Without google-crc32c, tensorboard's own CRC reads the same file to the same series."""
+    count("tensorboard")
+    import sys
+
+    from lrcore.logs import _events
+
+    data = _event_bytes(_mixed_events(np.random.default_rng(1)))
+    native = load_log_series(data)
+    monkeypatch.setitem(sys.modules, "google_crc32c", None)  # import fails
+    monkeypatch.setattr(_events, "_MASKED_CRC", None)
+    assert _events.crc_backend() == "tensorboard (pure Python)"
+    fallback = load_log_series(data)
+    assert {k: (s.tolist(), v.tolist()) for k, (s, v) in fallback.items()} == {
+        k: (s.tolist(), v.tolist()) for k, (s, v) in native.items()
+    }
+    assert _events._MASKED_CRC is not None and _events._MASKED_CRC.__module__.startswith(
+        "tensorboard"
+    )

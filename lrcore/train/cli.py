@@ -9,6 +9,7 @@ import numpy as np
 
 from lrcore._output import check_out, write_atomic
 from lrcore._text import for_terminal
+from lrcore._validate import validate_peak_lr
 from lrcore.registry import REGISTRY
 
 RUN_FILES = ("grad_norms.csv", "evals.csv", "result.json")  # what lrcore run --out writes
@@ -212,6 +213,8 @@ def cmd_run(args) -> int:
     from lrcore.train.loop import train
 
     inputs = [] if args.schedule in REGISTRY else [args.schedule]
+    if args.peak_lr is not None:  # None: the task's default; 5e-324 would train at one value
+        validate_peak_lr("run", "--peak-lr", args.peak_lr)
     check_out("run", args.out, inputs, writes=RUN_FILES)  # before training, not after
     cfg = _base_config(args).with_(schedule=_schedule(args.schedule), seed=args.seed)
     progress = StderrProgress("run")
@@ -242,6 +245,8 @@ def cmd_compare(args) -> int:
     cfg = _base_config(args)
     seeds = [int(s) for s in args.seeds.split(",")]
     peaks = [float(x) for x in args.peak_lrs.split(",")] if args.peak_lrs else None
+    for x in peaks or ([] if args.peak_lr is None else [args.peak_lr]):
+        validate_peak_lr("compare", "--peak-lrs" if peaks else "--peak-lr", x)
     schedules = {
         name: "refined" if name == "refined" else _schedule(name)
         for name in args.schedules.split(",")
