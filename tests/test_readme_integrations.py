@@ -25,10 +25,26 @@ def test_framework_section_runs_and_writes_a_log(heading, module, tmp_path, monk
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
     exec(compile(_block(heading), "README.md", "exec"), ns)  # the project's own documentation
+    from lrcore import refine, stretch
     from lrcore.logs import load_log
 
-    folder = "hf_run" if module == "transformers" else "pl_run"
-    assert len(load_log(tmp_path / folder / "grad_norms.csv", metric="grad_norm_l1")) == 30
+    folder, steps = ("hf_run", 30) if module == "transformers" else ("pl_run", 32)
+    path = tmp_path / folder / "grad_norms.csv"
+    assert path.read_text().startswith("# lrcore: optimizer=adam (AdamW")
+    log = load_log(path)  # no flags: the recorded AdamW picks l1 and the Adam rule
+    assert (log.metric, log.suggested_optimizer, len(log)) == ("grad_norm_l1", "adam", steps)
+    # the second run trained on that refinement, over its own length (Lightning: max_epochs)
+    if module == "transformers":
+        assert ns["norms"].columns.tolist() == ["step", "grad_norm_l2", "grad_norm_l1"]
+        assert len(ns["norms"]) == steps
+        sched = ns["trainer"].lr_scheduler
+    else:
+        assert ns["refined"].trainer.global_step == steps
+        sched = ns["refined"].trainer.lr_scheduler_configs[0].scheduler
+    expected = stretch(refine(log.grad_norms, tau=0.1, optimizer="adam"), steps, steps=log.steps)
+    np.testing.assert_allclose(sched.lr_lambdas[0].factors, expected / expected.max(), rtol=1e-12)
+    sgd = stretch(refine(load_log(path, optimizer="sgd").grad_norms, tau=0.1), steps)
+    assert not np.allclose(expected / expected.max(), sgd / sgd.max(), rtol=1e-3)
 
 
 def test_optax_section_runs():
