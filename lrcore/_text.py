@@ -20,7 +20,9 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069
 
 
 def _visible(m: re.Match) -> str:
-    return repr(m[0])[1:-1] if m[0] not in "\n\r\t" else {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[m[0]]
+    return (
+        repr(m[0])[1:-1] if m[0] not in "\n\r\t" else {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[m[0]]
+    )
 
 
 def for_terminal(text) -> str:

@@ -515,4 +515,3 @@ def _check_decay(fn: str, peak_lr: float, total_steps: int, final_lr: float) -> 
     check_lr(fn, "peak_lr", peak_lr)
     check_lr(fn, "final_lr", final_lr, allow_zero=True)
     check_int(fn, "total_steps", total_steps, minimum=1)
-
