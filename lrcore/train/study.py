@@ -70,7 +70,8 @@ def _p(name, regime, task="logreg", dataset="synthetic", steps=1000, peak_lr=1.0
 
 
 def full_problems() -> list[Problem]:
-    """The problems of docs/results.md (fixed before any result was seen)."""
+    """The problems of docs/results.md (v1 problems plus the regimes added after pilots: see
+    docs/protocol.md for which and when)."""
     hinge = {"task": "svm", "peak_lr": 0.1}
     out = [
         _p(f"logreg {d}", "logreg", dataset=d) for d in ("digits", "breast_cancer", "wine", "iris")
