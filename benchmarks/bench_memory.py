@@ -124,12 +124,40 @@ def make(d: Path, bomb_gib: float, big_mib: float) -> None:
     gz_in_gz(d / "nested.csv.gz", bomb_gib)
     unpacked = big_log(d / "big.csv.gz", big_mib)
     (d / "big.size").write_text(str(unpacked))
+    wandb_log(d / "wandb.csv.gz", big_mib)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_load import write_events
+
+    write_events(d / "events.out.tfevents.1700000000.host", 330_000, _TAGS)
+
+
+_TAGS = ("train/loss", "train/grad_norm", "train/lr", "train/grad_norm_l1")
+
+
+def wandb_log(path: Path, mib: float) -> None:
+    """A W&B panel export (every field quoted: read by pandas' pyarrow engine, the reader that
+    needs the most memory), about ``mib`` MiB unpacked."""
+    import numpy as np
+
+    from lrcore.export import csv_rows
+
+    rows = int(mib * 1024**2 / 70)
+    norms = 1.0 + np.random.default_rng(1).random(rows)
+    body = csv_rows(
+        rows, lambda a, b: {"Step": np.arange(a, b), "g": norms[a:b], "m": norms[a:b]}, header=False
+    )
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as f:
+        f.write(b'"Step","run - grad_norm","run - grad_norm__MIN"\n"')
+        for start in range(0, len(body), 64 * 1024**2):  # quote every field, piece by piece
+            piece = body[start : start + 64 * 1024**2]
+            piece = piece.replace(b",", b'","').replace(b"\n", b'"\n"')
+            f.write(piece[:-1] if start + 64 * 1024**2 >= len(body) else piece)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bomb-gib", type=float, default=1.0)
-    ap.add_argument("--big-mib", type=float, default=480.0, help="unpacked size of the real log")
+    ap.add_argument("--big-mib", type=float, default=370.0, help="unpacked size of the real logs")
     ap.add_argument("--make", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.make:
@@ -148,6 +176,8 @@ def main() -> None:
             "tar.gz bomb": d / "bomb.tar.gz",
             "gz-in-gz bomb": d / "nested.csv.gz",
             f"real log, {unpacked / 1024**2:.0f} MiB unpacked": d / "big.csv.gz",
+            "W&B export (quoted), .gz": d / "wandb.csv.gz",
+            "TensorBoard event file, 4 tags": d / "events.out.tfevents.1700000000.host",
         }
         base_rss, base_s, code, _ = run(["inspect", str(d / "small.csv")])
         assert code == 0

@@ -23,7 +23,7 @@ from lrcore.logs._types import LogError
 HEAD_BYTES = 65536  # how much of a file format detection looks at
 # archives are refused as soon as they unpack to more than this: the unpacked log is held
 # in memory, and its parse takes about as much again (a plain file is read where it lies)
-MAX_UNPACKED = 512 * 1024**2
+MAX_UNPACKED = 384 * 1024**2
 
 _KINDS = {  # stat kind -> what messages call it
     stat.S_ISFIFO: "a FIFO (named pipe)",
