@@ -275,9 +275,9 @@ def _savetxt_space() -> bytes:
 
 STEPS = [
     ("savetxt-comma", ("# step,loss,grad_norm\n" + ROWS).encode(), 990,
-     "100 rows read; nothing dropped; header read from the commented first line"),
+     "100 rows read; nothing dropped; header read from the commented line before the data"),
     ("savetxt-space", _savetxt_space(), 990,
-     "100 rows read; nothing dropped; header read from the commented first line"),
+     "100 rows read; nothing dropped; header read from the commented line before the data"),
     ("plural", ("steps,loss,grad_norm\n" + ROWS).encode(), 990, "100 rows read; nothing dropped"),
     ("spaced", ("Global Step,loss,grad_norm\n" + ROWS).encode(), 990, "100 rows read; nothing dropped"),
     ("underscored", ("global_step,loss,grad_norm\n" + ROWS).encode(), 990, "100 rows read; nothing dropped"),
@@ -775,4 +775,37 @@ def test_pure_python_crc_fallback_reads_the_same(monkeypatch):
     }
     assert _events._MASKED_CRC is not None and _events._MASKED_CRC.__module__.startswith(
         "tensorboard"
+    )
+
+
+COMMENTED = [
+    ("comment-then-header", ("# written by foo\nstep,grad_norm\n" + GOOD).encode(),
+     "50 rows read; nothing dropped; 1 comment line(s) at the top skipped"),
+    ("commented-copy-of-header", ("# step,grad_norm\nstep,grad_norm\n" + GOOD).encode(),
+     "50 rows read; nothing dropped; 1 comment line(s) at the top skipped"),
+    ("savetxt-two-line-header", None,
+     "50 rows read; nothing dropped; header read from the commented line before the data; 1 comment line(s) at the top skipped"),
+]  # fmt: skip
+count("awkward", len(COMMENTED) + 1)
+
+
+@pytest.mark.parametrize("case,data,report", COMMENTED, ids=[c[0] for c in COMMENTED])
+def test_comment_lines_at_the_top(case, data, report):
+    if data is None:  # numpy.savetxt(header="run 7\nstep grad_norm")
+        buf = io.BytesIO()
+        np.savetxt(
+            buf, np.c_[np.arange(50), 2 + 1 / np.arange(1, 51)], header="run 7\nstep grad_norm"
+        )
+        data = buf.getvalue()
+    log = load_log(data)
+    assert log.metric == "grad_norm" and int(log.steps[-1]) == 49
+    assert log.report.describe() == report
+
+
+def test_a_sep_line_alone_is_refused():
+    with pytest.raises(ValueError) as e:
+        load_log(b"sep=;\n")
+    assert (
+        str(e.value)
+        == "<bytes>: no data after the file's first line(s) (delimiter ';' from the file's 'sep=' line)"
     )

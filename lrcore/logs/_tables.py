@@ -383,24 +383,36 @@ def prepare_text(src: Source, head: str) -> tuple[Source, str, list[str], str | 
         body = current()
         data = body[body.index(b"\n") + 1 :] if b"\n" in body else b""
         notes.append(f"delimiter {delim!r} from the file's 'sep=' line")
-    if _has_cr(src):
-        body = current()
-        if body.count(b"\r") != body.count(b"\r\n"):  # bare CRs: every line ending as LF
-            data = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            notes.append("bare CR line endings read as line ends")
+    if _has_bare_cr(src if data is None else Source(src.name, data=data)):
+        body = current()  # bare CRs (old Mac, or mixed with LF): every line ending as LF
+        data = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        notes.append("bare CR line endings read as line ends")
     text = head if data is None else data[:HEAD_BYTES].decode("utf-8-sig", "replace")
-    lines = first_lines(text.lstrip("\ufeff"), 2)
-    if len(lines) == 2 and lines[0].lstrip().startswith("#"):
-        uncommented = lines[0].lstrip().lstrip("#").strip()
-        d = delim or sniff_delimiter(lines[1])
-        if uncommented and len(split_fields(uncommented, d)) == len(split_fields(lines[1], d)):
-            body = current()
-            start = body.index(b"#")
-            end = start + 1
-            while body[end : end + 1] in (b"#", b" ", b"\t"):
-                end += 1
-            data = body[:start] + body[end:]
-            notes.append("header read from the commented first line")
+    lines = [ln for ln in text.lstrip("\ufeff").split("\n") if ln.strip()][:50]
+    comments = next((i for i, ln in enumerate(lines) if not ln.lstrip().startswith("#")), 0)
+    if comments:  # leading '#' lines: the last one is the header when it is as wide as the data
+        first = lines[comments]
+        d = delim or sniff_delimiter(first)
+        last = lines[comments - 1].lstrip().lstrip("#").strip()
+        header = bool(last) and len(split_fields(last, d)) == len(split_fields(first, d))
+        header = header and not all(is_number(f) for f in split_fields(last, d))
+        header = header and all(is_number(f) for f in split_fields(first, d))  # data follows
+        body = current()
+        at, seen = 0, 0
+        while seen < comments:  # past the comment lines (and blank lines among them)
+            nl = body.find(b"\n", at)
+            seen += bool(body[at : len(body) if nl < 0 else nl].strip())
+            at = len(body) if nl < 0 else nl + 1
+        kept = (last.encode() + b"\n") if header else b""
+        data = kept + body[at:]
+        skipped = comments - header
+        if header:
+            notes.append("header read from the commented line before the data")
+        if skipped:
+            notes.append(f"{skipped:,} comment line(s) at the top skipped")
+        text = data[:HEAD_BYTES].decode("utf-8-sig", "replace")
+    if not first_lines(text, 1):
+        raise LogError(f"{src.name}: no data after the file's first line(s) ({', '.join(notes)})")
     tail = (
         data[-HEAD_BYTES:]
         if data is not None
@@ -448,16 +460,20 @@ def _bytes(src: Source) -> bytes:
     return src.data if src.data is not None else src.path.read_bytes()
 
 
-def _has_cr(src: Source) -> bool:
-    """Whether the file holds a CR anywhere (found where it lies, without a copy)."""
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _has_bare_cr(src: Source) -> bool:
+    """Whether the file holds a CR that ends a line alone (searched where it lies: a CRLF
+    file is scanned without a copy)."""
     if src.data is not None:
-        return src.data.find(b"\r") >= 0
+        return _BARE_CR.search(src.data) is not None
     with open(src.path, "rb") as f:
         try:
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                return mm.find(b"\r") >= 0
+                return _BARE_CR.search(mm) is not None
         except (OSError, ValueError):
-            return f.read().find(b"\r") >= 0
+            return _BARE_CR.search(f.read()) is not None
 
 
 def _tail(src: Source) -> bytes:
