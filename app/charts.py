@@ -106,28 +106,29 @@ class Curve:
     color: str | None = None
     opacity: float = 1.0
     group: str | None = None  # legend group (raw and smoothed norms of one log)
-    band: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) shaded under the line
+    band: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) shaded around the line
 
 
-BAND_WIDTH = 0.02  # a noisy curve is drawn as its running median over this share of points
+BAND_WIDTH = 0.05  # a noisy curve is drawn as its running median over this share of points
+
+
+BAND_PERCENTILES = (10, 90)  # ... with the middle 80% of its raw values shaded around it
 
 
 def smoothed_band(y: np.ndarray, frac: float = BAND_WIDTH) -> tuple[np.ndarray, ...]:
-    """(running median, running min, running max) of ``y`` over windows of ``frac`` of its
-    points: how a spiky curve (the numerical optimum) is drawn legibly, its raw range kept.
+    """(running median, running 10th, running 90th percentile) of ``y`` over windows of
+    ``frac`` of its points: how a spiky curve (the numerical optimum) is drawn legibly, the
+    spread of its raw values kept as a band.
 
     >>> [a.tolist() for a in smoothed_band(np.array([1.0, 9.0, 1.0, 1.0, 1.0]), frac=0.6)]
     [[1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0], [9.0, 9.0, 9.0, 1.0, 1.0]]
     """
-    from scipy.ndimage import maximum_filter1d, median_filter, minimum_filter1d
+    from scipy.ndimage import median_filter, percentile_filter
 
     y = np.asarray(y, dtype=np.float64)
     w = max(3, int(len(y) * frac) // 2 * 2 + 1)
-    return (
-        median_filter(y, size=w, mode="nearest"),
-        minimum_filter1d(y, w, mode="nearest"),
-        maximum_filter1d(y, w, mode="nearest"),
-    )
+    lo, hi = (percentile_filter(y, q, size=w, mode="nearest") for q in BAND_PERCENTILES)
+    return median_filter(y, size=w, mode="nearest"), lo, hi
 
 
 def _layout(
@@ -218,7 +219,7 @@ def line_figure(
                 go.Scatter(
                     x=np.r_[xh, xl[::-1]],
                     y=np.r_[hi, lo[::-1]],
-                    name=f"{c.name} (raw range)",
+                    name=f"{c.name} (middle 80%)",
                     fill="toself",
                     fillcolor=color,
                     opacity=0.15,

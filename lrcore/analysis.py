@@ -260,7 +260,8 @@ class LogAnalysis:
         return (
             f"The numerical optimum minimises the bound for these exact logged norms (raw, not "
             f"smoothed: {len(self.computed_steps):,} points), so it follows their noise: it is "
-            f"drawn smoothed (a running median), with its raw range as a band. Its bound, "
+            f"drawn smoothed (a running median), with the middle 80% of its raw values as a "
+            f"band. Its bound, "
             f"{opt:.4g}, is a lower limit on the bound of any schedule for these norms "
             f"(refined's is {ref / opt:.2f}× it), not a schedule to use."
         )

@@ -422,7 +422,9 @@ def test_the_numerical_optimum_is_explained_as_a_lower_limit():
     assert opt <= ref * (1 + 1e-9)
     (cap,) = [c.value for c in at.caption if c.value.startswith("The numerical optimum")]
     assert f"Its bound, {opt:.4g}, is a lower limit" in cap and f"{ref / opt:.2f}×" in cap
-    assert "drawn smoothed (a running median), with its raw range as a band" in cap
+    assert "drawn smoothed (a running median), with the middle 80% of its raw values" in cap
+    # and so it is drawn: a running median, the middle 80% of its raw values shaded
+    assert {"numerical optimum", "numerical optimum (middle 80%)"} <= set(charts(at))
     assert "not a schedule to use" in cap
     (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
     assert said.startswith("Of the schedules to use, the theory prefers")

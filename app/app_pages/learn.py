@@ -123,7 +123,7 @@ linear_peak = bounds.best_peak_lr[LINEAR]
 def _curve(k: str, shape: np.ndarray) -> charts.Curve:
     y = shape * bounds.best_peak_lr[NAMES[k]] / np.max(shape) / linear_peak
     band = None
-    if k == "optimum":  # spiky: drawn as its running median, its raw range shaded
+    if k == "optimum":  # spiky: drawn as its running median, the middle 80% shaded
         y, *band = charts.smoothed_band(y)
     return charts.Curve(
         NAMES[k], steps, y, color=charts.colour_for(NAMES[k]), band=band, **STYLE[k]
@@ -141,12 +141,12 @@ fig = charts.schedules_figure(curves, "step", title="Schedules at their best pea
 top = 1.3 * max(float(np.max(c.y)) for c in curves if c.name != NAMES["optimum"])
 fig.update_yaxes(range=[0, top])
 right.plotly_chart(fig, key="learn_sched")
-raw_top = float(np.max(curves[0].band[1]))
+raw_top = float(np.max(curves[0].band[1]))  # the top of the shaded band
 right.caption(
     f"1 = the peak lr the bound picks for {LINEAR}; each curve is at its own best "
     "peak lr (D cancels in these ratios). The numerical optimum follows every dip of the "
     f"noisy norms: it is drawn as its running median over {charts.BAND_WIDTH:.0%} of the "
-    "steps, with the range of its raw values shaded"
+    "steps, with the middle 80% of its raw values shaded"
     + (f" (up to {raw_top:.1f}; cut off at {top:.1f})." if raw_top > top else ".")
 )
 
