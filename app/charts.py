@@ -198,8 +198,15 @@ def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
             edges = np.log10([low, *vals, high])
             if np.diff(edges).max() <= MAX_TICK_GAP * max(decades, 1e-12):
                 break
-    vals = best or [low, float(np.sqrt(low * high)), high]  # very narrow: the ends and middle
-    return vals, [f"{v:.3g}" for v in vals]
+    else:  # a narrow range (under about half a decade): six values evenly spaced on the axis
+        for sig in (2, 3, 4):  # the fewest significant digits that keep them apart
+            grid = {float(f"{x:.{sig}g}") for x in np.geomspace(low, high, 6)}
+            best = sorted(v for v in grid if low * 0.999 <= v <= high * 1.001)
+            if len(best) >= 5:
+                break
+    vals = best if len(best or ()) >= 3 else [low, float(np.sqrt(low * high)), high]
+    digits = max(3, *(len(f"{v:.4g}".replace(".", "").lstrip("0")) for v in vals))
+    return vals, [f"{v:.{digits}g}" for v in vals]
 
 
 def line_figure(
