@@ -38,16 +38,20 @@ def show(view: LogAnalysis, log: GradNormLog, peak_lr: float, many: bool) -> Non
     config, the bound table and its sentence, and the downloads."""
     s, fit = view.summary, view.fit
     c1, c2, c3, c4 = st.columns(4)
-    caveat = " (degenerate: see the warning)" if view.degenerate else ""
+    # a degenerate shape's numbers say so where they are shown, in large type too
+    caveat = {"delta": "degenerate: see the warning", "delta_color": "off", "delta_arrow": "off"}
+    caveat = caveat if view.degenerate else {}
     c1.metric(
         "Implied warm-up",
         fmt_pct(s.warmup_fraction),
-        help="Where the refined schedule peaks, as a fraction of the next run." + caveat,
+        help="Where the refined schedule peaks, as a fraction of the next run.",
+        **caveat,
     )
     c2.metric(
         "Halves at",
         fmt_pct(s.half_fraction),
-        help="First point after the peak at half the peak lr." + caveat,
+        help="First point after the peak at half the peak lr.",
+        **caveat,
     )
     c3.metric("Mean lr / peak", f"{s.mean:.2f}")
     c4.metric(

@@ -165,6 +165,13 @@ def test_a_fit_that_does_not_fit_gives_no_config_and_the_diagnostic_shows():
     expected = diagnose_refined(refine(norms, 0.1, "sgd"), norms, steps=np.arange(1000), tau=0.1)
     assert expected, "this log is degenerate: a warning is due"
     assert [w.value for w in at.warning] == expected
+    # the numbers and the bound's sentence carry the diagnostic's caveat
+    shown = {m.label: m for m in at.metric}
+    assert (
+        shown["Implied warm-up"].delta == shown["Halves at"].delta == "degenerate: see the warning"
+    )
+    (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
+    assert said.startswith("**Caveat: the refined schedule looks degenerate (see its warning).**")
 
 
 def test_steps_of_the_next_run_default_to_the_runs_length_and_say_so():
