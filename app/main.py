@@ -35,8 +35,7 @@ pages = [
 page = st.navigation(pages)
 # settings survive a visit to another page (Streamlit forgets undrawn widgets otherwise)
 state.keep_widget_state(st.session_state)
-st.session_state["_prev_page"] = st.session_state.get("_page")
-st.session_state["_page"] = page.title
+state.note_page(page.title)
 with st.sidebar:
     st.caption(
         f"lrcore {lrcore.__version__} · schedules from "

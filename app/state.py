@@ -205,3 +205,45 @@ def refine_results() -> tuple[list, list]:
 def forget_refine_results() -> None:
     drop("refine_results")
     drop("refine_logs")
+
+
+def note_page(title: str) -> None:
+    """Remember the page of this run and the one before (see :func:`kept_uploads`)."""
+    st.session_state["_prev_page"] = st.session_state.get("_page")
+    st.session_state["_page"] = title
+
+
+def train_result() -> dict | None:
+    """The last finished training on 'Train and check' (kept while the user looks around)."""
+    return st.session_state.get("train_result")
+
+
+def set_train_result(result: dict) -> None:
+    st.session_state["train_result"] = result
+
+
+def set_train_error(message: str) -> None:
+    """An error to show under Start after the rerun that ends the runs."""
+    st.session_state["tr_error"] = message
+
+
+def take_train_error() -> str | None:
+    return st.session_state.pop("tr_error", None)
+
+
+def take_flag(key: str) -> bool:
+    """Read and clear a one-shot flag set by a button's ``on_click`` (:func:`set_true`)."""
+    return bool(st.session_state.pop(key, False))
+
+
+def schedules_shown(value=None):
+    """What the Schedules page showed last (set with ``value``; read without): kept so an
+    error never wipes the screen."""
+    if value is not None:
+        st.session_state["sch_last"] = value
+    return st.session_state.get("sch_last")
+
+
+def demos_done() -> set:
+    """The 'See it work' experiments run in this session."""
+    return st.session_state.setdefault("demo_done", set())

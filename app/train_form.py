@@ -127,7 +127,7 @@ def form() -> TrainForm:
     )
     # Start is greyed out while its runs go on (the click sets the flag; every run consumes it,
     # and the page reruns when the runs end, so Start comes back)
-    busy = st.session_state.pop("tr_busy", False)
+    busy = state.take_flag("tr_busy")
     start = (
         st.button(
             "Start",
@@ -139,13 +139,13 @@ def form() -> TrainForm:
         )
         or busy  # a disabled button reads False: the flag, set only by its click, says it was
     )
-    if message := st.session_state.pop("tr_error", None):
+    if message := state.take_train_error():
         st.error(message)
 
-    if st.session_state.pop("train_stopped", False):
+    if state.take_flag("train_stopped"):
         kept = (
             " Results of the last finished training are kept below."
-            if "train_result" in st.session_state
+            if state.train_result() is not None
             else ""
         )
         st.warning("Training was stopped before it finished." + kept)

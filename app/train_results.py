@@ -19,7 +19,7 @@ from lrcore.train.experiments import best_rows, own_norm_bounds
 
 def show() -> None:
     """The last finished training's results, or a hint to press Start."""
-    result = st.session_state.get("train_result")
+    result = state.train_result()
     if result is None:
         st.info("Choose a problem and schedules, then press **Start**.")
         st.stop()

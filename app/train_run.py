@@ -119,7 +119,7 @@ def run(form: TrainForm) -> None:
             if name == presets.REFINED_RUN:  # tune linear first, then refine from it
                 want_refined = True
             elif name == presets.REFINED_LOG:
-                logs = st.session_state.get("refine_logs")
+                logs = state.refine_results()[0]
                 if not logs:
                     raise ValueError("no log is loaded on 'Refine a log'")
                 log = logs[0]
@@ -206,17 +206,19 @@ def run(form: TrainForm) -> None:
                 refined_from = {"shape": shape, "norms": norms}
         stop_slot.empty()
         live_slot.empty()  # the results below replace it
-        st.session_state["train_result"] = {
-            "done": f"Done: {len(runs)} runs in {clock.batch} rounds on "
-            f"{next(iter(runs.values())).device}, {clock.elapsed:.0f} s in all",
-            "table": table,
-            "runs": runs,
-            "cfg": cfg,
-            "refined_from": refined_from,
-            "failure": failure,
-        }
+        state.set_train_result(
+            {
+                "done": f"Done: {len(runs)} runs in {clock.batch} rounds on "
+                f"{next(iter(runs.values())).device}, {clock.elapsed:.0f} s in all",
+                "table": table,
+                "runs": runs,
+                "cfg": cfg,
+                "refined_from": refined_from,
+                "failure": failure,
+            }
+        )
     except ValueError as e:
-        st.session_state["tr_error"] = str(e)
+        state.set_train_error(str(e))
     # a fresh run of the page: Start is clickable again, and no Stop button, progress line
     # or live chart is left over (an error is shown under Start; earlier results stay)
     st.rerun()

@@ -3,6 +3,7 @@
 import charts
 import numpy as np
 import presets
+import state
 import streamlit as st
 import words
 from demo_runs import EXPERIMENTS, SEEDS, norm_ticks, run_experiment
@@ -51,7 +52,7 @@ if c2.button("Open this setup on 'Train and check'", key="demo_open"):
         }
     )
 
-done = st.session_state.setdefault("demo_done", set())
+done = state.demos_done()
 if ran:
     with st.spinner(f"Training {exp.title[4:].lower()}: linear decay, then refined…"):
         try:

@@ -166,7 +166,7 @@ try:
             "**SGD bound applied to l1 norms: indicative only** (the bound is proved for SGD "
             "with l2 norms)."
         )
-    st.session_state["sch_last"] = (curves, table, notes, shapes_at, warnings)  # as shown
+    state.schedules_shown((curves, table, notes, shapes_at, warnings))  # as shown
 except Exception as e:  # noqa: BLE001 - one error path: a message, never a traceback
     # a log that cannot be read says so itself ("Could not read NAME: ...")
     st.error(
@@ -174,9 +174,9 @@ except Exception as e:  # noqa: BLE001 - one error path: a message, never a trac
         if isinstance(e, _Unreadable)
         else f"Could not build the schedules. {md(ui.error_text(e))}"
     )
-    if "sch_last" not in st.session_state:
+    if state.schedules_shown() is None:
         st.stop()
-    curves, table, notes, shapes_at, warnings = st.session_state["sch_last"]
+    curves, table, notes, shapes_at, warnings = state.schedules_shown()
     st.warning("Still showing the last schedules that worked.")
 
 # ----------------------------------------------------------------------------- show
