@@ -118,6 +118,7 @@ def test_lrcore_inspect_prints_the_analysis(tmp_path, capsys):
     a = analyse(load_log(path))
     assert f"refined:  {a.summary_sentence}\n" in out
     assert f"next run: {a.steps:,} steps ({a.default_steps_note})\n" in out
+    assert f"config:   {a.fit_sentence.replace('**', '')}\n" in out
     (bound,) = re.findall(r"^bound:    (.*)$", out, re.M)
     assert bound == a.bound_sentence.replace("**", "") and bound.startswith("Caveat:")
     assert err.count("warning: This refined schedule looks degenerate") == 1
