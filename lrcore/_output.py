@@ -67,6 +67,13 @@ def check_out(
         kind = _kind(st_out)
         if kind is not None:
             raise ValueError(f"{fn}: --out {shown} is {kind}; name a regular file")
+        if os.path.abspath(out).startswith(("/dev/", "/proc/")):
+            # /dev/stdout -> /proc/self/fd/1 -> a redirected file: the rename replaced the
+            # system's /dev/stdout link with a plain file (as root)
+            raise ValueError(
+                f"{fn}: --out {shown} is a special file (under /dev or /proc); name a regular "
+                "file (leave --out out to write to stdout)"
+            )
         if stat.S_ISDIR(st_out.st_mode) and not folder:
             raise ValueError(f"{fn}: --out {shown} is a folder; name a file inside it")
         if stat.S_ISREG(st_out.st_mode) and folder:
@@ -93,12 +100,12 @@ def _not_an_input(
 ) -> None:
     """``t`` (a file the command will write) is no input file, by path or by inode, and lies
     inside no input folder."""
-    resolved = t.resolve()
+    resolved = _real(t)
     for given in inputs:
         if given is None or str(given) == "":
             continue
         root = Path(given)
-        root_resolved = root.resolve()
+        root_resolved = _real(root)
         if root.is_dir() and root_resolved in resolved.parents:
             raise ValueError(
                 f"{fn}: --out {shown} is inside the input folder {for_terminal(given)}; "
@@ -106,7 +113,7 @@ def _not_an_input(
             )
         for f in input_files(root):
             st_in = _stat(f)
-            if f.resolve() == resolved or (
+            if _real(f) == resolved or (
                 st_t is not None and st_in is not None and _same(st_t, st_in)
             ):
                 if folder:  # t is a file the command writes inside the --out folder
@@ -118,10 +125,16 @@ def _not_an_input(
                 raise ValueError(f"{fn}: --out {shown} is {what}; choose another file")
 
 
+def _real(p: Path) -> Path:
+    """``p`` with every symbolic link followed; a link loop (``Path.resolve`` raises
+    RuntimeError) stays as it is, for the reader to refuse by name."""
+    return Path(os.path.realpath(p))
+
+
 def _probe(fn: str, target: Path, shown: str, folder: bool) -> None:
     """Create (and remove) a temporary file where the output will go: a path that cannot be
     written fails now, before the work, not after it."""
-    where = target if folder and target.is_dir() else target.parent
+    where = target if folder and target.is_dir() else _real(target).parent
     while folder and not where.exists() and where != where.parent:
         where = where.parent  # lrcore run creates the missing folders
     try:
@@ -137,7 +150,7 @@ def _probe(fn: str, target: Path, shown: str, folder: bool) -> None:
 def write_atomic(path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a
     failed or interrupted write leaves the old file whole. Keeps an existing file's mode."""
-    path = Path(path)
+    path = _real(Path(path))  # through a symbolic link: the file it names is replaced, not the link
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:

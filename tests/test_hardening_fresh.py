@@ -1,0 +1,81 @@
+"""Issue 18, fresh-eyes round: defects found by a tester who did not write the input handling.
+
+- ``--out /dev/stdout`` with stdout redirected to a file passed every check (it stats as a
+  regular file), and the write's rename replaced the system's ``/dev/stdout`` symbolic link
+  with a plain file (as root); the same path through ``/proc/self/fd/N`` is tested here so a
+  regression cannot damage ``/dev``.
+- ``--out`` naming a symbolic link replaced the link with a plain file instead of writing the
+  file it names.
+- an input that is a symbolic-link loop gave ``RuntimeError: Symlink loop from ...`` through the
+  catch-all when ``--out`` was given (``Path.resolve`` raises on loops), instead of the reader's
+  message.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lrcore.cli import main
+
+CSV = "step,grad_norm\n" + "".join(f"{s},{3 - s / 10}\n" for s in range(10))
+
+
+@pytest.mark.parametrize("prefix", ["/proc/self/fd", "/dev/fd"])
+def test_out_through_a_stream_link_is_refused_and_nothing_is_replaced(
+    tmp_path, capsys, monkeypatch, prefix
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.csv").write_text(CSV)
+    redirected = tmp_path / "redirected.txt"
+    fd = os.open(redirected, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        out = f"{prefix}/{fd}"
+        assert os.path.isfile(out)  # stats as a regular file: the old check let it through
+        assert main(["refine", "g.csv", "--out", out]) == 2
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert err == (
+        f"lrcore: error: refine: --out {out} is a special file (under /dev or /proc); name a "
+        "regular file (leave --out out to write to stdout)\n"
+    )
+    assert redirected.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "redirected.txt"]
+
+
+def test_out_through_a_symbolic_link_writes_the_file_it_names(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.csv").write_text(CSV)
+    (tmp_path / "schedules").mkdir()
+    (tmp_path / "schedules" / "v3.csv").write_text("old\n")
+    os.symlink("schedules/v3.csv", "latest.csv")
+    assert main(["refine", "g.csv", "--out", "latest.csv"]) == 0
+    assert "wrote 10 steps to latest.csv" in capsys.readouterr().err
+    assert os.readlink("latest.csv") == "schedules/v3.csv"  # the link is kept
+    written = (tmp_path / "schedules" / "v3.csv").read_text()
+    assert written.startswith("step,lr\n0,") and len(written.splitlines()) == 11
+    assert sorted(p.name for p in (tmp_path / "schedules").iterdir()) == ["v3.csv"]
+
+
+def test_a_symlink_loop_input_with_out_gets_the_readers_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.symlink("b.csv", "a.csv")
+    os.symlink("a.csv", "b.csv")
+    assert main(["refine", "a.csv", "--out", "o.csv"]) == 2
+    assert capsys.readouterr().err == (
+        "lrcore: error: a.csv: symbolic link loop (the link points back to itself)\n"
+    )
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_out_as_a_link_to_the_input_is_still_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.csv").write_text(CSV)
+    os.symlink("g.csv", "link.csv")
+    assert main(["refine", "g.csv", "--out", "link.csv"]) == 2
+    assert capsys.readouterr().err == (
+        "lrcore: error: refine: --out link.csv is the input; choose another file\n"
+    )
+    assert (tmp_path / "g.csv").read_text() == CSV
