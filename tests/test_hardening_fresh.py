@@ -79,3 +79,34 @@ def test_out_as_a_link_to_the_input_is_still_refused(tmp_path, capsys, monkeypat
         "lrcore: error: refine: --out link.csv is the input; choose another file\n"
     )
     assert (tmp_path / "g.csv").read_text() == CSV
+
+
+LIGHTNING = "epoch,grad_2.0_norm_total,grad_1.0_norm_total,step,train_loss,val_loss\n" + "".join(
+    f"0,{3 - s / 10},{30 - s},{s},2.0,\n" + (f"0,,,{s},,1.7\n" if s % 5 == 4 else "")
+    for s in range(10)
+)
+
+
+def test_lightning_l1_total_norm_is_an_l1_norm(tmp_path, capsys):
+    """Lightning's grad_norm(norm_type=1) logs 'grad_1.0_norm_total': it was taken for an l2
+    norm (only names containing 'l1' were), so --optimizer adam picked the l2 series."""
+    log = tmp_path / "metrics.csv"
+    log.write_text(LIGHTNING)
+    assert main(["inspect", str(log)]) == 0
+    out, err = capsys.readouterr()
+    assert (
+        "note: the log holds l1 and l2 norms and does not say which optimizer ran: used "
+        "'grad_2.0_norm_total' (l2) and the SGD rule; for an Adam-family run use "
+        "'grad_1.0_norm_total' (l1) with the Adam rule (CLI: --optimizer adam; app: "
+        "'Refinement rule')" in err
+    )
+    assert main(["refine", str(log), "--optimizer", "adam", "--steps", "10"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "refined 10 points of 'grad_1.0_norm_total' (lightning; Adam rule on l1 norms "
+        "(optimizer=adam as asked);" in err
+    )
+    from lrcore.logs import load_log
+
+    assert load_log(log, metric="grad_1.0_norm_total").norm_type == "l1"
+    assert load_log(log, metric="grad_2.0_norm_total").norm_type == "l2"

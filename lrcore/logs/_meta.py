@@ -128,9 +128,17 @@ class Rule:
         return f"{'Adam' if self.optimizer == 'adam' else 'SGD'} rule on {self.norm} norms ({self.reason})"
 
 
+# "l1" anywhere, or Lightning's grad_norm(norm_type=1) names: grad_1.0_norm_total, grad_1.0_norm/w
+_L1_NAME = re.compile(r"l1|grad_1(?:\.0*)?_norm")
+
+
 def norm_of(metric: str) -> str:
-    """``"l1"`` when a series' name says so, else ``"l2"``."""
-    return "l1" if "l1" in metric.lower() else "l2"
+    """``"l1"`` when a series' name says so, else ``"l2"``.
+
+    >>> [norm_of(m) for m in ["grad_norm_l1", "grad_1.0_norm_total", "grad_2.0_norm_total"]]
+    ['l1', 'l1', 'l2']
+    """
+    return "l1" if _L1_NAME.search(metric.lower()) else "l2"
 
 
 def wanted_norm(recorded: Recorded | None, optimizer: str = "auto") -> str | None:

@@ -80,7 +80,9 @@ class GradNormLog:
     @property
     def norm_type(self) -> str:
         """``"l1"`` when the metric name says so (Adam-style refinement), else ``"l2"``."""
-        return "l1" if "l1" in self.metric.lower() else "l2"
+        from lrcore.logs._meta import norm_of
+
+        return norm_of(self.metric)
 
     @property
     def suggested_optimizer(self) -> str:
