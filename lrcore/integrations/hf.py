@@ -20,6 +20,8 @@ the callback computes only the l1 norm, on the clipped gradients in
 (no sync per step). When a Trainer takes another path (e.g. gradients on mixed device
 meshes) the callback computes both norms itself; if clipping was on, it warns once that
 these are post-clip norms. fp16 loss scaling (``fp16=True``) is refused; use bf16 or fp32.
+Tested on CPU, single process and DDP; not under DeepSpeed, whose ZeRO stages keep
+gradients outside ``p.grad`` and whose reported norm is computed inside its own step.
 """
 
 from __future__ import annotations
