@@ -194,8 +194,8 @@ def cmd_refine(args) -> int:
     )
     _warn_degenerate(refined, smoothed, log.steps, args.tau)
     print(
-        f"refined {len(log):,} points of {log.metric!r} ({log.fmt}; "
-        f"{log.rule_text}; tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
+        f"refined {len(log):,} points of {for_terminal(repr(log.metric))} ({log.fmt}; "
+        f"{for_terminal(log.rule_text)}; tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
         f"peak at {info.warmup_fraction:.1%} of the run, halves at {info.half_fraction:.1%}, "
         f"mean {info.mean:.3f}; {for_terminal(log.report.describe())}; {done}",
         file=sys.stderr,
@@ -206,8 +206,8 @@ def cmd_refine(args) -> int:
 @command
 def cmd_schedule(args) -> int:
     validate_peak_lr("schedule", "--peak-lr", args.peak_lr)
-    _check_out(args, "schedule")
     args.total_steps = validate_steps("schedule", "--total-steps", args.total_steps, minimum=1)
+    _check_out(args, "schedule")
     params = {p.name: getattr(args, p.name) for p in REGISTRY[args.name].params}
     sched = build_schedule(
         args.name, args.total_steps, peak_lr=1.0, warmup_steps=args.warmup_steps, **params
@@ -249,7 +249,8 @@ def cmd_inspect(args) -> int:
     print(f"format:   {log.fmt}")
     print(f"metrics:  {for_terminal(name_list(parsed.metrics, limit=20, quote=False))}")
     print(
-        f"chosen:   {log.metric} ({log.norm_type} norms) -> refine with the {log.rule_text}"
+        f"chosen:   {for_terminal(log.metric)} ({log.norm_type} norms) -> refine with "
+        f"the {for_terminal(log.rule_text)}"
     )
     print(f"points:   {len(log):,}")
     print(f"steps:    {log.steps[0]:,} .. {log.steps[-1]:,}")
@@ -278,9 +279,9 @@ def _rule_notes(log) -> None:
     say which optimizer ran; a Hugging Face trainer_state.json), saying how to switch; a
     ``warning:`` when the log looks resumed or truncated (it starts late or has a gap)."""
     if log.rule_note:
-        print(f"note: {log.rule_note}", file=sys.stderr)
+        print(f"note: {for_terminal(log.rule_note)}", file=sys.stderr)
     for w in log.continuity_warnings():
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {for_terminal(w)}", file=sys.stderr)
 
 
 def _warn_degenerate(refined: np.ndarray, smoothed: np.ndarray, steps, tau: float) -> None:
@@ -309,8 +310,8 @@ def cmd_bound(args) -> int:
     print(table.sort_values("bound").to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(
         f"last-iterate bound of each shape at its best peak scale under the {n:,} logged "
-        f"{log.norm_type} norms of {log.source} (D = 1; lower is better; "
-        f"refined: {log.rule_text})",
+        f"{log.norm_type} norms of {for_terminal(log.source)} (D = 1; lower is better; "
+        f"refined: {for_terminal(log.rule_text)})",
         file=sys.stderr,
     )
     return 0
