@@ -36,10 +36,19 @@ def for_terminal(text) -> str:
     return _CONTROL.sub(_visible, str(text))
 
 
-def for_markdown(text) -> str:
-    """``text`` shown literally by markdown: punctuation backslash-escaped, controls visible.
+# GitHub-flavoured markdown turns bare addresses into links even when their punctuation is
+# escaped (``http\\:\\/\\/e\\.vil`` still links): a word joiner (U+2060, invisible) after the
+# scheme, after ``www`` and before ``@`` breaks the pattern the autolinker looks for
+_AUTOLINK = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=ftp)(?=:)|(?<=www)(?=\.)|(?=@)")
 
-    >>> for_markdown("![x](http://e.vil/a.png) **b**")
-    '\\\\!\\\\[x\\\\]\\\\(http\\\\:\\\\/\\\\/e\\\\.vil\\\\/a\\\\.png\\\\) \\\\*\\\\*b\\\\*\\\\*'
+
+def for_markdown(text) -> str:
+    """``text`` shown literally by markdown: punctuation backslash-escaped, controls visible,
+    bare addresses not turned into links.
+
+    >>> for_markdown("![x](e.vil/a.png) **b**")
+    '\\\\!\\\\[x\\\\]\\\\(e\\\\.vil\\\\/a\\\\.png\\\\) \\\\*\\\\*b\\\\*\\\\*'
+    >>> for_markdown("http://e.vil a@b.c") == "http\u2060\\\\:\\\\/\\\\/e\\\\.vil a\u2060\\\\@b\\\\.c"
+    True
     """
-    return _MD_SPECIAL.sub(r"\\\1", for_terminal(text))
+    return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub("\u2060", for_terminal(text)))

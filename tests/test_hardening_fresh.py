@@ -110,3 +110,49 @@ def test_lightning_l1_total_norm_is_an_l1_norm(tmp_path, capsys):
 
     assert load_log(log, metric="grad_1.0_norm_total").norm_type == "l1"
     assert load_log(log, metric="grad_2.0_norm_total").norm_type == "l2"
+
+
+def test_an_excel_workbook_is_named_and_the_fix_said(tmp_path, capsys):
+    """An .xlsx is a zip of XML parts: it was refused as 'a zip file must hold exactly one
+    log, found 3', which sends the user looking for the wrong thing."""
+    import zipfile
+
+    book = tmp_path / "log.xlsx"
+    with zipfile.ZipFile(book, "w") as z:
+        for part in ("[Content_Types].xml", "xl/workbook.xml", "xl/worksheets/sheet1.xml"):
+            z.writestr(part, "<x/>")
+    assert main(["inspect", str(book)]) == 2
+    assert capsys.readouterr().err == (
+        "lrcore: error: log.xlsx: an Excel workbook, not a log; save the sheet as CSV "
+        "(File > Save As > CSV) and pass that file\n"
+    )
+
+
+def test_a_table_aligned_with_runs_of_spaces_is_read(tmp_path):
+    """'  step   grad_norm' and right-aligned numbers: each space was taken for a separator
+    ('a row has 11 fields where the first row has 6')."""
+    from lrcore.logs import load_log
+
+    f = tmp_path / "log.txt"
+    f.write_text(
+        "  step   grad_norm\n" + "".join(f"{s:6d}   {5 - s / 100:10.6f}\n" for s in range(50))
+    )
+    log = load_log(f)
+    assert log.metric == "grad_norm" and log.steps.tolist() == list(range(50))
+    assert log.grad_norms[[0, -1]].tolist() == [5.0, 4.51]
+
+
+@pytest.mark.parametrize(
+    "name", ["http://e.vil/x", "see www.evil.com", "me@x.com", "[x](https://e.vil)"]
+)
+def test_bare_addresses_are_not_autolinked_in_markdown(name):
+    """Streamlit's markdown (GFM) linked 'http\\:\\/\\/e\\.vil' despite the escapes; checked in
+    Chromium: 0 anchors for these names after the fix."""
+    import re
+
+    from lrcore._text import for_markdown
+
+    text = for_markdown(name)
+    plain = text.replace("\\", "").replace("\u2060", "")
+    assert plain == name  # shows the same characters
+    assert not re.search(r"(?i)https?:|www\.|\w@", text.replace("\\", ""))

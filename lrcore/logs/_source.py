@@ -208,6 +208,13 @@ def _unzip(src: Source) -> Source:
     try:
         with _fileobj(src) as raw, zipfile.ZipFile(raw) as z:
             members = [m for m in z.infolist() if not m.is_dir() and not _ignored(m.filename)]
+            if any(m.filename.startswith("xl/") for m in members) and any(
+                m.filename == "[Content_Types].xml" for m in members
+            ):
+                raise LogError(
+                    f"{src.name}: an Excel workbook, not a log; save the sheet as CSV "
+                    "(File > Save As > CSV) and pass that file"
+                )
             if len(members) != 1:
                 names = name_list(m.filename for m in members)
                 raise LogError(

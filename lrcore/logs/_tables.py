@@ -92,6 +92,15 @@ def read_table(src: Source, *, delimiter: str = ",", header: bool = True) -> pd.
     if simple is not None:
         return simple
     try:
+        if delimiter == " ":  # columns aligned with runs of spaces: one separator per run
+            return pd.read_csv(
+                src.buffer(),
+                sep=r"\s+",
+                header=0 if header else None,
+                keep_default_na=False,
+                na_values=[""],
+                dtype_backend="pyarrow",
+            )
         return pd.read_csv(
             src.buffer(),
             engine="pyarrow",
