@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from lrcore import REGISTRY
+from lrcore._text import for_plotly
 
 # every figure's template, set once: naming it in each figure's layout costs 7 ms a figure
 pio.templates.default = "plotly_white"
@@ -141,6 +142,9 @@ def _layout(
     height: int,
     max_decades: float = LOG_DECADES,
 ) -> go.Figure:
+    for trace in fig.data:  # names carry file and column names: shown as text, never as HTML
+        if trace.name:
+            trace.name = for_plotly(trace.name)
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
         xaxis_title=x_title,
@@ -207,7 +211,13 @@ def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
                 break
     vals = best if len(best or ()) >= 3 else [low, float(np.sqrt(low * high)), high]
     digits = max(3, *(len(f"{v:.4g}".replace(".", "").lstrip("0")) for v in vals))
-    return vals, [f"{v:.{digits}g}" for v in vals]
+    labels = [f"{v:.{digits}g}" for v in vals]
+    if any("e" in t for t in labels):  # one number format per axis (not 0.0001 next to 1e-05)
+        if all(v >= 1 and v == round(v) for v in vals):  # large norms: 1,000 .. 100,000
+            return vals, [f"{v:,.0f}" for v in vals]
+        sig = max(len(f"{v:.3e}".split("e")[0].replace(".", "").rstrip("0")) for v in vals)
+        labels = [f"{v:.{sig - 1}e}" for v in vals]
+    return vals, labels
 
 
 def line_figure(

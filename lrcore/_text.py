@@ -4,11 +4,12 @@
 would interpret: a file named ``![x](http://evil)`` or a column ``[click](http://x)`` shows
 as the text it is. ``for_terminal`` makes control characters and escape sequences visible
 (``\\x1b`` printed as those four characters), so a zip member's name cannot change the
-terminal's colours or title.
+terminal's colours or title. ``for_plotly`` escapes Plotly's HTML subset in chart labels.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import string
 
@@ -52,3 +53,14 @@ def for_markdown(text) -> str:
     True
     """
     return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub("\u2060", for_terminal(text)))
+
+
+def for_plotly(text) -> str:
+    """``text`` shown literally in a Plotly label (legend, hover, title): Plotly reads a small
+    HTML subset there (``<a href>``, ``<b>``, ``<br>``, entities), so ``&``, ``<`` and ``>``
+    become entities, which it shows as the characters; controls are made visible.
+
+    >>> for_plotly('<a href="http://x">a</a> & <b>b</b>.csv')
+    '&lt;a href="http://x"&gt;a&lt;/a&gt; &amp; &lt;b&gt;b&lt;/b&gt;.csv'
+    """
+    return html.escape(for_terminal(text), quote=False)

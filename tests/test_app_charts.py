@@ -1,5 +1,6 @@
 """The app's chart rules: readable log-axis ticks, a fixed colour for every registry schedule."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -64,3 +65,45 @@ def test_the_refine_page_draws_extra_schedules_in_their_colour_and_log_axes_stay
     assert norm_axis["type"] == "log"
     low, high = (10.0**v for v in norm_axis["range"])
     assert bare_share(low, high, norm_axis["tickvals"]) <= 0.25
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(1e-6, 1.0), (3e-7, 1.2), (1.001e-5, 1.2e-5), (3e-6, 2e-5), (40, 3e5)]
+)
+def test_one_number_format_per_log_axis(low, high):
+    """The See it work (c) axis read 1, 0.1, 0.01, 0.001, 0.0001, 1e-05, 1e-06."""
+    ticks, labels = charts.log_ticks(low, high)
+    assert len(set(labels)) == len(labels)
+    scientific = ["e" in t for t in labels]
+    assert all(scientific) or not any(scientific), labels
+    assert all(
+        abs(float(t.replace(",", "")) / v - 1) < 0.05 for t, v in zip(labels, ticks, strict=True)
+    )
+
+
+def test_file_and_column_names_reach_plotly_as_text_not_html():
+    """Plotly renders <a href>, <b>, <br> in legend and hover names: a column named like a link
+    drew a clickable link in the norms legend, a file named <b>x.csv a bold one."""
+    norms = 1 + np.linspace(3, 0, 300) ** 2
+    link = '<a href="http://x">click</a>'
+    at = upload(
+        app(),
+        "refine_uploads",
+        ("<b>x.csv", csv_log(range(300), norms, metric=f"{link} grad_norm")),
+        ("<b>y.csv", csv_log(range(300), norms[::-1])),
+    )
+    assert_clean(at)
+    names = [
+        t.get("name") or ""
+        for el in at.get("plotly_chart")
+        for t in json.loads(el.proto.spec)["data"]
+    ]
+    assert "refined: &lt;b&gt;x.csv" in names and "&lt;b&gt;y.csv (median)" in names
+    assert not any("<" in n for n in names), names
+    at = upload(app(), "refine_uploads", ("one.csv", csv_log(range(300), norms, f"{link} g")))
+    names = [
+        t.get("name") or ""
+        for el in at.get("plotly_chart")
+        for t in json.loads(el.proto.spec)["data"]
+    ]
+    assert '&lt;a href="http://x"&gt;click&lt;/a&gt; g (raw)' in names, names
