@@ -11,10 +11,16 @@ import ui
 import words
 from train_form import TASK_LABELS
 
+from lrcore._text import for_markdown
 from lrcore.diagnose import diagnose_refined
 from lrcore.export import log_to_csv
 from lrcore.train.config import CONVEX_TASKS
 from lrcore.train.experiments import best_rows, own_norm_bounds
+
+
+def _bold(name: str) -> str:
+    """A schedule's label in bold markdown; 'refined (FILE)' carries a user's file name."""
+    return f"**{for_markdown(ui.schedule_label(name))}**"
 
 
 def show() -> None:
@@ -140,7 +146,7 @@ def show() -> None:
         )
     stuck = {n: v for n, v in flat.items() if np.isfinite(v) and v > 0.5}
     if stuck:
-        parts = [f"**{ui.schedule_label(n)}** for {v:.0%} of the run" for n, v in stuck.items()]
+        parts = [f"{_bold(n)} for {v:.0%} of the run" for n, v in stuck.items()]
         st.warning(
             "Stuck at the starting objective: "
             + "; ".join(parts)
@@ -149,7 +155,7 @@ def show() -> None:
         )
     reached = {n: s for n, s in at_optimum.items() if s is not None}
     if reached:
-        parts = [f"**{ui.schedule_label(n)}** at step {s:,}" for n, s in reached.items()]
+        parts = [f"{_bold(n)} at step {s:,}" for n, s in reached.items()]
         st.info(
             "Reached the optimum exactly (objective = f* = "
             f"{words.fmt_sig(float((best.objective_mean - best.suboptimality_mean).iloc[0]))}"
@@ -165,7 +171,7 @@ def show() -> None:
         )
     if (~learned).any():
         parts = [
-            f"**{ui.schedule_label(r.schedule)}** (peak lr {r.peak_lr:.3g}, test accuracy {r.test_accuracy_mean:.1%})"
+            f"{_bold(r.schedule)} (peak lr {r.peak_lr:.3g}, test accuracy {r.test_accuracy_mean:.1%})"
             for r in best[~learned].itertuples()
         ]
         st.warning(
@@ -178,7 +184,7 @@ def show() -> None:
     if len(edge):
         lows, highs = table.peak_lr.min(), table.peak_lr.max()
         parts = [
-            f"**{ui.schedule_label(r.schedule)}** at {r.peak_lr:.3g} "
+            f"{_bold(r.schedule)} at {r.peak_lr:.3g} "
             f"({'lowest' if r.peak_lr <= lows else 'highest' if r.peak_lr >= highs else 'edge'})"
             for r in edge.itertuples()
         ]

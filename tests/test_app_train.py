@@ -377,3 +377,25 @@ def test_the_default_setup_is_labelled_a_contrast_and_loads_the_setting_where_re
     best = every_peak(at)[every_peak(at).best].set_index("schedule").suboptimality_mean
     assert best.idxmin() == "refined" and best["refined"] < best["linear"]
     assert not [w.value for w in at.warning if w.value.startswith("**refined**: ")]
+
+
+def test_a_refined_schedule_named_after_a_hostile_file_is_shown_as_text():
+    """'refined (FILE)' reached the warnings' markdown and the chart's legend unescaped."""
+    from _apptest import csv_log, upload
+
+    name = "[x](http:e.vil)<b>y.csv"
+    at = upload(app(), "refine_uploads", (name, csv_log(range(200), np.linspace(3, 1, 200))))
+    at.switch_page(PAGE).run()
+    at = start(
+        at,
+        tr_steps_logreg=40,
+        tr_seeds=1,
+        tr_peaks_logreg_sgd="1e-6",  # too small to move: both rows 'stuck at the start'
+        tr_sched=["linear", "refined (from the log on 'Refine a log')"],
+    )
+    assert_clean(at)
+    assert shown_table(at)["schedule"].tolist() == ["Linear decay", f"refined ({name})"]
+    (stuck,) = [w.value for w in at.warning if w.value.startswith("Stuck at the starting")]
+    assert r"**refined \(\[x\]\(http" in stuck and "](http" not in stuck
+    assert "refined (&lt;b&gt;" not in stuck  # markdown escapes, not HTML entities, here
+    assert "refined ([x](http:e.vil)&lt;b&gt;y.csv)" in charts(at)
