@@ -568,3 +568,25 @@ def test_a_held_out_hf_log_shows_the_same_peak_halving_and_length_as_lrcore_insp
     at.switch_page("app_pages/schedules.py").run()
     assert_clean(at)
     assert any("the log on 'Refine a log' (trainer\\_state\\.json" in c.value for c in at.caption)
+
+
+def test_rule_notes_on_the_page_name_the_app_s_switch_and_the_rule_preselected():
+    """The page pre-selects the rule the log's optimizer calls for and its st.info says how to
+    switch in the app (the trainer_state note named only the CLI's --optimizer)."""
+    samples = SAMPLE.parent
+    state = (samples / "cnn_digits_adam_trainer_state.json").read_bytes()
+    at = upload(app(), "refine_uploads", ("trainer_state.json", state))
+    assert_clean(at)
+    (note,) = [i.value for i in at.info if "Hugging Face does not log" in i.value]
+    assert md("app: 'Refinement rule'") in note
+    assert [r.value for r in at.sidebar.radio if r.label == "Refinement rule"] == ["sgd"]
+    body = "step,grad_norm_l2,grad_norm_l1\n" + "".join(
+        f"{s},{g},{40 * g}\n" for s, g in zip(range(300), np.linspace(3, 1, 300), strict=True)
+    )
+    for first, rule in (("# lrcore: optimizer=adam (AdamW)\n", "adam"), ("", "sgd")):
+        at = upload(app(), "refine_uploads", ("grad_norms.csv", (first + body).encode()))
+        assert_clean(at)
+        assert [r.value for r in at.sidebar.radio if r.label == "Refinement rule"] == [rule]
+        notes = [i.value for i in at.info if "does not say which optimizer" in i.value]
+        assert len(notes) == (rule == "sgd")  # a note only where the log does not say
+        assert all(md("app: 'Refinement rule'") in n for n in notes)

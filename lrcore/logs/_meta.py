@@ -195,6 +195,7 @@ def choose_rule(
             "AdamW, and Adam's rule needs l1 norms, which Hugging Face does not log: record "
             "them with lrcore.integrations.hf.GradNormCallback (writes grad_norms.csv with "
             "the optimizer). Used the SGD rule on l2 norms; for an AdamW run this is an "
-            "approximation (CLI: --optimizer adam applies Adam's rule to these l2 norms)",
+            "approximation (CLI: --optimizer adam applies Adam's rule to these l2 norms; app: "
+            "'Refinement rule')",
         )
     return Rule(guessed, norm, why + unknown)
