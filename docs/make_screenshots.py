@@ -136,8 +136,11 @@ def settle(page, timeout: float = PAGE_TIMEOUT, pause: float = 1.5) -> None:
     deadline = time.time() + timeout
     time.sleep(0.5)
     while time.time() < deadline:
+        # "notRunning" is also the state before the first run starts: a heading (every page
+        # has one) says the script has run
         idle = page.locator('[data-test-script-state="notRunning"]').count() > 0
-        if idle and page.locator('[data-testid="stSpinner"]').count() == 0 and drawn(page):
+        ran = page.locator('[data-testid="stHeading"]').count() > 0
+        if idle and ran and page.locator('[data-testid="stSpinner"]').count() == 0 and drawn(page):
             time.sleep(pause)
             return
         time.sleep(0.3)

@@ -163,7 +163,14 @@ class LogAnalysis:
 
     @property
     def fit_sentence(self) -> str:
-        """The plain config, or why there is none."""
+        """The plain config, or why there is none (with the diagnostic's caveat when the
+        refinement looks degenerate: the config copies the degenerate shape)."""
+        if self.show_fit and self.degenerate:
+            return (
+                f"**As a plain config:** {describe_fit(self.fit)}. **Caveat:** it copies a "
+                "refined schedule that looks degenerate (see the warning); linear decay is "
+                "the safer choice here."
+            )
         if self.show_fit:
             return f"**As a plain config:** {describe_fit(self.fit)}."
         return (

@@ -57,6 +57,19 @@ def test_a_degenerate_refinement_puts_the_diagnostic_s_caveat_in_the_bound_sente
     sound = analyse(csv_log(range(T), SOUND))
     assert "Caveat" not in sound.bound_sentence
     assert sound.bound_sentence.startswith("The theory prefers")
+    # a plain config of a degenerate shape carries the same caveat (it copies the shape)
+    if a.show_fit:
+        assert "**Caveat:** it copies a refined schedule that looks degenerate" in a.fit_sentence
+    assert "Caveat" not in sound.fit_sentence
+
+
+def test_a_plain_config_of_a_degenerate_refinement_carries_the_caveat():
+    """Norms 1 / (1 + 10 p): diagnosed degenerate (the refined lr peaks at 71 % of the run),
+    yet a warm-up + decay family fits the refined curve (R² about 0.97)."""
+    fall = 1 / (1 + 10 * np.arange(T) / T)
+    a = analyse(csv_log(range(T), fall))
+    assert a.degenerate and a.show_fit, (a.warnings, a.fit.r2)
+    assert a.fit_sentence.startswith(f"**As a plain config:** {describe_fit(a.fit)}. **Caveat:**")
 
 
 def test_the_default_length_is_the_logged_run_s_whether_steps_start_at_0_or_later():
