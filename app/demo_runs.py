@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lrcore import REGISTRY
 from lrcore.diagnose import diagnose_refined
 from lrcore.train import RunConfig, compare
 from lrcore.train.experiments import best_rows, own_norm_bounds, refine_from_runs
 
 SEEDS = (0, 1, 2)
+LIN = REGISTRY["linear"].label  # "Linear decay", as on every page
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,13 @@ EXPERIMENTS = {
         "Hinge loss; gradient noise grows over the second half of training, whatever the "
         "schedule does.",
         "Late norms are large, so refinement anneals early; the bound expects refined to beat "
-        "linear decay clearly.",
+        f"{LIN} clearly.",
         {**HINGE, "noise": "rise", "noise_scale": 2.0},
     ),
     "flat": Experiment(
         "(b) Flat noise",
         "The same problem with noise of one size all run.",
-        "Flat norms refine to the shape of linear decay itself: the bound expects no difference.",
+        f"Flat norms refine to the shape of {LIN} itself: the bound expects no difference.",
         {**HINGE, "noise": "flat", "noise_scale": 2.0},
     ),
     "full": Experiment(

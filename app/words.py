@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from lrcore import REGISTRY
+
+LINEAR = REGISTRY["linear"].label  # one spelling of each schedule name: the registry's label
 FIXED = (-3, 4)  # decimal exponents shown as plain decimals; others in scientific notation
 
 
@@ -86,13 +89,13 @@ def bound_sentences(ratios: Mapping[str, float], reference: str, refined: str, o
 
     >>> print(bound_sentences({"lin": 1.0, "ref": 0.8, "opt": 0.75, "const": 1.4},
     ...                       "lin", "ref", "opt"))
-    **ref**'s bound is 20.0% below **lin**'s. The **opt** is 25.0% below **lin**'s, so refinement closes 80% of the gap. Worst here: **const**, 40.0% above **lin**'s.
+    **Ref**'s bound is 20.0% below **lin**'s. The **opt** is 25.0% below **lin**'s, so refinement closes 80% of the gap. Worst here: **const**, 40.0% above **lin**'s.
     >>> print(bound_sentences({"lin": 1.0, "ref": 1.001, "opt": 0.925}, "lin", "ref", "opt"))
-    **ref**'s bound is no better than **lin**'s here (0.1% above); the **opt**'s 7.5% gain comes from following the noise in these norms step by step.
+    **Ref**'s bound is no better than **lin**'s here (0.1% above); the **opt**'s 7.5% gain comes from following the noise in these norms step by step.
     """
     out = []
     r_ref, r_opt = ratios[refined], ratios[optimum]
-    out.append(f"**{refined}**'s bound is {_vs(r_ref, reference)}.")
+    out.append(capitalised(f"**{refined}**'s bound is {_vs(r_ref, reference)}."))
     gap = 1.0 - r_opt
     if gap < 0.01:
         out.append(
@@ -100,7 +103,7 @@ def bound_sentences(ratios: Mapping[str, float], reference: str, refined: str, o
             f"little to gain over **{reference}**."
         )
     elif r_ref >= 1.0 - 5e-4:
-        out[-1] = (
+        out[-1] = capitalised(
             f"**{refined}**'s bound is no better than **{reference}**'s here "
             f"({fmt_change(r_ref)}); the **{optimum}**'s {fmt_change(r_opt).split()[0]} gain "
             "comes from following the noise in these norms step by step."
@@ -116,6 +119,21 @@ def bound_sentences(ratios: Mapping[str, float], reference: str, refined: str, o
         worst = max(others, key=others.get)
         out.append(f"Worst here: **{worst}**, {_vs(others[worst], reference)}.")
     return " ".join(out)
+
+
+def capitalised(sentence: str) -> str:
+    """``sentence`` with its first letter upper-case (markdown marks before it skipped): a
+    sentence that opens with a schedule's name starts with a capital like any other.
+
+    >>> capitalised("**refined**'s bound"), capitalised("1.5x more"), capitalised("")
+    ("**Refined**'s bound", '1.5x more', '')
+    """
+    for i, ch in enumerate(sentence):
+        if ch.isalpha():
+            return sentence[:i] + ch.upper() + sentence[i + 1 :]
+        if ch not in "*_`":
+            break
+    return sentence
 
 
 def _vs(ratio: float, reference: str) -> str:
@@ -136,18 +154,18 @@ def demo_verdict(
     whether the two agree.
 
     >>> print(demo_verdict(0.52, 0.75, -0.008, 0.001, 3, 3))
-    **Measured:** refined ends at **0.52×** linear decay's suboptimality: better than linear decay (refined lower in 3 of 3 seeds; paired difference -0.0080 ± 0.0010). **The bound predicted 0.75×** (better than linear decay): they agree.
+    **Measured:** refined ends at **0.52×** Linear decay's suboptimality: better than Linear decay (refined lower in 3 of 3 seeds; paired difference -0.0080 ± 0.0010). **The bound predicted 0.75×** (better than Linear decay): they agree.
     >>> print(demo_verdict(1.1, 1.0, 0.0007, 0.0005, 0, 3).split(": ")[1])
-    about equal to linear decay (refined lower in 0 of 3 seeds; paired difference (7.0 ± 5.0)e-04). **The bound predicted 1.0×** (about equal to linear decay)
+    about equal to Linear decay (refined lower in 0 of 3 seeds; paired difference (7.0 ± 5.0)e-04). **The bound predicted 1.0×** (about equal to Linear decay)
     """
     significant = math.isfinite(diff_sem) and abs(diff) > 2 * diff_sem
     m = ("better than" if diff < 0 else "worse than") if significant else "about equal to"
     b = _compare(bound)
     return (
-        f"**Measured:** refined ends at **{fmt_sig(measured, 2)}×** linear decay's "
-        f"suboptimality: {m} linear decay (refined lower in {wins} of {seeds} seeds; paired "
+        f"**Measured:** refined ends at **{fmt_sig(measured, 2)}×** {LINEAR}'s "
+        f"suboptimality: {m} {LINEAR} (refined lower in {wins} of {seeds} seeds; paired "
         f"difference {fmt_pm(diff, diff_sem)}). **The bound predicted {fmt_sig(bound, 2)}×** "
-        f"({b} linear decay): {'they agree' if m == b else 'they disagree'}."
+        f"({b} {LINEAR}): {'they agree' if m == b else 'they disagree'}."
     )
 
 
@@ -218,7 +236,7 @@ def shapes_sentence(peak_linear: float, peak_refined: float, max_gap: float) -> 
     the peak-normalised shapes are (``max_gap``: the largest difference, in units of the peak).
 
     >>> print(shapes_sentence(0.05, 0.025, 0.04))
-    The grid picked different peak lrs (linear 0.05, refined 0.025); divided by them, the shapes differ by at most 4% of the peak: nearly the same.
+    The grid picked different peak lrs (Linear decay 0.05, refined 0.025); divided by them, the shapes differ by at most 4% of the peak: nearly the same.
     >>> print(shapes_sentence(0.1, 0.1, 0.6))
     Both at peak lr 0.1; the shapes differ by up to 60% of the peak.
     """
@@ -227,7 +245,7 @@ def shapes_sentence(peak_linear: float, peak_refined: float, max_gap: float) -> 
         head = f"Both at peak lr {peak_linear:.3g}; the shapes differ by"
     else:
         head = (
-            f"The grid picked different peak lrs (linear {peak_linear:.3g}, refined "
+            f"The grid picked different peak lrs ({LINEAR} {peak_linear:.3g}, refined "
             f"{peak_refined:.3g}); divided by them, the shapes differ by"
         )
     if same:
@@ -238,8 +256,8 @@ def shapes_sentence(peak_linear: float, peak_refined: float, max_gap: float) -> 
 def edge_sentence(peaks: Mapping[str, float], both: bool) -> str:
     """A best peak lr on the grid's edge after every extension, said for what it means.
 
-    >>> print(edge_sentence({"linear": 128.0, "refined": 128.0}, True))
-    Best peak lr at the edge of the grid even after extending it: linear (128), refined (128). Larger lrs kept helping, so this compares the schedules at the largest lr the grid reached, not each at its best: the ratio above depends on where the extension stopped.
+    >>> print(edge_sentence({"Linear decay": 128.0, "refined": 128.0}, True))
+    Best peak lr at the edge of the grid even after extending it: Linear decay (128), refined (128). Larger lrs kept helping, so this compares the schedules at the largest lr the grid reached, not each at its best: the ratio above depends on where the extension stopped.
     """
     listed = ", ".join(f"{n} ({fmt_sig(p)})" for n, p in peaks.items())
     out = f"Best peak lr at the edge of the grid even after extending it: {listed}. "

@@ -45,15 +45,27 @@ def test_flat_noise_experiment_matches_the_library_and_its_sentence():
     best = best_rows(table).set_index("schedule")
     ratio = best.suboptimality_mean["refined"] / best.suboptimality_mean["linear"]
     bound = own_norm_bounds(best.reset_index(), runs).iloc[1]
-    shown = float(metric(at, "measured refined ÷ linear").rstrip("×"))
+    shown = float(metric(at, "measured refined ÷ Linear decay").rstrip("×"))
     assert shown == pytest.approx(ratio, abs=0.006)  # shown with 2 significant digits
-    assert float(metric(at, "bound refined ÷ linear").rstrip("×")) == pytest.approx(bound, abs=0.06)
+    shown_bound = metric(at, "bound refined ÷ Linear decay")
+    assert float(shown_bound.rstrip("×")) == pytest.approx(bound, abs=0.06)
+    # each schedule's own metric: its registry label ("linear: ..." before), the table's value
+    assert metric(at, "Linear decay: objective − f*") == words.fmt_sig(
+        best.suboptimality_mean["linear"]
+    )
+    assert metric(at, "refined: objective − f*") == words.fmt_sig(
+        best.suboptimality_mean["refined"]
+    )
+    assert not [m.label for m in at.metric if m.label.lower().startswith("linear:")]
     (verdict,) = [m.value for m in at.markdown if m.value.startswith("**Measured:**")]
-    assert f"**{metric(at, 'measured refined ÷ linear')}** linear decay's" in verdict
-    assert f"**The bound predicted {metric(at, 'bound refined ÷ linear')}**" in verdict
+    assert f"**{metric(at, 'measured refined ÷ Linear decay')}** Linear decay's" in verdict
+    assert f"**The bound predicted {shown_bound}**" in verdict
     # flat noise: the two are within noise of each other, and the bound agrees
-    assert "about equal to linear decay" in verdict and "they agree" in verdict
-    assert {"linear", "refined", "linear's runs (median)"} <= set(charts(at))
+    assert "about equal to Linear decay" in verdict and "they agree" in verdict
+    # every legend names the schedules by their registry labels, as the other pages do
+    names = set(charts(at))
+    assert {"Linear decay", "refined", "Linear decay's runs (median)"} <= names
+    assert not [n for n in names if n and n.startswith("linear")]
     assert not at.warning  # no degenerate-schedule diagnostic here
     # the shape chart divides each schedule by its peak; its caption names both peaks and
     # the largest gap between the two shapes, computed from the drawn curves
@@ -63,14 +75,14 @@ def test_flat_noise_experiment_matches_the_library_and_its_sentence():
         if "Schedule shapes" in str(json.loads(el.proto.spec)["layout"].get("title"))
     ]
     traces = {t["name"]: t for t in spec["data"]}
-    lin, ref = (np.asarray(_array(traces[n]["y"])) for n in ("linear", "refined"))
+    lin, ref = (np.asarray(_array(traces[n]["y"])) for n in ("Linear decay", "refined"))
     assert lin.max() == pytest.approx(1.0) and ref.max() == pytest.approx(1.0)
     gap = float(np.max(np.abs(lin - ref)))
     (shape_caption,) = [c.value for c in at.caption if "the shapes differ by" in c.value]
     assert f"{gap:.0%} of the peak" in shape_caption
     peaks = (best.peak_lr["linear"], best.peak_lr["refined"])
     if peaks[0] != peaks[1]:
-        assert f"(linear {peaks[0]:.3g}, refined {peaks[1]:.3g})" in shape_caption
+        assert f"(Linear decay {peaks[0]:.3g}, refined {peaks[1]:.3g})" in shape_caption
 
 
 def test_full_batch_experiment_shows_the_diagnostic():
@@ -83,17 +95,17 @@ def test_full_batch_experiment_shows_the_diagnostic():
     peak = int(re.search(r"peaks at (\d+)% of the run", warning).group(1))
     assert peak > 50
     (verdict,) = [m.value for m in at.markdown if m.value.startswith("**Measured:**")]
-    assert "worse than linear decay" in verdict and "they disagree" in verdict
+    assert "worse than Linear decay" in verdict and "they disagree" in verdict
     # no interior best peak lr here: the page says the comparison is at the cap, with the
     # peaks the grid reached (from the table behind it)
     (lrs,) = [c.value for c in at.caption if c.value.startswith("Suboptimality (objective")]
     ref_peak, lin_peak = re.search(r"at peak lrs (\S+) and (\S+)\.", lrs).groups()
     (edge,) = [w.value for w in at.warning if w.value.startswith("Best peak lr at the edge")]
-    assert f"linear ({words.fmt_sig(float(lin_peak))})" in edge
+    assert f"Linear decay ({words.fmt_sig(float(lin_peak))})" in edge
     if f"refined ({words.fmt_sig(float(ref_peak))})" in edge:  # both at the cap
         assert "depends on where the extension stopped" in edge
     # "noise none" yet jagged norms: the caption counts the rises in the norms shown
-    norms = np.asarray(charts(at)["linear's runs (raw)"]["y"])
+    norms = np.asarray(charts(at)["Linear decay's runs (raw)"]["y"])
     assert len(norms) == 1000  # every step drawn: the share below is of the drawn norms
     (norm_layout,) = [lay for lay in layouts(at) if "refined was built" in str(lay["title"])]
     labels = norm_layout["yaxis"]["ticktext"]

@@ -51,18 +51,20 @@ def test_bound_table_and_its_sentence_agree_with_the_bound(shape, noise):
         assert shown[name] == pytest.approx(ratio, abs=6e-4), name  # shown with 3 decimals
     # the sentence under the table quotes the table's numbers (the 0.1% shown round the same)
     text = sentence(at)
+    for each in re.split(r"(?<=\.) ", text):  # every sentence starts with a capital
+        assert each.lstrip("*")[0].isupper(), each
     ref = shown["refined"]
     words = "below" if ref < 1 else "above"
     opt = expected["numerical optimum"]
     if ref >= 1 and 1 - opt >= 0.01:  # never "closes -2% of the gap"
         assert (
-            f"**refined**'s bound is no better than **Linear decay**'s here "
+            f"**Refined**'s bound is no better than **Linear decay**'s here "
             f"({abs(1 - expected['refined']):.1%} above); the **numerical optimum**'s "
             f"{1 - opt:.1%} gain comes from following the noise"
         ) in text
         assert "of the gap" not in text
     else:
-        assert f"**refined**'s bound is {abs(1 - expected['refined']):.1%} {words}" in text
+        assert f"**Refined**'s bound is {abs(1 - expected['refined']):.1%} {words}" in text
     if ref >= 1 and 1 - opt >= 0.01:
         pass
     elif 1 - opt >= 0.01:

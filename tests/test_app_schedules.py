@@ -32,6 +32,11 @@ def test_schedules_are_drawn_and_scored_with_readable_names():
     np.testing.assert_allclose(row.loc["Linear decay", "bound at best scale (D = 1)"], lin, 1e-9)
     np.testing.assert_allclose(row.loc["Constant", "bound at best scale (D = 1)"], const, 1e-9)
     assert "best peak lr (D = 1)" in table.columns
+    # the ratio column is named after the label the sentence uses ("vs linear" before)
+    assert list(table.columns[:2]) == ["schedule", "vs Linear decay"]
+    np.testing.assert_allclose(
+        row.loc[["Linear decay", "Constant"], "vs Linear decay"], [1.0, const / lin], 1e-9
+    )
     words = [m.value for m in at.markdown if m.value.startswith("Lowest bound")]
     assert words == [
         f"Lowest bound: **Linear decay**, {1 - lin / const:.0%} below Constant (the highest)."
@@ -153,7 +158,7 @@ def test_odd_parameters_warn_and_ties_are_named():
     if len(tied) > 1:  # linear and cosine give the same 2-step bound: named as a tie
         assert " and ".join(tied) + " (the highest)" in said or "ties with" in said
     assert layouts(at)[0]["xaxis"]["dtick"] == 1  # whole-number ticks for 2 steps
-    assert list(table.columns[:2]) == ["schedule", "vs linear"]
+    assert list(table.columns[:2]) == ["schedule", "vs Linear decay"]
 
 
 def test_an_l1_log_is_labelled_indicative():

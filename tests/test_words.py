@@ -34,8 +34,18 @@ def test_fmt_pm_keeps_the_digits_the_error_allows(mean, sem, text):
 
 def test_sentences_follow_the_numbers():
     s = words.bound_sentences({"L": 1.0, "R": 1.2, "O": 0.995, "C": 1.3}, "L", "R", "O")
-    assert "**R**'s bound is 20.0% above **L**'s" in s and "little to gain" in s
+    assert s.startswith("**R**'s bound is 20.0% above **L**'s") and "little to gain" in s
     assert "Worst here: **C**, 30.0% above" in s
+
+
+@pytest.mark.parametrize("refined_ratio", [0.8, 1.001])  # closes the gap / no better
+def test_bound_sentences_start_with_a_capital(refined_ratio):
+    ratios = {"Linear decay": 1.0, "refined": refined_ratio, "numerical optimum": 0.75}
+    s = words.bound_sentences(ratios, "Linear decay", "refined", "numerical optimum")
+    assert s.startswith("**Refined**'s bound is ")  # was "**refined**'s", mid-page lowercase
+    assert "**refined**" not in s  # the name appears only at the sentence's start
+    for sentence in s.split(". "):
+        assert sentence.lstrip("*")[0].isupper(), sentence
 
 
 @pytest.mark.parametrize(

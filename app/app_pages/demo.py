@@ -8,14 +8,17 @@ import streamlit as st
 import words
 from demo_runs import EXPERIMENTS, SEEDS, norm_ticks, run_experiment
 
-from lrcore import smooth_norms
+from lrcore import REGISTRY, smooth_norms
 from lrcore.diagnose import refined_shape
+
+LIN = REGISTRY["linear"].label  # the registry's label, as on every page ("refined" stays)
+NAMES = {"linear": LIN, "refined": "refined"}
 
 st.title("See it work")
 st.markdown(
     "Three ready-made experiments train a convex model with SGD, "
-    f"{len(SEEDS)} seeds each, and compare **linear decay** with the schedule **refined** from "
-    "linear decay's own gradient norms, each at the best peak lr of a grid (extended by "
+    f"{len(SEEDS)} seeds each, and compare **{LIN}** with the schedule **refined** from "
+    f"{LIN}'s own gradient norms, each at the best peak lr of a grid (extended by "
     "factors of 2 while the best sits at an edge, up to 4 times). Each takes well "
     "under a minute on a laptop CPU, and results are kept: a second visit is instant. "
     "(a) and (b) use the **multiclass hinge loss** (convex, Lipschitz, non-smooth: the "
@@ -54,7 +57,7 @@ if c2.button("Open this setup on 'Train and check'", key="demo_open"):
 
 done = state.demos_done()
 if ran:
-    with st.spinner(f"Training {exp.title[4:].lower()}: linear decay, then refined…"):
+    with st.spinner(f"Training {exp.title[4:].lower()}: {LIN}, then refined…"):
         try:
             run_experiment(key)
             done.add(key)
@@ -69,10 +72,10 @@ best = out["best"]
 sub_lin, sub_ref = best.suboptimality_mean["linear"], best.suboptimality_mean["refined"]
 ratio = sub_ref / sub_lin
 a, b, c, d = st.columns(4)
-a.metric("linear: objective − f*", words.fmt_sig(sub_lin))
+a.metric(f"{LIN}: objective − f*", words.fmt_sig(sub_lin))
 b.metric("refined: objective − f*", words.fmt_sig(sub_ref))
-c.metric("measured refined ÷ linear", f"{words.fmt_sig(ratio, 2)}×")
-d.metric("bound refined ÷ linear", f"{words.fmt_sig(out['bound_ratio'], 2)}×")
+c.metric(f"measured refined ÷ {LIN}", f"{words.fmt_sig(ratio, 2)}×")
+d.metric(f"bound refined ÷ {LIN}", f"{words.fmt_sig(out['bound_ratio'], 2)}×")
 st.markdown(
     words.demo_verdict(
         ratio, out["bound_ratio"], out["diff"], out["diff_sem"], out["refined_wins"], len(SEEDS)
@@ -80,14 +83,16 @@ st.markdown(
 )
 st.caption(
     "Suboptimality (objective − f*) at the last step, mean ± s.e. over seeds: refined "
-    f"{words.fmt_pm(sub_ref, best.suboptimality_sem['refined'])}, linear "
+    f"{words.fmt_pm(sub_ref, best.suboptimality_sem['refined'])}, {LIN} "
     f"{words.fmt_pm(sub_lin, best.suboptimality_sem['linear'])}, at peak lrs "
     f"{best.peak_lr['refined']:.3g} and {best.peak_lr['linear']:.3g}. The bound scores each "
     "schedule with the gradient norms of its own runs."
 )
 edge = [n for n in ("linear", "refined") if best.at_grid_edge[n]]
 if edge:
-    st.warning(words.edge_sentence({n: float(best.peak_lr[n]) for n in edge}, len(edge) == 2))
+    st.warning(
+        words.edge_sentence({NAMES[n]: float(best.peak_lr[n]) for n in edge}, len(edge) == 2)
+    )
 shape = refined_shape(out["shape"], grad_norms=out["linear_norms"])
 if out["diagnosis"]:
     for line in out["diagnosis"]:
@@ -105,7 +110,7 @@ T = s["steps"]
 t = np.arange(T)
 lin_norms = out["linear_norms"]
 norms_fig = charts.norms_figure(
-    [("linear's runs", t, lin_norms, smooth_norms(lin_norms, 0.1))], "step", log_y=True
+    [(f"{LIN}'s runs", t, lin_norms, smooth_norms(lin_norms, 0.1))], "step", log_y=True
 ).update_layout(title_text="Gradient norms refined was built from")
 low, high = float(lin_norms[lin_norms > 0].min()), float(lin_norms.max())
 ticks, labels = norm_ticks(low, high)  # the whole range: a collapse is the point of (c)
@@ -118,7 +123,9 @@ left.plotly_chart(norms_fig, key="demo_norms")
 right.plotly_chart(
     charts.schedules_figure(
         [
-            charts.Curve(n, np.arange(len(lr)), lr / lr.max(), color=charts.colour_for(n), **style)
+            charts.Curve(
+                NAMES[n], np.arange(len(lr)), lr / lr.max(), color=charts.colour_for(n), **style
+            )
             for (n, lr), style in zip(
                 out["lrs"].items(), ({"dash": "dash"}, {"width": 3}), strict=True
             )
@@ -149,7 +156,7 @@ if s["noise"] == "none":
     )
 st.plotly_chart(
     charts.band_figure(
-        [(n, *out["curves"][n]) for n in ("linear", "refined")],
+        [(NAMES[n], *out["curves"][n]) for n in ("linear", "refined")],
         "Suboptimality over training",
         "step",
         "objective − f*",

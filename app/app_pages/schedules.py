@@ -18,6 +18,8 @@ from lrcore.logs import GradNormLog
 REFINED = "refined"
 SAMPLE = "logreg_digits_sgd.csv"
 REFINED_LOG = "the refined schedule's log"
+LIN = REGISTRY["linear"].label
+VS_LIN = f"vs {LIN}"  # the ratio column, named after the label its sentences use
 
 st.title("Compare schedules")
 st.caption(
@@ -188,7 +190,7 @@ for note in notes:
     chart_area.caption(note)
 
 st.markdown(ui.schedules_sentence(table))
-lin = table[table.schedule == "Linear decay"]
+lin = table[table.schedule == LIN]
 if len(lin):
     table = table.assign(vs_linear=table.bound / float(lin.bound.iloc[0]))
     table = table[
@@ -199,7 +201,7 @@ shown = table.rename(
         "bound": "bound at best scale (D = 1)",
         "best_peak_lr": "best peak lr (D = 1)",
         "bound_sqrt_T": "bound × √T",
-        "vs_linear": "vs linear",
+        "vs_linear": VS_LIN,
     }
 )
 st.space("small")  # room for the table's toolbar, which would cover the sentence's end
@@ -207,7 +209,7 @@ st.dataframe(
     shown,
     hide_index=True,
     column_config={
-        c: st.column_config.NumberColumn(format="%.3f×" if c == "vs linear" else "%.4g")
+        c: st.column_config.NumberColumn(format="%.3f×" if c == VS_LIN else "%.4g")
         for c in shown.columns
         if c != "schedule"
     },
