@@ -148,12 +148,13 @@ def settle(page, timeout: float = PAGE_TIMEOUT, pause: float = 1.5) -> None:
 
 
 def drawn(page) -> bool:
-    """Every chart and table has been drawn (plotly and the table grid load after the script)."""
-    charts = page.locator('[data-testid="stPlotlyChart"]').count()
-    tables = page.locator('[data-testid="stDataFrame"]').count()
+    """Every visible chart and table has been drawn (plotly and the table grid load after the
+    script; those in a closed expander or another tab draw only when opened)."""
+    charts = page.locator('[data-testid="stPlotlyChart"]:visible').count()
+    tables = page.locator('[data-testid="stDataFrame"]:visible').count()
     return (
-        page.locator('[data-testid="stPlotlyChart"] .main-svg').count() >= charts
-        and page.locator('[data-testid="stDataFrame"] canvas').count() >= tables
+        page.locator('[data-testid="stPlotlyChart"]:visible .main-svg').count() >= charts
+        and page.locator('[data-testid="stDataFrame"]:visible canvas').count() >= tables
     )
 
 
