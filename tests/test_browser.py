@@ -89,7 +89,7 @@ def test_the_teaching_demo_end_to_end(server, browser):
     verdict = page.locator('[data-testid="stMarkdownContainer"]', has_text="Measured: refined ends")
     verdict = verdict.inner_text()
     # the sentence quotes the measured ratio of refined's suboptimality to linear's
-    assert re.search(r"refined.*\d+(\.\d+)?×.*linear", verdict, re.S), verdict
+    assert re.search(r"refined.*\d+(\.\d+)?× Linear decay", verdict, re.S), verdict
     wait_for_charts(page, 2)
     page.get_by_role("button", name=re.compile("Open this setup")).click()
     page.wait_for_selector("text=Set up as in")
