@@ -19,7 +19,7 @@ from lrcore.logs import GradNormLog
 TABLE_COLUMNS = {
     "bound": "bound at best scale (D = 1)",
     "best_peak_lr": "best peak lr (D = 1)",
-    "vs_linear": "vs linear",
+    "vs_linear": "vs Linear decay",
 }
 L1_CAPTION = (
     "**SGD bound applied to l1 norms: indicative only.** The last-iterate bound is proved for "
@@ -69,7 +69,7 @@ def show(view: LogAnalysis, log: GradNormLog, peak_lr: float, many: bool) -> Non
             st.caption(view.warmup_note)
 
     table = view.table.rename(columns=TABLE_COLUMNS)
-    first = ["schedule", "vs linear"]
+    first = ["schedule", "vs Linear decay"]
     table = table[[*first, *[c for c in table.columns if c not in first]]]
     st.subheader("What the bound says for this log")
     st.markdown(view.bound_sentence)

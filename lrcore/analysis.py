@@ -232,9 +232,9 @@ class LogAnalysis:
         else:
             words = f"The theory prefers {names}"
         vs = dict(zip(t.schedule, t.vs_linear.astype(float), strict=True))
-        words += f". Refined's bound is {_pct(vs['refined'])} linear decay's"
+        words += f". Refined's bound is {_pct(vs['refined'])} Linear decay's"
         if vs.get("Constant", 1.0) < 1.0:
-            words += f"; constant's is also {_pct(vs['Constant'])} linear decay's"
+            words += f"; Constant's is also {_pct(vs['Constant'])} Linear decay's"
             first, last = float(self.smooth[0]), float(self.smooth[-1])
             if first > last:
                 words += (
@@ -244,7 +244,7 @@ class LogAnalysis:
                 )
         if self.optimum is not None:
             words += (
-                f". The numerical optimum's is {_pct(vs['numerical optimum'])} linear decay's "
+                f". The numerical optimum's is {_pct(vs['numerical optimum'])} Linear decay's "
                 "(a lower limit, see below)"
             )
         words += "."

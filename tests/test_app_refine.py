@@ -53,16 +53,16 @@ def test_first_visit_shows_a_sample_its_refined_schedule_and_its_numbers():
         assert any(c.value.startswith("p = fraction of the run done") for c in at.caption)
     # the sentence over the bound table, computed from its rows (constant beats linear here)
     t = at.dataframe[0].value.set_index("schedule")
-    assert list(at.dataframe[0].value.columns[:2]) == ["schedule", "vs linear"]
+    assert list(at.dataframe[0].value.columns[:2]) == ["schedule", "vs Linear decay"]
     (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
     best = t["bound at best scale (D = 1)"].idxmin()
     assert said.startswith(f"The theory prefers **{best}**. ")
-    ref = t.loc["refined", "vs linear"]
-    assert f"Refined's bound is {1 - ref:.0%} below linear decay's" in said
-    const = t.loc["Constant", "vs linear"]
+    ref = t.loc["refined", "vs Linear decay"]
+    assert f"Refined's bound is {1 - ref:.0%} below Linear decay's" in said
+    const = t.loc["Constant", "vs Linear decay"]
     if const < 1:
         smooth = smooth_norms(norms, 0.1)
-        assert f"constant's is also {1 - const:.0%} below linear decay's" in said
+        assert f"Constant's is also {1 - const:.0%} below Linear decay's" in said
         if smooth[0] > smooth[-1]:
             assert "the norms fall" in said and "early steps cost more" in said
     assert any("a larger τ smooths them" in c.value for c in at.caption)
@@ -435,8 +435,8 @@ def test_the_numerical_optimum_is_explained_as_a_lower_limit():
     assert "not a schedule to use" in cap
     (said,) = [m.value for m in at.markdown if "Refined's bound is" in m.value]
     assert said.startswith("Of the schedules to use, the theory prefers")
-    vs = t.loc["numerical optimum", "vs linear"]
-    assert f"numerical optimum's is {1 - vs:.0%} below linear decay's (a lower limit" in said
+    vs = t.loc["numerical optimum", "vs Linear decay"]
+    assert f"numerical optimum's is {1 - vs:.0%} below Linear decay's (a lower limit" in said
 
 
 def test_a_next_run_much_shorter_than_the_log_warns_and_draws_its_own_steps():
