@@ -441,6 +441,22 @@ def _user_wording(text: str, parser: argparse.ArgumentParser, args) -> str:
     return f"{args.command}: {options[m.group(1)]}{head}{sep}{tail}"
 
 
+def _metric_wording(e: ValueError, args) -> str | None:
+    """A log without the ``--metric`` the user asked for, named as their option
+    (``refine: --metric 'nope' is not in log.csv; found: ...``), or None for other errors.
+    The library's own message (``log.csv: no metric 'nope'; ...``) stays for library users."""
+    metric = getattr(e, "metric", None)
+    if metric is None or metric != getattr(args, "metric", None):
+        return None
+    where = f"{args.command}: --metric {metric!r}"
+    if e.ambiguous:
+        text = f"{where} names several runs in {e.source}: use the full column name"
+    else:
+        text = f"{where} is not in {e.source}"
+    text = f"{text}; found: {e.found}"
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -455,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # last resort (MemoryError included): one line, exit 2, no traceback
         text = _one_line(e)
         if isinstance(e, ValueError):
-            text = _user_wording(text, parser, args)
+            text = _metric_wording(e, args) or _user_wording(text, parser, args)
         print(f"lrcore: error: {for_terminal(text)}", file=sys.stderr)
         return 2
 

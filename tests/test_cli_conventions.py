@@ -125,6 +125,31 @@ def test_errors_name_the_users_option_not_a_function(argv, message, log):
         assert internal not in err
 
 
+@pytest.mark.parametrize("command", ["refine", "inspect", "bound"])
+def test_a_missing_metric_is_named_as_the_users_option(command, log, tmp_path):
+    _, err, code = _run([command, log, "--metric", "nope"])
+    assert code == 2
+    assert err == (
+        f"lrcore: error: {command}: --metric 'nope' is not in log.csv; found: 'grad_norm_l2'\n"
+    )
+    # a short name that fits several W&B runs: the full column name is asked for
+    wandb = tmp_path / "wandb.csv"
+    wandb.write_text("Step,a - grad_norm,b - grad_norm\n0,1,2\n1,2,3\n2,3,4\n")
+    _, err, code = _run([command, str(wandb), "--metric", "grad_norm"])
+    assert code == 2
+    assert err == (
+        f"lrcore: error: {command}: --metric 'grad_norm' names several runs in wandb.csv: "
+        "use the full column name; found: 'a - grad_norm', 'b - grad_norm'\n"
+    )
+
+
+def test_the_library_keeps_its_own_missing_metric_message(log):
+    from lrcore.logs import LogError, load_log
+
+    with pytest.raises(LogError, match=r"^log\.csv: no metric 'nope'; found: 'grad_norm_l2'$"):
+        load_log(log, metric="nope")
+
+
 def test_a_message_without_an_option_of_the_command_is_left_as_it_was():
     from lrcore.cli import _user_wording
 

@@ -49,7 +49,10 @@ def choose_metric(names: list[str], metric: str | None, source: str) -> str:
             return matches[0]
         found = name_list(names, limit=12)
         hint = " (it names several runs: use the full column name)" if matches else ""
-        raise LogError(f"{source}: no metric {metric!r}{hint}; found: {found}")
+        err = LogError(f"{source}: no metric {metric!r}{hint}; found: {found}")
+        # for callers that word it their own way (the CLI names its --metric option)
+        err.metric, err.source, err.found, err.ambiguous = metric, source, found, bool(matches)
+        raise err
     ranked = [(norm_rank(n), n) for n in names]
     normish = sorted((r, n) for r, n in ranked if r is not None)
     if not normish:
