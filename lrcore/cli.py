@@ -115,7 +115,10 @@ def _schedule_names(text: str) -> str:
 
 def _check_out(args, fn: str, *inputs) -> None:
     """``--out`` is no file the command reads (by path or inode, folder members included),
-    not a FIFO / device / "", and writable: checked before any work starts."""
+    not a FIFO / device / "", and writable: checked before any work starts. ``--out -`` is
+    stdout, as for most command-line tools (it wrote a file named ``-``)."""
+    if args.out == "-":
+        args.out = None
     check_out(fn, args.out, inputs)
 
 
@@ -153,9 +156,24 @@ def _log_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _rule_args(p: argparse.ArgumentParser) -> None:
+    """--tau and --optimizer, shared by refine and bound."""
+    p.add_argument(
+        "--tau", type=float, default=0.1, help="median smoothing width, fraction of the run"
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=["auto", *OPTIMIZERS],
+        default="auto",
+        help="refinement rule: sgd (l2 norms, w=s^-2), adam (l1 norms, w=s^-1), or auto: the "
+        "optimizer the log records (lrcore's recorder and callbacks write it), else the "
+        "metric's norm",
+    )
+
+
 def _out_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peak-lr", type=float, default=1.0, help="multiply the schedule by this")
-    p.add_argument("--out", help="write here instead of stdout (default: stdout)")
+    p.add_argument("--out", help="write here instead of stdout (default or '-': stdout)")
     p.add_argument(
         "--as",
         dest="output",
@@ -329,16 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("refine", help="refined schedule from a gradient-norm log")
     _log_args(p)
-    p.add_argument(
-        "--tau", type=float, default=0.1, help="median smoothing width, fraction of the run"
-    )
-    p.add_argument(
-        "--optimizer",
-        choices=["auto", *OPTIMIZERS],
-        default="auto",
-        help="sgd: l2 norms, w=s^-2; adam: l1 norms, w=s^-1; auto: the optimizer the log "
-        "records (lrcore's recorder and callbacks write it), else the metric's norm",
-    )
+    _rule_args(p)
     p.add_argument(
         "--steps", type=_number, help="steps of the next run (default: the log's step span)"
     )
@@ -374,16 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_schedule_names,
         help="comma-separated registry names compared with the refined schedule",
     )
-    p.add_argument(
-        "--tau", type=float, default=0.1, help="median smoothing width, fraction of the run"
-    )
-    p.add_argument(
-        "--optimizer",
-        choices=["auto", *OPTIMIZERS],
-        default="auto",
-        help="refinement rule: sgd (l2 norms), adam (l1 norms), or auto: the optimizer the "
-        "log records, else the metric's norm",
-    )
+    _rule_args(p)
 
     _add_train_commands(sub)
     return parser

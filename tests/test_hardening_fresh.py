@@ -156,3 +156,15 @@ def test_bare_addresses_are_not_autolinked_in_markdown(name):
     plain = text.replace("\\", "").replace("\u2060", "")
     assert plain == name  # shows the same characters
     assert not re.search(r"(?i)https?:|www\.|\w@", text.replace("\\", ""))
+
+
+@pytest.mark.parametrize("argv", [["schedule", "linear", "--total-steps", "3"], ["refine"]])
+def test_out_dash_is_stdout(tmp_path, capsys, monkeypatch, argv):
+    """'--out -' wrote a file named '-' in the working folder; it means stdout."""
+    log = tmp_path / "g.csv"
+    log.write_text("step,grad_norm\n" + "".join(f"{s},{2 - s / 10}\n" for s in range(10)))
+    monkeypatch.chdir(tmp_path)
+    args = [*argv, str(log), "--steps", "3"] if argv == ["refine"] else argv
+    assert main([*args, "--out", "-"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "step,lr"
+    assert not (tmp_path / "-").exists()
