@@ -77,6 +77,44 @@ def test_l2_is_the_trainers_logged_grad_norm_and_only_l1_is_computed(
     assert "clip_grad_norm_" not in vars(trainer.accelerator)  # the listener is gone
 
 
+def test_each_log_gets_the_last_norms_without_copying_the_whole_buffer(tmp_path, monkeypatch):
+    from lrcore.train.recorder import GradNormRecorder
+
+    in_log, reads = [False], []  # the properties copy every norm so far to the host
+    for name in ("l2", "l1"):
+        prop = getattr(GradNormRecorder, name)
+
+        def counted(self, prop=prop, name=name):
+            if in_log[0]:
+                reads.append(name)
+            return prop.fget(self)
+
+        monkeypatch.setattr(GradNormRecorder, name, property(counted))
+    calls = []
+
+    def on_log(*a, **k):
+        in_log[0] = True
+        calls.append(1)
+        try:
+            return GradNormCallback.on_log(cb, *a, **k)
+        finally:
+            in_log[0] = False
+
+    cb = GradNormCallback()
+    args = hf_args(tmp_path, max_grad_norm=0.05, logging_steps=1)
+    cb.on_log = on_log  # the Trainer calls getattr(callback, "on_log")
+    trainer = Trainer(model=TinyClassifier(), args=args, train_dataset=hf_dataset(), callbacks=[cb])
+    trainer.train()
+    assert len(calls) >= 12 and reads == []  # on_log ran and never read rec.l2 / rec.l1
+    logged = [e for e in trainer.state.log_history if "grad_norm_l2" in e]
+    assert [e["step"] for e in logged] == list(range(1, 13))
+    l2, l1 = cb.recorder.l2, cb.recorder.l1
+    for e in logged:  # the recorder's value at that step, exactly (float64 of the float32)
+        assert e["grad_norm_l2"] == float(l2[e["step"] - 1])
+        assert e["grad_norm_l1"] == float(l1[e["step"] - 1])
+        assert type(e["grad_norm_l2"]) is float and type(e["grad_norm_l1"]) is float
+
+
 def test_clipping_is_the_trainers_and_l1_is_the_pre_clip_norm(tmp_path):
     runs = {}
     for max_norm in (0.0, 1e-3):

@@ -145,8 +145,9 @@ class GradNormCallback(TrainerCallback, ExportableState):
             return
         last = state.log_history[-1] if state.log_history else None
         if last is not None and last.get("step") == state.global_step:
-            last["grad_norm_l2"] = float(rec.l2[-1])
-            last["grad_norm_l1"] = float(rec.l1[-1])
+            # this step's two norms only (one small copy), not every norm so far (rec.l2/l1)
+            l2, l1 = rec._buf[:, len(rec) - 1].double().tolist()
+            last["grad_norm_l2"], last["grad_norm_l1"] = l2, l1
 
     def on_train_end(self, args, state, control, **kwargs):
         self._unlisten()
