@@ -266,13 +266,15 @@ def norms_figure(
     logs: Sequence[tuple],
     x_title: str,
     log_y: bool = False,
+    colors: Sequence[str] | None = None,
 ) -> go.Figure:
     """Raw gradient norms (faint) with their running median (bold), one colour per log.
     Each item is ``(name, x, raw, smoothed)``, or ``(name, x, raw, smoothed, x_smoothed)``
-    when the median was computed at other points (``None`` means ``x``)."""
+    when the median was computed at other points (``None`` means ``x``). ``colors``: one
+    per log (e.g. the runs of a schedule in its :func:`colour_for`), else ``LOG_COLOURS``."""
     curves = []
     for i, (name, x, raw, smooth, *rest) in enumerate(logs):
-        color = LOG_COLOURS[i % len(LOG_COLOURS)]
+        color = colors[i] if colors is not None else LOG_COLOURS[i % len(LOG_COLOURS)]
         x_smooth = rest[0] if rest and rest[0] is not None else x
         curves.append(
             Curve(f"{name} (raw)", x, raw, width=1, color=color, opacity=0.35, group=name)

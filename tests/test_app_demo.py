@@ -66,6 +66,20 @@ def test_flat_noise_experiment_matches_the_library_and_its_sentence():
     names = set(charts(at))
     assert {"Linear decay", "refined", "Linear decay's runs (median)"} <= names
     assert not [n for n in names if n and n.startswith("linear")]
+    # Linear decay's runs are drawn in Linear decay's colour (grey), not refined's (blue)
+    (norms_spec,) = [
+        json.loads(el.proto.spec)
+        for el in at.get("plotly_chart")
+        if "refined was built" in str(json.loads(el.proto.spec)["layout"].get("title"))
+    ]
+    norm_colours = {t["name"]: t["line"]["color"] for t in norms_spec["data"]}
+    traces = charts(at)
+    lin_colour, ref_colour = (traces[n]["line"]["color"] for n in ("Linear decay", "refined"))
+    assert lin_colour != ref_colour
+    assert norm_colours == {
+        "Linear decay's runs (raw)": lin_colour,
+        "Linear decay's runs (median)": lin_colour,
+    }
     assert not at.warning  # no degenerate-schedule diagnostic here
     # the shape chart divides each schedule by its peak; its caption names both peaks and
     # the largest gap between the two shapes, computed from the drawn curves

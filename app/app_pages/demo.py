@@ -110,7 +110,10 @@ T = s["steps"]
 t = np.arange(T)
 lin_norms = out["linear_norms"]
 norms_fig = charts.norms_figure(
-    [(f"{LIN}'s runs", t, lin_norms, smooth_norms(lin_norms, 0.1))], "step", log_y=True
+    [(f"{LIN}'s runs", t, lin_norms, smooth_norms(lin_norms, 0.1))],
+    "step",
+    log_y=True,
+    colors=[charts.colour_for("linear")],  # the schedule's colour, as on the shapes chart
 ).update_layout(title_text="Gradient norms refined was built from")
 low, high = float(lin_norms[lin_norms > 0].min()), float(lin_norms.max())
 ticks, labels = norm_ticks(low, high)  # the whole range: a collapse is the point of (c)
