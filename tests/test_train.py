@@ -157,11 +157,15 @@ def test_cnn_batched_equals_one_by_one():
 def test_saved_run_loads_with_load_log(tmp_path):
     result = train(FAST.with_(optimizer="adam", peak_lr=0.01))
     folder = result.save(tmp_path / "run")
-    log = load_log(folder)
-    np.testing.assert_allclose(log.grad_norms, result.grad_norm_l2, rtol=1e-8)
-    l1 = load_log(folder, metric="grad_norm_l1")
-    assert l1.suggested_optimizer == "adam"
-    np.testing.assert_allclose(l1.grad_norms, result.grad_norms(), rtol=1e-8)
+    assert (folder / "grad_norms.csv").read_text().startswith("# lrcore: optimizer=adam (adam)\n")
+    log = load_log(folder)  # the run's optimizer picks the series and the rule: l1, Adam
+    assert (log.metric, log.suggested_optimizer, log.rule_note) == ("grad_norm_l1", "adam", None)
+    np.testing.assert_allclose(log.grad_norms, result.grad_norm_l1, rtol=1e-8)
+    np.testing.assert_allclose(log.grad_norms, result.grad_norms(), rtol=1e-8)
+    l2 = load_log(folder, metric="grad_norm_l2")
+    np.testing.assert_allclose(l2.grad_norms, result.grad_norm_l2, rtol=1e-8)
+    sgd = load_log(train(FAST).save(tmp_path / "sgd"))
+    assert (sgd.metric, sgd.suggested_optimizer) == ("grad_norm_l2", "sgd")
     assert pd.read_csv(folder / "evals.csv").shape == (4, 5)  # step + 4 metrics
 
 

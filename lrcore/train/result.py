@@ -49,11 +49,17 @@ class RunResult:
         return "cancelled" if self.cancelled else "finished"
 
     def save(self, folder: str | Path) -> Path:
-        """``grad_norms.csv`` (step, lr, loss, grad_norm_l2, grad_norm_l1), ``evals.csv`` and
-        ``result.json``; ``load_log(folder)`` reads the norms back."""
+        """``grad_norms.csv`` (a first line ``# lrcore: optimizer=...``, so ``load_log`` and
+        ``lrcore refine`` pick the run's rule; then step, lr, loss, grad_norm_l2,
+        grad_norm_l1), ``evals.csv`` and ``result.json``; ``load_log(folder)`` reads the norms
+        back. Each file is written through a temporary file and renamed (a failed write leaves
+        the old one whole)."""
+        from lrcore._output import write_atomic
+        from lrcore.logs._meta import csv_comment
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(
+        norms = pd.DataFrame(
             {
                 "step": self.steps,
                 "lr": self.lr,
@@ -61,8 +67,11 @@ class RunResult:
                 "grad_norm_l2": self.grad_norm_l2,
                 "grad_norm_l1": self.grad_norm_l1,
             }
-        ).to_csv(folder / "grad_norms.csv", index=False, float_format="%.9g")
-        self.evals.to_csv(folder / "evals.csv", index=False, float_format="%.9g")
+        ).to_csv(index=False, float_format="%.9g")
+        comment = csv_comment(self.config.optimizer) + "\n"
+        write_atomic(folder / "grad_norms.csv", (comment + norms).encode())
+        evals = self.evals.to_csv(index=False, float_format="%.9g")
+        write_atomic(folder / "evals.csv", evals.encode())
         meta = {
             "config": self.config.to_dict(),
             "final": self.final,
@@ -72,5 +81,5 @@ class RunResult:
             "runs_in_batch": self.runs_in_batch,
             "device": self.device,
         }
-        (folder / "result.json").write_text(json.dumps(meta, indent=2, default=float))
+        write_atomic(folder / "result.json", json.dumps(meta, indent=2, default=float).encode())
         return folder
