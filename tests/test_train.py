@@ -180,6 +180,7 @@ def test_recorder_matches_manual_norms_and_saves(tmp_path):
         g = torch.cat([p.grad.flatten() for p in model.parameters()])
         expected.append((g.norm(2).item(), g.norm(1).item()))
     np.testing.assert_allclose(np.c_[rec.l2, rec.l1], expected, rtol=1e-6)
+    assert rec.last() == (rec.l2[-1], rec.l1[-1])  # the latest step, from one small copy
     log = load_log(rec.save(tmp_path / "g.csv"))
     assert log.steps.tolist() == [0, 10, 20, 30, 40]
     with pytest.raises(ValueError, match="call it after backward"):

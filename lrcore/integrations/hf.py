@@ -145,8 +145,7 @@ class GradNormCallback(TrainerCallback, ExportableState):
             return
         last = state.log_history[-1] if state.log_history else None
         if last is not None and last.get("step") == state.global_step:
-            # this step's two norms only (one small copy), not every norm so far (rec.l2/l1)
-            l2, l1 = rec._buf[:, len(rec) - 1].double().tolist()
+            l2, l1 = rec.last()  # this step's two norms, not every norm so far (rec.l2/l1)
             last["grad_norm_l2"], last["grad_norm_l1"] = l2, l1
 
     def on_train_end(self, args, state, control, **kwargs):

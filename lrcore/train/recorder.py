@@ -179,6 +179,14 @@ class GradNormRecorder:
     def __len__(self) -> int:
         return len(self._steps)
 
+    def last(self) -> tuple[float, float]:
+        """``(l2, l1)`` of the latest recorded step: one small copy to the host (``l2`` and
+        ``l1`` copy every norm so far)."""
+        if not self._steps:
+            raise ValueError("GradNormRecorder.last: nothing recorded yet")
+        l2, l1 = self._buf[:, len(self._steps) - 1].double().tolist()
+        return l2, l1
+
     @property
     def steps(self) -> np.ndarray:
         return np.asarray(self._steps, dtype=np.int64)
