@@ -101,8 +101,8 @@ else:
     st.success(
         f"No warning: the refined schedule peaks at {shape.peak_fraction:.0%} of the run, "
         f"stays above half its peak for {shape.above_half_fraction:.0%} of it, and the norms "
-        f"it was built from {words.fold_change(shape.norm_fall)} from the first tenth of the "
-        "run to the last."
+        f"it was built from {words.fold_change(shape.norm_fall)} from 10-20% of the run to "
+        "its last tenth."
     )
 
 left, right = st.columns(2)
