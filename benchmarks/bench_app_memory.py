@@ -1,6 +1,7 @@
 """Peak RSS of the app's server (``streamlit run app/main.py``) while a browser uploads
 compressed logs on 'Refine a log': a plain CSV, a gzip bomb, a zip bomb, three bombs in
-one upload, and a real .csv.gz log of about 170 MiB unpacked that is read.
+one upload, three sessions uploading one bomb each at the same time, and a real .csv.gz
+log of about 160 MiB unpacked that is read.
 
 The server runs on a free local port (docs/make_screenshots.py's ``serve()``); headless
 Chromium (Playwright) uploads each case into ``stFileUploaderDropzoneInput`` on a fresh page
@@ -87,65 +88,72 @@ def server_process(url: str) -> psutil.Process:
     raise RuntimeError(f"no streamlit server process for {url}")
 
 
-def make_inputs(d: Path, bomb_gib: float, big_mib: float) -> dict[str, list[Path]]:
+def make_inputs(d: Path, bomb_gib: float, big_mib: float) -> dict[str, list[list[Path]]]:
     small = d / "small.csv"
     small.write_text("step,grad_norm\n" + "".join(f"{i},{1 + 1 / (i + 1)}\n" for i in range(100)))
     mem.gzip_bomb(d / "bomb.csv.gz", bomb_gib)
     mem.zip_bomb(d / "bomb.zip", bomb_gib)
     mem.tar_gz_bomb(d / "bomb.tar.gz", bomb_gib)
     unpacked = mem.big_log(d / "big.csv.gz", big_mib)
-    return {
-        "plain 100-row CSV (baseline)": [small],
-        f"gzip bomb ({bomb_gib:g} GiB of digits)": [d / "bomb.csv.gz"],
-        f"zip bomb ({bomb_gib:g} GiB)": [d / "bomb.zip"],
-        "3 bombs in one upload (gz+zip+tar.gz)": [
-            d / "bomb.csv.gz",
-            d / "bomb.zip",
-            d / "bomb.tar.gz",
-        ],
-        f"real log .csv.gz, {unpacked / MiB:.0f} MiB unpacked": [d / "big.csv.gz"],
+    bombs = [d / "bomb.csv.gz", d / "bomb.zip", d / "bomb.tar.gz"]
+    return {  # case -> the files each session uploads (sessions upload at the same time)
+        "plain 100-row CSV (baseline)": [[small]],
+        f"gzip bomb ({bomb_gib:g} GiB of digits)": [bombs[:1]],
+        f"zip bomb ({bomb_gib:g} GiB)": [bombs[1:2]],
+        "3 bombs in one upload (gz+zip+tar.gz)": [bombs],
+        "3 sessions at once, one bomb each": [[b] for b in bombs],
+        f"real log .csv.gz, {unpacked / MiB:.0f} MiB unpacked": [[d / "big.csv.gz"]],
     }
 
 
-def upload(browser, url: str, files: list[Path], expect_error: bool) -> str:
-    """Upload ``files`` on a fresh Refine page; return the outcome in words (raises if the
-    page does not show what it should)."""
-    page = shots.new_page(browser)
+def upload(browser, url: str, sessions: list[list[Path]], expect_error: bool) -> str:
+    """Upload each list of files in ``sessions`` on its own fresh Refine page (a session of
+    its own), all at about the same time; return the outcome in words (raises if a page does
+    not show what it should)."""
+    pages = [shots.new_page(browser) for _ in sessions]
     try:
-        page.goto(url)
-        shots.settle(page, pause=0.2)
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
-            [str(f) for f in files]
-        )
-        page.wait_for_selector(f"text={files[-1].name}", timeout=shots.PAGE_TIMEOUT * 1000)
-        time.sleep(1.0)  # the upload's rerun starts; settle then polls until it ends
-        shots.settle(page, timeout=2 * shots.PAGE_TIMEOUT, pause=0.5)
-        errors = page.locator(ERROR)
-        if page.locator('[data-testid="stException"]').count():
-            raise AssertionError("a traceback on the page")
-        if expect_error:
-            n = errors.count()
-            if n < len(files):
-                raise AssertionError(f"{n} error(s) for {len(files)} bomb(s)")
-            texts = [errors.nth(i).inner_text() for i in range(n)]
-            unnamed = [f.name for f in files if not any(f.name in t for t in texts)]
-            if unnamed:
-                raise AssertionError(f"no error names {unnamed}")
-            return f"{n} st.error: {texts[0].strip().splitlines()[0][:150]}"
-        if errors.count():
-            raise AssertionError(f"error for a readable log: {errors.first.inner_text()[:200]}")
-        page.wait_for_function(
-            "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1",
-            timeout=shots.PAGE_TIMEOUT * 1000,
-        )
-        charts = page.locator(".js-plotly-plot").count()
-        shown = page.locator('[data-testid="stMain"]').inner_text()
-        shown = shown.replace(page.locator('[data-testid="stFileUploader"]').inner_text(), "")
-        if files[0].name not in shown:  # the upload is analysed, not the default sample
-            raise AssertionError(f"{files[0].name} is not named outside the uploader")
-        return f"read: {charts} chart(s), no error"
+        for page in pages:
+            page.goto(url)
+            shots.settle(page, pause=0.2)
+        for page, files in zip(pages, sessions, strict=True):
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                [str(f) for f in files]
+            )
+        outcomes = [check(p, f, expect_error) for p, f in zip(pages, sessions, strict=True)]
     finally:
-        page.close()
+        for page in pages:
+            page.close()
+    return outcomes[0] if len(set(outcomes)) == 1 else " | ".join(outcomes)
+
+
+def check(page, files: list[Path], expect_error: bool) -> str:
+    page.wait_for_selector(f"text={files[-1].name}", timeout=shots.PAGE_TIMEOUT * 1000)
+    time.sleep(1.0)  # the upload's rerun starts; settle then polls until it ends
+    shots.settle(page, timeout=2 * shots.PAGE_TIMEOUT, pause=0.5)
+    errors = page.locator(ERROR)
+    if page.locator('[data-testid="stException"]').count():
+        raise AssertionError("a traceback on the page")
+    if expect_error:
+        n = errors.count()
+        if n < len(files):
+            raise AssertionError(f"{n} error(s) for {len(files)} bomb(s)")
+        texts = [errors.nth(i).inner_text() for i in range(n)]
+        unnamed = [f.name for f in files if not any(f.name in t for t in texts)]
+        if unnamed:
+            raise AssertionError(f"no error names {unnamed}")
+        return f"{n} st.error: {texts[0].strip().splitlines()[0][:150]}"
+    if errors.count():
+        raise AssertionError(f"error for a readable log: {errors.first.inner_text()[:200]}")
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1",
+        timeout=shots.PAGE_TIMEOUT * 1000,
+    )
+    charts = page.locator(".js-plotly-plot").count()
+    shown = page.locator('[data-testid="stMain"]').inner_text()
+    shown = shown.replace(page.locator('[data-testid="stFileUploader"]').inner_text(), "")
+    if files[0].name not in shown:  # the upload is analysed, not the default sample
+        raise AssertionError(f"{files[0].name} is not named outside the uploader")
+    return f"read: {charts} chart(s), no error"
 
 
 def main() -> None:
@@ -171,19 +179,19 @@ def main() -> None:
                     f"{'time':>7}  outcome"
                 )
                 worst = 0
-                for name, files in cases.items():
+                for name, sessions in cases.items():
                     time.sleep(1)
                     before = sampler.reset()
                     t = time.perf_counter()
                     bomb = "bomb" in name
                     try:
-                        outcome = upload(browser, url, files, expect_error=bomb)
+                        outcome = upload(browser, url, sessions, expect_error=bomb)
                     except Exception as e:  # noqa: BLE001 (report it, go on to the next case)
                         outcome = f"FAILED: {type(e).__name__}: {str(e)[:200]}"
                     s = time.perf_counter() - t
                     peak = sampler.peak
                     worst = max(worst, peak)
-                    size = sum(f.stat().st_size for f in files) / MiB
+                    size = sum(f.stat().st_size for files in sessions for f in files) / MiB
                     print(
                         f"{name:<40} {size:>7.1f} MiB {before / MiB:>4,.0f} MiB "
                         f"{peak / MiB:>5,.0f} MiB "
