@@ -153,21 +153,23 @@ def _archive_kind(src: Source, head: bytes) -> str | None:
 
 
 def _stream(opener, name: str, what: str, compressed: int) -> bytes:
-    """Read a decompressing stream in 1 MiB pieces; refuse as soon as it passes the cap."""
-    chunks, total = [], 0
+    """Read a decompressing stream in 1 MiB pieces; refuse as soon as it passes the cap.
+    The pieces go into one growing buffer whose bytes are returned without a copy (a list
+    of pieces joined at the end held the unpacked log twice at the join)."""
+    out, total = io.BytesIO(), 0
     with opener() as f:
         while chunk := f.read(_CHUNK):
             total += len(chunk)
             if total > MAX_UNPACKED:
-                del chunks
+                del out
                 raise LogError(
                     f"{name}: {what} unpacks to more than {MAX_UNPACKED // 1024**2:,} MiB "
                     f"(from {_size(compressed)} compressed; stopped there); lrcore reads "
                     f"compressed logs of up to {MAX_UNPACKED // 1024**2:,} MiB unpacked: "
                     "unpack it and pass the plain file, which is read where it lies"
                 )
-            chunks.append(chunk)
-    return b"".join(chunks)
+            out.write(chunk)
+    return out.getvalue()
 
 
 def _size(n: int) -> str:
