@@ -6,6 +6,7 @@ import charts
 import numpy as np
 import pandas as pd
 import streamlit as st
+from presets import HINGE, RISE
 
 from lrcore import REGISTRY
 from lrcore.diagnose import diagnose_refined
@@ -24,15 +25,6 @@ class Experiment:
     setup: dict  # RunConfig fields plus "peaks" (the grid)
 
 
-HINGE = {
-    "task": "svm",
-    "dataset": "synthetic",
-    "optimizer": "sgd",
-    "steps": 1000,
-    "batch": 16,
-    "weight_decay": 0.0,
-    "peaks": "0.05, 0.1, 0.2",
-}
 EXPERIMENTS = {
     "rise": Experiment(
         "(a) Noise that rises late",
@@ -40,7 +32,7 @@ EXPERIMENTS = {
         "schedule does.",
         "Late norms are large, so refinement anneals early; the bound expects refined to beat "
         f"{LIN} clearly.",
-        {**HINGE, "noise": "rise", "noise_scale": 2.0},
+        RISE,
     ),
     "flat": Experiment(
         "(b) Flat noise",
