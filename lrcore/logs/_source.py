@@ -206,6 +206,16 @@ def _ignored(member: str) -> bool:
     )
 
 
+def _the_one_log(src: Source, archive: str, members: list, names: list[str]):
+    """The single member of an archive that must hold exactly one log (else a LogError)."""
+    if len(members) != 1:
+        raise LogError(
+            f"{src.name}: {archive} must hold exactly one log, found {len(members)}"
+            + (f": {name_list(names)}" if members else "")
+        )
+    return members[0]
+
+
 def _unzip(src: Source) -> Source:
     try:
         with _fileobj(src) as raw, zipfile.ZipFile(raw) as z:
@@ -217,13 +227,7 @@ def _unzip(src: Source) -> Source:
                     f"{src.name}: an Excel workbook, not a log; save the sheet as CSV "
                     "(File > Save As > CSV) and pass that file"
                 )
-            if len(members) != 1:
-                names = name_list(m.filename for m in members)
-                raise LogError(
-                    f"{src.name}: a zip file must hold exactly one log, found {len(members)}"
-                    + (f": {names}" if members else "")
-                )
-            m = members[0]
+            m = _the_one_log(src, "a zip file", members, [m.filename for m in members])
             if m.flag_bits & 0x1:
                 raise LogError(
                     f"{src.name}: {m.filename!r} is encrypted (a password-protected zip); "
@@ -239,13 +243,7 @@ def _untar(src: Source) -> Source:
     try:
         with _fileobj(src) as raw, tarfile.open(fileobj=raw, mode="r:") as t:
             members = [m for m in t.getmembers() if m.isfile() and not _ignored(m.name)]
-            if len(members) != 1:
-                names = name_list(m.name for m in members)
-                raise LogError(
-                    f"{src.name}: a tar archive must hold exactly one log, found {len(members)}"
-                    + (f": {names}" if members else "")
-                )
-            m = members[0]
+            m = _the_one_log(src, "a tar archive", members, [m.name for m in members])
             data = _stream(lambda: t.extractfile(m), src.name, f"tar member {m.name!r}", src.size())
     except (tarfile.TarError, OSError, EOFError) as e:
         raise LogError(f"{src.name}: a damaged tar archive ({e})") from None
