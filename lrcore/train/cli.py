@@ -296,39 +296,53 @@ def cmd_compare(args) -> int:
 def cmd_study(args) -> int:
     from pathlib import Path
 
-    from lrcore.train.report import check_readme, markdown_report, readme_block, update_readme
+    from lrcore.train.report import (
+        check_readme,
+        csv_report,
+        markdown_report,
+        readme_block,
+        update_readme,
+    )
     from lrcore.train.study import full_problems, run_study, smoke_problems
 
     if args.readme:
         check_readme(args.readme)  # before the study, not after it
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    for opt, value in (("--out", args.out), ("--pickle", args.pickle)):
+    outs = (("--out", args.out), ("--csv", args.csv), ("--pickle", args.pickle))
+    for opt, value in outs:
         if value is not None:  # the README is read and rewritten by design; nothing else
             check_out("study", value, [args.readme])  # before the study, not after it
-            if opt == "--pickle" and args.out and Path(value).resolve() == Path(args.out).resolve():
-                raise ValueError(f"study: --pickle {for_terminal(value)} is also --out")
+            for other, v2 in outs:
+                if other != opt and v2 is not None and Path(value).resolve() == Path(v2).resolve():
+                    raise ValueError(f"study: {opt} {for_terminal(value)} is also {other}")
 
+    for opt, n in (("--seeds", args.seeds), ("--jobs", args.jobs)):
+        if n is not None and n < (2 if opt == "--seeds" else 1):
+            raise ValueError(f"study: {opt} must be >= {2 if opt == '--seeds' else 1}, got {n}")
     problems = smoke_problems() if args.smoke else full_problems()
-    seeds = list(range(2 if args.smoke else args.seeds))
+    if args.seeds is not None:  # the convex problems' tuning, build and scoring seeds
+        problems = [p.with_seeds(args.seeds) if p.convex else p for p in problems]
 
-    def on_problem(i, n, name):
-        print(f"[{i + 1}/{n}] {name}", file=sys.stderr, flush=True)
+    def on_problem(k, n, name, seconds):
+        print(f"[{k}/{n}] {for_terminal(name)}: {seconds:.0f} s", file=sys.stderr, flush=True)
 
-    result = run_study(problems, seeds=seeds, on_problem=on_problem)
+    result = run_study(problems, on_problem=on_problem, jobs=args.jobs)
+    if args.pickle:  # first: the report below must not be able to lose the runs
+        import pickle
+
+        write_atomic(args.pickle, pickle.dumps(result))
     command = (
         "lrcore study " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["study"] else "lrcore study"
     )
+    if args.csv:
+        write_atomic(args.csv, csv_report(result).encode())
     report = markdown_report(result, command.strip())
     if args.out:
         write_atomic(args.out, report.encode())
         print(f"wrote {args.out} ({result.wall_time / 60:.1f} min)", file=sys.stderr)
     else:
         print(report)
-    if args.pickle:
-        import pickle
-
-        write_atomic(args.pickle, pickle.dumps(result))
     if args.readme:
         update_readme(args.readme, readme_block(result))
         print(f"updated {args.readme}", file=sys.stderr)
@@ -385,9 +399,26 @@ def add_commands(sub, commands: dict) -> None:
         help="the paper's claims on logistic regression, the hinge, gradient noise, small "
         "batches, a long horizon and 2 CNNs (docs/results.md)",
     )
-    p.add_argument("--smoke", action="store_true", help="2 tiny problems, 2 seeds (seconds)")
-    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (the CNNs use 3)")
+    p.add_argument(
+        "--smoke", action="store_true", help="3 tiny problems, 2 seeds per set (seconds)"
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        help="tuning, build and scoring seeds per convex problem (default: 10, as "
+        "docs/protocol.md; the lm and CNN problems keep theirs)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes, one problem each at a time (every run uses one CPU thread, so "
+        "the numbers do not depend on it; default: 1)",
+    )
     p.add_argument("--out", help="write the markdown report here (default: stdout)")
+    p.add_argument(
+        "--csv", help="write every best row in full precision to this CSV (default: none)"
+    )
     p.add_argument("--readme", help="also rewrite the study block of this README (default: none)")
     p.add_argument(
         "--pickle",

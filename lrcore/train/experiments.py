@@ -164,6 +164,7 @@ def compare(
     extend_grid: bool = True,
     tau: float = 0.1,
     rounds: int = 1,
+    max_extensions: int = MAX_EXTENSIONS,
 ):
     """Run every schedule x seed x peak lr (batched); return the full table.
 
@@ -173,7 +174,7 @@ def compare(
     ``rounds`` > 1, round k is refined from round k-1's runs at its best peak lr and is
     labelled ``refined_k``). ``peak_lrs`` defaults to :func:`default_grid` of
     ``config.peak_lr``. With ``extend_grid``, a schedule whose best peak lr is the smallest
-    or largest it tried gets one more peak lr (x1/2 or x2), up to ``MAX_EXTENSIONS`` times.
+    or largest it tried gets one more peak lr (x1/2 or x2), up to ``max_extensions`` times.
 
     One row per (schedule, peak_lr): seeds, diverged seeds, mean and standard error over
     seeds of the final objective, suboptimality, train/test loss and test accuracy;
@@ -202,7 +203,7 @@ def compare(
     tried: dict[str, set[float]] = {}
     todo = named
     for k in range(1, (rounds if want_refined else 0) + 2):
-        _tune(config, todo, seeds, grid, runs, tried, on_step, extend_grid)
+        _tune(config, todo, seeds, grid, runs, tried, on_step, extend_grid, max_extensions)
         if k > (rounds if want_refined else 0):
             break
         source = "linear" if k == 1 else _label(k - 1)
@@ -217,10 +218,10 @@ def compare(
     return (table, runs) if return_runs else table
 
 
-def _tune(config, named, seeds, grid, runs, tried, on_step, extend_grid) -> None:
+def _tune(config, named, seeds, grid, runs, tried, on_step, extend_grid, max_extensions) -> None:
     """Run ``named`` schedules on ``grid``, then extend each one whose best is at an edge."""
     pending = {label: list(grid) for label in named}
-    for _ in range(MAX_EXTENSIONS + 1):
+    for _ in range(max_extensions + 1):
         keys, configs = [], []
         for label, peaks in pending.items():
             sched = named[label]

@@ -210,3 +210,8 @@ def update_readme(path: str | Path, block: str) -> None:
     path.write_text(
         re.sub(pattern, lambda _: f"{README_START}\n{block}\n{README_END}", text, flags=re.S)
     )
+
+
+def csv_report(result: StudyResult) -> str:
+    """docs/results.csv: every best row in full precision (:meth:`StudyResult.csv_table`)."""
+    return result.csv_table().to_csv(index=False)
