@@ -17,6 +17,37 @@ from lrcore.export import log_to_csv
 from lrcore.train.config import CONVEX_TASKS
 from lrcore.train.experiments import best_rows, own_norm_bounds
 
+# what the results call the score, the objective and the test metric, per kind of task
+NAMES = {
+    "convex": ("suboptimality", "objective", "test accuracy"),
+    "lm": ("excess loss (nats/token)", "held-out loss (nats/token)", "next-token accuracy"),
+    "other": ("objective", "objective", "test accuracy"),
+}
+
+
+def names(task: str) -> tuple[str, str, str]:
+    """(score, objective, test metric) column names for ``task``.
+
+    >>> names("lm")[0], names("lm")[2], names("svm")[0]
+    ('excess loss (nats/token)', 'next-token accuracy', 'suboptimality')
+    """
+    return NAMES["convex" if task in CONVEX_TASKS else task if task in NAMES else "other"]
+
+
+def refined_caption(cfg) -> str:
+    """How 'refined' was built for ``cfg``'s optimizer, and its warm-up (none)."""
+    rule, norm = ("SGD", "l2") if cfg.norm_type == "l2" else ("Adam", "l1")
+    warm = (
+        f" The named schedules warmed up over the first {cfg.warmup_steps:,} steps (5 %); "
+        "refined had no warm-up."
+        if cfg.warmup_steps
+        else ""
+    )
+    return (
+        f"**refined** was built by the **{rule} rule** from the **{norm} gradient norms** of "
+        f"{words.LINEAR}'s runs at its best peak lr (mean over seeds), τ = 0.1.{warm}"
+    )
+
 
 def _bold(name: str) -> str:
     """A schedule's label in bold markdown; 'refined (FILE)' carries a user's file name."""
@@ -32,22 +63,24 @@ def show() -> None:
 
     table, runs, cfg = result["table"], result["runs"], result["cfg"]
     st.progress(1.0, text=result["done"])
-    convex = cfg.task in CONVEX_TASKS
-    score = "suboptimality" if convex else "objective"
+    convex, lm = cfg.task in CONVEX_TASKS, cfg.task == "lm"
+    scored = convex or lm  # f* is known: the score is objective - f*
+    score, objective, acc = names(cfg.task)
     best = best_rows(table).reset_index(drop=True)
     if result.get("failure"):
         st.error(result["failure"])
 
     def curves_of(schedule: str, peak: float):
-        """(steps, mean, sem) over seeds of the objective (minus f* for convex tasks) of the
-        finished runs of ``schedule`` at ``peak``; None when none finished."""
+        """(steps, mean, sem) over seeds of the objective (minus f* for convex tasks and the
+        language model) of the finished runs of ``schedule`` at ``peak``; None when none
+        finished."""
         chosen_runs = [
             r for (label, p, _), r in runs.items() if label == schedule and p == peak and r.ok
         ]
         if not chosen_runs:
             return None
         stacked = pd.concat([r.evals.set_index("step")["objective"] for r in chosen_runs], axis=1)
-        if convex:
+        if scored:
             stacked = stacked - np.array([r.final["f_star"] for r in chosen_runs])
         sem = (
             stacked.std(axis=1, ddof=1) / np.sqrt(stacked.shape[1])
@@ -69,7 +102,7 @@ def show() -> None:
     }
     learned = best.learned.astype(bool)
     st.subheader(
-        f"Results: each schedule at its best peak lr by {score}"
+        f"Results: each schedule at its best peak lr by {score.split(' (')[0]}"
         if learned.any()
         else "Results: no schedule learned at any peak lr tried"
     )
@@ -82,6 +115,11 @@ def show() -> None:
             "Suboptimality = objective (loss + L2 term, full training set, last iterate) minus its "
             "minimum f* from a float64 solver."
             if convex
+            else "Excess loss = the model's cross-entropy minus the true Markov chain's on the same "
+            "held-out tokens (last iterate; the chain's entropy rate is the floor, 0 here); "
+            "token s.e.: the standard error of that difference over the held-out sequences, "
+            "mean over seeds. Next-token accuracy on the held-out tokens."
+            if lm
             else "The objective is the full training loss + L2 term at the last iterate."
         )
     )
@@ -103,17 +141,19 @@ def show() -> None:
         "peak lr": [f"{v:.3g}" for v in best.peak_lr],
         "best at grid edge": np.where(best.at_grid_edge, "yes", ""),
     }
-    if convex:
-        shown["suboptimality"] = [
+    if scored:
+        shown[score] = [
             sub_text(n, m, s)
             for n, m, s in zip(
                 best.schedule, best.suboptimality_mean, best.suboptimality_sem, strict=True
             )
         ]
-    shown["objective"] = [
+    if lm:
+        shown["token s.e."] = [words.fmt_sig(v, 2) for v in best.suboptimality_se_mean]
+    shown[objective] = [
         words.fmt_pm(m, s) for m, s in zip(best.objective_mean, best.objective_sem, strict=True)
     ]
-    shown["test accuracy"] = [
+    shown[acc] = [
         words.fmt_pct_pm(m, s)
         for m, s in zip(best.test_accuracy_mean, best.test_accuracy_sem, strict=True)
     ]
@@ -132,6 +172,8 @@ def show() -> None:
     shown["diverged"] = best.diverged.astype(int)
     shown["learned"] = [learned_word(n, ok) for n, ok in zip(best.schedule, learned, strict=True)]
     st.dataframe(pd.DataFrame(shown), hide_index=True, key="train_table")
+    if refined_from is not None:
+        st.caption(refined_caption(cfg))
     if cfg.optimizer != "sgd" and "linear" in set(best.schedule):
         st.caption(
             f"No bound column: the bound is for SGD; not shown for "
@@ -171,7 +213,7 @@ def show() -> None:
         )
     if (~learned).any():
         parts = [
-            f"{_bold(r.schedule)} (peak lr {r.peak_lr:.3g}, test accuracy {r.test_accuracy_mean:.1%})"
+            f"{_bold(r.schedule)} (peak lr {r.peak_lr:.3g}, {acc} {r.test_accuracy_mean:.1%})"
             for r in best[~learned].itertuples()
         ]
         st.warning(
@@ -206,16 +248,16 @@ def show() -> None:
             "seeds": table.n_seeds,
             "diverged": table.diverged,
         }
-        if convex:
-            every["suboptimality"] = [
+        if scored:
+            every[score] = [
                 words.fmt_pm(m, s)
                 for m, s in zip(table.suboptimality_mean, table.suboptimality_sem, strict=True)
             ]
-        every["objective"] = [
+        every[objective] = [
             words.fmt_pm(m, s)
             for m, s in zip(table.objective_mean, table.objective_sem, strict=True)
         ]
-        every["test accuracy"] = [
+        every[acc] = [
             words.fmt_pct_pm(m, s)
             for m, s in zip(table.test_accuracy_mean, table.test_accuracy_sem, strict=True)
         ]
@@ -224,20 +266,27 @@ def show() -> None:
 
     groups = [(ui.schedule_label(n), *c) for n, c in curves.items() if c is not None]
     if groups:
+        # an excess loss near 0 can dip below it on the held-out tokens: no log axis then
+        log_y = not lm or all(np.all(g[2] > 0) for g in groups)
         st.plotly_chart(
             charts.band_figure(
                 groups,
-                f"{'Suboptimality' if convex else 'Objective'} over training",
+                f"{words.capitalised(score.split(' (')[0])} over training",
                 "step",
-                "objective − f*" if convex else "objective",
-                log_y=True,
+                "objective − f*" if convex else score,
+                log_y=log_y,
                 max_decades=6,  # a line that reaches the optimum would stretch the axis to 1e-12
             ),
             key="train_curves",
         )
         st.caption(
             "Each schedule at its best peak lr: mean over seeds (line) ± standard error (band), "
-            "full training set, log scale (at most 6 decades below the top)."
+            + (
+                "held-out tokens, "
+                + ("log scale." if log_y else "linear scale (a mean dipped to 0 or below).")
+                if lm
+                else "full training set, log scale (at most 6 decades below the top)."
+            )
         )
 
     linear_best = best.peak_lr[best.schedule.astype(str) == "linear"]

@@ -101,8 +101,10 @@ def run(form: TrainForm) -> None:
         if not chosen:
             raise ValueError("pick at least one schedule")
         peaks = parse_peaks(peaks_text)
-        cfg = RunConfig(
-            task=task,
+        # the task's own defaults (lm: its source and model sizes), then the form's values;
+        # named schedules warm up as the task says (lm: 5 %), refined's shape never does
+        cfg = RunConfig.for_task(
+            task,
             dataset=dataset,
             optimizer=optimizer,
             steps=steps,
@@ -111,7 +113,9 @@ def run(form: TrainForm) -> None:
             weight_decay=float(wd),
             noise=noise,
             noise_scale=float(noise_scale),
-            eval_every=max(1, steps // 50),
+            warmup_steps=presets.warmup_steps(task, steps),
+            # an lm evaluation scores every held-out sequence: fewer of them
+            eval_every=max(1, steps // (20 if task == "lm" else 50)),
         )
         seeds = list(range(n_seeds))
         schedules, want_refined = {}, False
