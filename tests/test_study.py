@@ -6,50 +6,142 @@ import numpy as np
 import pytest
 
 from lrcore.cli import main
+from lrcore.train.experiments import refine_from_runs
+from lrcore.train.loop import run_many
 from lrcore.train.objective import F_STAR_TOL
 from lrcore.train.report import README_END, README_START, markdown_report, readme_block
-from lrcore.train.study import CLAIMS, SCHEDULES, run_study, smoke_problems, verdict
+from lrcore.train.study import (
+    CLAIMS,
+    holm,
+    paired_p,
+    run_study,
+    sign_test_p,
+    smoke_problems,
+    verdict,
+)
 
 GOLDEN = Path(__file__).parent / "data" / "study_smoke_golden.json"
 # the convex problems run in float64 on one thread: another x86 machine gives the same
 # numbers to ~1e-9 relative; the test allows 1e-6
 STUDY_RTOL = 1e-6
+GOLDEN_KEYS = ("tuning_score_mean", "score_mean", "score_sem", "objective_mean")
 
 
 @pytest.fixture(scope="module")
 def smoke():
-    return run_study(smoke_problems(), seeds=[0, 1])
+    return run_study(smoke_problems())
 
 
 def test_smoke_study_runs_end_to_end(smoke):
     problems = smoke_problems()
     t = smoke.table
-    assert len(t) == len(problems) * len(SCHEDULES)
+    assert len(t) == sum(len(p.schedules) for p in problems)
     for prob, res in zip(problems, smoke.results, strict=True):
         rows = t[t.problem == prob.name]
-        assert rows.schedule.tolist() == list(SCHEDULES)
-        assert (rows.n_seeds == 2).all() and rows.learned.all()
-        assert np.isfinite(rows[["objective_mean", "test_accuracy_mean"]].to_numpy()).all()
+        assert rows.schedule.tolist() == list(prob.schedules)
+        assert np.isfinite(rows[["score_mean", "test_mean", "objective_mean"]].to_numpy()).all()
         assert 0 <= res.peak_fraction <= 1 and 0 < res.above_half <= 1
-        for a in SCHEDULES:  # paired differences are the per-seed scores' differences
+        for a in prob.schedules:  # scores are the scoring seeds' runs, one per seed
+            assert len(res.scores[a]) == prob.n_score == len(res.tests[a])
             d = res.scores[a] - res.scores["linear"]
             assert res.paired("linear", a)[0] == pytest.approx(d.mean(), abs=1e-15)
-    convex, cnn = smoke.results
-    assert convex.metric == "suboptimality" and cnn.metric == "objective"
-    assert (convex.best.suboptimality_mean >= -F_STAR_TOL).all()
+        assert rows.inconclusive.tolist() == (rows.at_grid_edge | rows.edge_tie).tolist()
+        assert set(res.phase_times) == {"tune", "build", "score"}
+    convex, cnn, lm = smoke.results
+    assert (convex.metric, cnn.metric, lm.metric) == ("suboptimality", "objective", "excess_loss")
+    assert (convex.best.score_mean >= -F_STAR_TOL).all()
     assert convex.best.set_index("schedule").bound_vs_linear["linear"] == 1.0
     assert cnn.best.bound_vs_linear.isna().all()  # no SGD bound for Adam runs
-    for _, a, b in CLAIMS:
-        better, clear, lost, total = smoke.wins(a, b)
-        assert total == 2 and clear <= better and clear + lost <= total
+    assert lm.best.token_se.gt(0).all() and convex.best.token_se.isna().all()
+    assert "step" not in cnn.scores and "step" not in lm.scores
     v = smoke.verdicts()
-    assert list(v.columns) == ["noise rise", "cnn"] and len(v) == len(CLAIMS) + 1
-    assert v.loc["refined beats linear", "noise rise"] == verdict(
-        smoke.wins("refined", "linear", "noise rise")
-    )
+    assert list(v.columns) == smoke.regimes and list(v.index) == [c for c, *_ in CLAIMS]
     report = markdown_report(smoke, "lrcore study --smoke")
-    assert "| refined beats linear |" in report and report.count("(smoke) |") == 12
-    assert "torch" in report and "scipy" in report and "Wall time:" in report
+    for part in (
+        "## Verdicts",
+        "## Every comparison",
+        "## The language model",
+        "Holm",
+        "## Departures from the protocol",
+        "sign p",
+        "torch",
+        "Wall time:",
+    ):
+        assert part in report, part
+    assert report.count("(smoke) |") == len(t) + len(smoke.comparisons) + len(problems)
+
+
+def test_seed_sets_are_disjoint_and_refined_comes_from_the_build_seeds(smoke):
+    """Refined is neither built nor tuned nor scored on the same runs: rebuild it from
+    linear's runs on the build seeds at linear's best peak lr and compare shapes."""
+    prob, res = smoke_problems()[0], smoke.results[0]
+    sets = [set(prob.tune_seeds), set(prob.build_seeds), set(prob.score_seeds)]
+    assert all(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :])
+    peak = float(res.best.set_index("schedule").peak_lr["linear"])
+    build = run_many([prob.config.with_(peak_lr=peak, seed=s) for s in prob.build_seeds])
+    np.testing.assert_allclose(refine_from_runs(build, 0.1)[0], res.refined, rtol=1e-12)
+    tuned = run_many([prob.config.with_(peak_lr=peak, seed=s) for s in prob.tune_seeds])
+    assert not np.allclose(refine_from_runs(tuned, 0.1)[0], res.refined, rtol=1e-3)
+
+
+def test_comparisons_p_values_holm_and_outcomes(smoke):
+    from scipy import stats
+
+    c = smoke.comparisons
+    assert len(c) == len(CLAIMS) * len(smoke.results)
+    for row in c.itertuples():
+        r = next(x for x in smoke.results if x.problem.name == row.problem)
+        d = r.scores[row.b] - r.scores[row.a]
+        assert row.diff_mean == pytest.approx(d.mean(), abs=1e-15)
+        assert row.p_t == pytest.approx(stats.ttest_rel(r.scores[row.b], r.scores[row.a]).pvalue)
+        if row.inconclusive:
+            assert np.isnan(row.p_holm) and row.outcome == "inconclusive"
+        else:
+            assert row.p_holm >= row.p_t
+    family = c.p_holm.notna()
+    assert family.sum() == (c.inconclusive == "").sum()
+    assert c.p_holm[family].to_numpy() == pytest.approx(holm(c.p_t[family]))
+
+
+def test_holm_sign_test_and_paired_p_against_hand_values():
+    # Holm: sorted p 0.01, 0.03, 0.04 (m = 3) -> 0.03, max(0.03, 0.06), max(0.06, 0.04)
+    assert holm([0.04, 0.01, 0.03]).tolist() == pytest.approx([0.06, 0.03, 0.06])
+    assert holm([0.5, 0.9]).tolist() == [1.0, 1.0]
+    assert sign_test_p(3, 3) == 0.125 and sign_test_p(13, 20) == pytest.approx(0.131588, abs=1e-6)
+    assert sign_test_p(0, 2) == 1.0 and np.isnan(sign_test_p(0, 0))
+    assert paired_p(np.zeros(5)) == 1.0 and paired_p(np.full(4, 0.1)) == 0.0
+    assert paired_p(np.array([1.0, -1.0, 1.0, -1.0])) == pytest.approx(1.0)
+    assert np.isnan(paired_p(np.array([1.0, np.nan])))
+
+
+def test_verdict_words():
+    def c(better, clear, lost, n):
+        return {"better": better, "clearly better": clear, "clearly worse": lost, "conclusive": n}
+
+    assert verdict(c(2, 2, 0, 2)) == "holds (2/2 clearly better)"
+    assert verdict(c(0, 0, 2, 3)) == "reversed (2/3 clearly worse)"
+    assert verdict(c(2, 1, 1, 4)) == "mixed (1 clearly better, 1 clearly worse of 4)"
+
+
+def test_edges_flag_a_tie_at_the_edge_and_a_best_at_the_edge():
+    """Hinge digits in v2: linear scored exactly 0 at its largest peak lrs; the best (the
+    smallest of the ties) was not at the edge, yet the edge ties it: inconclusive."""
+    import pandas as pd
+
+    from lrcore.train.study import _edges
+
+    t = pd.DataFrame(
+        {
+            "schedule": ["linear"] * 4 + ["cosine"] * 3,
+            "peak_lr": [0.1, 0.2, 0.4, 0.8, 0.1, 0.2, 0.4],
+            "objective_mean": [0.3, 0.0, 0.0, 0.0, 0.5, 0.4, 0.3],
+            "diverged": [0] * 7,
+            "best": [False, True, False, False, False, False, True],
+        }
+    )
+    e = _edges(t)
+    assert e["linear"][:2] == (False, True) and "ties" in e["linear"][2]
+    assert e["cosine"][:2] == (True, False) and "largest of 3" in e["cosine"][2]
 
 
 def test_smoke_study_reproduces_committed_numbers(smoke):
@@ -57,32 +149,42 @@ def test_smoke_study_reproduces_committed_numbers(smoke):
     ``python tests/test_study.py``) must come back to STUDY_RTOL on any x86 machine."""
     golden = json.loads(GOLDEN.read_text())
     best = smoke.results[0].best.set_index("schedule")
+    assert sorted(golden) == sorted(best.index)
     for schedule, values in golden.items():
         assert best.peak_lr[schedule] == values["peak_lr"], schedule
-        for k in ("objective_mean", "suboptimality_mean"):
+        for k in GOLDEN_KEYS:
             assert best[k][schedule] == pytest.approx(values[k], rel=STUDY_RTOL), (schedule, k)
 
 
-def test_verdict_words():
-    assert verdict((2, 2, 0, 2)) == "holds (2/2 clear)"
-    assert verdict((0, 0, 2, 3)) == "reversed (2/3 clearly worse)"
-    assert verdict((2, 1, 1, 4)).startswith("mixed (1 clear wins, 1 clear losses of 4)")
-
-
-def test_study_cli_writes_report_readme_and_pickle(tmp_path, capsys, smoke):
+def test_study_cli_writes_report_csv_readme_and_pickle_with_two_jobs(tmp_path, capsys, smoke):
+    """--jobs 2 gives the numbers of the in-process run exactly; the CSV round-trips them."""
     out, readme, pkl = tmp_path / "results.md", tmp_path / "README.md", tmp_path / "s.pkl"
+    csv = tmp_path / "results.csv"
     readme.write_text(f"# x\n\n{README_START}\nold text\n{README_END}\n\nrest\n")
-    argv = ["study", "--smoke", "--out", str(out), "--readme", str(readme), "--pickle", str(pkl)]
-    assert main(argv) == 0
+    argv = ["study", "--smoke", "--jobs", "2", "--out", str(out), "--csv", str(csv)]
+    assert main([*argv, "--readme", str(readme), "--pickle", str(pkl)]) == 0
     text = out.read_text()
     assert text.startswith("# Do the paper's claims hold here?") and "## Verdicts" in text
-    assert "[2/2] cnn synthetic_images (smoke)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "[3/3] " in err and "cnn synthetic_images (smoke): " in err
     new = readme.read_text()
     assert "old text" not in new and new.endswith("rest\n") and "**refined beats linear**" in new
-    assert readme_block(pickle.loads(pkl.read_bytes())) in new
+    res = pickle.loads(pkl.read_bytes())
+    assert res.jobs == 2 and readme_block(res) in new
+    import pandas as pd
+
+    got = pd.read_csv(csv)  # empty cells (no claim for linear and step) read back as nan
+    want = smoke.csv_table().drop(columns="problem_wall_s").replace({"": np.nan})
+    pd.testing.assert_frame_equal(
+        got.drop(columns="problem_wall_s"), want, check_dtype=False, rtol=0, atol=0
+    )
     readme.write_text("no markers\n")
     assert main(["study", "--smoke", "--readme", str(readme)]) == 2
     assert "has no" in capsys.readouterr().err
+    assert main(["study", "--smoke", "--csv", str(csv), "--out", str(csv)]) == 2
+    assert "is also" in capsys.readouterr().err
+    assert main(["study", "--smoke", "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err
 
 
 def test_sample_runs_still_load_and_are_small():
@@ -206,17 +308,13 @@ def test_the_check_catches_a_changed_run(tmp_path, change):
 
 
 if __name__ == "__main__":  # regenerate the golden numbers of the smoke study
-    res = run_study(smoke_problems()[:1], seeds=[0, 1]).results[0].best
+    res = run_study(smoke_problems()[:1]).results[0].best
     GOLDEN.parent.mkdir(exist_ok=True)
     GOLDEN.write_text(
         json.dumps(
             {
-                r.schedule: {
-                    "peak_lr": r.peak_lr,
-                    "objective_mean": r.objective_mean,
-                    "suboptimality_mean": r.suboptimality_mean,
-                }
-                for r in res.itertuples()
+                r["schedule"]: {"peak_lr": r["peak_lr"], **{k: r[k] for k in GOLDEN_KEYS}}
+                for r in res.to_dict("records")
             },
             indent=1,
         )

@@ -74,9 +74,7 @@ REGIMES = {
         "hinge at T = 5000",
         "post-pilot",
     ),
-    "flat noise (hinge+logreg)": Regime(
-        "gradient noise of constant size, T = 2000", "post-pilot"
-    ),
+    "flat noise (hinge+logreg)": Regime("gradient noise of constant size, T = 2000", "post-pilot"),
     "falling noise (hinge+logreg)": Regime(
         "gradient noise falling x5 -> x1 over the first 30 %, T = 2000", "post-pilot"
     ),
@@ -182,7 +180,8 @@ def full_problems() -> list[Problem]:
         ),
         _p("logreg synthetic cond=100 T=5000", g[6], steps=5000, synthetic_condition=100.0),
     ]
-    lm = RunConfig.for_task("lm", device="cpu")  # TASK_DEFAULTS["lm"]: AdamW, 800 steps, 5 % warm-up
+    # TASK_DEFAULTS["lm"]: AdamW, 800 steps of 16 sequences, 5 % warm-up
+    lm = RunConfig.for_task("lm", device="cpu")
     out.append(Problem("lm markov order-2 (adamw)", g[7], lm, 3, 3, 5, DEEP_SCHEDULES))
     for d in ("digits", "synthetic_images"):
         cfg = RunConfig(
@@ -379,9 +378,7 @@ class StudyResult:
                         if best.score_mean[b] != 0
                         else float("nan"),
                         "p_t": paired_p(d),
-                        "inconclusive": ", ".join(
-                            f"{s} ({best.edge_reason[s]})" for s in edge
-                        ),
+                        "inconclusive": ", ".join(f"{s} ({best.edge_reason[s]})" for s in edge),
                         "degenerate": a == "refined" and r.degenerate,
                         "diverged": not np.isfinite(mean),
                         "test_a": float(best.test_mean[a]),
@@ -442,7 +439,10 @@ class StudyResult:
 
     def verdicts(self) -> pd.DataFrame:
         """One row per claim, one column per regime: the verdict words."""
-        rows = {claim: {g: self.counts(claim, g)["verdict"] for g in self.regimes} for claim, *_ in CLAIMS}
+        rows = {
+            claim: {g: self.counts(claim, g)["verdict"] for g in self.regimes}
+            for claim, *_ in CLAIMS
+        }
         return pd.DataFrame(rows).T[self.regimes]
 
     def csv_table(self) -> pd.DataFrame:
@@ -623,14 +623,20 @@ def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemRe
     cfg, tune = prob.config, prob.tune_seeds
     baselines = [s for s in prob.schedules if s != "refined"]
     table, runs = compare(
-        cfg, baselines, seeds=tune, return_runs=True, on_step=on_step,
+        cfg,
+        baselines,
+        seeds=tune,
+        return_runs=True,
+        on_step=on_step,
         max_extensions=prob.max_extensions,
     )
     tables = [table]
     t1 = time.perf_counter()
     lin = table[(table.schedule == "linear") & table.best]
     if lin.empty:
-        raise ValueError(f"study: every linear run of {prob.name} diverged; refined cannot be built")
+        raise ValueError(
+            f"study: every linear run of {prob.name} diverged; refined cannot be built"
+        )
     lin_peak = float(lin.peak_lr.iloc[0])
     build = run_many(
         [cfg.with_(peak_lr=lin_peak, seed=s, **_spec(cfg, "linear")) for s in prob.build_seeds],
@@ -643,7 +649,11 @@ def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemRe
     t2 = time.perf_counter()
     if "refined" in prob.schedules:
         rtable, rruns = compare(
-            cfg, {"refined": tuple(shape)}, seeds=tune, return_runs=True, on_step=on_step,
+            cfg,
+            {"refined": tuple(shape)},
+            seeds=tune,
+            return_runs=True,
+            on_step=on_step,
             max_extensions=prob.max_extensions,
         )
         tables.append(rtable)
@@ -679,9 +689,22 @@ def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemRe
     def per_seed(s: str, p: float, what: str) -> np.ndarray:
         return np.array([scored[(s, p, seed)].final.get(what, np.nan) for seed in prob.score_seeds])
 
-    scores, tests, cols = {}, {}, {k: [] for k in ("score_mean", "score_sem", "token_se",
-                                                    "objective_mean", "test_mean", "test_sem",
-                                                    "diverged")}
+    scores, tests, cols = (
+        {},
+        {},
+        {
+            k: []
+            for k in (
+                "score_mean",
+                "score_sem",
+                "token_se",
+                "objective_mean",
+                "test_mean",
+                "test_sem",
+                "diverged",
+            )
+        },
+    )
     for row in best.itertuples():
         s, p = row.schedule, float(row.peak_lr)
         sc = per_seed(s, p, key)
