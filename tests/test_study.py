@@ -157,11 +157,12 @@ def test_smoke_study_reproduces_committed_numbers(smoke):
 
 
 def test_study_cli_writes_report_csv_readme_and_pickle_with_two_jobs(tmp_path, capsys, smoke):
-    """--jobs 2 gives the numbers of the in-process run exactly; the CSV round-trips them."""
+    """--jobs 2 gives the numbers of the in-process run exactly (the CNN and lm rows, float32);
+    the CSV round-trips them; --seeds 3 gives the convex problem 3 seeds per set."""
     out, readme, pkl = tmp_path / "results.md", tmp_path / "README.md", tmp_path / "s.pkl"
     csv = tmp_path / "results.csv"
     readme.write_text(f"# x\n\n{README_START}\nold text\n{README_END}\n\nrest\n")
-    argv = ["study", "--smoke", "--jobs", "2", "--out", str(out), "--csv", str(csv)]
+    argv = ["study", "--smoke", "--jobs", "2", "--seeds", "3", "--out", str(out), "--csv", str(csv)]
     assert main([*argv, "--readme", str(readme), "--pickle", str(pkl)]) == 0
     text = out.read_text()
     assert text.startswith("# Do the paper's claims hold here?") and "## Verdicts" in text
@@ -174,9 +175,18 @@ def test_study_cli_writes_report_csv_readme_and_pickle_with_two_jobs(tmp_path, c
     import pandas as pd
 
     got = pd.read_csv(csv)  # empty cells (no claim for linear and step) read back as nan
-    want = smoke.csv_table().drop(columns="problem_wall_s").replace({"": np.nan})
+    convex = got.task == "svm"
+    assert (got[convex][["n_tuning_seeds", "n_build_seeds", "n_scoring_seeds"]] == 3).all().all()
+    assert (got[~convex].n_scoring_seeds == 2).all()
+    family = ["problem_wall_s", "p_holm", "outcome"]  # Holm: the family changed with --seeds
+    want = smoke.csv_table().replace({"": np.nan})
+    want = want[want.task != "svm"].drop(columns=family).reset_index(drop=True)
     pd.testing.assert_frame_equal(
-        got.drop(columns="problem_wall_s"), want, check_dtype=False, rtol=0, atol=0
+        got[~convex].drop(columns=family).reset_index(drop=True),
+        want,
+        check_dtype=False,
+        rtol=0,
+        atol=0,
     )
     readme.write_text("no markers\n")
     assert main(["study", "--smoke", "--readme", str(readme)]) == 2
@@ -185,6 +195,8 @@ def test_study_cli_writes_report_csv_readme_and_pickle_with_two_jobs(tmp_path, c
     assert "is also" in capsys.readouterr().err
     assert main(["study", "--smoke", "--jobs", "0"]) == 2
     assert "--jobs must be >= 1" in capsys.readouterr().err
+    assert main(["study", "--smoke", "--seeds", "1"]) == 2
+    assert "--seeds must be >= 2" in capsys.readouterr().err
 
 
 def test_sample_runs_still_load_and_are_small():
