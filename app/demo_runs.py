@@ -1,19 +1,25 @@
 """'See it work': the three ready-made experiments and how each is run (cached per setup)."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import charts
 import numpy as np
 import pandas as pd
+import presets
 import streamlit as st
+import ui
 from presets import HINGE, RISE
 
 from lrcore import REGISTRY
+from lrcore._text import for_markdown
 from lrcore.diagnose import diagnose_refined
 from lrcore.train import RunConfig, compare
 from lrcore.train.experiments import best_rows, own_norm_bounds, refine_from_runs
+from lrcore.train.findings import fmt_pm, lm_findings
 
 SEEDS = (0, 1, 2)
+RESULTS_CSV = Path(__file__).parents[1] / "docs" / "results.csv"  # the study's numbers
 LIN = REGISTRY["linear"].label  # "Linear decay", as on every page
 
 
@@ -145,3 +151,49 @@ def norm_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
     if any("e" in t for t in labels):
         labels = [f"{v:.0e}" if v == float(f"{v:.0e}") else f"{v:.1e}" for v in ticks]
     return ticks, labels
+
+
+def lm_section(path: Path | None = None) -> None:
+    """'Does refinement help a language model?': the study's committed numbers for the lm
+    problem (``lrcore.train.findings``), laid out; an info line when there are none yet."""
+    path = Path(path or RESULTS_CSV)
+    st.divider()
+    st.subheader("Does refinement help a language model?")
+    st.caption(
+        "Outside the theory: a small transformer learning next-token prediction on a Markov "
+        "chain with AdamW, the *Language model* task of 'Train and check'. The score "
+        "is the excess loss over the chain's own (nats/token); the study tuned each schedule's "
+        "peak lr, built refined (Adam rule, l1 norms) on other seeds, and scored every schedule "
+        "on fresh seeds. These are its committed numbers (docs/results.csv), not a run here."
+    )
+    try:
+        findings = lm_findings(path)
+    except ValueError as e:
+        st.error(str(e))
+        findings = None
+    if findings == []:
+        st.info(
+            "No language-model results yet: "
+            + (
+                f"{path.name} has no rows with task lm"
+                if path.is_file()
+                else f"{path.name} is not there (the study writes it)"
+            )
+            + ". Run the comparison yourself on **Train and check**."
+        )
+    for f in findings or []:
+        a, b, c = st.columns(3)
+        a.metric("Linear decay: excess loss", fmt_pm(*f.linear), help="nats/token, ± s.e.")
+        b.metric("refined: excess loss", fmt_pm(*f.refined), help="nats/token, ± s.e.")
+        c.metric("refined − linear", fmt_pm(*f.diff, signed=True), help="paired over seeds")
+        (st.success if f.helped else st.info)(f.sentence)
+        table = f.table.assign(schedule=[ui.schedule_label(s) for s in f.table.schedule])
+        st.dataframe(table, hide_index=True, key=f"demo_lm_{f.problem}")
+        st.caption(
+            f"{for_markdown(f.problem)}, {f.n_seeds} scoring seeds, each schedule at its best "
+            "peak lr: mean ± s.e. over seeds; token s.e.: the noise of one seed's score over "
+            "its held-out tokens. Holm p: the p-value of the claim on that row, Holm-adjusted "
+            "over every comparison of the study; outcome from the claim's first schedule's view."
+        )
+    if st.button("Open the language model on 'Train and check'", key="demo_lm_open"):
+        presets.open_on_train(presets.LM_SETUP)

@@ -71,6 +71,22 @@ RISE_SETUP = {
 }
 
 
+# the language model as the study runs it (lrcore compare --task lm): See it work opens it here
+LM_SETUP = {
+    "title": "the language model from 'See it work'",
+    "task": "lm",
+    "dataset": "markov",
+    "optimizer": TASK_DEFAULTS["lm"]["optimizer"],
+    "steps": TASK_DEFAULTS["lm"]["steps"],
+    "batch": TASK_DEFAULTS["lm"]["batch_size"],
+    "weight_decay": TASK_DEFAULTS["lm"]["weight_decay"],
+    "peaks": PEAKS["lm"][TASK_DEFAULTS["lm"]["optimizer"]],
+    "noise": "none",
+    "seeds": 3,
+    "schedules": ["linear", "cosine", REFINED_RUN],
+}
+
+
 def warmup_steps(task: str, steps: int) -> int:
     """The linear warm-up every named schedule gets (refined gets none: its shape warms up
     by itself): 5 % of the steps for the language model, as ``RunConfig.for_task`` gives it.

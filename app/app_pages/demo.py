@@ -6,7 +6,7 @@ import presets
 import state
 import streamlit as st
 import words
-from demo_runs import EXPERIMENTS, SEEDS, norm_ticks, run_experiment
+from demo_runs import EXPERIMENTS, SEEDS, lm_section, norm_ticks, run_experiment
 
 from lrcore import REGISTRY, smooth_norms
 from lrcore.diagnose import refined_shape
@@ -65,6 +65,7 @@ if ran:
             st.error(str(e))
 if key not in done:
     st.info("Press **Run this experiment** (under a minute; then instant).")
+    lm_section()  # the study's language model: shown with or without an experiment run
     st.stop()
 
 out = run_experiment(key)
@@ -169,3 +170,4 @@ st.plotly_chart(
     key="demo_curves",
 )
 st.caption("Mean over seeds (line) ± standard error (band), full training set, log scale.")
+lm_section()

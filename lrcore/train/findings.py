@@ -1,0 +1,210 @@
+"""What the study found, in sentences computed from its committed numbers (docs/results.csv).
+
+``lm_findings(path)``: for each language-model problem of the study, did refinement beat
+linear decay? The See it work page lays the result out; this module needs no torch and no
+Streamlit. The CSV has one row per problem x schedule at its best peak lr; for task "lm"
+the score is the excess loss (model cross-entropy - the true chain's, nats/token),
+``diff_vs_linear = score(schedule) - score(linear)`` (negative: better than linear) and
+``p_holm`` the Holm-adjusted p-value of the claim the row tests ("refined beats linear"
+on refined's row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lrcore._text import for_markdown
+
+ALPHA = 0.05  # a comparison is clear when its Holm-adjusted p-value is below this
+COLUMNS = (
+    "problem",
+    "regime",
+    "status",
+    "task",
+    "metric",
+    "schedule",
+    "peak_lr",
+    "inconclusive",
+    "degenerate",
+    "n_scoring_seeds",
+    "score_mean",
+    "score_sem",
+    "token_se",
+    "diff_vs_linear_mean",
+    "diff_vs_linear_sem",
+    "ratio_vs_linear",
+    "claim",
+    "p_t",
+    "p_holm",
+    "outcome",
+    "test_metric",
+    "test_mean",
+    "test_sem",
+)
+UNIT = "nats/token"
+# why a comparison is not a clear gain, when the study's outcome says more than the numbers
+WHY = {
+    "clearly worse": "Refined was clearly worse than linear decay.",
+    "inconclusive": "The study calls this comparison inconclusive (a best peak lr at the edge "
+    "of its grid, or a diverged seed), so it is left out of its tests.",
+    "degenerate": "The refined schedule was flagged degenerate (its norms came from a run the "
+    "schedule itself drove), so the study counts it apart.",
+}
+RERUN = "Rerun it yourself on **Train and check** (task *Language model*)."
+
+
+@dataclass(frozen=True)
+class LmFinding:
+    """Refined vs linear decay on one language-model problem of the study."""
+
+    problem: str
+    regime: str
+    helped: bool  # refined clearly better: Holm p < ALPHA and refined - linear < 0
+    sentence: str  # markdown, every number from the CSV
+    refined: tuple[float, float]  # refined's excess loss: mean, s.e. over scoring seeds
+    linear: tuple[float, float]  # linear decay's
+    diff: tuple[float, float]  # refined - linear, paired over scoring seeds: mean, s.e.
+    p_holm: float
+    n_seeds: int
+    table: pd.DataFrame  # one row per schedule, the columns the page shows
+
+
+def _num(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def fmt_pm(mean: float, se: float, signed: bool = False) -> str:
+    """``mean ± se``: the s.e. to 2 significant digits, the mean to the same decimal place.
+
+    >>> fmt_pm(0.04127, 0.00213), fmt_pm(-0.0051, 0.0012, signed=True), fmt_pm(0.084, 0.0014)
+    ('0.0413 ± 0.0021', '-0.0051 ± 0.0012', '0.0840 ± 0.0014')
+    >>> fmt_pm(0.5, float("nan")), fmt_pm(float("nan"), 0.1)
+    ('0.5', 'n/a')
+    """
+    if not np.isfinite(mean):
+        return "n/a"
+    sign = "+" if signed else ""
+    if not (np.isfinite(se) and se > 0):
+        return f"{mean:{sign}.3g}"
+    d = int(min(8, max(0, 1 - np.floor(np.log10(se)))))
+    return f"{mean:{sign}.{d}f} ± {se:.{d}f}"
+
+
+def _p(p: float) -> str:
+    """
+    >>> _p(0.0312), _p(2e-6), _p(float("nan"))
+    ('0.031', '< 0.0001', 'n/a')
+    """
+    if not np.isfinite(p):
+        return "n/a"
+    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
+
+
+def read_results(path: str | Path) -> pd.DataFrame | None:
+    """The study's CSV, or None when ``path`` does not exist; ValueError naming the file
+    when it cannot be read or lacks a column this module needs."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise ValueError(f"lm_findings: cannot read {path}: {e}") from None
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"lm_findings: {path} has no column {', '.join(missing)}")
+    return table
+
+
+def lm_findings(path: str | Path) -> list[LmFinding]:
+    """One :class:`LmFinding` per language-model problem in the study's CSV at ``path``, in
+    the CSV's order; [] when the file is missing or has no rows with task "lm"."""
+    table = read_results(path)
+    if table is None:
+        return []
+    lm = table[table.task.astype(str) == "lm"]
+    return [lm_finding(rows) for _, rows in lm.groupby("problem", sort=False)]
+
+
+def _row(rows: pd.DataFrame, schedule: str):
+    hit = rows[rows.schedule.astype(str) == schedule]
+    return hit.iloc[0] if len(hit) else None
+
+
+def lm_finding(rows: pd.DataFrame) -> LmFinding:
+    """The finding of one problem's rows (one per schedule): whether refined beat linear
+    decay clearly, and the sentence that says so with its numbers."""
+    problem, regime = str(rows.problem.iloc[0]), str(rows.regime.iloc[0])
+    ref, lin = _row(rows, "refined"), _row(rows, "linear")
+    table = _table(rows)
+    if ref is None or lin is None:
+        gone = " and ".join(n for n, r in (("refined", ref), ("linear decay", lin)) if r is None)
+        nan2 = (float("nan"), float("nan"))
+        sentence = (
+            f"The study has no {gone} result for **{for_markdown(problem)}**, so it cannot say "
+            f"whether refinement helped. {RERUN}"
+        )
+        return LmFinding(problem, regime, False, sentence, nan2, nan2, nan2, np.nan, 0, table)
+    r = (_num(ref.score_mean), _num(ref.score_sem))
+    li = (_num(lin.score_mean), _num(lin.score_sem))
+    d = (_num(ref.diff_vs_linear_mean), _num(ref.diff_vs_linear_sem))
+    p, n = _num(ref.p_holm), int(_num(ref.n_scoring_seeds))
+    helped = bool(np.isfinite(p) and p < ALPHA and d[0] < 0)
+    tail = f"(Holm-adjusted p = {_p(p)}, {n} scoring seeds)"
+    if helped:
+        share = -d[0] / li[0] if li[0] > 0 else float("nan")
+        sentence = (
+            f"**Refinement helped the language model**: refined's excess loss was "
+            f"**{fmt_pm(-d[0], d[1])} {UNIT} lower** than linear decay's"
+            + (f", {share:.0%} of linear decay's excess loss" if np.isfinite(share) else "")
+            + f" {tail}: refined {fmt_pm(*r)}, linear decay {fmt_pm(*li)} {UNIT}."
+        )
+    else:
+        sentence = (
+            f"**Refinement did not show a clear gain on the language model**: refined's excess "
+            f"loss {fmt_pm(*r)} {UNIT}, linear decay's {fmt_pm(*li)}; difference (refined − linear) "
+            f"{fmt_pm(*d, signed=True)} {tail}."
+        )
+        why = WHY.get(str(ref.outcome))
+        sentence += (f" {why}" if why else "") + f" {RERUN}"
+    if helped and bool(ref.degenerate):
+        sentence += " " + WHY["degenerate"]
+    return LmFinding(problem, regime, helped, sentence, r, li, d, p, n, table)
+
+
+def _table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per schedule: peak lr, excess loss ± s.e., token s.e., vs linear, Holm p of the claim
+    the row tests, the study's outcome, next-token accuracy."""
+    return pd.DataFrame(
+        {
+            "schedule": rows.schedule.astype(str).tolist(),
+            "peak lr": [f"{_num(v):.3g}" for v in rows.peak_lr],
+            f"excess loss ({UNIT})": [
+                fmt_pm(_num(m), _num(s))
+                for m, s in zip(rows.score_mean, rows.score_sem, strict=True)
+            ],
+            "token s.e.": [f"{_num(v):.2g}" for v in rows.token_se],
+            "vs linear": [
+                "" if s == "linear" else fmt_pm(_num(m), _num(e), signed=True)
+                for s, m, e in zip(
+                    rows.schedule, rows.diff_vs_linear_mean, rows.diff_vs_linear_sem, strict=True
+                )
+            ],
+            "claim": ["" if pd.isna(c) else str(c) for c in rows.claim],
+            "Holm p": ["" if pd.isna(p) else _p(_num(p)) for p in rows.p_holm],
+            "outcome": ["" if pd.isna(o) else str(o) for o in rows.outcome],
+            "next-token accuracy": [
+                f"{100 * _num(m):.1f}% ± {100 * _num(s):.1f}%"
+                if np.isfinite(_num(s))
+                else f"{100 * _num(m):.1f}%"
+                for m, s in zip(rows.test_mean, rows.test_sem, strict=True)
+            ],
+        }
+    )

@@ -1,0 +1,90 @@
+"""AppTest of 'See it work''s section 'Does refinement help a language model?': it lays out
+lrcore.train.findings for the study's CSV (fixtures in tests/data), says when there is none,
+and opens the language model on 'Train and check'."""
+
+import sys
+from pathlib import Path
+
+import pytest
+from _apptest import app, assert_clean
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+import demo_runs  # noqa: E402
+
+from lrcore.train.findings import lm_findings
+
+PAGE = "app_pages/demo.py"
+DATA = Path(__file__).parent / "data"
+TITLE = "Does refinement help a language model?"
+
+
+@pytest.fixture
+def results(monkeypatch):
+    """Point the page at a CSV of the test's choosing."""
+
+    def use(path):
+        monkeypatch.setattr(demo_runs, "RESULTS_CSV", Path(path))
+        return app(PAGE)
+
+    return use
+
+
+def metric(at, label: str) -> str:
+    (m,) = [m.value for m in at.metric if m.label == label]
+    return m
+
+
+@pytest.mark.parametrize("name", ["lm_helped", "lm_no_gain"])
+def test_the_section_shows_the_findings_sentence_numbers_and_table(results, name):
+    path = DATA / f"results_{name}.csv"
+    at = results(path)
+    assert_clean(at)
+    assert TITLE in [h.value for h in at.subheader]
+    (f,) = lm_findings(path)
+    box = at.success if f.helped else at.info
+    assert f.sentence in [b.value for b in box]
+    assert metric(at, "Linear decay: excess loss") == "0.0840 ± 0.0014"  # as the table
+    diff = {"lm_helped": "-0.0126 ± 0.0021", "lm_no_gain": "+0.0018 ± 0.0024"}[name]
+    assert metric(at, "refined − linear") == diff
+    (table,) = [d.value for d in at.dataframe]
+    assert table.schedule.tolist() == ["Constant", "Cosine decay", "Linear decay", "refined"]
+    assert (
+        table["excess loss (nats/token)"].tolist() == f.table["excess loss (nats/token)"].tolist()
+    )
+    assert "next-token accuracy" in table.columns and "suboptimality" not in table.columns
+    if f.helped:
+        assert "nats/token lower" in f.sentence
+    else:
+        assert "Train and check" in f.sentence
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [(DATA / "results_no_lm.csv", "has no rows with task lm"), (DATA / "nope.csv", "is not there")],
+)
+def test_no_lm_numbers_is_an_info_line_not_a_traceback(results, path, words):
+    at = results(path)
+    assert_clean(at)
+    assert TITLE in [h.value for h in at.subheader]
+    assert any(words in i.value and "Train and check" in i.value for i in at.info)
+    assert not at.metric and not at.dataframe
+
+
+def test_a_csv_without_the_columns_is_an_error_message(results, tmp_path):
+    bad = tmp_path / "results.csv"
+    bad.write_text("problem,task\nx,lm\n")
+    at = results(bad)
+    assert not at.exception
+    assert any("lm_findings:" in e.value and "has no column" in e.value for e in at.error)
+
+
+def test_the_button_opens_the_language_model_on_train(results):
+    at = results(DATA / "results_lm_no_gain.csv")
+    at.button(key="demo_lm_open").click().run()
+    assert_clean(at)
+    assert at.segmented_control(key="tr_task").value == "lm"
+    assert at.selectbox(key="tr_opt").value == "adamw"
+    assert at.number_input(key="tr_batch").value == 16
+    assert at.number_input(key="tr_steps_lm").value == 800
+    assert at.text_input(key="tr_peaks_lm_adamw").value == "0.00075, 0.0015, 0.003, 0.006, 0.012"
+    assert any("Markov" in i.value for i in at.info)

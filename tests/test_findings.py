@@ -1,0 +1,106 @@
+"""lrcore.train.findings: the language-model finding of the study, computed from its CSV
+(fixtures in tests/data: one where refined clearly beats linear, one where it does not)."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lrcore.train.findings import COLUMNS, lm_findings
+
+DATA = Path(__file__).parent / "data"
+HELPED, NO_GAIN, NO_LM = (DATA / f"results_{n}.csv" for n in ("lm_helped", "lm_no_gain", "no_lm"))
+
+
+def edited(tmp_path, source: Path, **refined) -> Path:
+    """``source`` with refined's lm row changed."""
+    t = pd.read_csv(source)
+    row = (t.task == "lm") & (t.schedule == "refined")
+    for k, v in refined.items():
+        t.loc[row, k] = v
+    out = tmp_path / "results.csv"
+    t.to_csv(out, index=False)
+    return out
+
+
+def test_a_clear_gain_is_said_with_its_size_share_and_error():
+    (f,) = lm_findings(HELPED)
+    t = pd.read_csv(HELPED).set_index(["task", "schedule"]).loc["lm"]
+    d, se, lin = (
+        t.diff_vs_linear_mean["refined"],
+        t.diff_vs_linear_sem["refined"],
+        t.score_mean["linear"],
+    )
+    assert f.helped and f.problem == "lm markov order-2 (adamw)"
+    assert f.diff == (d, se) and f.linear[0] == lin and f.p_holm == t.p_holm["refined"]
+    assert f.n_seeds == 5
+    assert f"**{-d:.4f} ± {se:.4f} nats/token lower**" in f.sentence  # 0.0126 ± 0.0021
+    assert f"{-d / lin:.0%} of linear decay's excess loss" in f.sentence  # 15%
+    assert "Holm-adjusted p = 0.031, 5 scoring seeds" in f.sentence
+    assert "refined 0.0714 ± 0.0013, linear decay 0.0840 ± 0.0014 nats/token" in f.sentence
+    assert "Train and check" not in f.sentence
+    # the table: every schedule, the study's outcome, next-token accuracy
+    assert f.table.schedule.tolist() == ["constant", "cosine", "linear", "refined"]
+    row = f.table.set_index("schedule").loc["refined"]
+    assert row["vs linear"] == "-0.0126 ± 0.0021" and row["outcome"] == "clearly better"
+    assert row["next-token accuracy"] == "39.3% ± 0.1%" and row["Holm p"] == "0.031"
+    assert "excess loss (nats/token)" in f.table.columns
+    assert f.table.set_index("schedule").loc["linear", "vs linear"] == ""
+
+
+def test_no_clear_gain_gives_both_losses_the_difference_p_and_seeds_and_points_to_train():
+    (f,) = lm_findings(NO_GAIN)
+    assert not f.helped
+    s = f.sentence
+    assert s.startswith("**Refinement did not show a clear gain on the language model**")
+    assert "refined's excess loss 0.0858 ± 0.0013 nats/token, linear decay's 0.0840 ± 0.0014" in s
+    assert "difference (refined − linear) +0.0018 ± 0.0024" in s
+    assert "(Holm-adjusted p = 1, 5 scoring seeds)" in s
+    assert "**Train and check**" in s and "lower" not in s
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        # a small p for a difference in refined's disfavour is not a gain
+        (
+            {"diff_vs_linear_mean": 0.0126, "p_holm": 0.01, "outcome": "clearly worse"},
+            "clearly worse",
+        ),
+        # an inconclusive comparison has no Holm p: not a gain, and the reason is given
+        ({"p_holm": float("nan"), "outcome": "inconclusive"}, "inconclusive"),
+        # the clear threshold is Holm's p < 0.05, not the unadjusted one
+        ({"p_holm": 0.05, "p_t": 0.004, "outcome": "no clear difference"}, None),
+    ],
+)
+def test_the_gain_is_decided_from_the_numbers(tmp_path, change, why):
+    (f,) = lm_findings(edited(tmp_path, HELPED, **change))
+    assert not f.helped
+    assert "did not show a clear gain" in f.sentence and "Train and check" in f.sentence
+    if why:
+        assert why in f.sentence
+    if change["p_holm"] != change["p_holm"]:
+        assert "p = n/a" in f.sentence
+
+
+def test_a_degenerate_refinement_is_said_even_when_it_won(tmp_path):
+    (f,) = lm_findings(edited(tmp_path, HELPED, degenerate=True))
+    assert f.helped and "flagged degenerate" in f.sentence
+
+
+def test_missing_file_or_no_lm_rows_is_no_finding_and_a_bad_file_is_a_message(tmp_path):
+    assert lm_findings(tmp_path / "results.csv") == []
+    assert lm_findings(NO_LM) == []
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(HELPED).drop(columns=["p_holm", "token_se"]).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"lm_findings: .*bad.csv has no column token_se, p_holm"):
+        lm_findings(bad)
+    assert set(COLUMNS) <= set(pd.read_csv(HELPED).columns)
+
+
+def test_a_problem_without_a_refined_row_says_so(tmp_path):
+    t = pd.read_csv(HELPED)
+    t = t[~((t.task == "lm") & (t.schedule == "refined"))]
+    t.to_csv(tmp_path / "r.csv", index=False)
+    (f,) = lm_findings(tmp_path / "r.csv")
+    assert not f.helped and "no refined result" in f.sentence
