@@ -85,8 +85,8 @@ def fmt_pm(mean: float, se: float, signed: bool = False) -> str:
 
     >>> fmt_pm(0.04127, 0.00213), fmt_pm(-0.0051, 0.0012, signed=True), fmt_pm(0.084, 0.0014)
     ('0.0413 ± 0.0021', '-0.0051 ± 0.0012', '0.0840 ± 0.0014')
-    >>> fmt_pm(0.5, float("nan")), fmt_pm(float("nan"), 0.1)
-    ('0.5', 'n/a')
+    >>> fmt_pm(0.5, float("nan")), fmt_pm(float("nan"), 0.1), fmt_pm(-1e-9, 0.00026, signed=True)
+    ('0.5', 'n/a', '+0.00000 ± 0.00026')
     """
     if not np.isfinite(mean):
         return "n/a"
@@ -94,6 +94,8 @@ def fmt_pm(mean: float, se: float, signed: bool = False) -> str:
     if not (np.isfinite(se) and se > 0):
         return f"{mean:{sign}.3g}"
     d = int(min(8, max(0, 1 - np.floor(np.log10(se)))))
+    if round(mean, d) == 0:
+        mean = 0.0  # no sign on a mean that rounds to 0 ("-0.00000")
     return f"{mean:{sign}.{d}f} ± {se:.{d}f}"
 
 
