@@ -19,9 +19,9 @@ TASK_LABELS = {  # short: three fit side by side on a phone
     "cnn": "Small CNN",
     "lm": "Language model",
 }
-TASK_BUTTONS = {  # 390 px
-    "logreg": "Logistic regression",
-    "svm": "Hinge (SVM)",
+TASK_BUTTONS = {  # all four fit side by side at 390 px
+    "logreg": "Logistic",
+    "svm": "Hinge",
     "cnn": "CNN",
     "lm": "Language model",
 }
