@@ -367,7 +367,11 @@ def _lm_section(result: StudyResult) -> list[str]:
             "linear's l1 norms by the Adam rule. Scoring seeds: "
             f"{r.problem.n_score}. The true chain's cross-entropy on the held-out tokens is "
             f"{true_ce:.4g} nats/token on average, linear's {lin.objective_mean:.4g}: the model "
-            f"is {lin.score_mean:.4g} nats/token above the floor.",
+            f"is {lin.score_mean:.4g} nats/token above the floor. A uniform guess scores "
+            f"ln {cfg.lm_vocab} = {np.log(cfg.lm_vocab):.4g}, so at this size linear decay closes "
+            f"{(np.log(cfg.lm_vocab) - lin.objective_mean) / (np.log(cfg.lm_vocab) - true_ce):.0%}"
+            " of the gap between a uniform guess and the true chain: the model is far from"
+            f" converged. {_lm_best(result, r)}",
             "",
             "| schedule | peak lr | excess loss (nats/token) | held-out cross-entropy | "
             "next-token accuracy | minus linear | Holm p |",
@@ -388,6 +392,21 @@ def _lm_section(result: StudyResult) -> list[str]:
         rc = comp.loc[CLAIMS[1][0]]
         out += ["", "Refined vs linear here: " + _lm_sentence(rc, lin) + "."]
     return out
+
+
+def _lm_best(result: StudyResult, r) -> str:
+    """Which schedule scored lowest on the language model, against linear, with its Holm p."""
+    best = r.best.set_index("schedule")
+    top = str(best.score_mean.idxmin())
+    if top == "linear":
+        return "Linear decay has the lowest excess loss."
+    comp = result.comparisons
+    row = comp[(comp.problem == r.problem.name) & (comp.claim == CLAIM_OF[top])].iloc[0]
+    return (
+        f"The lowest excess loss is {top}'s, {best.score_mean[top]:.4g} vs linear's "
+        f'{best.score_mean["linear"]:.4g} ("{row.claim}": {row.outcome}, Holm p = '
+        f"{_p(row.p_holm)})."
+    )
 
 
 def _lm_sentence(rc, lin) -> str:
@@ -424,12 +443,12 @@ def readme_block(result: StudyResult) -> str:
         f"{result.jobs} process(es)). Verdicts (clearly better = Holm p < {ALPHA:g}):",
         "",
     ]
-    for claim, *_ in CLAIMS:
-        parts = []
-        for g in regimes:
-            c = result.counts(claim, g)
-            parts.append(f"{g}: {c['verdict']}")
-        out.append(f"- **{claim}**: " + "; ".join(parts) + ".")
+    head = [c for c, *_ in CLAIMS]
+    out += ["| regime | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for g in regimes:
+        cells = [result.counts(c, g)["verdict"] for c in head]
+        out.append(f"| {g} | " + " | ".join(cells) + " |")
+    out.append("")
     rb = comp[(comp.claim == CLAIMS[1][0]) & comp.outcome.isin(["clearly better", "clearly worse"])]
     scale = {r.problem.name: r.best.set_index("schedule") for r in result.results}
     if len(rb):
@@ -451,12 +470,18 @@ def readme_block(result: StudyResult) -> str:
         out.append(
             f"- **Language model** ({r.problem.name}): "
             + _lm_sentence(rc, r.best.set_index("schedule").loc["linear"])
-            + "."
+            + ". "
+            + _lm_best(result, r)
         )
     if apart:
         for g in apart:
             c = result.counts(CLAIMS[1][0], g)
-            out.append(f"- Kept apart, {g}: refined beats linear {c['verdict']}.")
+            extra = [f"{c[k]} {k}" for k in ("inconclusive", "degenerate") if c[k]]
+            out.append(
+                f"- Kept apart, {g}: refined beats linear: {c['verdict']}"
+                + (f" ({', '.join(extra)}; see docs/results.md)" if extra else "")
+                + "."
+            )
     agree, total, p = result.bound_agrees()
     out.append(
         f"- **The bound** (own-norm scoring) called refined vs linear right on {agree} of "
