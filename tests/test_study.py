@@ -169,7 +169,7 @@ def test_study_cli_writes_report_csv_readme_and_pickle_with_two_jobs(tmp_path, c
     err = capsys.readouterr().err
     assert "[3/3] " in err and "cnn synthetic_images (smoke): " in err
     new = readme.read_text()
-    assert "old text" not in new and new.endswith("rest\n") and "**refined beats linear**" in new
+    assert "old text" not in new and new.endswith("rest\n") and "| refined beats linear |" in new
     res = pickle.loads(pkl.read_bytes())
     assert res.jobs == 2 and readme_block(res) in new
     import pandas as pd
