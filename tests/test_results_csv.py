@@ -120,6 +120,6 @@ def test_the_markdown_counts_are_the_csv_counts(committed):
                 f"| {claim} | {regime} | {len(counted)} | {better} | "
                 f"{(counted.outcome == 'clearly better').sum()} | "
                 f"{(counted.outcome == 'clearly worse').sum()} | "
-                f"{(c.outcome == 'inconclusive').sum()} | {(c.outcome == 'degenerate').sum()} |"
+                f"{(c.outcome == 'inconclusive').sum()} | {(c.outcome == 'degenerate').sum()} ("
             )
             assert row in text, row

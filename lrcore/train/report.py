@@ -37,14 +37,41 @@ LM_PILOT = (
 # full runs of the v3 problem code before the one that wrote the committed docs (facts from
 # the session that ran them; the numbers of each were compared with the committed CSV)
 RUN_HISTORY = (
-    "Two full runs of the same problem code came before the one that wrote this file: at "
+    "Three full runs of the same problem code came before the one that wrote this file: at "
     "979e518 (2026-12-02 09:15 UTC, 15.7 min under load; its markdown step failed on the v2 "
-    "report code) and at d701be0 (09:34 UTC, 10.6 min). Both CSVs equal the committed one "
-    "to the last digit (wall times aside). After seeing the first one's numbers, only the "
-    "report's wording changed, never what runs or how it is scored: the lm section's "
-    "'share of the gap closed' and 'lowest excess loss' sentences, the README's table, the "
-    "inconclusive and degenerate counts and the sign-test sentence in it."
+    "report code), d701be0 (09:34, 10.6 min) and 2f8db7e (09:54, 10.3 min). Their CSVs equal "
+    "the committed one to the last digit (wall times aside). After the first one's numbers "
+    "were seen, only the report's wording and layout changed, never what runs or how it is "
+    "scored: the lm sentences (share of the gap closed, lowest excess loss, direction of the "
+    "difference), the README table (statuses, sign p, what degenerate comparisons measured, "
+    "the refined tally and sign-test sentences), the left-out list, the CSV key, this "
+    "provenance table and the list of protocol readings; most came from a fresh-eyes review "
+    "of the 2f8db7e report."
 )
+# the verdict words (docs/protocol.md, section 5, fixes them as v2's)
+LEGEND = (
+    'Words (fixed by the protocol as in v2): a claim "A beats B" *holds* in a regime when A',
+    "is clearly better (Holm p < 0.05) on more than half of the counted problems, is",
+    "*reversed* when clearly worse on more than half, is *mixed* when some comparison is clear",
+    "but neither is more than half (3 of 7 clearly better and none worse is *mixed*), and *no",
+    "clear difference* when none is clear. *better*: a lower mean score over the scoring seeds,",
+    "however small. *counted*: neither inconclusive nor degenerate. *sign p*: the exact",
+    "one-sided sign test of 'better on k of n counted'; a regime of n problems cannot go below",
+    "2^-n. *Status*: pre-pilot (fixed before any result), post-pilot (added after pilots had",
+    "shown refined winning under rising noise), pre-registered (fixed in the protocol first).",
+)
+# docs/protocol.md, section 1: the study's history from git (facts, not recomputed)
+PROVENANCE = (
+    "| 2026-11-29 01:39-02:11 | d6a8da3, fed5794 | study v1: 7 logreg problems + 2 CNNs |",
+    "| after v1 | issue 9 | independent pilots: hinge + rising noise, refined beat linear 2-2.6x |",
+    "| 2026-11-29 11:33 | cf92276 | suboptimality scoring, the hinge task, gradient noise |",
+    "| 2026-11-29 11:34, 11:43 | ea44fe3, 16b92d7 | the demo tuned on hinge + rising noise "
+    "(a second pilot of the effect) |",
+    "| 2026-11-29 11:49 | c52445e | study v2: hinge, noise rise / flat / fall, small batch, long |",
+    "| 2026-12-02 06:25 | 3dbb2a7 | protocol v3, before the lm task existed |",
+    "| 2026-12-02 06:35, 06:37 | 3bc7a0c, c37c75a | the lm task; its pilot |",
+)
+TASK_WORDS = {"svm": "hinge", "lm": "language model"}
 DEEP_RTOL = 1e-3  # float32 CNN and lm numbers across x86 CPUs (the convex ones are float64)
 METRIC_WORDS = {
     "suboptimality": "suboptimality",
@@ -66,7 +93,7 @@ def _pm(mean: float, sem: float) -> str:
 def _p(p: float) -> str:
     if not np.isfinite(p):
         return "n/a"
-    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
 
 
 def _pct(x: float) -> str:
@@ -83,6 +110,12 @@ def _test(row) -> str:
     return f"{_pct(row.test_a)} vs {_pct(row.test_b)}"
 
 
+def _scale(x: float, metric: str) -> str:
+    if metric == "suboptimality" and x == 0:
+        return "0 (f* = 0, reached)"
+    return _g(x)
+
+
 def _wall(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
@@ -91,11 +124,17 @@ def _regime_time(result: StudyResult, g: str) -> float:
     return sum(r.wall_time for r in result.results if r.problem.regime == g)
 
 
-def _cell(c: dict) -> str:
-    extra = [f"sign p = {_p(c['sign_p'])}"] if c["conclusive"] else []
-    for k in ("inconclusive", "degenerate"):
-        if c[k]:
-            extra.append(f"{c[k]} {k}")
+def _cell(c: dict, sign: bool = True) -> str:
+    extra = [f"sign p = {_p(c['sign_p'])}"] if c["counted"] and sign else []
+    if c["inconclusive"]:
+        extra.append(f"{c['inconclusive']} inconclusive")
+    if c["degenerate"]:
+        seen = [
+            f"{c[f'degenerate clearly {w}']} clearly {w}"
+            for w in ("better", "worse")
+            if c[f"degenerate clearly {w}"]
+        ]
+        extra.append(f"{c['degenerate']} degenerate" + (f" ({', '.join(seen)})" if seen else ""))
     return c["verdict"] + ("; " + ", ".join(extra) if extra else "")
 
 
@@ -112,7 +151,7 @@ def markdown_report(result: StudyResult, command: str) -> str:
         }
     )
     seed_text = "; ".join(
-        f"{task}: {a} tuning (0..{a - 1}), {b} build ({BUILD_SEED0}..{BUILD_SEED0 + b - 1}), "
+        f"{TASK_WORDS.get(task, task)}: {a} tuning (0..{a - 1}), {b} build ({BUILD_SEED0}..{BUILD_SEED0 + b - 1}), "
         f"{c} scoring ({SCORE_SEED0}..{SCORE_SEED0 + c - 1})"
         for a, b, c, task in seeds
     )
@@ -138,7 +177,7 @@ def markdown_report(result: StudyResult, command: str) -> str:
         f"baseline runs a factor-{GRID_FACTOR:g} grid of {GRID_POINTS} peak lrs around the",
         "problem's centre; while its best (lowest mean final objective, no diverged seed) is the",
         "smallest or largest peak lr it tried, one more is added on that side, up to",
-        f"{MAX_EXTENSIONS}. Linear decay then runs at its best peak lr on the **build seeds**, and",
+        f"{MAX_EXTENSIONS} extra ({GRID_POINTS + MAX_EXTENSIONS} in all). Linear decay then runs at its best peak lr on the **build seeds**, and",
         "**refined** is refined (τ = 0.1) from those runs' seed-averaged gradient norms only (l2",
         "and the SGD rule for SGD, l1 and the Adam rule for Adam/AdamW), then tuned like the",
         "others. Every schedule runs once more at its best peak lr on the **scoring seeds**:",
@@ -149,15 +188,17 @@ def markdown_report(result: StudyResult, command: str) -> str:
         "last iterate, loss + L2 term; f_star from scipy L-BFGS for logistic regression and the",
         f"hinge's LP with HiGHS, exact to {F_STAR_TOL:g}); the language model by the **excess",
         "held-out loss**: its cross-entropy minus the true chain's on the same held-out tokens",
-        "(nats/token; its standard error over held-out sequences is given beside it); the CNNs by",
-        "the objective. A schedule whose best is still at an edge of its grid, or whose score at",
+        "(nats/token; its standard error over held-out sequences, *held-out s.e.*, is given",
+        "beside it; the lm's peak lrs are chosen by held-out cross-entropy, its objective); the",
+        "CNNs by the objective. A schedule whose best is still at an edge of its grid, or whose score at",
         f"an edge ties its best (within {TIE_RTOL:g} relative), is **inconclusive** there; a claim",
         "involving it is left out of the counts. A refinement that `diagnose_refined` flags is",
-        "**degenerate**: its claim is counted apart. Each claim on each problem is a two-sided",
-        "paired t-test over the scoring seeds; a comparison is **clear** when its p-value,",
-        f"Holm-adjusted over all {int(comp.p_holm.notna().sum())} conclusive comparisons of the",
-        f"study, is below {ALPHA:g}. Per regime: the exact one-sided sign test of 'better on k of",
-        "n conclusive problems' (a regime of n problems cannot go below 2^-n).",
+        "**degenerate**: its claim is counted apart (what it measured is still shown). Each claim",
+        "on each problem is a two-sided paired t-test over the scoring seeds; a comparison is",
+        f"**clear** when its p-value, Holm-adjusted over all {int(comp.p_holm.notna().sum())}",
+        "comparisons of the study that are not inconclusive (degenerate ones included), is below",
+        f"{ALPHA:g}. Per regime: the exact one-sided sign test of 'better on k of n counted",
+        "problems' (a regime of n problems cannot go below 2^-n).",
         "",
         "## Provenance",
         "",
@@ -169,6 +210,10 @@ def markdown_report(result: StudyResult, command: str) -> str:
         "regime's settings were fixed in the protocol before its first result (*pre-registered*).",
         f"One lm pilot ran after the protocol and before this study: {LM_PILOT}. It changed",
         f"nothing in the protocol's lm settings. {RUN_HISTORY}",
+        "",
+        "| when (UTC) | commit | what |",
+        "|---|---|---|",
+        *PROVENANCE,
         "",
         "| regime | status | problems | what is in it | wall time |",
         "|---|---|---|---|---|",
@@ -183,10 +228,9 @@ def markdown_report(result: StudyResult, command: str) -> str:
         "",
         "## Verdicts",
         "",
-        "A claim *holds* in a regime when its first schedule is clearly better on more than half",
-        "of the conclusive problems, is *reversed* when clearly worse on more than half; the",
-        "counts, p-values and every comparison follow. The CNN (interpolating, outside the",
-        "theory and the paper's deep-learning regime) is shown apart.",
+        *LEGEND,
+        "The CNN (interpolating, outside the theory and the paper's deep-learning regime) is",
+        "shown apart.",
         "",
     ]
     lines += _verdict_table(result, theory)
@@ -195,7 +239,8 @@ def markdown_report(result: StudyResult, command: str) -> str:
     agree, total, p = result.bound_agrees()
     lines += [
         "",
-        f"**The bound vs the measurement.** On {agree} of {total} conclusive SGD problems the",
+        f"**The bound vs the measurement.** On {agree} of {total} SGD problems (not inconclusive;",
+        "degenerate ones included, since the bound is about the refined schedule as built) the",
         "bound (each schedule scored with the gradient norms of its own scoring runs) calls",
         "refined vs linear the way the measured difference does; against chance (each call a",
         f"coin flip) the exact one-sided binomial p-value is {_p(p)}"
@@ -207,16 +252,17 @@ def markdown_report(result: StudyResult, command: str) -> str:
         "",
         "## Counts",
         "",
-        "| claim | regime | conclusive | better | clearly better | clearly worse | inconclusive "
-        "| degenerate | sign-test p | smallest possible p |",
+        "| claim | regime | counted | better | clearly better | clearly worse | inconclusive "
+        "| degenerate (clearly better / worse) | sign-test p | smallest possible p |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for claim, *_ in CLAIMS:
         for g in regimes:
             c = result.counts(claim, g)
             lines.append(
-                f"| {claim} | {g} | {c['conclusive']} | {c['better']} | {c['clearly better']} | "
-                f"{c['clearly worse']} | {c['inconclusive']} | {c['degenerate']} | "
+                f"| {claim} | {g} | {c['counted']} | {c['better']} | {c['clearly better']} | "
+                f"{c['clearly worse']} | {c['inconclusive']} | {c['degenerate']} "
+                f"({c['degenerate clearly better']} / {c['degenerate clearly worse']}) | "
                 f"{_p(c['sign_p'])} | {_p(c['min_p'])} |"
             )
     lines += [
@@ -236,12 +282,14 @@ def markdown_report(result: StudyResult, command: str) -> str:
         r.problem.name: float(r.best.set_index("schedule").objective_mean.get("linear", np.nan))
         for r in result.results
     }
+    r_metric = {r.problem.name: r.metric for r in result.results}
     for row in comp.itertuples():
         outcome = row.outcome + (f": {row.inconclusive}" if row.inconclusive else "")
         lines.append(
             f"| {row.problem} | {row.claim} | {_g(row.score_a)} | {_g(row.score_b)} | "
             f"{_pm(row.diff_mean, row.diff_sem) if not row.diverged else 'a seed diverged'} | "
-            f"{_g(row.ratio, 3)} | {_g(scale[row.problem])} | {_test(row)} | "
+            f"{_g(row.ratio)} | {_scale(scale[row.problem], r_metric[row.problem])} | "
+            f"{_test(row)} | "
             f"{_p(row.p_t)} | {_p(row.p_holm)} | {outcome} |"
         )
     lines += [
@@ -265,7 +313,7 @@ def markdown_report(result: StudyResult, command: str) -> str:
             )
             score = _pm(row.score_mean, row.score_sem)
             if np.isfinite(row.token_se):
-                score += f" (token s.e. {row.token_se:.2g})"
+                score += f" (held-out s.e. {row.token_se:.2g})"
             if row.diverged:
                 score += f" ({row.diverged} diverged)"
             bound = _g(row.bound_vs_linear, 3)
@@ -285,6 +333,7 @@ def markdown_report(result: StudyResult, command: str) -> str:
         + ".",
     ]
     lines += _lm_section(result)
+    lines += _apart_section(result)
     lines += [
         "",
         "## Refined schedules",
@@ -310,13 +359,21 @@ def markdown_report(result: StudyResult, command: str) -> str:
         "",
         "## Departures from the protocol",
         "",
-        "None in what was run. Where the protocol is silent, this run decided: a *tie* at an",
-        f"edge is a mean objective within {TIE_RTOL:g} relative of the best; a comparison with a",
-        "diverged scoring seed is left out of the counts like an inconclusive one (the table says",
-        "so); comparisons whose refinement is degenerate stay in the Holm family (which makes",
-        "the correction stricter, not looser); the problems ran in "
-        f"{result.jobs} worker process(es), which does not change any number (each run uses one",
-        "CPU thread and its own seeds).",
+        "None in what was run. Where the protocol is silent or loose, this run decided:",
+        "",
+        f"- a *tie* at an edge is a mean objective within {TIE_RTOL:g} relative of the best;",
+        f"- 'up to {MAX_EXTENSIONS} per schedule' is read as v2's 4 was: {MAX_EXTENSIONS} extra peak lrs",
+        f"  ({GRID_POINTS + MAX_EXTENSIONS} in all);",
+        "- a comparison with a diverged scoring seed is left out of the counts like an",
+        "  inconclusive one (the table says so);",
+        "- degenerate comparisons stay in the Holm family (stricter, not looser) and in the",
+        "  bound's count; what they measured is shown beside the count;",
+        "- the lm's standard error is over held-out *sequences* (the protocol says tokens; tokens",
+        "  within a sequence are correlated, so the per-sequence s.e. is the honest one), and its",
+        "  peak lrs are chosen by held-out cross-entropy (its objective);",
+        "- the verdict word *mixed* covers any clear result short of a majority (v2's rule);",
+        f"- the problems ran in {result.jobs} worker process(es), which does not change any number",
+        "  (each run uses one CPU thread and its own seeds).",
         "",
         "## Reproducibility and time",
         "",
@@ -344,11 +401,72 @@ def markdown_report(result: StudyResult, command: str) -> str:
     return "\n".join(lines)
 
 
+CSV_KEY = (
+    ("problem, regime, status, task, optimizer, steps", "what ran (status as in Provenance)"),
+    ("metric", "suboptimality (convex), excess_loss (lm, nats/token), objective (CNN)"),
+    ("schedule, peak_lr, peak_lrs_tried", "the schedule at its best peak lr, of how many tried"),
+    ("at_grid_edge, edge_tie, inconclusive", "best at an edge / an edge ties it / either"),
+    ("degenerate", "the problem's refinement is flagged by diagnose_refined"),
+    ("n_tuning_seeds, n_build_seeds, n_scoring_seeds", "the three seed sets' sizes"),
+    ("tuning_score_mean", "mean score on the tuning seeds (reference only)"),
+    ("score_mean, score_sem", "mean and standard error on the scoring seeds"),
+    ("token_se", "lm: s.e. of one seed's score over its held-out sequences, averaged"),
+    ("diverged_scoring_seeds", "scoring seeds whose run diverged"),
+    ("objective_mean", "the objective on the scoring seeds (lm: held-out cross-entropy)"),
+    ("linear_score_mean", "linear decay's score_mean on the same problem"),
+    (
+        "diff_vs_linear_mean, diff_vs_linear_sem",
+        "paired score(schedule) - score(linear): negative = the schedule is better than linear",
+    ),
+    ("ratio_vs_linear", "score_mean(schedule) / score_mean(linear): < 1 = better than linear"),
+    (
+        "claim, p_t, p_holm, outcome",
+        "the claim this row tests, its two-sided paired t-test p, "
+        "Holm-adjusted p, and the outcome from the claim's first schedule's side (for 'refined "
+        "beats linear': refined's; otherwise linear's)",
+    ),
+    ("test_metric, test_mean, test_sem", "test accuracy (lm: next-token accuracy)"),
+    ("bound_vs_linear", "SGD only: the schedule's bound under its own norms / linear's"),
+    ("problem_wall_s", "the problem's wall time (the only column that changes between runs)"),
+)
+
+
+def _apart_section(result: StudyResult) -> list[str]:
+    """Inconclusive and degenerate comparisons per claim and regime, and the CSV's columns."""
+    c = result.comparisons
+    out = ["", "## Left out of the counts", ""]
+    left = c[c.outcome.isin(["inconclusive", "degenerate"])]
+    if left.empty:
+        out.append("Nothing: every comparison was counted.")
+    else:
+        out += [
+            "| claim | regime | problem | why | what it measured (B - A, Holm p) |",
+            "|---|---|---|---|---|",
+        ]
+        for row in left.itertuples():
+            r = next(x for x in result.results if x.problem.name == row.problem)
+            why = (
+                row.inconclusive
+                if row.outcome == "inconclusive" and row.inconclusive
+                else "a scoring seed diverged"
+                if row.outcome == "inconclusive"
+                else "degenerate: "
+                + "; ".join(w.split(": ", 1)[-1].split(". Likely cause")[0] for w in r.warnings)
+            )
+            out.append(
+                f"| {row.claim} | {row.regime} | {row.problem} | {why} | "
+                f"{_pm(row.diff_mean, row.diff_sem)}, {_p(row.p_holm)} |"
+            )
+    out += ["", "## Columns of docs/results.csv", "", "| columns | meaning |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in CSV_KEY]
+    return out
+
+
 def _verdict_table(result: StudyResult, regimes: list[str]) -> list[str]:
-    head = [c for c, *_ in CLAIMS] + ["bound calls refined vs linear"]
+    head = ["status"] + [c for c, *_ in CLAIMS] + ["bound calls refined vs linear"]
     out = ["| regime | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for g in regimes:
-        cells = [_cell(result.counts(c, g)) for c, *_ in CLAIMS]
+        cells = [REGIMES[g].status] + [_cell(result.counts(c, g)) for c, *_ in CLAIMS]
         k, n, p = result.bound_agrees(g)
         cells.append(f"{k}/{n} (p = {_p(p)})" if n else "n/a")
         out.append(f"| {g} | " + " | ".join(cells) + " |")
@@ -378,11 +496,9 @@ def _lm_section(result: StudyResult) -> list[str]:
             "linear's l1 norms by the Adam rule. Scoring seeds: "
             f"{r.problem.n_score}. The true chain's cross-entropy on the held-out tokens is "
             f"{true_ce:.4g} nats/token on average, linear's {lin.objective_mean:.4g}: the model "
-            f"is {lin.score_mean:.4g} nats/token above the floor. A uniform guess scores "
-            f"ln {cfg.lm_vocab} = {np.log(cfg.lm_vocab):.4g}, so at this size linear decay closes "
-            f"{(np.log(cfg.lm_vocab) - lin.objective_mean) / (np.log(cfg.lm_vocab) - true_ce):.0%}"
-            " of the gap between a uniform guess and the true chain: the model is far from"
-            f" converged. {_lm_best(result, r)}",
+            f"is {lin.score_mean:.4g} nats/token above the floor. {_lm_gap(r)} "
+            f"{_lm_best(result, r)} This is a toy that, like language-model pre-training, is "
+            "non-convex and never reaches 0; it does not test the paper's LLM runs.",
             "",
             "| schedule | peak lr | excess loss (nats/token) | held-out cross-entropy | "
             "next-token accuracy | minus linear | Holm p |",
@@ -397,7 +513,7 @@ def _lm_section(result: StudyResult) -> list[str]:
             flag = " (edge)" if row.inconclusive else ""
             out.append(
                 f"| {s} | {row.peak_lr:.4g}{flag} | {_pm(row.score_mean, row.score_sem)} "
-                f"(token s.e. {row.token_se:.2g}) | {row.objective_mean:.4g} | "
+                f"(held-out s.e. {row.token_se:.2g}) | {row.objective_mean:.4g} | "
                 f"{_pct_pm(row.test_mean, row.test_sem)} | {d} | {hp} |"
             )
         rc = comp.loc[CLAIMS[1][0]]
@@ -411,16 +527,59 @@ def _sign_sentence(result: StudyResult, regimes: list[str]) -> str:
         f"{claim} in {g} (p = {_p(c['sign_p'])})"
         for claim, *_ in CLAIMS
         for g in regimes
-        if (c := result.counts(claim, g))["conclusive"] and c["sign_p"] < ALPHA
+        if (c := result.counts(claim, g))["counted"] and c["sign_p"] < ALPHA
     ]
-    sizes = {g: max(result.counts(c, g)["conclusive"] for c, *_ in CLAIMS) for g in regimes}
+    sizes = {g: max(result.counts(c, g)["counted"] for c, *_ in CLAIMS) for g in regimes}
     k = int(np.floor(np.log2(1 / ALPHA)))  # n <= k problems: 2^-n >= ALPHA
     small = [g for g in regimes if sizes[g] <= k]
     return (
-        "Sign test per regime (one-sided, 'better on k of n conclusive problems'): "
+        "Sign test per regime (one-sided, 'better on k of n counted problems'): "
         + (f"p < {ALPHA:g} for {'; '.join(low)}" if low else f"no claim reaches p < {ALPHA:g}")
-        + f". {len(small)} of {len(regimes)} regimes have {k} or fewer conclusive problems and "
+        + f". {len(small)} of {len(regimes)} regimes have {k} or fewer counted problems and "
         f"cannot reach it (the smallest possible p of n problems is 2^-n)."
+    )
+
+
+def _refined_tally(result: StudyResult, regimes: list[str]) -> str:
+    """Refined vs linear over the given regimes: how many problems went which way, and the
+    regimes (with status and problems) where the claim holds."""
+    c = result.comparisons
+    c = c[(c.claim == CLAIMS[1][0]) & c.regime.isin(regimes)]
+    clear = c.p_holm < ALPHA
+    deg = c.outcome == "degenerate"
+    parts = [
+        f"{int((clear & (c.diff_mean > 0) & ~deg).sum())} clearly better",
+        f"{int((clear & (c.diff_mean < 0) & ~deg).sum())} clearly worse",
+        f"{int((c.outcome == 'no clear difference').sum())} no clear difference",
+        f"{int(deg.sum())} degenerate ({int((deg & clear & (c.diff_mean < 0)).sum())} of them "
+        "clearly worse)",
+        f"{int((c.outcome == 'inconclusive').sum())} inconclusive",
+    ]
+    holds = [
+        f"{g} ({REGIMES[g].status}: {', '.join(c[c.regime == g].problem)})"
+        for g in regimes
+        if result.counts(CLAIMS[1][0], g)["verdict"].startswith("holds")
+    ]
+    return (
+        f"Refined vs linear on all {len(c)} problems above: "
+        + ", ".join(parts)
+        + ". "
+        + ("It holds in " + "; ".join(holds) + "." if holds else "It holds in no regime.")
+    )
+
+
+def _lm_gap(r) -> str:
+    """How far from converged the language model is: the share of the gap between a uniform
+    guess and the true chain that linear decay closes."""
+    cfg = r.problem.config
+    lin = r.best.set_index("schedule").loc["linear"]
+    true_ce = float(lin.objective_mean - lin.score_mean)
+    uniform = float(np.log(cfg.lm_vocab))
+    share = (uniform - lin.objective_mean) / (uniform - true_ce)
+    return (
+        f"At this size the model is far from converged: linear decay closes {share:.0%} of the "
+        f"gap between a uniform guess (ln {cfg.lm_vocab} = {uniform:.4g}) and the true chain "
+        f"({true_ce:.4g})."
     )
 
 
@@ -451,10 +610,12 @@ def _lm_sentence(rc, lin) -> str:
             f"refined is clearly worse, by {-gain:.4g} ± {rc.diff_sem:.2g} nats/token "
             f"({-gain / lin.score_mean:.1%} of linear's excess loss; Holm p = {_p(rc.p_holm)})"
         )
+    word = "lower (better)" if gain > 0 else "higher (worse)"
     return (
         f"{rc.outcome}: refined {rc.score_a:.4g} vs linear {rc.score_b:.4g} nats/token, "
-        f"difference {-gain:+.4g} ± {rc.diff_sem:.2g} ({-gain / lin.score_mean:+.1%} of linear's "
-        f"excess loss; t-test p = {_p(rc.p_t)}, Holm p = {_p(rc.p_holm)})"
+        f"refined's excess loss {word} by {abs(gain):.2g} ± {rc.diff_sem:.2g} "
+        f"({abs(gain) / lin.score_mean:.1%} of linear's; t-test p = {_p(rc.p_t)} before "
+        f"correction, Holm p = {_p(rc.p_holm)})"
     )
 
 
@@ -474,21 +635,34 @@ def readme_block(result: StudyResult) -> str:
         "",
     ]
     head = [c for c, *_ in CLAIMS]
-    out += ["| regime | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    out += ["| regime | status | " + " | ".join(head) + " |", "|---" * (len(head) + 2) + "|"]
     for g in regimes:
         cells = [_cell(result.counts(c, g)) for c in head]
-        out.append(f"| {g} | " + " | ".join(cells) + " |")
-    out += ["", "- " + _sign_sentence(result, regimes)]
+        out.append(f"| {g} | {REGIMES[g].status} | " + " | ".join(cells) + " |")
+    out += [
+        "",
+        "*holds* / *reversed*: clearly better / worse on more than half of the counted problems"
+        " (neither inconclusive nor degenerate); *mixed*: some clear result short of that; "
+        "*better*: a lower mean, however small; status: whether the regime was fixed before "
+        "any result (pre-pilot, pre-registered) or added after pilots had shown refined "
+        "winning (post-pilot).",
+        "",
+        "- " + _refined_tally(result, regimes),
+        "- " + _sign_sentence(result, regimes),
+    ]
     rb = comp[(comp.claim == CLAIMS[1][0]) & comp.outcome.isin(["clearly better", "clearly worse"])]
     scale = {r.problem.name: r.best.set_index("schedule") for r in result.results}
     if len(rb):
         sizes = []
         for row in rb.itertuples():
             b = scale[row.problem]
+            others = b.score_mean.drop(["refined", "linear"])
+            top = str(others.idxmin())
             sizes.append(
                 f"{row.problem} {row.outcome.split()[1]} by {abs(row.diff_mean):.2g} "
                 f"(linear {row.score_b:.3g}, objective {b.objective_mean['linear']:.3g}; "
-                f"test {_pct(row.test_a)} vs {_pct(row.test_b)})"
+                f"test {_pct(row.test_a)} vs {_pct(row.test_b)}; best other schedule {top} "
+                f"{others[top]:.3g})"
             )
         out.append(
             "- Sizes where refined is clearly better or worse than linear: "
@@ -501,21 +675,18 @@ def readme_block(result: StudyResult) -> str:
             f"- **Language model** ({r.problem.name}): "
             + _lm_sentence(rc, r.best.set_index("schedule").loc["linear"])
             + ". "
+            + _lm_gap(r)
+            + " "
             + _lm_best(result, r)
         )
     if apart:
         for g in apart:
             c = result.counts(CLAIMS[1][0], g)
-            extra = [f"{c[k]} {k}" for k in ("inconclusive", "degenerate") if c[k]]
-            out.append(
-                f"- Kept apart, {g}: refined beats linear: {c['verdict']}"
-                + (f" ({', '.join(extra)}; see docs/results.md)" if extra else "")
-                + "."
-            )
+            out.append(f"- Kept apart, {g}: refined beats linear: {_cell(c, sign=False)}.")
     agree, total, p = result.bound_agrees()
     out.append(
         f"- **The bound** (own-norm scoring) called refined vs linear right on {agree} of "
-        f"{total} conclusive SGD problems (one-sided binomial p = {_p(p)} against chance)."
+        f"{total} SGD problems (one-sided binomial p = {_p(p)} against chance)."
     )
     return "\n".join(out)
 

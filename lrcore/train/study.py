@@ -85,7 +85,8 @@ REGIMES = {
     "lm: transformer, AdamW, Markov source": Regime(
         "decoder-only transformer (d_model 64, 2 layers) on an order-2 Markov chain over 16 "
         "tokens, AdamW with 5 % warm-up, scored by excess held-out loss (nats/token); "
-        "non-convex, never reaches 0: the paper's deep-learning regime",
+        "non-convex and never reaching 0 like language-model pre-training (not interpolating), "
+        "but a toy, far from converged at this size: not the paper's LLM runs",
         "pre-registered",
     ),
     "cnn: interpolating (Adam)": Regime(
@@ -392,9 +393,10 @@ class StudyResult:
         return out
 
     def counts(self, claim: str, regime: str | None = None) -> dict:
-        """Per claim (and regime): better / clearly better / clearly worse among the conclusive
-        problems, inconclusive and degenerate ones apart, the exact sign-test p of 'better on
-        k of n', and the verdict words."""
+        """Per claim (and regime): better (lower mean score, however small) / clearly better /
+        clearly worse among the counted problems (neither inconclusive nor degenerate), the
+        inconclusive and degenerate ones apart (with what the degenerate ones measured), the
+        exact sign-test p of 'better on k of n counted', and the verdict words."""
         c = self.comparisons
         c = c[c.claim == claim]
         if regime is not None:
@@ -404,13 +406,18 @@ class StudyResult:
         better = int((counted.diff_mean > 0).sum())
         clear = int((counted.outcome == "clearly better").sum())
         lost = int((counted.outcome == "clearly worse").sum())
+        deg = c[c.outcome == "degenerate"]
+        deg_clear = deg.p_holm < ALPHA
         out = {
             "better": better,
             "clearly better": clear,
             "clearly worse": lost,
-            "conclusive": n,
+            "counted": n,
             "inconclusive": int((c.outcome == "inconclusive").sum()),
-            "degenerate": int((c.outcome == "degenerate").sum()),
+            "degenerate": len(deg),
+            # what the degenerate comparisons measured, though they are not counted
+            "degenerate clearly better": int((deg_clear & (deg.diff_mean > 0)).sum()),
+            "degenerate clearly worse": int((deg_clear & (deg.diff_mean < 0)).sum()),
             "diverged": int(c.diverged.sum()),
             "sign_p": sign_test_p(better, n),
             "min_p": 0.5**n if n else float("nan"),
@@ -518,18 +525,21 @@ def _outcome(row) -> str:
 def verdict(c: dict) -> str:
     """Words for a claim's counts in a regime.
 
-    >>> verdict({"better": 3, "clearly better": 3, "clearly worse": 0, "conclusive": 3})
+    The words are v2's, as docs/protocol.md (section 5) fixes them: *mixed* is any other
+    case with a clear result, e.g. 3 of 7 clearly better and none clearly worse.
+
+    >>> verdict({"better": 3, "clearly better": 3, "clearly worse": 0, "counted": 3})
     'holds (3/3 clearly better)'
-    >>> verdict({"better": 1, "clearly better": 0, "clearly worse": 2, "conclusive": 3})
+    >>> verdict({"better": 1, "clearly better": 0, "clearly worse": 2, "counted": 3})
     'reversed (2/3 clearly worse)'
-    >>> verdict({"better": 2, "clearly better": 0, "clearly worse": 0, "conclusive": 3})
+    >>> verdict({"better": 2, "clearly better": 0, "clearly worse": 0, "counted": 3})
     'no clear difference (2/3 better)'
-    >>> verdict({"better": 0, "clearly better": 0, "clearly worse": 0, "conclusive": 0})
-    'n/a (no conclusive problem)'
+    >>> verdict({"better": 0, "clearly better": 0, "clearly worse": 0, "counted": 0})
+    'n/a (no counted problem)'
     """
-    better, clear, lost, n = c["better"], c["clearly better"], c["clearly worse"], c["conclusive"]
+    better, clear, lost, n = c["better"], c["clearly better"], c["clearly worse"], c["counted"]
     if n == 0:
-        return "n/a (no conclusive problem)"
+        return "n/a (no counted problem)"
     if clear > n / 2:
         return f"holds ({clear}/{n} clearly better)"
     if lost > n / 2:
