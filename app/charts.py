@@ -294,6 +294,43 @@ def schedules_figure(
     return line_figure(curves, title, x_title, "learning rate", log_y)
 
 
+def round_ticks(low: float, high: float, most: int = 6) -> tuple[list[float], list[str]]:
+    """Round tick values for a linear axis covering ``low`` .. ``high``: a 1-2-2.5-5 step giving
+    at most ``most`` ticks, the first at or below ``low`` and the last at or above ``high`` (so
+    the axis can run from tick to tick), every label with the same decimals.
+
+    >>> round_ticks(0.578, 0.672)[1]
+    ['0.56', '0.58', '0.60', '0.62', '0.64', '0.66', '0.68']
+    >>> round_ticks(0.55, 2.9)[1]
+    ['0.5', '1.0', '1.5', '2.0', '2.5', '3.0']
+    """
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
+        span = abs(low) if np.isfinite(low) and low else 1.0
+        low, high = low - 0.05 * span, high + 0.05 * span
+    raw = (high - low) / max(1, most - 1)
+    base = 10.0 ** np.floor(np.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * base
+        first, last = np.floor(low / step + 1e-9), np.ceil(high / step - 1e-9)
+        if last - first + 1 <= most + 1:
+            break
+    vals = [float(v * step) for v in np.arange(first, last + 1)]
+    decimals = max(0, int(-np.floor(np.log10(step) + 1e-9)) + (m == 2.5))
+    return vals, [f"{v:.{decimals}f}" for v in vals]
+
+
+def fit_linear_y(fig: go.Figure) -> go.Figure:
+    """A linear y axis from the round tick at or below the lowest value of ``fig``'s traces to
+    the one at or above the highest (bands included), labelled with :func:`round_ticks`."""
+    ys = [np.asarray(t.y, dtype=np.float64) for t in fig.data if t.y is not None and len(t.y)]
+    y = np.concatenate(ys) if ys else np.array([])
+    y = y[np.isfinite(y)]
+    if not len(y):
+        return fig
+    vals, text = round_ticks(float(y.min()), float(y.max()))
+    return fig.update_yaxes(type="linear", range=[vals[0], vals[-1]], tickvals=vals, ticktext=text)
+
+
 def band_figure(
     groups: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
     title: str,

@@ -16,11 +16,20 @@ from lrcore._text import for_markdown
 from lrcore.diagnose import diagnose_refined
 from lrcore.train import RunConfig, compare
 from lrcore.train.experiments import best_rows, own_norm_bounds, refine_from_runs
-from lrcore.train.findings import fmt_pm, lm_findings
+from lrcore.train.findings import UNIT, fmt_pm, fmt_short, lm_findings
 
 SEEDS = (0, 1, 2)
 RESULTS_CSV = Path(__file__).parents[1] / "docs" / "results.csv"  # the study's numbers
 LIN = REGISTRY["linear"].label  # "Linear decay", as on every page
+# the lm table's columns kept narrow: all of them fit 1280 px
+LM_COLUMNS = {
+    # the names stay in view when a phone scrolls the table sideways; 96 px: "Cosine decay"
+    "schedule": st.column_config.TextColumn(width=96, pinned=True),
+    "peak lr": st.column_config.TextColumn(width="small"),
+    "held-out s.e.": st.column_config.TextColumn(help="over the held-out sequences"),
+    "Holm p": st.column_config.TextColumn(width="small"),
+    "accuracy": st.column_config.TextColumn(help="next-token accuracy, held-out tokens"),
+}
 
 
 @dataclass(frozen=True)
@@ -185,15 +194,28 @@ def lm_section(path: Path | None = None) -> None:
         a, b, c = st.columns(3)
         a.metric("Linear decay: excess loss", fmt_pm(*f.linear), help="nats/token, ± s.e.")
         b.metric("refined: excess loss", fmt_pm(*f.refined), help="nats/token, ± s.e.")
-        c.metric("refined − linear", fmt_pm(*f.diff, signed=True), help="paired over seeds")
+        c.metric(
+            "refined − linear", fmt_short(*f.diff, signed=True), help="paired over seeds, ± s.e."
+        )
         (st.success if f.helped else st.info)(f.sentence)
         table = f.table.assign(schedule=[ui.schedule_label(s) for s in f.table.schedule])
-        st.dataframe(table, hide_index=True, key=f"demo_lm_{f.problem}")
+        st.dataframe(
+            table,
+            hide_index=True,
+            key=f"demo_lm_{f.problem}",
+            column_config=LM_COLUMNS,
+        )
         st.caption(
             f"{for_markdown(f.problem)}, {f.n_seeds} scoring seeds, each schedule at its best "
-            "peak lr: mean ± s.e. over seeds; token s.e.: the noise of one seed's score over "
-            "its held-out tokens. Holm p: the p-value of the claim on that row, Holm-adjusted "
-            "over every comparison of the study; outcome from the claim's first schedule's view."
+            f"peak lr. Excess loss in {UNIT}: mean ± s.e. over seeds; held-out s.e.: the "
+            "standard error of one seed's score over its held-out sequences (mean over seeds); "
+            "vs linear: the schedule's excess loss minus linear decay's, paired over seeds. "
+            "Every row but linear's tests a claim against linear decay (refined's row: refined "
+            "beats linear; the others: linear beats that schedule). Holm p: that claim's "
+            "p-value after Holm's correction over every comparison of the study; outcome: "
+            "whether linear decay (or refined, on the refined row) is clearly better, clearly "
+            "worse, or neither, after Holm's correction. Accuracy: next-token accuracy on the "
+            "held-out tokens."
         )
     if st.button("Open the language model on 'Train and check'", key="demo_lm_open"):
         presets.open_on_train(presets.LM_SETUP)

@@ -83,7 +83,8 @@ LM_SETUP = {
     "peaks": PEAKS["lm"][TASK_DEFAULTS["lm"]["optimizer"]],
     "noise": "none",
     "seeds": 3,
-    "schedules": ["linear", "cosine", REFINED_RUN],
+    # constant too: the study found it the lowest at this size
+    "schedules": ["linear", "cosine", "constant", REFINED_RUN],
 }
 
 

@@ -25,6 +25,18 @@ NAMES = {
 }
 
 
+# narrow columns for short values, so the results table keeps within a laptop's page
+TABLE_COLUMNS = {
+    "peak lr": st.column_config.TextColumn(width="small"),
+    "grid edge": st.column_config.TextColumn(
+        width="small", help="the best peak lr sat at an end of the grid, even after extending it"
+    ),
+    "held-out s.e.": st.column_config.TextColumn(width="small"),
+    "diverged": st.column_config.NumberColumn(width="small", help="seeds that diverged"),
+    "learned": st.column_config.TextColumn(width="small"),
+}
+
+
 def names(task: str) -> tuple[str, str, str]:
     """(score, objective, test metric) column names for ``task``.
 
@@ -117,7 +129,7 @@ def show() -> None:
             if convex
             else "Excess loss = the model's cross-entropy minus the true Markov chain's on the same "
             "held-out tokens (last iterate; the chain's entropy rate is the floor, 0 here); "
-            "token s.e.: the standard error of that difference over the held-out sequences, "
+            "held-out s.e.: the standard error of that difference over the held-out sequences, "
             "mean over seeds. Next-token accuracy on the held-out tokens."
             if lm
             else "The objective is the full training loss + L2 term at the last iterate."
@@ -139,7 +151,7 @@ def show() -> None:
     shown = {
         "schedule": [ui.schedule_label(str(n)) for n in best.schedule],
         "peak lr": [f"{v:.3g}" for v in best.peak_lr],
-        "best at grid edge": np.where(best.at_grid_edge, "yes", ""),
+        "grid edge": np.where(best.at_grid_edge.astype(bool), "yes", "no"),
     }
     if scored:
         shown[score] = [
@@ -149,7 +161,7 @@ def show() -> None:
             )
         ]
     if lm:
-        shown["token s.e."] = [words.fmt_sig(v, 2) for v in best.suboptimality_se_mean]
+        shown["held-out s.e."] = [words.fmt_sig(v, 2) for v in best.suboptimality_se_mean]
     shown[objective] = [
         words.fmt_pm(m, s) for m, s in zip(best.objective_mean, best.objective_sem, strict=True)
     ]
@@ -171,7 +183,9 @@ def show() -> None:
         ]
     shown["diverged"] = best.diverged.astype(int)
     shown["learned"] = [learned_word(n, ok) for n, ok in zip(best.schedule, learned, strict=True)]
-    st.dataframe(pd.DataFrame(shown), hide_index=True, key="train_table")
+    st.dataframe(
+        pd.DataFrame(shown), hide_index=True, key="train_table", column_config=TABLE_COLUMNS
+    )
     if refined_from is not None:
         st.caption(refined_caption(cfg))
     if cfg.optimizer != "sgd" and "linear" in set(best.schedule):
@@ -244,7 +258,7 @@ def show() -> None:
         every = {
             "schedule": [ui.schedule_label(str(n)) for n in table.schedule],
             "peak lr": [f"{v:.3g}" for v in table.peak_lr],
-            "best": np.where(table.best, "yes", ""),
+            "best": np.where(table.best, "yes", "no"),
             "seeds": table.n_seeds,
             "diverged": table.diverged,
         }
@@ -266,24 +280,21 @@ def show() -> None:
 
     groups = [(ui.schedule_label(n), *c) for n, c in curves.items() if c is not None]
     if groups:
-        # an excess loss near 0 can dip below it on the held-out tokens: no log axis then
-        log_y = not lm or all(np.all(g[2] > 0) for g in groups)
-        st.plotly_chart(
-            charts.band_figure(
-                groups,
-                f"{words.capitalised(score.split(' (')[0])} over training",
-                "step",
-                "objective − f*" if convex else score,
-                log_y=log_y,
-                max_decades=6,  # a line that reaches the optimum would stretch the axis to 1e-12
-            ),
-            key="train_curves",
+        # the language model's excess loss spans well under a decade (and can dip below 0 on
+        # the held-out tokens): a linear axis fitted to the data, with round ticks
+        fig = charts.band_figure(
+            groups,
+            f"{words.capitalised(score.split(' (')[0])} over training",
+            "step",
+            "objective − f*" if convex else score,
+            log_y=not lm,
+            max_decades=6,  # a line that reaches the optimum would stretch the axis to 1e-12
         )
+        st.plotly_chart(charts.fit_linear_y(fig) if lm else fig, key="train_curves")
         st.caption(
             "Each schedule at its best peak lr: mean over seeds (line) ± standard error (band), "
             + (
-                "held-out tokens, "
-                + ("log scale." if log_y else "linear scale (a mean dipped to 0 or below).")
+                "held-out tokens, linear scale fitted to the curves."
                 if lm
                 else "full training set, log scale (at most 6 decades below the top)."
             )

@@ -40,6 +40,11 @@ def shown_table(at):
     return at.dataframe[0].value
 
 
+def every_peak_shown(at):
+    (table,) = [d.value for d in at.dataframe if "seeds" in d.value.columns]
+    return table
+
+
 def every_peak(at):
     """The library's full table (every peak lr): the numbers the results come from."""
     return at.session_state["train_result"]["table"]
@@ -73,6 +78,9 @@ def test_adam_with_its_defaults_learns_and_the_table_shows_the_library_values():
     table, full = shown_table(at), every_peak(at)
     assert table["schedule"].tolist() == ["Linear decay", "Cosine decay"]  # registry labels
     assert (table["learned"] == "yes").all()
+    # flags read yes/no, never a blank cell; nothing diverged
+    assert table["grid edge"].tolist() == ["no", "no"] and table["diverged"].tolist() == [0, 0]
+    assert set(every_peak_shown(at)["best"]) == {"yes", "no"}
     for _, row in table.iterrows():
         best = full[(full.schedule.map(label) == row.schedule) & full.best].iloc[0]
         assert " ± " in row["test accuracy"], row["test accuracy"]  # every row, cosine too
@@ -110,7 +118,7 @@ def test_runs_that_do_not_learn_are_flagged_and_the_header_says_so():
     assert f"**Linear decay** (peak lr {table['peak lr'][0]}, test accuracy {acc:.1%})" in warning
     assert any("no schedule learned" in h.value for h in at.subheader)
     # the grid was extended down from 50 and the best is still at its lowest edge
-    assert table["best at grid edge"].tolist() == ["yes"]
+    assert table["grid edge"].tolist() == ["yes"]
     assert float(table["peak lr"][0]) == pytest.approx(full.peak_lr.min(), rel=5e-3)
 
 
@@ -129,7 +137,7 @@ def test_a_best_peak_lr_at_the_grid_edge_is_flagged_from_the_table():
     # best is still its largest peak lr
     assert full.peak_lr.tolist() == pytest.approx([0.001, 0.002, 0.004, 0.008, 0.016, 0.032])
     assert best.peak_lr == pytest.approx(0.032) and best.at_grid_edge
-    assert shown_table(at)["best at grid edge"].tolist() == ["yes"]
+    assert shown_table(at)["grid edge"].tolist() == ["yes"]
     (warning,) = [w.value for w in at.warning if "edge of the grid" in w.value]
     assert "**Linear decay** at 0.032 (highest)" in warning
 

@@ -6,17 +6,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lrcore.train.findings import COLUMNS, lm_findings
+from lrcore.train.findings import COLUMNS, fmt_short, lm_findings
 
 DATA = Path(__file__).parent / "data"
 HELPED, NO_GAIN, NO_LM = (DATA / f"results_{n}.csv" for n in ("lm_helped", "lm_no_gain", "no_lm"))
 
 
-def edited(tmp_path, source: Path, **refined) -> Path:
-    """``source`` with refined's lm row changed."""
+def edited(tmp_path, source: Path, schedule: str = "refined", **change) -> Path:
+    """``source`` with ``schedule``'s lm row changed."""
     t = pd.read_csv(source)
-    row = (t.task == "lm") & (t.schedule == "refined")
-    for k, v in refined.items():
+    row = (t.task == "lm") & (t.schedule == schedule)
+    for k, v in change.items():
         t.loc[row, k] = v
     out = tmp_path / "results.csv"
     t.to_csv(out, index=False)
@@ -42,9 +42,13 @@ def test_a_clear_gain_is_said_with_its_size_share_and_error():
     # the table: every schedule, the study's outcome, next-token accuracy
     assert f.table.schedule.tolist() == ["constant", "cosine", "linear", "refined"]
     row = f.table.set_index("schedule").loc["refined"]
-    assert row["vs linear"] == "-0.0126 ± 0.0021" and row["outcome"] == "clearly better"
-    assert row["next-token accuracy"] == "39.3% ± 0.1%" and row["Holm p"] == "0.031"
-    assert "excess loss (nats/token)" in f.table.columns
+    assert row["vs linear"] == "-0.013 ± 0.002" and row["outcome"] == "clearly better"
+    assert row["accuracy"] == "39.3% ± 0.1%" and row["Holm p"] == "0.031"
+    # short headers (the page's table fits 1280 px): no claim column (the caption says it)
+    assert f.table.columns.tolist() == [
+        "schedule", "peak lr", "excess loss", "held-out s.e.", "vs linear", "Holm p",
+        "outcome", "accuracy",
+    ]  # fmt: skip
     assert f.table.set_index("schedule").loc["linear", "vs linear"] == ""
 
 
@@ -54,8 +58,9 @@ def test_no_clear_gain_gives_both_losses_the_difference_p_and_seeds_and_points_t
     s = f.sentence
     assert s.startswith("**Refinement did not show a clear gain on the language model**")
     assert "refined's excess loss 0.0858 ± 0.0013 nats/token, linear decay's 0.0840 ± 0.0014" in s
-    assert "difference (refined − linear) +0.0018 ± 0.0024" in s
-    assert "(Holm-adjusted p = 1, 5 scoring seeds)" in s
+    assert "refined's is higher (worse) by 0.0018 ± 0.0024" in s  # the direction in words
+    assert "(Holm-adjusted p = 1, 5 scoring seeds)" in s  # p_t 0.37: no "before correction"
+    assert "lowest excess loss" not in s  # linear's is the lowest
     assert "**Train and check**" in s and "lower" not in s
 
 
@@ -104,3 +109,44 @@ def test_a_problem_without_a_refined_row_says_so(tmp_path):
     t.to_csv(tmp_path / "r.csv", index=False)
     (f,) = lm_findings(tmp_path / "r.csv")
     assert not f.helped and "no refined result" in f.sentence
+
+
+def test_a_p_below_alpha_only_before_correction_is_said_with_the_family_size(tmp_path):
+    path = edited(tmp_path, NO_GAIN, p_t=0.026, p_holm=0.63)
+    family = int(pd.read_csv(path).p_holm.notna().sum())
+    (f,) = lm_findings(path)
+    assert not f.helped and f.family == family == 4 and f.p_t == 0.026
+    assert (
+        "(p = 0.026 before correction, 0.63 after Holm's over the study's 4 comparisons; "
+        "5 scoring seeds)" in f.sentence
+    )
+
+
+def test_a_lower_refined_not_clear_says_lower_and_a_tie_says_so(tmp_path):
+    (f,) = lm_findings(edited(tmp_path, NO_GAIN, diff_vs_linear_mean=-0.0018))
+    assert "refined's is lower (better) by 0.0018 ± 0.0024" in f.sentence
+    (f,) = lm_findings(edited(tmp_path, NO_GAIN, diff_vs_linear_mean=1e-7))
+    assert "the same to within rounding" in f.sentence
+
+
+def test_a_lowest_schedule_other_than_linear_and_refined_is_named_with_its_numbers(tmp_path):
+    path = edited(tmp_path, NO_GAIN, "constant", score_mean=0.0612, p_holm=0.22)
+    t = pd.read_csv(path)
+    (f,) = lm_findings(path)
+    lin = t[(t.task == "lm") & (t.schedule == "linear")].score_mean.iloc[0]
+    assert (
+        f"**Constant** has the lowest excess loss, 0.061 vs linear decay's {lin:.3f} "
+        "(its comparison with linear decay: Holm p = 0.22, clearly better)" in f.sentence
+    )
+    # the explanation is offered as a reading, not as a finding
+    assert "One reading, which the study did not test" in f.sentence
+    assert "may still be far from converged" in f.sentence
+    (g,) = lm_findings(edited(tmp_path, HELPED, "cosine", score_mean=0.05))
+    assert "**Cosine decay** has the lowest excess loss, 0.050" in g.sentence
+    assert "converged" not in g.sentence  # the reading is about constant only
+
+
+def test_fmt_short_fits_a_metric_tile():
+    assert fmt_short(0.001969, 0.000572, signed=True) == "+0.0020 ± 0.0006"
+    assert fmt_short(-0.0684, 0.0134, signed=True) == "-0.068 ± 0.013"
+    assert len(fmt_short(0.001969146728515625, 0.0005716163940009911, signed=True)) <= 16

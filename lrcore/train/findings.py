@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lrcore._text import for_markdown
+from lrcore.registry import REGISTRY
 
 ALPHA = 0.05  # a comparison is clear when its Holm-adjusted p-value is below this
 COLUMNS = (
@@ -71,6 +72,8 @@ class LmFinding:
     p_holm: float
     n_seeds: int
     table: pd.DataFrame  # one row per schedule, the columns the page shows
+    p_t: float = float("nan")  # refined's claim before Holm's correction
+    family: int = 0  # comparisons Holm's correction ran over (the CSV's rows with a p_holm)
 
 
 def _num(x) -> float:
@@ -96,6 +99,30 @@ def fmt_pm(mean: float, se: float, signed: bool = False) -> str:
     d = int(min(8, max(0, 1 - np.floor(np.log10(se)))))
     if round(mean, d) == 0:
         mean = 0.0  # no sign on a mean that rounds to 0 ("-0.00000")
+    return f"{mean:{sign}.{d}f} ± {se:.{d}f}"
+
+
+def fmt_short(mean: float, se: float, signed: bool = False) -> str:
+    """``mean ± se`` short enough for a metric tile: the mean to 2 significant digits, the s.e.
+    to the same decimal place (to its own 2 significant digits when it is the coarser).
+
+    >>> fmt_short(0.001969, 0.000572, signed=True), fmt_short(-0.0126, 0.0021, signed=True)
+    ('+0.0020 ± 0.0006', '-0.013 ± 0.002')
+    >>> fmt_short(0.0018, 0.0024, signed=True), fmt_short(-1e-9, 0.00026, signed=True)
+    ('+0.0018 ± 0.0024', '+0.00000 ± 0.00026')
+    >>> fmt_short(0.5787, float("nan")), fmt_short(float("nan"), 0.1)
+    ('0.58', 'n/a')
+    """
+    if not np.isfinite(mean):
+        return "n/a"
+    sign = "+" if signed else ""
+    if not (np.isfinite(se) and se > 0):
+        return f"{mean:{sign}.2g}"
+    d_se = 1 - int(np.floor(np.log10(se)))
+    d = d_se if mean == 0 else min(d_se, 1 - int(np.floor(np.log10(abs(mean)))))
+    d = int(min(8, max(0, d)))
+    if round(mean, d) == 0:
+        mean = 0.0
     return f"{mean:{sign}.{d}f} ± {se:.{d}f}"
 
 
@@ -132,7 +159,8 @@ def lm_findings(path: str | Path) -> list[LmFinding]:
     if table is None:
         return []
     lm = table[table.task.astype(str) == "lm"]
-    return [lm_finding(rows) for _, rows in lm.groupby("problem", sort=False)]
+    family = int(table.p_holm.notna().sum())  # Holm's correction ran over every tested claim
+    return [lm_finding(rows, family) for _, rows in lm.groupby("problem", sort=False)]
 
 
 def _row(rows: pd.DataFrame, schedule: str):
@@ -140,9 +168,68 @@ def _row(rows: pd.DataFrame, schedule: str):
     return hit.iloc[0] if len(hit) else None
 
 
-def lm_finding(rows: pd.DataFrame) -> LmFinding:
+def _label(schedule: str) -> str:
+    spec = REGISTRY.get(schedule)
+    return spec.label if spec is not None else schedule
+
+
+def _direction(d: tuple[float, float]) -> str:
+    """refined - linear in words.
+
+    >>> _direction((0.001969, 0.000572)), _direction((-0.0126, 0.0021))
+    ('higher (worse) by 0.0020 ± 0.0006', 'lower (better) by 0.013 ± 0.002')
+    """
+    if not np.isfinite(d[0]):
+        return "not comparable"
+    size = fmt_short(abs(d[0]), d[1])
+    if float(size.split(" ")[0]) == 0:
+        return f"the same to within rounding ({fmt_short(*d, signed=True)})"
+    return f"{'higher (worse)' if d[0] > 0 else 'lower (better)'} by {size}"
+
+
+def _p_words(p_t: float, p: float, n: int, family: int) -> str:
+    """The p-value in brackets: before and after Holm's correction when only the
+    uncorrected one is below ALPHA (the reader would otherwise not see why it is not clear)."""
+    if np.isfinite(p_t) and p_t < ALPHA and np.isfinite(p) and p >= ALPHA and family:
+        return (
+            f"(p = {_p(p_t)} before correction, {_p(p)} after Holm's over the study's "
+            f"{family} comparisons; {n} scoring seeds)"
+        )
+    return f"(Holm-adjusted p = {_p(p)}, {n} scoring seeds)"
+
+
+def _lowest(rows: pd.DataFrame, linear: float) -> str:
+    """A sentence when neither linear nor refined has the lowest excess loss: which did, and a
+    reading of why (marked as one, not a finding)."""
+    score = pd.to_numeric(rows.score_mean, errors="coerce")
+    if not score.notna().any():
+        return ""
+    best = rows.loc[score.idxmin()]
+    name = str(best.schedule)
+    if name in ("linear", "refined"):
+        return ""
+    p = _num(best.p_holm)
+    test = (
+        f" (its comparison with linear decay: Holm p = {_p(p)}, {best.outcome})"
+        if np.isfinite(p)
+        else ""
+    )
+    reading = (
+        " One reading, which the study did not test: at this size and step count the model "
+        "may still be far from converged, so no decay pays off."
+        if name == "constant"
+        else ""
+    )
+    return (
+        f" **{_label(name)}** has the lowest excess loss, {_num(best.score_mean):.3f} vs linear "
+        f"decay's {linear:.3f}{test}.{reading}"
+    )
+
+
+def lm_finding(rows: pd.DataFrame, family: int = 0) -> LmFinding:
     """The finding of one problem's rows (one per schedule): whether refined beat linear
-    decay clearly, and the sentence that says so with its numbers."""
+    decay clearly, and the sentence that says so with its numbers; ``family``: how many
+    comparisons Holm's correction ran over (0: unknown)."""
     problem, regime = str(rows.problem.iloc[0]), str(rows.regime.iloc[0])
     ref, lin = _row(rows, "refined"), _row(rows, "linear")
     table = _table(rows)
@@ -157,9 +244,9 @@ def lm_finding(rows: pd.DataFrame) -> LmFinding:
     r = (_num(ref.score_mean), _num(ref.score_sem))
     li = (_num(lin.score_mean), _num(lin.score_sem))
     d = (_num(ref.diff_vs_linear_mean), _num(ref.diff_vs_linear_sem))
-    p, n = _num(ref.p_holm), int(_num(ref.n_scoring_seeds))
+    p, n, p_t = _num(ref.p_holm), int(_num(ref.n_scoring_seeds)), _num(ref.p_t)
     helped = bool(np.isfinite(p) and p < ALPHA and d[0] < 0)
-    tail = f"(Holm-adjusted p = {_p(p)}, {n} scoring seeds)"
+    tail = _p_words(p_t, p, n, family)
     if helped:
         share = -d[0] / li[0] if li[0] > 0 else float("nan")
         sentence = (
@@ -171,38 +258,40 @@ def lm_finding(rows: pd.DataFrame) -> LmFinding:
     else:
         sentence = (
             f"**Refinement did not show a clear gain on the language model**: refined's excess "
-            f"loss {fmt_pm(*r)} {UNIT}, linear decay's {fmt_pm(*li)}; difference (refined − linear) "
-            f"{fmt_pm(*d, signed=True)} {tail}."
+            f"loss {fmt_pm(*r)} {UNIT}, linear decay's {fmt_pm(*li)}; refined's is "
+            f"{_direction(d)} {tail}."
         )
         why = WHY.get(str(ref.outcome))
-        sentence += (f" {why}" if why else "") + f" {RERUN}"
+        sentence += (f" {why}" if why else "") + _lowest(rows, li[0]) + f" {RERUN}"
+    if helped:
+        sentence += _lowest(rows, li[0])
     if helped and bool(ref.degenerate):
         sentence += " " + WHY["degenerate"]
-    return LmFinding(problem, regime, helped, sentence, r, li, d, p, n, table)
+    return LmFinding(problem, regime, helped, sentence, r, li, d, p, n, table, p_t, family)
 
 
 def _table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per schedule: peak lr, excess loss ± s.e., token s.e., vs linear, Holm p of the claim
-    the row tests, the study's outcome, next-token accuracy."""
+    """Per schedule: peak lr, excess loss ± s.e. over seeds, held-out s.e. (over held-out
+    sequences), vs linear, Holm p of the claim the row tests, the study's outcome, next-token
+    accuracy. Short headers: the page's table must fit a laptop's width."""
     return pd.DataFrame(
         {
             "schedule": rows.schedule.astype(str).tolist(),
             "peak lr": [f"{_num(v):.3g}" for v in rows.peak_lr],
-            f"excess loss ({UNIT})": [
+            "excess loss": [
                 fmt_pm(_num(m), _num(s))
                 for m, s in zip(rows.score_mean, rows.score_sem, strict=True)
             ],
-            "token s.e.": [f"{_num(v):.2g}" for v in rows.token_se],
+            "held-out s.e.": [f"{_num(v):.2g}" for v in rows.token_se],
             "vs linear": [
-                "" if s == "linear" else fmt_pm(_num(m), _num(e), signed=True)
+                "" if s == "linear" else fmt_short(_num(m), _num(e), signed=True)
                 for s, m, e in zip(
                     rows.schedule, rows.diff_vs_linear_mean, rows.diff_vs_linear_sem, strict=True
                 )
             ],
-            "claim": ["" if pd.isna(c) else str(c) for c in rows.claim],
             "Holm p": ["" if pd.isna(p) else _p(_num(p)) for p in rows.p_holm],
             "outcome": ["" if pd.isna(o) else str(o) for o in rows.outcome],
-            "next-token accuracy": [
+            "accuracy": [
                 f"{100 * _num(m):.1f}% ± {100 * _num(s):.1f}%"
                 if np.isfinite(_num(s))
                 else f"{100 * _num(m):.1f}%"
