@@ -32,6 +32,10 @@ TABLE_COLUMNS = {
         width="small", help="the best peak lr sat at an end of the grid, even after extending it"
     ),
     "held-out s.e.": st.column_config.TextColumn(width="small"),
+    "bound ÷ linear": st.column_config.TextColumn(
+        help="each schedule's bound under the gradient norms of its own runs, over linear "
+        "decay's (SGD only)"
+    ),
     "diverged": st.column_config.NumberColumn(width="small", help="seeds that diverged"),
     "learned": st.column_config.TextColumn(width="small"),
 }
@@ -176,7 +180,7 @@ def show() -> None:
     if cfg.optimizer == "sgd" and "linear" in set(best.schedule):
         # each schedule's bound under the norms of its OWN runs (not linear's), over linear's;
         # a degenerate refined schedule's ratio carries the diagnostic's caveat
-        shown["bound ÷ linear's (own norms)"] = [
+        shown["bound ÷ linear"] = [
             (f"{words.fmt_sig(v)}×" if np.isfinite(v) else "")
             + (" (degenerate: see below)" if diagnosis and n == "refined" else "")
             for n, v in zip(best.schedule, own_norm_bounds(best, runs), strict=True)
