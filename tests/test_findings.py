@@ -3,6 +3,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -150,3 +151,20 @@ def test_fmt_short_fits_a_metric_tile():
     assert fmt_short(0.001969, 0.000572, signed=True) == "+0.0020 ± 0.0006"
     assert fmt_short(-0.0684, 0.0134, signed=True) == "-0.068 ± 0.013"
     assert len(fmt_short(0.001969146728515625, 0.0005716163940009911, signed=True)) <= 16
+
+
+def test_lm_gap_closed_from_the_study_csv(tmp_path):
+    """(ln 16 - linear's held-out CE) / (ln 16 - the true chain's CE), the chain's CE being
+    linear's CE minus its excess loss; None without a CSV or without lm rows."""
+    from lrcore.train.findings import lm_gap_closed
+
+    rows = pd.DataFrame(
+        {c: [np.nan] for c in COLUMNS}
+        | {"task": ["lm"], "schedule": ["linear"], "objective_mean": [2.6], "score_mean": [0.5]}
+    )
+    rows.to_csv(tmp_path / "r.csv", index=False)
+    want = (np.log(16) - 2.6) / (np.log(16) - 2.1)
+    assert lm_gap_closed(tmp_path / "r.csv") == pytest.approx(want, rel=1e-12)
+    assert lm_gap_closed(tmp_path / "missing.csv") is None
+    rows.assign(task="svm").to_csv(tmp_path / "s.csv", index=False)
+    assert lm_gap_closed(tmp_path / "s.csv") is None

@@ -299,3 +299,25 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
             ],
         }
     )
+
+
+def lm_gap_closed(path: str | Path, vocab: int = 16) -> float | None:
+    """The share of the gap between a uniform guess (ln ``vocab``) and the true chain that
+    linear decay closes on the study's first lm problem, from its CSV (None without one).
+
+    The true chain's cross-entropy is linear's held-out cross-entropy (``objective_mean``)
+    minus its excess loss (``score_mean``).
+    """
+    try:
+        rows = read_results(path)
+    except ValueError:
+        return None
+    if rows is None:
+        return None
+    lin = rows[(rows.task == "lm") & (rows.schedule == "linear")]
+    if lin.empty or "objective_mean" not in lin.columns:
+        return None
+    ce, excess = _num(lin.objective_mean.iloc[0]), _num(lin.score_mean.iloc[0])
+    uniform = float(np.log(vocab))
+    share = (uniform - ce) / (uniform - (ce - excess))
+    return float(share) if np.isfinite(share) else None
