@@ -57,7 +57,7 @@ def test_optax_section_runs():
 
 
 def _table() -> dict[str, list[str]]:
-    part = README.split("### Schedule conventions", 1)[1]
+    part = README.split("### Schedule conventions", 1)[1].split("\n## ", 1)[0]  # to the next section
     rows = [r for r in part.splitlines() if r.startswith("| ") and not r.startswith("| schedule")]
     return {
         cells[0]: cells[1:4]

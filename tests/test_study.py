@@ -334,3 +334,24 @@ if __name__ == "__main__":  # regenerate the golden numbers of the smoke study
         )
         + "\n"
     )
+
+
+def test_workers_do_not_run_the_callers_main_script(tmp_path, monkeypatch):
+    """Under Streamlit or AppTest, ``__main__`` is a page script (app/main.py); spawned workers
+    would re-run it and die (BrokenProcessPool in the full suite). They must not run it."""
+    import sys
+    import types
+
+    from lrcore.train.study import _workers_skip_main
+
+    script = tmp_path / "main.py"
+    script.write_text("raise SystemExit('the main script ran in a worker')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    before = dict(vars(fake))
+    res = run_study(smoke_problems()[:2], jobs=2)  # spawned workers: would die on the script
+    assert [r.problem.name for r in res.results] == [p.name for p in smoke_problems()[:2]]
+    assert dict(vars(fake)) == before  # restored
+    with _workers_skip_main():
+        assert not hasattr(fake, "__file__") and fake.__spec__ is None

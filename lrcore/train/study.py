@@ -23,8 +23,10 @@ whole study; per regime, an exact one-sided sign test. Nothing is dropped.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -574,13 +576,35 @@ def run_study(
         # the costliest first, so that the last to finish is a short one
         order = sorted(range(len(problems)), key=lambda i: -_cost(problems[i]))
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_one_problem, problems[i], tau, None): i for i in order}
+            with _workers_skip_main():  # the workers start on the first submits
+                futures = {pool.submit(_one_problem, problems[i], tau, None): i for i in order}
             for k, fut in enumerate(as_completed(futures), 1):
                 i = futures[fut]
                 out[i] = fut.result()
                 if on_problem is not None:
                     on_problem(k, len(problems), problems[i].name, out[i].wall_time)
     return StudyResult(out, time.perf_counter() - start, versions(), max(int(jobs), 1))  # type: ignore[arg-type]
+
+
+@contextmanager
+def _workers_skip_main():
+    """Spawned workers re-run the parent's ``__main__`` script before they start, unless it
+    has no ``__file__``. Under Streamlit (AppTest included) or a notebook that script is not
+    the caller's: a page's main.py would run in every worker and break it. The workers need
+    only :func:`_one_problem`, which they import from this module, so hide the script while
+    they start."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _cost(prob: Problem) -> float:
