@@ -93,7 +93,7 @@ def _head_text(src: Source, head: bytes) -> str:
         if not truncated or e.start < len(head) - 4:
             raise LogError(
                 f"{src.name}: not a text log (byte {e.start} is not UTF-8) and not a "
-                "TensorBoard event file"
+                "TensorBoard event file; if it is text, save it as UTF-8"
             ) from None
         text = head[: e.start].decode("utf-8-sig")
     if not text.strip():
@@ -186,6 +186,7 @@ def open_log(source, fmt: str | None = None) -> LogFile:
     Every failure, whatever raised it inside a parser, is a :class:`LogError` naming the file.
     """
     src = open_source(source)
+    decoded = src.notes  # how the bytes were decoded (UTF-32, Windows-1252), for the report
     src, recorded = _lrcore_comment(src)
     name, head = _detect(src, fmt)
     try:
@@ -193,7 +194,9 @@ def open_log(source, fmt: str | None = None) -> LogFile:
     except LogError:
         raise
     except UnicodeDecodeError as e:  # invalid UTF-8 after the part detection looked at
-        raise LogError(f"{src.name}: not UTF-8 text (byte {e.start} of a field)") from None
+        raise LogError(
+            f"{src.name}: not UTF-8 text (byte {e.start} of a field); save the file as UTF-8"
+        ) from None
     except RecursionError:
         raise LogError(f"{src.name}: nested too deeply to read (not a log)") from None
     except MemoryError:
@@ -204,6 +207,8 @@ def open_log(source, fmt: str | None = None) -> LogFile:
         raise LogError(f"{src.name}: cannot read as {label} ({detail})") from None
     if not series:
         raise LogError(f"{src.name}: no numeric series found")
+    for s in series.values():
+        s.notes = (*decoded, *s.notes)
     if name == "hf_trainer" and recorded is None:
         recorded = hf_recorded(src.text())
     return LogFile(src.name, name, series, recorded)

@@ -91,6 +91,12 @@ def clean(
         duplicates = int(len(steps) - last.sum())
         steps, values = steps[last], values[last]
 
+    notes = tuple(raw.notes)
+    if len(steps) and steps[0] < 0:  # kept as they are: only the report says so
+        notes += (
+            f"steps start at {int(steps[0]):,}: negative step numbers kept as they are "
+            "(steps usually count from 0)",
+        )
     report = CleaningReport(
         rows_read=n,
         missing=int(missing.sum()),
@@ -100,7 +106,7 @@ def clean(
         resorted=resorted,
         non_numeric=int(non_numeric.sum()),
         unreadable=raw.unreadable,
-        notes=tuple(raw.notes),
+        notes=notes,
     )
     if len(values) < 2:
         raise LogError(

@@ -238,17 +238,45 @@ def parse_tensorboard_json(src: Source, head: str) -> dict[str, RawSeries]:
 
 def detect_jsonl(head: str, src: Source) -> bool:
     """Two lines that are JSON objects each (a pretty-printed document's first line is a
-    bare ``{``)."""
-    lines = [ln.strip() for ln in first_lines(head, 2)]
+    bare ``{``); a file of one such line with a step key; or a JSON array of objects
+    (pandas' ``to_json(orient="records")``), read as the same records."""
+    if _records_array(head):
+        return True
+    lines = [ln.strip() for ln in first_lines(head, 3)]
+    if len(lines) == 1 and src.size() <= len(head.encode()) + 3:  # the whole file: one line
+        return _one_record(lines[0])
     return (
-        len(lines) == 2
-        and all(ln.startswith("{") for ln in lines)
+        len(lines) >= 2
+        and all(ln.startswith("{") for ln in lines[:2])
         and lines[0].endswith("}")
         and len(lines[0]) > 1
     )
 
 
+def _records_array(head: str) -> bool:
+    """``[{...`` (a list of objects; ``[[`` is a TensorBoard download)."""
+    body = head.lstrip("\ufeff \t\r\n")
+    return body.startswith("[") and body[1:].lstrip().startswith("{")
+
+
+def _one_record(line: str) -> bool:
+    """A line that is one JSON object of scalars with a step key (a log of one record)."""
+    if not (line.startswith("{") and line.endswith("}")):
+        return False
+    try:
+        rec = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return (  # scalars only: a one-line trainer_state.json holds a global_step and a list
+        isinstance(rec, dict)
+        and any(k in rec for k in STEP_NAMES)
+        and not any(isinstance(v, list | dict) for v in rec.values())
+    )
+
+
 def parse_jsonl(src: Source, head: str) -> dict[str, RawSeries]:
+    if _records_array(head):
+        return _parse_records_array(src)
     numbered = [(n, ln) for n, ln in enumerate(src.text().splitlines(), start=1) if ln.strip()]
     records = _jsonl_at_once(numbered)
     if records is None:  # something is wrong: line by line, to say which line
@@ -264,6 +292,28 @@ def parse_jsonl(src: Source, head: str) -> dict[str, RawSeries]:
     series = _records_to_series(src, records, lambda i: line_of[i], "line")
     if not series:
         raise LogError(f"{src.name}: no numeric values besides the step")
+    return series
+
+
+def _parse_records_array(src: Source) -> dict[str, RawSeries]:
+    """A JSON array of records ``[{"step": 1, "grad_norm": 0.5}, ...]``: the records of JSON
+    lines, named by their index in messages, with a note in the report."""
+    doc = _json_doc(src)
+    if not isinstance(doc, list):
+        raise LogError(f"{src.name}: expected a JSON array of records, got a {type(doc).__name__}")
+    if not doc:
+        raise LogError(f"{src.name}: an empty JSON array (no records)")
+    if not set(map(type, doc)) <= {dict}:
+        i = next(i for i, e in enumerate(doc) if not isinstance(e, dict))
+        raise LogError(
+            f"{src.name}, item [{i}]: expected a JSON object, got {type(doc[i]).__name__}"
+        )
+    series = _records_to_series(src, doc, lambda i: f"[{i}]", "item")
+    if not series:
+        raise LogError(f"{src.name}: no numeric values besides the step")
+    note = f"read as a JSON array of {len(doc):,} records (one object per step, like JSON lines)"
+    for s in series.values():
+        s.notes = (*s.notes, note)
     return series
 
 

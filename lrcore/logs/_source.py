@@ -40,6 +40,7 @@ class Source:
     data: bytes | None = None  # set for bytes and uploads
     event_files: tuple[Path, ...] = ()  # set for a folder of TensorBoard event files
     inner: str | None = None  # the member's name when the log came out of a .gz / .zip
+    notes: tuple[str, ...] = ()  # for the cleaning report: how the bytes were decoded
 
     @property
     def file_name(self) -> str:
@@ -137,9 +138,11 @@ def _unpack(src: Source) -> Source:
             )
         src = _UNPACKERS[kind](src)
     head = src.head()
+    if head[:4] in _UTF32_BOMS:
+        return _from_utf32(src)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(head):
-        src = _from_utf16(src)
-    return src
+        return _from_utf16(src)
+    return _from_cp1252(src, head)
 
 
 def _archive_kind(src: Source, head: bytes) -> str | None:
@@ -149,7 +152,22 @@ def _archive_kind(src: Source, head: bytes) -> str | None:
         return "zip"
     if head[257:262] == b"ustar":
         return "tar"
+    if len(head) >= 1024 and src.size() % 512 == 0 and _all_zero(src, head):
+        return "tar"  # an empty tar archive is only its end-of-archive blocks of zeros
     return None
+
+
+def _all_zero(src: Source, head: bytes) -> bool:
+    """Whether every byte of the file is zero (read in pieces, never held whole)."""
+    if head.count(0) != len(head):
+        return False
+    if src.data is not None:
+        return src.data.count(0) == len(src.data)
+    with open(src.path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            if chunk.count(0) != len(chunk):
+                return False
+    return True
 
 
 def _stream(opener, name: str, what: str, compressed: int) -> bytes:
@@ -206,8 +224,16 @@ def _ignored(member: str) -> bool:
     )
 
 
-def _the_one_log(src: Source, archive: str, members: list, names: list[str]):
-    """The single member of an archive that must hold exactly one log (else a LogError)."""
+def _the_one_log(src: Source, archive: str, members: list, names: list[str], entries: list[str]):
+    """The single member of an archive that must hold exactly one log (else a LogError);
+    ``entries`` names everything the archive holds (folders and macOS extras too)."""
+    if not entries:
+        raise LogError(f"{src.name}: an empty {archive.removeprefix('a ')} with no log inside")
+    if not members:
+        raise LogError(
+            f"{src.name}: {archive} with no log inside, only folders or macOS / Windows "
+            f"extras: {name_list(entries)}"
+        )
     if len(members) != 1:
         raise LogError(
             f"{src.name}: {archive} must hold exactly one log, found {len(members)}"
@@ -227,7 +253,8 @@ def _unzip(src: Source) -> Source:
                     f"{src.name}: an Excel workbook, not a log; save the sheet as CSV "
                     "(File > Save As > CSV) and pass that file"
                 )
-            m = _the_one_log(src, "a zip file", members, [m.filename for m in members])
+            names = [m.filename for m in members]
+            m = _the_one_log(src, "a zip file", members, names, z.namelist())
             if m.flag_bits & 0x1:
                 raise LogError(
                     f"{src.name}: {m.filename!r} is encrypted (a password-protected zip); "
@@ -243,7 +270,8 @@ def _untar(src: Source) -> Source:
     try:
         with _fileobj(src) as raw, tarfile.open(fileobj=raw, mode="r:") as t:
             members = [m for m in t.getmembers() if m.isfile() and not _ignored(m.name)]
-            m = _the_one_log(src, "a tar archive", members, [m.name for m in members])
+            names = [m.name for m in members]
+            m = _the_one_log(src, "a tar archive", members, names, t.getnames())
             data = _stream(lambda: t.extractfile(m), src.name, f"tar member {m.name!r}", src.size())
     except (tarfile.TarError, OSError, EOFError) as e:
         raise LogError(f"{src.name}: a damaged tar archive ({e})") from None
@@ -267,6 +295,59 @@ def _looks_utf16(head: bytes) -> bool:
 
 def _read_all(src: Source) -> bytes:
     return src.data if src.data is not None else src.path.read_bytes()
+
+
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+
+
+def _from_utf32(src: Source) -> Source:
+    """UTF-32 text with a byte-order mark, as UTF-8 bytes (refused when it does not decode)."""
+    try:
+        text = _read_all(src).decode("utf-32")
+    except UnicodeDecodeError as e:
+        raise LogError(
+            f"{src.name}: starts with a UTF-32 byte-order mark but is not UTF-32 text "
+            f"(byte {e.start:,}); save the log as UTF-8"
+        ) from None
+    note = "read as UTF-32 text (decoded by its byte-order mark)"
+    return Source(src.name, data=text.encode("utf-8"), inner=src.inner, notes=(note,))
+
+
+def _from_cp1252(src: Source, head: bytes) -> Source:
+    """Text that is not UTF-8 but is Windows-1252 (a CSV saved by Excel on Windows, a header
+    with "\u00b5" or "\u00e9"), as UTF-8 bytes with a note; anything else as it is (detection
+    says what it is not). Only the head decides whether to look: a file whose head is UTF-8
+    is never read whole here."""
+    if b"\x00" in head or "tfevents" in src.file_name:
+        return src
+    try:
+        head.decode("utf-8-sig")
+        return src
+    except UnicodeDecodeError as e:
+        if src.size() > len(head) and e.start >= len(head) - 4:
+            return src  # the head ends inside a multi-byte character: UTF-8 so far
+    raw = _read_all(src)
+    try:
+        raw.decode("utf-8-sig")
+        return src
+    except UnicodeDecodeError as e:
+        at = e.start
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return src  # a byte Windows-1252 leaves undefined: not such a text file
+    sample = text[:2000]
+    if sum(c.isascii() for c in sample) < 0.9 * len(sample) or any(
+        c < " " and c not in "\t\r\n" for c in sample
+    ):
+        return src  # logs are mostly ASCII with no control characters
+    shown = raw[at : at + 1].decode("cp1252")
+    note = (
+        f"not UTF-8 (byte {at:,} is 0x{raw[at]:02X}): read as Windows-1252, the encoding "
+        f"Excel saves CSV in, where it is {shown!r}; save the file as UTF-8 (Excel: "
+        "'CSV UTF-8') if a name looks wrong"
+    )
+    return Source(src.name, data=text.encode("utf-8"), inner=src.inner, notes=(note,))
 
 
 def _from_utf16(src: Source) -> Source:
