@@ -6,16 +6,17 @@ Categories: ``out`` (--out never destroys an input, never blocks, checked before
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import os
-import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _archives import tar_bytes, zip_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -441,26 +442,14 @@ def test_wandb_time_axis_is_refused_naming_the_column():
 CSV = ("step,grad_norm\n" + GOOD).encode()
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
+_zip = functools.partial(zip_bytes, compression=zipfile.ZIP_DEFLATED)
 
 
 def _gz(data: bytes) -> bytes:
     return gzip.compress(data)
 
 
-def _tar(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as t:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+_tar = functools.partial(tar_bytes, mode="w:gz")
 
 
 def _encrypted_zip() -> bytes:

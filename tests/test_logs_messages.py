@@ -7,32 +7,15 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
+from _archives import tar_bytes as _tar
+from _archives import zip_bytes as _zip
 
 from lrcore.cli import main
 from lrcore.logs import load_log
-
-
-def _tar(members: dict[str, bytes], mode: str = "w") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as t:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 def _folder_only_tar() -> bytes:
