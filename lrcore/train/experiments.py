@@ -218,6 +218,18 @@ def compare(
     return (table, runs) if return_runs else table
 
 
+def schedule_changes(config: RunConfig, sched) -> dict:
+    """The RunConfig changes that run ``sched`` (a registry name or a shape) in ``config``'s
+    place: a name keeps the config's warm-up (and its params when it is the config's own
+    schedule); a shape, such as a refined one, gets neither."""
+    named = isinstance(sched, str)
+    return {
+        "schedule": sched,
+        "schedule_params": config.schedule_params if named and sched == config.schedule else {},
+        "warmup_steps": config.warmup_steps if named else 0,
+    }
+
+
 def _tune(config, named, seeds, grid, runs, tried, on_step, extend_grid, max_extensions) -> None:
     """Run ``named`` schedules on ``grid``, then extend each one whose best is at an edge."""
     pending = {label: list(grid) for label in named}
@@ -231,13 +243,7 @@ def _tune(config, named, seeds, grid, runs, tried, on_step, extend_grid, max_ext
                     keys.append((label, float(peak), int(seed)))
                     configs.append(
                         config.with_(
-                            schedule=sched,
-                            peak_lr=float(peak),
-                            seed=int(seed),
-                            schedule_params=config.schedule_params
-                            if isinstance(sched, str) and sched == config.schedule
-                            else {},
-                            warmup_steps=config.warmup_steps if isinstance(sched, str) else 0,
+                            peak_lr=float(peak), seed=int(seed), **schedule_changes(config, sched)
                         )
                     )
         runs.update(zip(keys, run_many(configs, on_step=on_step), strict=True))

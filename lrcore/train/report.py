@@ -11,6 +11,7 @@ import numpy as np
 
 from lrcore.diagnose import FALL_FROM, FALL_TO, LATE_PEAK, MAX_NORM_FALL, MIN_ABOVE_HALF
 from lrcore.train.experiments import GRID_FACTOR, GRID_POINTS
+from lrcore.train.findings import gap_closed
 from lrcore.train.objective import F_STAR_TOL
 from lrcore.train.study import (
     ALPHA,
@@ -575,7 +576,7 @@ def _lm_gap(r) -> str:
     lin = r.best.set_index("schedule").loc["linear"]
     true_ce = float(lin.objective_mean - lin.score_mean)
     uniform = float(np.log(cfg.lm_vocab))
-    share = (uniform - lin.objective_mean) / (uniform - true_ce)
+    share = gap_closed(lin.objective_mean, lin.score_mean, cfg.lm_vocab)
     return (
         f"At this size the model is far from converged: linear decay closes {share:.0%} of the "
         f"gap between a uniform guess (ln {cfg.lm_vocab} = {uniform:.4g}) and the true chain "

@@ -35,7 +35,13 @@ import pandas as pd
 
 from lrcore.diagnose import diagnose_refined, refined_shape
 from lrcore.train.config import RunConfig
-from lrcore.train.experiments import best_rows, compare, own_norm_bounds, refine_from_runs
+from lrcore.train.experiments import (
+    best_rows,
+    compare,
+    own_norm_bounds,
+    refine_from_runs,
+    schedule_changes,
+)
 from lrcore.train.loop import OnStep, run_many
 
 BASELINES = ("constant", "step", "cosine", "linear")
@@ -612,17 +618,6 @@ def _cost(prob: Problem) -> float:
     return per_step * prob.config.steps * prob.n_tune * len(prob.schedules)
 
 
-def _spec(config: RunConfig, sched) -> dict:
-    """The RunConfig changes of one schedule, as compare's tuning makes them (a registry name
-    keeps the problem's warm-up, a refined shape gets none)."""
-    named = isinstance(sched, str)
-    return {
-        "schedule": sched,
-        "schedule_params": config.schedule_params if named and sched == config.schedule else {},
-        "warmup_steps": config.warmup_steps if named else 0,
-    }
-
-
 def _edges(table: pd.DataFrame) -> dict[str, tuple[bool, bool, str, int]]:
     """Per schedule of a compare table: (best at an edge, an edge ties the best, why, tried)."""
     out = {}
@@ -673,7 +668,10 @@ def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemRe
         )
     lin_peak = float(lin.peak_lr.iloc[0])
     build = run_many(
-        [cfg.with_(peak_lr=lin_peak, seed=s, **_spec(cfg, "linear")) for s in prob.build_seeds],
+        [
+            cfg.with_(peak_lr=lin_peak, seed=s, **schedule_changes(cfg, "linear"))
+            for s in prob.build_seeds
+        ],
         on_step=on_step,
     )
     ok = [r for r in build if r.ok]
@@ -715,7 +713,11 @@ def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemRe
         for seed in prob.score_seeds:
             keys.append((row.schedule, float(row.peak_lr), seed))
             configs.append(
-                cfg.with_(peak_lr=float(row.peak_lr), seed=seed, **_spec(cfg, specs[row.schedule]))
+                cfg.with_(
+                    peak_lr=float(row.peak_lr),
+                    seed=seed,
+                    **schedule_changes(cfg, specs[row.schedule]),
+                )
             )
     scored = dict(zip(keys, run_many(configs, on_step=on_step), strict=True))
     t4 = time.perf_counter()
