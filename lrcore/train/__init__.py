@@ -28,6 +28,9 @@ _EXPORTS = {
     "RefineRetrain": "lrcore.train.experiments",
     "GradNormRecorder": "lrcore.train.recorder",
     "load_dataset": "lrcore.train.data",
+    "AdamC": "lrcore.train.adamc",
+    "adamc_param_groups": "lrcore.train.adamc",
+    "normalized_parameters": "lrcore.train.adamc",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -33,7 +33,7 @@ TASK_DEFAULTS = {
 }
 LM_WARMUP_FRACTION = 0.05
 CONVEX_TASKS = ("logreg", "svm")  # computed in float64 on the CPU; f_star is known
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adamc")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "float32", "float64")
 NOISES = ("none", "flat", "rise", "fall")  # see lrcore.train.noise.noise_profile
@@ -47,12 +47,14 @@ class RunConfig:
     # the multiclass hinge of Crammer & Singer, the theory's loss class), "cnn" (small conv net)
     # or "lm" (small decoder-only transformer on a Markov source: non-convex, never reaches 0)
     dataset: str = "digits"  # see TASKS; all ship with scikit-learn or are generated
-    optimizer: str = "sgd"  # "sgd" (l2 norms, refine with sgd) or "adam"/"adamw" (l1 norms)
+    optimizer: str = "sgd"  # "sgd" (l2 norms, refine with sgd) or "adam"/"adamw"/"adamc" (l1
+    # norms); "adamc" is adamw whose decay on normalized weights is lr_t**2 / peak_lr * decay
+    # (lrcore.train.adamc; on tasks without normalization layers it equals adamw)
     momentum: float = 0.0  # SGD momentum (0 = plain SGD, the setting the theory covers)
     steps: int = 1000  # optimizer steps (the T of the schedule)
     batch_size: int = 32  # examples per step, drawn i.i.d. with replacement
     peak_lr: float = 0.1  # the schedule's largest lr; shapes are peak-normalised
-    weight_decay: float = 0.0  # L2 for sgd/adam, decoupled for adamw
+    weight_decay: float = 0.0  # L2 for sgd/adam, decoupled for adamw and adamc
     schedule: str | tuple = "linear"  # a registry name, or a shape (tuple of floats, peak 1)
     schedule_params: dict = field(default_factory=dict)  # registry parameters, e.g. {"power": 2}
     warmup_steps: int = 0  # linear warm-up in front of a registry schedule
@@ -209,7 +211,7 @@ class RunConfig:
     @property
     def l2_in_objective(self) -> bool:
         """Weight decay is an L2 term of the objective (sgd, adam), not decoupled (adamw)."""
-        return self.weight_decay > 0 and self.optimizer != "adamw"
+        return self.weight_decay > 0 and self.optimizer not in ("adamw", "adamc")
 
     @property
     def norm_type(self) -> str:

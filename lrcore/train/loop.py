@@ -151,6 +151,9 @@ def _run_group(
         model.params,
         momentum=cfg0.momentum,
         weight_decay=0.0 if l2 else cfg0.weight_decay,
+        # adamc: the normalized weights (lrcore.train.adamc's rule; the lm's hidden matrices)
+        corrected=getattr(model, "normalized", None),
+        max_lr=torch.tensor([c.peak_lr for c in group], device=device, dtype=dtype),
     )
     noise = _Noise(group, model.params, device) if cfg0.noise != "none" else None
     lr_table = np.stack([c.lrs() for c in group])  # float64, kept for the results

@@ -144,6 +144,9 @@ class SmallCNN:
     example_losses = staticmethod(LogReg.example_losses)
 
 
+_HIDDEN = ("qkv_w", "proj_w", "fc_w", "out_w")
+
+
 class TinyLM:
     """R copies of a decoder-only transformer for next-token prediction.
 
@@ -152,7 +155,8 @@ class TinyLM:
     -> residual), a final LayerNorm and an untied linear head. Initialisation (numpy,
     ``default_rng([seed, 7])``): weights normal(0, 0.02), the two residual output projections
     of each block normal(0, 0.02 / sqrt(2 * layers)) (GPT-2), biases 0, LayerNorm gains 1.
-    Every parameter has a leading run dimension R; AdamW's decay applies to all of them.
+    Every parameter has a leading run dimension R; AdamW's decay applies to all of them
+    (AdamC's corrected decay to the hidden matrices, ``normalized``).
 
     ``logits`` reads (R, N, L) tokens and returns (R, N, L - k + 1, vocab): the predictions
     for the targets at positions ``k .. L`` (``k`` = the source's order; earlier targets have
@@ -210,6 +214,10 @@ class TinyLM:
             for n in self.names
         ]
         self._p = dict(zip(self.names, self.params, strict=True))
+        # the hidden weight matrices reach a LayerNorm before they are used (pre-norm blocks):
+        # the weights lrcore.train.adamc counts as normalized; embeddings, the output head,
+        # biases and LayerNorm gains are the rest
+        self.normalized = [n.rsplit(".", 1)[-1] in _HIDDEN for n in self.names]
         self._mask = torch.ones(L, L, dtype=torch.bool, device=device).triu(1)
 
     @staticmethod
