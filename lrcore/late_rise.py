@@ -1,0 +1,198 @@
+"""Gradient norms that rise late in a run: how much, where, and whether the loss dropped there.
+
+Refinement reads late-rising norms as a reason to anneal early. That is right when the rise is
+noise imposed from outside (the theory's case), and wrong when the rise comes from the run
+learning something new: a small transformer's norms rise several-fold exactly when it starts
+to use a longer context (a learning transition), and a schedule refined from them anneals
+before the transition and loses most of what the run learned (lrcore's study, protocol v4,
+docs/results.md). Weight decay on normalized layers also makes norms grow as the lr decays
+(Defazio 2025, arXiv:2506.02285; :mod:`lrcore.train.adamc`).
+
+:func:`late_rise` measures the rise once, for every entry point (``lrcore.analyse``,
+``lrcore inspect``, the app, the helpers); :func:`diagnose_late_rise` turns it into a warning
+in the range where the study saw refinement lose, with the study's numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from lrcore._validate import as_norms
+
+__all__ = [
+    "COINCIDE_WITHIN",
+    "LATE_RISE_FROM",
+    "LATE_RISE_TO",
+    "LOSS_DROP_MIN",
+    "RISE_WARN",
+    "LateRise",
+    "diagnose_late_rise",
+    "late_rise",
+]
+
+LATE_RISE_FROM = (0.4, 0.6)  # mid-run: after warm-up transients, before any anneal
+LATE_RISE_TO = (0.9, 1.0)  # the last tenth
+# late-rise ratio = median norm in LATE_RISE_TO / median norm in LATE_RISE_FROM (by step, so a
+# log of every step and one of every 10th step agree). On the four real logs in the repo's
+# reference set it is 0.84 (RoBERTa, l1), 1.08 (Faster R-CNN), 1.16 (ViT, l1), 1.57 (ImageNet)
+RISE_WARN = 3.0  # warn from this ratio on (set by protocol v4 from the study, see below)
+LOSS_DROP_MIN = 0.1  # the loss falls by at least this share from mid-run to the last tenth
+COINCIDE_WITHIN = 0.15  # the norms' half-rise and the loss's half-drop lie this close (progress)
+_SMOOTH = 0.05  # running-median width, as a share of the points, for locating the two halves
+_MAX_POINTS = 4000  # longer logs are sampled evenly for locating (the ratio uses every point)
+
+
+@dataclass(frozen=True)
+class LateRise:
+    """How the norms (and, when logged, the training loss) move from mid-run to the end."""
+
+    ratio: float  # median norm over the last tenth / over 40-60 % of the run
+    rise_at: float | None  # progress where the smoothed norms first pass the geometric middle
+    # of the two levels, searched after 10 % of the run (None: no rise, ratio < 1.25)
+    loss_drop: float | None = None  # share the loss falls from 40-60 % to the last tenth
+    loss_drop_at: float | None = None  # progress where the smoothed loss first falls halfway
+    # between the two levels (None: no loss logged, or it does not fall)
+
+    @property
+    def coincides(self) -> bool | None:
+        """Whether the rise comes with a loss drop at the same time (None: no loss logged)."""
+        if self.loss_drop is None:
+            return None
+        return bool(
+            self.loss_drop >= LOSS_DROP_MIN
+            and self.rise_at is not None
+            and self.loss_drop_at is not None
+            and abs(self.rise_at - self.loss_drop_at) <= COINCIDE_WITHIN
+        )
+
+    def describe(self) -> str:
+        """One line for people: ``'late rise 6.9x (halfway at 71 % of the run); ...'``."""
+        line = f"late rise {self.ratio:.3g}x (median norm, last tenth vs 40-60 % of the run)"
+        if self.rise_at is not None:
+            line += f", halfway up at {self.rise_at:.0%}"
+        if self.loss_drop is not None:
+            line += f"; training loss {'falls' if self.loss_drop >= 0 else 'rises'} "
+            line += f"{abs(self.loss_drop):.0%} over the same stretch"
+            if self.loss_drop_at is not None:
+                line += f", halfway down at {self.loss_drop_at:.0%}"
+            if self.coincides:
+                line += " (at the same time as the rise)"
+        return line
+
+
+def _progress(steps, n: int, fn: str) -> np.ndarray:
+    st = np.arange(n, dtype=np.float64) if steps is None else np.asarray(steps, dtype=np.float64)
+    if st.shape != (n,):
+        raise ValueError(f"{fn}: steps has {st.size} values but the series has {n}")
+    if n > 1 and not np.all(np.diff(st) > 0):
+        raise ValueError(f"{fn}: steps must be strictly increasing")
+    span = st[-1] - st[0] if n > 1 else 0.0
+    return (st - st[0]) / span if span > 0 else np.zeros(n)
+
+
+def _median(values: np.ndarray, prog: np.ndarray, window: tuple[float, float]) -> float:
+    lo, hi = window
+    inside = (prog >= lo) & ((prog < hi) if hi < 1 else (prog <= hi))
+    if not inside.any():  # a very short log: the nearest point
+        inside = np.zeros(len(values), dtype=bool)
+        inside[int(np.argmin(np.abs(prog - (lo + hi) / 2)))] = True
+    return float(np.median(values[inside]))
+
+
+def _crossing(values, prog, level: float, up: bool) -> float | None:
+    """First progress after 10 % where the running median passes ``level``."""
+    if len(values) > _MAX_POINTS:
+        idx = np.linspace(0, len(values) - 1, _MAX_POINTS).round().astype(int)
+        values, prog = values[idx], prog[idx]
+    width = max(1, int(_SMOOTH * len(values)) | 1)
+    smooth = median_filter(values, size=width, mode="nearest")
+    hit = (smooth >= level) if up else (smooth <= level)
+    hit &= prog >= 0.1
+    return float(prog[np.argmax(hit)]) if hit.any() else None
+
+
+def late_rise(grad_norms, steps=None, loss=None, loss_steps=None) -> LateRise:
+    """Measure the late rise of ``grad_norms`` (logged at ``steps``, default 0..n-1) and,
+    with a training ``loss`` (at ``loss_steps``, default ``steps``), its drop over the same
+    stretch. Windows by step: :data:`LATE_RISE_FROM`, :data:`LATE_RISE_TO`.
+
+    >>> flat_then_up = np.r_[np.ones(500), np.linspace(1, 6, 300), np.full(200, 6.0)]
+    >>> r = late_rise(flat_then_up, loss=np.r_[np.full(500, 2.6), np.linspace(2.6, 2.0, 500)])
+    >>> round(r.ratio, 2), round(r.rise_at, 2), round(r.loss_drop, 2), r.coincides
+    (6.0, 0.59, 0.21, True)
+    >>> late_rise(np.ones(100)).rise_at is None
+    True
+    """
+    g = as_norms("late_rise", grad_norms, name="grad_norms")
+    prog = _progress(steps, len(g), "late_rise")
+    mid, end = _median(g, prog, LATE_RISE_FROM), _median(g, prog, LATE_RISE_TO)
+    ratio = end / mid
+    rise_at = _crossing(g, prog, float(np.sqrt(mid * end)), up=True) if ratio >= 1.25 else None
+    drop = drop_at = None
+    if loss is not None:
+        lv = np.asarray(loss, dtype=np.float64).ravel()
+        lp = _progress(steps if loss_steps is None else loss_steps, len(lv), "late_rise")
+        ok = np.isfinite(lv)
+        if ok.sum() >= 2:
+            lv, lp = lv[ok], lp[ok]
+            l_mid, l_end = _median(lv, lp, LATE_RISE_FROM), _median(lv, lp, LATE_RISE_TO)
+            if l_mid > 0:
+                drop = (l_mid - l_end) / l_mid
+                if l_end < l_mid:
+                    drop_at = _crossing(lv, lp, (l_mid + l_end) / 2, up=False)
+    return LateRise(float(ratio), rise_at, drop, drop_at)
+
+
+# What protocol v4's lm regimes measured (docs/results.csv; tests/test_late_rise.py checks these
+# against the CSV): the smallest late rise among the regimes where refined lost to linear decay
+# (Holm p < 0.05), how much it lost there in nats/token, and on how many scoring seeds.
+STUDY = {
+    "regime": "lm converged (adamw, wd 0.1)",
+    "rise": 6.6,
+    "loss": 0.68,
+    "worse": "3/3",
+    "holm_p": None,
+}
+
+
+def diagnose_late_rise(rise: LateRise) -> list[str]:
+    """A warning for a late rise of :data:`RISE_WARN` or more (``[]`` below it), in plain
+    words: what was measured, what the study saw refinement do at such a rise, the likely
+    cause and what to do.
+
+    >>> diagnose_late_rise(LateRise(1.2, None))
+    []
+    >>> print(diagnose_late_rise(LateRise(6.0, 0.7, 0.2, 0.72))[0][:57])
+    The gradient norms rise 6x from mid-run to the last tenth
+    """
+    if not rise.ratio >= RISE_WARN:
+        return []
+    what = f"The gradient norms rise {rise.ratio:.2g}x from mid-run to the last tenth"
+    if rise.coincides:
+        what += (
+            f", while the training loss falls {rise.loss_drop:.0%} at the same time "
+            f"(norms halfway up at {rise.rise_at:.0%} of the run, loss halfway down at "
+            f"{rise.loss_drop_at:.0%})"
+        )
+    elif rise.loss_drop is not None:
+        what += f" (the training loss falls {rise.loss_drop:.0%} over the same stretch)"
+    s = STUDY
+    seen = (
+        f"In lrcore's study (docs/results.md, regime '{s['regime']}') norms rising "
+        f"{s['rise']:.2g}x came with a learning transition of a small transformer: the "
+        f"schedule refined from them annealed before it and lost {s['loss']:.2g} nats/token "
+        f"to linear decay ({s['worse']} scoring seeds worse)."
+    )
+    cause = (
+        "Likely cause: the run learned something new late (the loss drop), or weight decay "
+        "on normalized layers grew the norms as the lr decayed; either way the next run's "
+        "norms depend on the schedule, which refinement assumes they do not."
+    )
+    todo = (
+        "Keep linear decay (with its warm-up) for this run, or refine again from a run on "
+        "the refined schedule and compare both with a short check."
+    )
+    return [f"{what}. {seen} {cause} {todo}"]
