@@ -129,7 +129,8 @@ def late_rise(grad_norms, steps=None, loss=None, loss_steps=None) -> LateRise:
     g = as_norms("late_rise", grad_norms, name="grad_norms")
     prog = _progress(steps, len(g), "late_rise")
     mid, end = _median(g, prog, LATE_RISE_FROM), _median(g, prog, LATE_RISE_TO)
-    ratio = end / mid
+    # in logs: 1e300 / 1e-300 overflows; a ratio past 1e300 is reported as 1e300
+    ratio = float(np.exp(np.clip(np.log(end) - np.log(mid), -690.0, 690.0)))
     rise_at = _crossing(g, prog, float(np.sqrt(mid * end)), up=True) if ratio >= 1.25 else None
     drop = drop_at = None
     if loss is not None:
@@ -143,7 +144,7 @@ def late_rise(grad_norms, steps=None, loss=None, loss_steps=None) -> LateRise:
                 drop = (l_mid - l_end) / l_mid
                 if l_end < l_mid:
                     drop_at = _crossing(lv, lp, (l_mid + l_end) / 2, up=False)
-    return LateRise(float(ratio), rise_at, drop, drop_at)
+    return LateRise(ratio, rise_at, drop, drop_at)
 
 
 # What protocol v4's lm regimes measured (docs/results.csv; tests/test_late_rise.py checks these

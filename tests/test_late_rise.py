@@ -1,0 +1,91 @@
+"""lrcore.late_rise: the late-rise ratio, where it rises, the loss drop beside it, the warning."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrcore.late_rise import RISE_WARN, LateRise, diagnose_late_rise, late_rise
+
+T = 1000
+P = np.linspace(0, 1, T)
+
+
+def _rise(at: float, factor: float, width: float = 0.2, seed: int = 0, sd: float = 0.1):
+    """Flat norms that rise ``factor``-fold around ``at`` (a logistic step), with noise."""
+    trend = 1 + (factor - 1) / (1 + np.exp(-(P - at) / (width / 8)))
+    return trend * np.exp(sd * np.random.default_rng(seed).standard_normal(T))
+
+
+def test_ratio_is_last_tenth_over_mid_run_by_step():
+    g = np.r_[np.full(400, 5.0), np.full(200, 2.0), np.full(300, 3.0), np.full(100, 8.0)]
+    assert late_rise(g).ratio == pytest.approx(4.0)
+    # the same run logged every 10th step: the same ratio (windows are by step, not by point)
+    steps = np.arange(0, T, 10)
+    assert late_rise(g[steps], steps=steps).ratio == pytest.approx(4.0)
+
+
+def test_rise_at_follows_the_rise_and_the_loss_drop_with_it():
+    for at in (0.65, 0.8):
+        g = _rise(at, 6.0)
+        loss = 2.6 - 0.6 / (1 + np.exp(-(P - at) / 0.025))
+        r = late_rise(g, loss=loss)
+        assert r.ratio == pytest.approx(6.0, rel=0.1)
+        assert r.rise_at == pytest.approx(at, abs=0.05)
+        assert r.loss_drop_at == pytest.approx(at, abs=0.05)
+        assert r.coincides is True
+    # the loss drops early, the norms rise late: they do not coincide
+    r = late_rise(_rise(0.8, 6.0), loss=2.6 - 0.6 / (1 + np.exp(-(P - 0.3) / 0.025)))
+    assert r.coincides is False
+    assert late_rise(_rise(0.8, 6.0)).coincides is None  # no loss logged: unknown
+
+
+def test_a_flat_or_falling_log_has_no_rise_and_no_warning():
+    for g in (np.exp(0.2 * np.random.default_rng(3).standard_normal(T)), np.geomspace(10, 1, T)):
+        r = late_rise(g)
+        assert r.ratio < 1.25 and r.rise_at is None
+        assert diagnose_late_rise(r) == []
+
+
+def test_warning_from_the_threshold_on_with_what_and_what_to_do():
+    just_below = LateRise(RISE_WARN * 0.99, 0.7)
+    assert diagnose_late_rise(just_below) == []
+    (w,) = diagnose_late_rise(late_rise(_rise(0.7, 8.0), loss=2.6 - 0.6 * (P > 0.7)))
+    assert re.match(
+        r"The gradient norms rise (7\.[5-9]|8(\.[0-4])?)x from mid-run to the last tenth", w
+    )
+    assert "training loss falls" in w and "Keep linear decay" in w
+    assert "lrcore's study" in w
+
+
+def test_bad_input_names_the_parameter():
+    with pytest.raises(ValueError, match="late_rise"):
+        late_rise([1.0, -2.0, 3.0])
+    with pytest.raises(ValueError, match="steps has 2 values but the series has 3"):
+        late_rise([1.0, 2.0, 3.0], steps=[0, 1])
+    with pytest.raises(ValueError, match="at least 2 values"):
+        late_rise([1.0])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        late_rise([1.0, 2.0, 3.0], steps=[0, 2, 1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.floats(min_value=1e-300, max_value=1e300, allow_nan=False), min_size=2, max_size=300
+    ),
+    st.floats(min_value=1e-6, max_value=1e6),
+)
+def test_the_ratio_is_finite_positive_and_scale_free(norms, scale):
+    g = np.asarray(norms)
+    with np.errstate(all="ignore"):
+        r = late_rise(g)
+        ok = np.all((g * scale > 1e-290) & (g * scale < 1e290)) and r.ratio < 1e290
+    assert np.isfinite(r.ratio) and r.ratio > 0
+    assert r.rise_at is None or 0.1 <= r.rise_at <= 1
+    if ok:
+        assert late_rise(g * scale).ratio == pytest.approx(r.ratio, rel=1e-9)
