@@ -10,6 +10,7 @@ import presets
 import streamlit as st
 import ui
 from presets import HINGE, RISE
+from sources import DATA_ROOT
 
 from lrcore import REGISTRY
 from lrcore._text import for_markdown
@@ -19,7 +20,7 @@ from lrcore.train.experiments import best_rows, own_norm_bounds, refine_from_run
 from lrcore.train.findings import UNIT, fmt_pm, fmt_short, lm_findings
 
 SEEDS = (0, 1, 2)
-RESULTS_CSV = Path(__file__).parents[1] / "docs" / "results.csv"  # the study's numbers
+RESULTS_CSV = DATA_ROOT / "docs" / "results.csv"  # the study's numbers
 LIN = REGISTRY["linear"].label  # "Linear decay", as on every page
 # the lm table's columns kept narrow: all of them fit 1280 px
 LM_COLUMNS = {

@@ -21,7 +21,11 @@ from lrcore.logs import GradNormLog, LogError, LogFile, open_log
 from lrcore.logs._write import WRITERS
 from lrcore.synthetic import synthetic_norms
 
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "sample_runs"
+# the folder holding sample_runs/ and docs/results.csv: the checkout (app/'s parent), or the
+# app's own folder in an installed wheel (lrcore._app carries them; see setup.py)
+_HERE = Path(__file__).resolve().parent
+DATA_ROOT = _HERE if (_HERE / "sample_runs").is_dir() else _HERE.parent
+SAMPLES_DIR = DATA_ROOT / "sample_runs"
 
 
 SYNTHETIC_1M = "synthetic_1m.csv (1,000,000 points, generated)"

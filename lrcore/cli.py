@@ -7,13 +7,15 @@ stderr; errors are one line and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from lrcore import export
+from lrcore import _extras, export
 from lrcore._output import check_out, write_atomic
 from lrcore._text import for_terminal
 from lrcore._validate import check_unit, validate_peak_lr, validate_span, validate_steps
@@ -335,6 +337,57 @@ def cmd_bound(args) -> int:
     return 0
 
 
+# commands that need an extra: checked before they start, so a missing package is named
+# with the extra to install (``lrcore run needs the 'train' extra: ...``)
+_COMMAND_EXTRAS = {"run": "train", "compare": "train", "study": "train", "app": "app"}
+
+
+def _app_paths() -> tuple[Path, Path | None]:
+    """The dashboard's ``main.py`` and its Streamlit settings: ``lrcore/_app/`` in an
+    installed wheel (settings in ``streamlit/``), ``app/`` beside ``.streamlit/`` in a
+    checkout (an editable install included)."""
+    here = Path(__file__).resolve().parent
+    apps = [here / "_app", here.parent / "app"]
+    app = next((a for a in apps if (a / "main.py").is_file()), apps[0])
+    configs = [app / "streamlit" / "config.toml", app.parent / ".streamlit" / "config.toml"]
+    return app / "main.py", next((c for c in configs if c.is_file()), None)
+
+
+def _streamlit_flags(config: Path | None) -> list[str]:
+    """The dashboard's config.toml as ``streamlit run`` flags (``--server.headless=true``):
+    they hold wherever the command runs (Streamlit reads ``.streamlit/`` from the working
+    directory only); flags given after them win."""
+    if config is None:
+        return []
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the app extra installs tomli
+        import tomli as tomllib
+    flags = []
+    for section, options in tomllib.loads(config.read_text(encoding="utf-8")).items():
+        for key, value in options.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            flags.append(f"--{section}.{key}={text}")
+    return flags
+
+
+@command
+def cmd_app(args) -> int:
+    import subprocess
+
+    main, config = _app_paths()
+    if not main.is_file():
+        raise ValueError(f"app: the dashboard is not installed with lrcore ({main} is missing)")
+    port = ["--server.port", str(args.port)] if args.port is not None else []
+    cmd = [sys.executable, "-m", "streamlit", "run", str(main), *_streamlit_flags(config)]
+    cmd = [*cmd, *port, *args.streamlit_args]
+    if os.name == "posix":  # streamlit takes this process's place: Ctrl-C and kill reach it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, cmd)
+    return subprocess.call(cmd)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lrcore",
@@ -386,6 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
     _rule_args(p)
 
     _add_train_commands(sub)
+
+    p = sub.add_parser(
+        "app",
+        help="start the dashboard (Streamlit); other options go to `streamlit run`",
+        usage="lrcore app [-h] [--port PORT] [STREAMLIT OPTIONS ...]",
+    )
+    p.add_argument("--port", type=int, help="port to serve on (default: Streamlit's, 8501)")
     return parser
 
 
@@ -460,9 +520,19 @@ def _metric_wording(e: ValueError, args) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, rest = parser.parse_known_args(argv)
+        if rest and args.command != "app":  # `lrcore app` passes them on to streamlit
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.streamlit_args = rest
     except SystemExit as e:  # --help (0) or a usage error (2, one line already printed)
         return e.code if isinstance(e.code, int) else 2
+    extra = _COMMAND_EXTRAS.get(args.command)
+    if extra and (module := _extras.missing(extra)):
+        print(
+            f"lrcore: error: {_extras.needs(f'lrcore {args.command}', extra, module)}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -470,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # last resort (MemoryError included): one line, exit 2, no traceback
         text = _one_line(e)
+        if isinstance(e, ImportError) and (extra := _extras.extra_for(e)):
+            text = _extras.needs(f"lrcore {args.command}", extra, e.name)
         if isinstance(e, ValueError):
             text = _metric_wording(e, args) or _user_wording(text, parser, args)
         print(f"lrcore: error: {for_terminal(text)}", file=sys.stderr)
