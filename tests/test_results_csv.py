@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrcore.train.study import CLAIMS, REGIMES, full_problems, holm, run_study
+from lrcore.study.problems import REGIMES, full_problems
+from lrcore.study.run import run_study
+from lrcore.study.stats import CLAIMS, holm
 
 DOCS = Path(__file__).parents[1] / "docs"
 CSV = DOCS / "results.csv"

@@ -6,19 +6,13 @@ import numpy as np
 import pytest
 
 from lrcore.cli import main
+from lrcore.study.problems import smoke_problems
+from lrcore.study.report import README_END, README_START, markdown_report, readme_block
+from lrcore.study.run import run_study
+from lrcore.study.stats import CLAIMS, holm, paired_p, sign_test_p, verdict
 from lrcore.train.experiments import refine_from_runs
 from lrcore.train.loop import run_many
 from lrcore.train.objective import F_STAR_TOL
-from lrcore.train.report import README_END, README_START, markdown_report, readme_block
-from lrcore.train.study import (
-    CLAIMS,
-    holm,
-    paired_p,
-    run_study,
-    sign_test_p,
-    smoke_problems,
-    verdict,
-)
 
 GOLDEN = Path(__file__).parent / "data" / "study_smoke_golden.json"
 # the convex problems run in float64 on one thread: another x86 machine gives the same
@@ -125,12 +119,21 @@ def test_verdict_words():
     assert verdict(c(2, 1, 1, 4)) == "mixed (1 clearly better, 1 clearly worse of 4)"
 
 
+def test_a_problem_must_name_a_known_regime():
+    from lrcore.study.problems import REGIMES, Problem
+
+    cfg = smoke_problems()[0].config
+    assert Problem("x", next(iter(REGIMES)), cfg).regime in REGIMES
+    with pytest.raises(ValueError, match=r"Problem: regime 'lm: no such' of 'x' is not a regime"):
+        Problem("x", "lm: no such", cfg)
+
+
 def test_edges_flag_a_tie_at_the_edge_and_a_best_at_the_edge():
     """Hinge digits in v2: linear scored exactly 0 at its largest peak lrs; the best (the
     smallest of the ties) was not at the edge, yet the edge ties it: inconclusive."""
     import pandas as pd
 
-    from lrcore.train.study import _edges
+    from lrcore.study.run import _edges
 
     t = pd.DataFrame(
         {
@@ -342,7 +345,7 @@ def test_workers_do_not_run_the_callers_main_script(tmp_path, monkeypatch):
     import sys
     import types
 
-    from lrcore.train.study import _workers_skip_main
+    from lrcore.study.run import _workers_skip_main
 
     script = tmp_path / "main.py"
     script.write_text("raise SystemExit('the main script ran in a worker')\n")

@@ -296,14 +296,15 @@ def cmd_compare(args) -> int:
 def cmd_study(args) -> int:
     from pathlib import Path
 
-    from lrcore.train.report import (
+    from lrcore.study.problems import full_problems, smoke_problems
+    from lrcore.study.report import (
         check_readme,
         csv_report,
         markdown_report,
         readme_block,
         update_readme,
     )
-    from lrcore.train.study import full_problems, run_study, smoke_problems
+    from lrcore.study.run import run_study
 
     if args.readme:
         check_readme(args.readme)  # before the study, not after it

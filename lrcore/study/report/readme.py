@@ -1,0 +1,166 @@
+"""The README's headline block (between README_START and README_END), written by
+``lrcore study --readme``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from lrcore.study.problems import REGIMES
+from lrcore.study.report._fmt import _cell, _p, _pct, _wall
+from lrcore.study.report.lm import lm_best, lm_gap, lm_rows, lm_sentence
+from lrcore.study.result import StudyResult
+from lrcore.study.stats import ALPHA, CLAIMS
+
+README_START = "<!-- study:start (written by `lrcore study --readme README.md`) -->"
+README_END = "<!-- study:end -->"
+
+
+def readme_block(result: StudyResult) -> str:
+    """The README's headline: per claim and regime the verdict with its sign-test p, the
+    absolute sizes where refined is clearly better or worse, and the language model."""
+    regimes = [g for g in result.regimes if not REGIMES[g].apart]
+    apart = [g for g in result.regimes if REGIMES[g].apart]
+    n = len(result.results)
+    comp = result.comparisons
+    out = [
+        f"[docs/results.md](docs/results.md) tests the paper's claims on {n} problems in "
+        f"{len(result.regimes)} regimes under [protocol v3](docs/protocol.md) (held-out build and "
+        "scoring seeds, each schedule at its own best peak lr, Holm-corrected paired tests; "
+        f"full numbers in [docs/results.csv](docs/results.csv); {_wall(result.wall_time)} on "
+        f"{result.jobs} process(es)). Verdicts (clearly better = Holm p < {ALPHA:g}):",
+        "",
+    ]
+    head = [c for c, *_ in CLAIMS]
+    out += ["| regime | status | " + " | ".join(head) + " |", "|---" * (len(head) + 2) + "|"]
+    for g in regimes:
+        cells = [_cell(result.counts(c, g)) for c in head]
+        out.append(f"| {g} | {REGIMES[g].status} | " + " | ".join(cells) + " |")
+    out += [
+        "",
+        "*holds* / *reversed*: clearly better / worse on more than half of the counted problems"
+        " (neither inconclusive nor degenerate); *mixed*: some clear result short of that; "
+        "*better*: a lower mean, however small; status: whether the regime was fixed before "
+        "any result (pre-pilot, pre-registered) or added after pilots had shown refined "
+        "winning (post-pilot).",
+        "",
+        "- " + _refined_tally(result, regimes),
+        "- " + _sign_sentence(result, regimes),
+    ]
+    out += _sizes(result)
+    for r in lm_rows(result):
+        rc = comp[(comp.problem == r.problem.name) & (comp.claim == CLAIMS[1][0])].iloc[0]
+        out.append(
+            f"- **Language model** ({r.problem.name}): "
+            + lm_sentence(rc, r.best.set_index("schedule").loc["linear"])
+            + ". "
+            + lm_gap(r)
+            + " "
+            + lm_best(result, r)
+        )
+    if apart:
+        for g in apart:
+            c = result.counts(CLAIMS[1][0], g)
+            out.append(f"- Kept apart, {g}: refined beats linear: {_cell(c, sign=False)}.")
+    agree, total, p = result.bound_agrees()
+    out.append(
+        f"- **The bound** (own-norm scoring) called refined vs linear right on {agree} of "
+        f"{total} SGD problems (one-sided binomial p = {_p(p)} against chance)."
+    )
+    return "\n".join(out)
+
+
+def _sizes(result: StudyResult) -> list[str]:
+    """The bullet with the sizes where refined is clearly better or worse (none: no bullet)."""
+    comp = result.comparisons
+    out = []
+    rb = comp[(comp.claim == CLAIMS[1][0]) & comp.outcome.isin(["clearly better", "clearly worse"])]
+    scale = {r.problem.name: r.best.set_index("schedule") for r in result.results}
+    if len(rb):
+        sizes = []
+        for row in rb.itertuples():
+            b = scale[row.problem]
+            others = b.score_mean.drop(["refined", "linear"])
+            top = str(others.idxmin())
+            sizes.append(
+                f"{row.problem} {row.outcome.split()[1]} by {abs(row.diff_mean):.2g} "
+                f"(linear {row.score_b:.3g}, objective {b.objective_mean['linear']:.3g}; "
+                f"test {_pct(row.test_a)} vs {_pct(row.test_b)}; best other schedule {top} "
+                f"{others[top]:.3g})"
+            )
+        out.append(
+            "- Sizes where refined is clearly better or worse than linear: "
+            + "; ".join(sizes)
+            + "."
+        )
+    return out
+
+
+def check_readme(path: str | Path) -> str:
+    """The text of ``path``; ValueError when it lacks the study block's markers."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ValueError(f"update_readme: cannot read {path}: {e.strerror}") from None
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"update_readme: {path} has no {README_START!r} ... {README_END!r} block")
+    return text
+
+
+def update_readme(path: str | Path, block: str) -> None:
+    """Replace the text between README_START and README_END in ``path`` with ``block``."""
+    path, text = Path(path), check_readme(path)
+    pattern = re.escape(README_START) + ".*?" + re.escape(README_END)
+    path.write_text(
+        re.sub(pattern, lambda _: f"{README_START}\n{block}\n{README_END}", text, flags=re.S)
+    )
+
+
+def _sign_sentence(result: StudyResult, regimes: list[str]) -> str:
+    """Where a regime's exact sign test reaches ALPHA, and which regimes are too small to."""
+    low = [
+        f"{claim} in {g} (p = {_p(c['sign_p'])})"
+        for claim, *_ in CLAIMS
+        for g in regimes
+        if (c := result.counts(claim, g))["counted"] and c["sign_p"] < ALPHA
+    ]
+    sizes = {g: max(result.counts(c, g)["counted"] for c, *_ in CLAIMS) for g in regimes}
+    k = int(np.floor(np.log2(1 / ALPHA)))  # n <= k problems: 2^-n >= ALPHA
+    small = [g for g in regimes if sizes[g] <= k]
+    return (
+        "Sign test per regime (one-sided, 'better on k of n counted problems'): "
+        + (f"p < {ALPHA:g} for {'; '.join(low)}" if low else f"no claim reaches p < {ALPHA:g}")
+        + f". {len(small)} of {len(regimes)} regimes have {k} or fewer counted problems and "
+        f"cannot reach it (the smallest possible p of n problems is 2^-n)."
+    )
+
+
+def _refined_tally(result: StudyResult, regimes: list[str]) -> str:
+    """Refined vs linear over the given regimes: how many problems went which way, and the
+    regimes (with status and problems) where the claim holds."""
+    c = result.comparisons
+    c = c[(c.claim == CLAIMS[1][0]) & c.regime.isin(regimes)]
+    clear = c.p_holm < ALPHA
+    deg = c.outcome == "degenerate"
+    parts = [
+        f"{int((clear & (c.diff_mean > 0) & ~deg).sum())} clearly better",
+        f"{int((clear & (c.diff_mean < 0) & ~deg).sum())} clearly worse",
+        f"{int((c.outcome == 'no clear difference').sum())} no clear difference",
+        f"{int(deg.sum())} degenerate ({int((deg & clear & (c.diff_mean < 0)).sum())} of them "
+        "clearly worse)",
+        f"{int((c.outcome == 'inconclusive').sum())} inconclusive",
+    ]
+    holds = [
+        f"{g} ({REGIMES[g].status}: {', '.join(c[c.regime == g].problem)})"
+        for g in regimes
+        if result.counts(CLAIMS[1][0], g)["verdict"].startswith("holds")
+    ]
+    return (
+        f"Refined vs linear on all {len(c)} problems above: "
+        + ", ".join(parts)
+        + ". "
+        + ("It holds in " + "; ".join(holds) + "." if holds else "It holds in no regime.")
+    )
