@@ -165,32 +165,98 @@ def to_lambda_lr(schedule, optimizer, total_steps: int | None = None):
     Steps past the end keep the last factor. Call ``scheduler.step()`` after each
     ``optimizer.step()``.
 
-    The scheduler pickles (``torch.save(scheduler)``, ``copy.deepcopy``) and its
-    ``state_dict()`` holds the factors, so ``load_state_dict`` puts back the same schedule
-    and step (resuming mid-run continues where the run stopped).
+    The scheduler pickles (``torch.save(scheduler)``, ``copy.deepcopy``: every factor,
+    exactly). Its ``state_dict()`` holds a compact description of the schedule (see
+    :class:`ScheduleFactor`), not one float per step, so checkpoints stay small;
+    ``load_state_dict`` puts back the step and, into a scheduler over another schedule,
+    the saved schedule (resuming mid-run continues where the run stopped).
     """
     from torch.optim.lr_scheduler import LambdaLR  # torch only when asked for
 
     values = as_values(schedule, total_steps)
-    return LambdaLR(optimizer, ScheduleFactor((values / values.max()).tolist()))
+    return LambdaLR(optimizer, ScheduleFactor(values / values.max()))
+
+
+STATE_MAX_ERROR = 1e-4  # a saved description's knots: within this fraction of the peak
 
 
 class ScheduleFactor:
     """The lr factor at step t: ``factors[t]``, the last one past the end (a callable
-    object, not a closure: it pickles, and ``LambdaLR.state_dict`` saves its factors).
+    object, not a closure: it pickles).
+
+    What ``LambdaLR.state_dict`` saves of it (its ``__dict__``) is a description:
+    ``total_steps``, a ``digest`` (SHA-256) of the exact factors, and the knots of a
+    piecewise-linear fit within ``STATE_MAX_ERROR`` of the peak at every step (every
+    factor, exactly, up to 2,000 steps): a few hundred numbers for a refined schedule of a
+    million steps. Loaded into a scheduler over the same schedule (same digest: the usual
+    resume) the exact factors stay; over another one, the factors come from the knots.
+    A state saved by older lrcore (``{"factors": [...]}``) loads exactly.
 
     >>> f = ScheduleFactor([1.0, 0.5]); f(0), f(1), f(7)
     (1.0, 0.5, 0.5)
     """
 
-    def __init__(self, factors: list[float]):
-        self.factors = [float(x) for x in factors]
+    __slots__ = ("__dict__", "_table", "_digest")
+
+    def __init__(self, factors):
+        self._set_table(np.asarray(factors, dtype=np.float64))
+        self.__dict__.update(_describe(self._table, self._digest))
+
+    def _set_table(self, table: np.ndarray) -> None:
+        self._table = np.ascontiguousarray(table, dtype=np.float64)
+        self._digest = _digest(self._table)
+
+    def _sync(self) -> None:
+        """After ``LambdaLR.load_state_dict`` replaced the description: the table it says."""
+        d = self.__dict__
+        if "factors" in d:  # older lrcore: every factor
+            self._set_table(np.asarray(d.pop("factors"), dtype=np.float64))
+            d.update(_describe(self._table, self._digest))
+        elif d.get("digest") != self._digest:
+            steps = np.asarray(d["knot_steps"], dtype=np.float64)
+            table = np.interp(np.arange(int(d["total_steps"])), steps, d["knot_factors"])
+            self._table, self._digest = table, d["digest"]
 
     def __call__(self, step: int) -> float:
-        return self.factors[min(int(step), len(self.factors) - 1)]
+        if self.__dict__.get("digest") != self._digest:
+            self._sync()
+        return float(self._table[min(int(step), len(self._table) - 1)])
+
+    @property
+    def factors(self) -> np.ndarray:
+        """Every factor (a read-only view)."""
+        view = self._table.view()
+        view.flags.writeable = False
+        return view
+
+    def __getstate__(self):
+        return {"description": dict(self.__dict__), "table": self._table}
+
+    def __setstate__(self, state) -> None:
+        self._set_table(state["table"])
+        self.__dict__.update(state["description"])
 
     def __repr__(self) -> str:
-        return f"ScheduleFactor(<{len(self.factors):,} steps>)"
+        return f"ScheduleFactor(<{len(self._table):,} steps>)"
+
+
+def _digest(table: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(table.tobytes()).hexdigest()
+
+
+def _describe(table: np.ndarray, digest: str) -> dict:
+    """The compact description ``LambdaLR.state_dict`` keeps (plain ints, floats, str)."""
+    n = len(table)
+    ks = np.arange(n) if n <= _MAX_EMBEDDED else knots(table, STATE_MAX_ERROR)
+    return {
+        "total_steps": n,
+        "digest": digest,
+        "max_error": 0.0 if n <= _MAX_EMBEDDED else STATE_MAX_ERROR,
+        "knot_steps": ks.tolist(),
+        "knot_factors": table[ks].tolist(),
+    }
 
 
 # max |snippet(t) - schedule(t)| at any step, as a fraction of the peak (the issue asks <= 1e-3)

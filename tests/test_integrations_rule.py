@@ -38,7 +38,9 @@ def test_hf_adamw_run_then_refine_with_no_flags_is_the_adam_rule_on_l1(tmp_path)
         callbacks=[cb],
     ).train()  # fmt: skip
     path = run / "grad_norms.csv"
-    assert path.read_text().splitlines()[0].startswith("# lrcore: optimizer=adam (AdamW")
+    lines = path.read_text().splitlines()
+    assert lines[0] == "step,grad_norm_l2,grad_norm_l1,loss,optimizer"  # no comment line
+    assert {row.split(",")[-1] for row in lines[1:]} == {"AdamW"}  # on every row
     log = load_log(path)
     assert (log.metric, log.suggested_optimizer, log.optimizer) == ("grad_norm_l1", "adam", "adam")
     assert log.rule_note is None

@@ -3,7 +3,7 @@
     from lrcore.integrations.hf import GradNormCallback, optimizers
 
     trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[GradNormCallback()])
-    trainer.train()                      # writes <output_dir>/grad_norms.csv
+    trainer.train()                      # <output_dir>/grad_norms.csv, appended as it goes
     # lrcore refine <output_dir>/grad_norms.csv   (AdamW -> Adam rule on l1)   or, in Python:
     trainer = Trainer(model=model, args=args, train_dataset=ds,
                       optimizers=optimizers(model, args, "<output_dir>/grad_norms.csv"))
@@ -26,158 +26,13 @@ gradients outside ``p.grad`` and whose reported norm is computed inside its own 
 
 from __future__ import annotations
 
-import sys
-import warnings
-import weakref
-from pathlib import Path
-
 import torch
-from transformers import TrainerCallback
-from transformers.trainer_callback import ExportableState
 
 from lrcore.export import to_lambda_lr
-from lrcore.integrations._common import FILENAME, schedule_values
-from lrcore.logs._meta import optimizer_family, optimizer_label
-from lrcore.train.recorder import GradNormRecorder
+from lrcore.integrations._common import schedule_values
+from lrcore.integrations._hf_callback import GradNormCallback
 
 __all__ = ["GradNormCallback", "lr_scheduler", "optimizers"]
-
-
-class GradNormCallback(TrainerCallback, ExportableState):
-    """Per optimizer step l2 and l1 gradient norms, written to ``<output_dir>/<filename>``
-    on rank 0 when training ends (first line ``# lrcore: optimizer=adam (AdamW)``: the
-    optimizer the Trainer built, so ``lrcore refine`` picks the Adam rule on l1 norms),
-    and added to ``log_history`` at each logging step (``grad_norm_l2``, ``grad_norm_l1``).
-
-    Resuming (``trainer.train(resume_from_checkpoint=...)``) keeps the whole log: the
-    norms so far are saved in each checkpoint's ``trainer_state.json``
-    (``stateful_callbacks``) and put back when training resumes, so the file holds one row
-    per optimizer step of the whole run."""
-
-    def __init__(self, filename: str = FILENAME):
-        self.filename = filename
-        self.recorder: GradNormRecorder | None = None
-        self.path: Path | None = None
-        self._optimizer: str | None = None
-        self._accelerator = None  # whose clip_grad_norm_ the callback listens to
-        self._pre_clip = None  # what that clip returned at this step (pre-clip l2)
-        self._warned = False
-
-    def state(self) -> dict:
-        """What each checkpoint keeps (``trainer_state.json``): the norms so far and the
-        optimizer (which ``load_log`` reads back from a trainer_state.json)."""
-        rec = self.recorder
-        return {
-            "args": {"filename": self.filename},
-            "attributes": {
-                "optimizer": optimizer_family(self._optimizer) if self._optimizer else None,
-                "optimizer_name": self._optimizer,
-                "lrcore_norms": rec.state_dict() if rec is not None else None,
-            },
-        }
-
-    def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
-        if args.fp16:
-            raise ValueError(
-                "GradNormCallback: fp16=True scales the gradients the callback sees; "
-                "use bf16=True or fp32"
-            )
-        self._optimizer = optimizer_label(optimizer) if optimizer is not None else str(args.optim)
-        self.recorder = GradNormRecorder(model, optimizer=self._optimizer)
-        saved = _saved_norms(state)
-        if saved and state.global_step > 0:  # resumed: the steps before the checkpoint
-            self.recorder.load_state_dict(saved, before=state.global_step)
-        self._listen(_calling_trainer())
-
-    def _listen(self, trainer) -> None:
-        """Wrap ``trainer.accelerator.clip_grad_norm_`` (on that instance only) so that the
-        pre-clip norm it returns reaches :meth:`on_pre_optimizer_step`; clipping itself is
-        untouched. The wrapper holds the callback weakly and is removed at train end."""
-        self._unlisten()
-        acc = getattr(trainer, "accelerator", None)
-        clip = getattr(acc, "clip_grad_norm_", None)
-        if clip is None:
-            return
-        clip = getattr(clip, "_lrcore_wrapped", clip)  # a wrapper left by a run that raised
-        ref = weakref.ref(self)
-
-        def clip_grad_norm_(*a, **k):
-            norm = clip(*a, **k)
-            cb = ref()
-            if cb is not None:
-                cb._pre_clip = norm
-            return norm
-
-        clip_grad_norm_._lrcore_wrapped = clip
-        acc.clip_grad_norm_ = clip_grad_norm_
-        self._accelerator = acc
-
-    def _unlisten(self) -> None:
-        acc, self._accelerator = self._accelerator, None
-        if acc is not None and hasattr(acc.__dict__.get("clip_grad_norm_"), "_lrcore_wrapped"):
-            del acc.clip_grad_norm_  # back to the class's method
-
-    def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        norm, self._pre_clip = self._pre_clip, None
-        max_norm = float(args.max_grad_norm or 0.0)
-        if norm is None:  # the Trainer's norm was not seen: compute both norms here
-            if max_norm > 0 and not self._warned:
-                self._warned = True
-                warnings.warn(
-                    "GradNormCallback: the Trainer's pre-clip gradient norm was not seen "
-                    "(accelerator.clip_grad_norm_ not called); recording the norms after "
-                    "clipping",
-                    stacklevel=2,
-                )
-            self.recorder.record(state.global_step)
-            return
-        if hasattr(norm, "full_tensor"):  # a replicated DTensor (FSDP2)
-            norm = norm.full_tensor()
-        scale = None
-        if max_norm > 0:  # the coefficient torch's clip multiplied the gradients by
-            n = torch.as_tensor(norm, dtype=torch.float32)
-            scale = torch.clamp(max_norm / (n + 1e-6), max=1.0)
-        self.recorder.record(state.global_step, l2=norm, scale=scale)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        rec = self.recorder
-        if rec is None or not len(rec) or logs is None or "loss" not in logs:
-            return
-        last = state.log_history[-1] if state.log_history else None
-        if last is not None and last.get("step") == state.global_step:
-            l2, l1 = rec.last()  # this step's two norms, not every norm so far (rec.l2/l1)
-            last["grad_norm_l2"], last["grad_norm_l1"] = l2, l1
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self._unlisten()
-        if self.recorder is not None and len(self.recorder) and state.is_world_process_zero:
-            Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-            self.path = self.recorder.save(Path(args.output_dir) / self.filename)
-
-
-def _calling_trainer():
-    """The ``transformers.Trainer`` whose callback handler called us (from the stack;
-    callbacks are not given the Trainer), or None."""
-    from transformers import Trainer
-
-    frame = sys._getframe(1)
-    while frame is not None:
-        obj = frame.f_locals.get("self")
-        if isinstance(obj, Trainer):
-            return obj
-        frame = frame.f_back
-    return None
-
-
-def _saved_norms(state) -> dict | None:
-    """The norms a checkpoint's trainer_state.json kept (``stateful_callbacks``)."""
-    saved = (getattr(state, "stateful_callbacks", None) or {}).get("GradNormCallback")
-    if isinstance(saved, list):
-        saved = saved[-1] if saved else None
-    if not isinstance(saved, dict):
-        return None
-    norms = saved.get("attributes", {}).get("lrcore_norms")
-    return norms if isinstance(norms, dict) else None
 
 
 def lr_scheduler(

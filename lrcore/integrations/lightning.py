@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from lrcore.export import to_lambda_lr
@@ -36,19 +37,31 @@ __all__ = ["GradNormCallback", "scheduler_config"]
 
 
 class GradNormCallback(Callback):
-    """Per optimizer step l2 and l1 gradient norms, written on rank 0 when training ends
-    to ``<dirpath or trainer.log_dir or default_root_dir>/<filename>``, with the optimizer
-    (``trainer.optimizers``) on the first line so ``lrcore refine`` picks its rule.
+    """Per optimizer step l2 and l1 gradient norms and the training loss, appended on
+    rank 0 as the run goes to ``<dirpath or trainer.log_dir or default_root_dir>/<filename>``
+    (every ``log_every_n_steps`` steps, at each checkpoint save, at train end and when
+    training raises: a killed run keeps the rows up to its last log).
 
-    The norms so far are kept in each checkpoint (``state_dict``): resuming with
-    ``trainer.fit(..., ckpt_path=...)`` keeps the whole log, one row per optimizer step."""
+    The file: ``step,grad_norm_l2,grad_norm_l1,loss,optimizer`` (``step`` 0-based: the
+    optimizer step whose gradient the row holds; ``loss`` the loss ``training_step``
+    returned, averaged over the step's accumulated batches; ``optimizer`` the Trainer's
+    first optimizer on every row, so ``lrcore refine`` picks its rule).
+    ``groups="normalized"`` (or a dict name -> parameters or parameter names) adds
+    per-group columns ``grad_norm_l2_<name>``, ``grad_norm_l1_<name>``.
 
-    def __init__(self, dirpath: str | Path | None = None, filename: str = FILENAME):
+    The rows so far are kept in each checkpoint (``state_dict``, as tensors): resuming with
+    ``trainer.fit(..., ckpt_path=...)`` puts them back and rewrites the file, one row per
+    optimizer step of the whole run."""
+
+    def __init__(self, dirpath: str | Path | None = None, filename: str = FILENAME, groups=None):
         self.dirpath = dirpath
         self.filename = filename
+        self.groups = groups
         self.recorder: GradNormRecorder | None = None
         self.path: Path | None = None
         self._saved: dict | None = None
+        self._loss = None  # loss of the batches since the last optimizer step (on device)
+        self._with_loss = 0  # rows whose loss has been set
 
     def state_dict(self) -> dict:
         return {"norms": self.recorder.state_dict()} if self.recorder is not None else {}
@@ -58,20 +71,51 @@ class GradNormCallback(Callback):
 
     def on_train_start(self, trainer, pl_module):
         opts = getattr(trainer, "optimizers", None) or []
-        self.recorder = GradNormRecorder(pl_module, optimizer=opts[0] if opts else None)
+        folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+        self.recorder = GradNormRecorder(
+            pl_module, optimizer=opts[0] if opts else None, groups=self.groups,
+            path=folder / self.filename,
+        )  # fmt: skip
+        self._loss, self._with_loss = None, 0
         if self._saved:
             self.recorder.load_state_dict(self._saved, before=trainer.global_step)
             self._saved = None
+            self._with_loss = len(self.recorder)
+            self._flush(trainer)  # the file now holds those rows only (no later duplicates)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         self.recorder.record(trainer.global_step)
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            loss = loss.detach()  # divided by accumulate_grad_batches: the sum is the mean
+            self._loss = loss if self._loss is None else self._loss + loss
+        rec = self.recorder
+        if rec is None or len(rec) == self._with_loss:
+            return  # no optimizer step since the last batch end (accumulating)
+        if self._loss is not None:
+            rec.set_loss(self._loss)
+        self._loss, self._with_loss = None, len(rec)
+        every = getattr(trainer, "log_every_n_steps", 0) or 0
+        if every and trainer.global_step % every == 0:
+            self._flush(trainer)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        self._flush(trainer, sync=True)
+
     def on_train_end(self, trainer, pl_module):
-        if self.recorder is None or not len(self.recorder) or not trainer.is_global_zero:
+        self._flush(trainer, sync=True)
+
+    def on_exception(self, trainer, pl_module, exception):
+        self._flush(trainer, sync=True)
+
+    def _flush(self, trainer, sync: bool = False) -> None:
+        rec = self.recorder
+        if rec is None or not len(rec) or not trainer.is_global_zero:
             return
-        folder = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.recorder.save(folder / self.filename)
+        rec.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = rec.flush(sync=sync)
 
 
 def run_steps(trainer) -> int:
