@@ -73,7 +73,31 @@ def _row(r: ProblemResult, best: pd.DataFrame, s: str, row, comp: pd.DataFrame) 
         "test_mean": row.test_mean,
         "test_sem": row.test_sem,
         "bound_vs_linear": row.bound_vs_linear,
+        **_rise_columns(r, row),
         "problem_wall_s": r.wall_time,
+    }
+
+
+def _rise_columns(r: ProblemResult, row) -> dict:
+    """Protocol v4.3: the late rise of the norms refined was built from (per problem), the
+    refined shape, and for lm the share of the uniform-to-chain gap this schedule closed."""
+    rise = getattr(r, "late_rise", None)
+    nan = float("nan")
+    cfg = r.problem.config
+    gap = nan
+    if cfg.is_lm and np.isfinite(row.objective_mean) and np.isfinite(row.score_mean):
+        from lrcore.train.findings import gap_closed
+
+        gap = gap_closed(row.objective_mean, row.score_mean, cfg.lm_vocab)
+    return {
+        "late_rise": rise.ratio if rise else nan,
+        "rise_at": rise.rise_at if rise and rise.rise_at is not None else nan,
+        "loss_drop": rise.loss_drop if rise and rise.loss_drop is not None else nan,
+        "loss_drop_at": rise.loss_drop_at if rise and rise.loss_drop_at is not None else nan,
+        "rise_with_loss_drop": bool(rise.coincides) if rise else False,
+        "refined_peak_at": r.peak_fraction,
+        "refined_above_half": r.above_half,
+        "gap_closed": gap,
     }
 
 
@@ -103,5 +127,17 @@ CSV_KEY = (
     ),
     ("test_metric, test_mean, test_sem", "test accuracy (lm: next-token accuracy)"),
     ("bound_vs_linear", "SGD only: the schedule's bound under its own norms / linear's"),
+    (
+        "late_rise, rise_at",
+        "median norm (the one refined reads) of linear's build runs over the last tenth / over "
+        "40-60 % of the run (lrcore.late_rise), and where the rise is halfway up (share of the run)",
+    ),
+    (
+        "loss_drop, loss_drop_at, rise_with_loss_drop",
+        "the share linear's training loss falls over the same stretch, where it is halfway down, "
+        "and whether that comes within 0.15 of the norms' rise",
+    ),
+    ("refined_peak_at, refined_above_half", "refined (round 1): where it peaks, share >= half"),
+    ("gap_closed", "lm: share of the uniform-to-true-chain gap this schedule closed"),
     ("problem_wall_s", "the problem's wall time (the only column that changes between runs)"),
 )

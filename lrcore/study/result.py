@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from lrcore.late_rise import LateRise
 from lrcore.study import stats
 from lrcore.study.csv_table import csv_table
 from lrcore.study.problems import REGIMES, Problem
@@ -34,6 +35,12 @@ class ProblemResult:
     wall_time: float
     device: str
     phase_times: dict[str, float] = field(default_factory=dict)  # tune, build, score (s)
+    # protocol v4.3: the late rise of the norms refined reads (linear's build runs, seed mean)
+    # with their per-step training loss, and the refined shapes of rounds 2, 3, ...
+    late_rise: LateRise | None = None
+    build_norms: np.ndarray | None = None
+    build_loss: np.ndarray | None = None
+    rounds: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def degenerate(self) -> bool:

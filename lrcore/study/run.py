@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 
 from lrcore.diagnose import diagnose_refined, refined_shape
+from lrcore.late_rise import LateRise, late_rise
 from lrcore.study.problems import Problem
 from lrcore.study.result import ProblemResult, StudyResult
 from lrcore.train.experiments import (
     best_rows,
     compare,
+    default_grid,
     own_norm_bounds,
     refine_from_runs,
     schedule_changes,
@@ -117,18 +119,31 @@ def _edges(table: pd.DataFrame) -> dict[str, tuple[bool, bool, str, int]]:
 
 
 def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemResult:
-    """Tune the baselines, build refined from linear's runs on the build seeds, tune it, then
-    score every schedule at its best peak lr on the scoring seeds."""
+    """Tune the baselines, build refined from linear's runs on the build seeds, tune it (and
+    each further round from the previous round's build runs), then score every schedule at
+    its best peak lr on the scoring seeds."""
     t0 = time.perf_counter()
-    baselines = [s for s in prob.schedules if s != "refined"]
+    baselines = [s for s in prob.schedules if not s.startswith("refined")]
     tables = [_tune(prob, baselines, on_step)]
     t1 = time.perf_counter()
-    shape, norms = _build(prob, tables[0], tau, on_step)
+    build = _build_runs(prob, tables[0], "linear", "linear", on_step)
+    shape, norms = refine_from_runs(build, tau)
+    rise = _late_rise(build)
     t2 = time.perf_counter()
+    specs = {s: s for s in baselines}
     if "refined" in prob.schedules:
-        tables.append(_tune(prob, {"refined": tuple(shape)}, on_step))
+        specs["refined"] = tuple(shape)
+        tables.append(_tune(prob, {"refined": specs["refined"]}, on_step))
+    rounds = {}
+    for k in range(2, 10):
+        name, prev = f"refined_{k}", "refined" if k == 2 else f"refined_{k - 1}"
+        if name not in prob.schedules:
+            break
+        runs = _build_runs(prob, tables[-1], prev, specs[prev], on_step)
+        specs[name] = tuple(refine_from_runs(runs, tau)[0])
+        rounds[name] = np.asarray(specs[name])
+        tables.append(_tune(prob, {name: specs[name]}, on_step))
     t3 = time.perf_counter()
-    specs = {s: (s if s != "refined" else tuple(shape)) for s in prob.schedules}
     best = _best_table(prob, tables)
     scored = _scoring_runs(prob, best, specs, on_step)
     t4 = time.perf_counter()
@@ -148,6 +163,10 @@ def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemRe
         time.perf_counter() - t0,
         next(iter(scored.values())).device,
         {"tune": t1 - t0 + t3 - t2, "build": t2 - t1, "score": t4 - t3},
+        late_rise=rise,
+        build_norms=np.asarray(norms),
+        build_loss=np.mean([r.loss for r in build], axis=0),
+        rounds=rounds,
     )
 
 
@@ -157,32 +176,39 @@ def _tune(prob: Problem, schedules, on_step: OnStep | None) -> pd.DataFrame:
         prob.config,
         schedules,
         seeds=prob.tune_seeds,
+        peak_lrs=default_grid(prob.config.peak_lr, prob.grid_points),
         on_step=on_step,
         max_extensions=prob.max_extensions,
     )
 
 
-def _build(prob: Problem, table: pd.DataFrame, tau: float, on_step: OnStep | None):
-    """Linear decay at its best peak lr on the build seeds; the refined shape (tau) from the
-    seed-averaged norms of those runs, and the norms."""
+def _build_runs(prob: Problem, table: pd.DataFrame, name: str, spec, on_step: OnStep | None):
+    """Schedule ``name`` (``spec``: a registry name or a shape) at its best peak lr of the
+    tuning ``table`` on the build seeds: the runs that the next refinement is built from (the
+    ones that did not diverge)."""
     cfg = prob.config
-    lin = table[(table.schedule == "linear") & table.best]
-    if lin.empty:
+    best = table[(table.schedule == name) & table.best]
+    if best.empty:
         raise ValueError(
-            f"study: every linear run of {prob.name} diverged; refined cannot be built"
+            f"study: every {name} run of {prob.name} diverged; the next refinement cannot be built"
         )
-    lin_peak = float(lin.peak_lr.iloc[0])
+    peak = float(best.peak_lr.iloc[0])
     build = run_many(
-        [
-            cfg.with_(peak_lr=lin_peak, seed=s, **schedule_changes(cfg, "linear"))
-            for s in prob.build_seeds
-        ],
+        [cfg.with_(peak_lr=peak, seed=s, **schedule_changes(cfg, spec)) for s in prob.build_seeds],
         on_step=on_step,
     )
     ok = [r for r in build if r.ok]
     if not ok:
-        raise ValueError(f"study: linear diverged on every build seed of {prob.name}")
-    return refine_from_runs(ok, tau)
+        raise ValueError(f"study: {name} diverged on every build seed of {prob.name}")
+    return ok
+
+
+def _late_rise(runs) -> LateRise:
+    """The late rise of the seed-averaged norms the refinement reads (l1 for Adam, l2 for
+    SGD), with the seed-averaged per-step training loss (protocol v4.3)."""
+    norms = np.mean([r.grad_norms() for r in runs], axis=0)
+    loss = np.mean([r.loss for r in runs], axis=0)
+    return late_rise(np.maximum(norms, 1e-300), loss=loss)
 
 
 def _score_key(prob: Problem) -> str:

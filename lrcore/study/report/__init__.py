@@ -13,6 +13,7 @@ from lrcore.study.report.comparisons import comparisons, schedules
 from lrcore.study.report.header import header, method
 from lrcore.study.report.left_out import left_out
 from lrcore.study.report.lm import lm_section
+from lrcore.study.report.mechanism import mechanism
 from lrcore.study.report.provenance import provenance
 from lrcore.study.report.readme import (
     README_END,
@@ -33,6 +34,7 @@ SECTIONS = (
     comparisons,  # Every comparison
     schedules,  # Every schedule at its best peak lr
     lm_section,  # The language model (one per lm problem)
+    mechanism,  # Why the norms rise late: the mechanism table (protocol v4)
     left_out,  # Left out of the counts, Columns of docs/results.csv
     refined,  # Refined schedules
     departures,  # Departures from the protocol
