@@ -84,6 +84,7 @@ _ALLOWED = [
     ("lrcore/study/", {"train"}),
     ("lrcore/logs/", {"tensorboard"}),
     ("lrcore/export", {"train"}),  # to_lambda_lr: torch, imported when called
+    ("lrcore/plot", {"app"}),  # plotly figures (imported lazily; the app extra brings plotly)
     ("lrcore/", set()),
     ("app/", {"app"}),
 ]
@@ -157,6 +158,24 @@ def test_the_dashboard_settings_become_streamlit_flags():
     flags = _streamlit_flags(ROOT / ".streamlit" / "config.toml")
     assert "--server.maxUploadSize=200" in flags and "--server.headless=true" in flags
     assert _streamlit_flags(None) == []
+
+
+def test_the_readme_install_table_lists_each_extra_and_what_it_adds():
+    part = README.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip(" `") for c in r.strip("|").split("|")] for r in part.splitlines()]
+    table = {r[0]: r[2] for r in rows if len(r) == 3 and r[0] not in ("extra", "---")}
+    extras = set(PYPROJECT["optional-dependencies"]) - {"test"}
+    assert set(table) == extras | {"(none)"}
+    for extra, adds in table.items():
+        named = {_dist(a.strip(" `")) for a in adds.split(",")}
+        reqs = PYPROJECT["optional-dependencies"].get(extra, [])
+        own = {_dist(r) for r in reqs if "python_version" not in r}  # tomli: 3.10 only
+        own = {d for d in own if d != "lrcore"} | {x for x in named if x in extras}
+        if extra == "(none)":
+            own = {_dist(r) for r in PYPROJECT["dependencies"]}
+        assert named == own, (extra, named, own)
+    wheel_name = f"lrcore-{lrcore.__version__}-py3-none-any.whl"
+    assert wheel_name in part and "pip wheel --no-deps -w dist ." in part
 
 
 def test_one_version_source():
@@ -327,6 +346,10 @@ def _commands(extra: str, venv: Path, work: Path) -> list[str]:
         run("lrcore", "app", rc=2, text="lrcore app needs the 'app' extra")
         err = run(py, "-c", "import lrcore.integrations.hf", rc=1).stderr
         assert "lrcore.integrations.hf needs the 'hf' extra" in err, err[-500:]
+        # the README's advice holds with lrcore from no index: pip reads the installed extra
+        pip = [sys.executable, "-m", "pip", "--python", py, "install", "--dry-run"]
+        out = run(*pip, "lrcore[train]", "-c", CONSTRAINTS).stdout
+        assert re.search(r"Would install .*\btorch-2", out), out[-1000:]
     if extra in ("train", "app"):  # the crash: tqdm was declared by no extra
         run("lrcore", "run", "--dataset", "digits", "--steps", "50", "--out", "run")
         run("lrcore", "refine", "run/grad_norms.csv", "--out", "next.csv")
