@@ -30,12 +30,15 @@ def test_framework_section_runs_and_writes_a_log(heading, module, tmp_path, monk
 
     folder, steps = ("hf_run", 30) if module == "transformers" else ("pl_run", 32)
     path = tmp_path / folder / "grad_norms.csv"
-    assert path.read_text().startswith("# lrcore: optimizer=adam (AdamW")
+    assert path.read_text().startswith("step,grad_norm_l2,grad_norm_l1,loss,optimizer\n0,")
     log = load_log(path)  # no flags: the recorded AdamW picks l1 and the Adam rule
     assert (log.metric, log.suggested_optimizer, len(log)) == ("grad_norm_l1", "adam", steps)
     # the second run trained on that refinement, over its own length (Lightning: max_epochs)
     if module == "transformers":
-        assert ns["norms"].columns.tolist() == ["step", "grad_norm_l2", "grad_norm_l1"]
+        assert ns["norms"].columns.tolist() == [
+            "step", "grad_norm_l2", "grad_norm_l1", "loss", "optimizer"
+        ]  # fmt: skip
+        assert set(ns["norms"]["optimizer"]) == {"AdamW"} and ns["norms"]["loss"].notna().all()
         assert len(ns["norms"]) == steps
         sched = ns["trainer"].lr_scheduler
     else:
