@@ -9,7 +9,7 @@ from _tiny import TinyClassifier, hf_args, hf_dataset  # noqa: E402
 from transformers import Trainer, TrainerCallback  # noqa: E402
 
 from lrcore.cli import main  # noqa: E402
-from lrcore.integrations.hf import GradNormCallback, optimizers  # noqa: E402
+from lrcore.integrations.hf import GradNormCallback, optimizers, use_schedule  # noqa: E402
 from lrcore.logs import load_log  # noqa: E402
 
 
@@ -196,25 +196,26 @@ def test_log_refines_and_the_refined_schedule_goes_back_exactly(tmp_path, capsys
     refined = np.loadtxt(out, delimiter=",", skiprows=1)[:, 1]
     args, spy = hf_args(tmp_path / "run2", max_steps=30, learning_rate=0.02), Spy()
     model = TinyClassifier()
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=hf_dataset(),
-        callbacks=[spy],
-        optimizers=optimizers(model, args, refined),
-    )
+    trainer = Trainer(model=model, args=args, train_dataset=hf_dataset(), callbacks=[spy])
+    use_schedule(trainer, refined)  # the Trainer's own optimizer, the refined schedule
     trainer.train()
     peak = 0.02
     assert len(spy.lrs) == 30
     np.testing.assert_allclose(np.array(spy.lrs) / peak, refined / refined.max(), atol=1e-6)
 
 
-def test_optimizers_errors(tmp_path):
+@pytest.mark.filterwarnings("ignore:lrcore.integrations.hf.optimizers is deprecated")
+def test_deprecated_optimizers_errors(tmp_path, monkeypatch):
     args = hf_args(tmp_path, max_steps=-1, num_train_epochs=1)
     with pytest.raises(ValueError, match=r"optimizers: TrainingArguments.max_steps must be > 0"):
         optimizers(TinyClassifier(), args, np.ones(3))
     with pytest.raises(ValueError, match=r"schedule_values: the schedule has 3 steps but the run"):
         optimizers(TinyClassifier(), hf_args(tmp_path, max_steps=5), np.ones(3))
+    # optims the Trainer builds from the model itself (LOMO, GaLore's layer-wise): not here
+    lomo = staticmethod(lambda args, model: (torch.optim.SGD, {"lr": 0.1, "model": model}))
+    monkeypatch.setattr(Trainer, "get_optimizer_cls_and_kwargs", lomo)
+    with pytest.raises(ValueError, match=r"optimizers: optim='adamw_torch_fused' is built inside"):
+        optimizers(TinyClassifier(), hf_args(tmp_path), np.ones(12))
 
 
 def test_integrations_package_and_registry_load_no_framework():

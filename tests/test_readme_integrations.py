@@ -41,6 +41,15 @@ def test_framework_section_runs_and_writes_a_log(heading, module, tmp_path, monk
         assert set(ns["norms"]["optimizer"]) == {"AdamW"} and ns["norms"]["loss"].notna().all()
         assert len(ns["norms"]) == steps
         sched = ns["trainer"].lr_scheduler
+        # run 2's optimizer is the Trainer's own: Linear's weight decayed, its bias not
+        args, groups = ns["args"], ns["trainer"].optimizer.param_groups
+        assert [(len(g["params"]), g["weight_decay"]) for g in groups] == [
+            (1, args.weight_decay),
+            (1, 0.0),
+        ]
+        assert groups[1]["params"][0] is ns["trainer"].model.net.bias
+        assert groups[0]["betas"] == (args.adam_beta1, args.adam_beta2)
+        assert groups[0]["initial_lr"] == args.learning_rate
     else:
         assert ns["refined"].trainer.global_step == steps
         sched = ns["refined"].trainer.lr_scheduler_configs[0].scheduler
@@ -60,7 +69,8 @@ def test_optax_section_runs():
 
 
 def _table() -> dict[str, list[str]]:
-    part = README.split("### Schedule conventions", 1)[1].split("\n## ", 1)[0]  # to the next section
+    # to the next section
+    part = README.split("### Schedule conventions", 1)[1].split("\n## ", 1)[0]
     rows = [r for r in part.splitlines() if r.startswith("| ") and not r.startswith("| schedule")]
     return {
         cells[0]: cells[1:4]

@@ -1,12 +1,17 @@
 """Hugging Face ``Trainer``: record l2 and l1 gradient norms; train on a refined schedule.
 
-    from lrcore.integrations.hf import GradNormCallback, optimizers
+    from lrcore.integrations.hf import GradNormCallback, use_schedule
 
     trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[GradNormCallback()])
     trainer.train()                      # <output_dir>/grad_norms.csv, appended as it goes
     # lrcore refine <output_dir>/grad_norms.csv   (AdamW -> Adam rule on l1)   or, in Python:
-    trainer = Trainer(model=model, args=args, train_dataset=ds,
-                      optimizers=optimizers(model, args, "<output_dir>/grad_norms.csv"))
+    trainer = Trainer(model=model2, args=args, train_dataset=ds)
+    use_schedule(trainer, "<output_dir>/grad_norms.csv")  # the Trainer's optimizer, refined lr
+    trainer.train()
+
+``use_schedule`` lets the Trainer build its optimizer (``trainer.create_optimizer()``:
+its no-decay groups, ``optim``, betas, eps) and attaches only the schedule, so run 2 is
+run 1 but for the schedule. ``optimizers(model, args, schedule)`` is deprecated.
 
 The callback records, at every optimizer step, the norms of the gradients the optimizer
 is about to use: after gradient accumulation and (under DDP) after the all-reduce, and
@@ -26,50 +31,7 @@ gradients outside ``p.grad`` and whose reported norm is computed inside its own 
 
 from __future__ import annotations
 
-import torch
-
-from lrcore.export import to_lambda_lr
-from lrcore.integrations._common import schedule_values
 from lrcore.integrations._hf_callback import GradNormCallback
+from lrcore.integrations._hf_schedule import lr_scheduler, optimizers, use_schedule
 
-__all__ = ["GradNormCallback", "lr_scheduler", "optimizers"]
-
-
-def lr_scheduler(
-    optimizer, schedule, total_steps: int, tau: float = 0.1, rule: str = "auto", metric=None
-):
-    """A ``LambdaLR`` whose lr at optimizer step t is ``optimizer's lr * values[t]``
-    (values peak-normalised, see :func:`lrcore.integrations.schedule_values`; ``rule`` is
-    its ``optimizer=``: ``"adam"``, ``"sgd"`` or ``"auto"``)."""
-    values = schedule_values(schedule, total_steps, tau=tau, optimizer=rule, metric=metric)
-    return to_lambda_lr(values, optimizer)
-
-
-def optimizers(
-    model,
-    args,
-    schedule,
-    optimizer_cls=torch.optim.AdamW,
-    tau: float = 0.1,
-    *,
-    optimizer: str = "auto",
-    metric: str | None = None,
-    **optimizer_kwargs,
-):
-    """``(optimizer, scheduler)`` for ``Trainer(optimizers=...)``: the optimizer at peak
-    lr ``args.learning_rate`` (weight decay ``args.weight_decay`` unless given), the
-    schedule (array, log or log path) over ``args.max_steps`` optimizer steps.
-
-    A log is refined with the rule of the optimizer that made it (recorded by
-    :class:`GradNormCallback`: Adam family -> l1 norms and the Adam rule, SGD -> l2);
-    ``optimizer="adam"`` / ``"sgd"`` or ``metric=`` (a series of the log) override it."""
-    if not args.max_steps or args.max_steps <= 0:
-        raise ValueError(
-            f"optimizers: TrainingArguments.max_steps must be > 0 (the schedule's length), "
-            f"got {args.max_steps}"
-        )
-    optimizer_kwargs.setdefault("weight_decay", args.weight_decay)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = optimizer_cls(params, lr=args.learning_rate, **optimizer_kwargs)
-    sched = lr_scheduler(opt, schedule, args.max_steps, tau=tau, rule=optimizer, metric=metric)
-    return opt, sched
+__all__ = ["GradNormCallback", "lr_scheduler", "optimizers", "use_schedule"]

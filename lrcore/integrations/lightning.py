@@ -13,7 +13,13 @@
 
 ``total_steps`` may be the Trainer: its ``max_steps``, or with ``max_epochs`` only its
 ``estimated_stepping_batches``. The log's recorded optimizer picks the rule (Adam family ->
-l1 norms and the Adam rule, SGD -> l2); ``rule=`` / ``metric=`` override it.
+l1 norms and the Adam rule, SGD -> l2), else the optimizer passed in; ``rule=`` /
+``metric=`` override it.
+
+The optimizer is yours: ``configure_optimizers`` builds it (groups, betas, weight decay)
+and ``scheduler_config`` only attaches a ``LambdaLR`` to it, which sets each group's
+``lr`` (and ``initial_lr``, the peak: the lr you built it with) and nothing else, so run 2
+is run 1 but for the schedule when both build the optimizer the same way.
 
 ``on_before_optimizer_step`` runs after gradient accumulation and (under DDP) the
 all-reduce, and before Lightning clips (``gradient_clip_val``), so the norms are those
@@ -31,6 +37,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lrcore.export import to_lambda_lr
 from lrcore.integrations._common import FILENAME, schedule_values
+from lrcore.logs._meta import optimizer_family
 from lrcore.train.recorder import GradNormRecorder
 
 __all__ = ["GradNormCallback", "scheduler_config"]
@@ -148,8 +155,11 @@ def scheduler_config(
 
     ``total_steps``: a number, or the Lightning Trainer (``self.trainer``: its
     ``max_steps``, else ``estimated_stepping_batches``, so ``max_epochs`` works). ``rule``
-    (``"adam"``, ``"sgd"``; default the optimizer the log records) and ``metric`` (a
-    series of the log) choose the refinement rule and norm."""
+    (``"adam"``, ``"sgd"``; default the optimizer the log records, else ``optimizer``'s
+    family) and ``metric`` (a series of the log) choose the refinement rule and norm.
+
+    ``optimizer`` is left as built (groups, betas, eps, weight decay); only each group's
+    lr follows the schedule, from the lr it was built with (the peak)."""
     if total_steps is None or hasattr(total_steps, "estimated_stepping_batches"):
         if total_steps is None:
             raise ValueError(
@@ -163,5 +173,8 @@ def scheduler_config(
             "set); pass the Trainer (scheduler_config(opt, log, self.trainer)) or "
             "self.trainer.estimated_stepping_batches"
         )
-    values = schedule_values(schedule, int(total_steps), tau=tau, optimizer=rule, metric=metric)
+    fallback = optimizer_family(optimizer)  # used when the log does not record one
+    values = schedule_values(
+        schedule, int(total_steps), tau=tau, optimizer=rule, metric=metric, fallback=fallback
+    )
     return {"scheduler": to_lambda_lr(values, optimizer), "interval": "step", "frequency": 1}
