@@ -149,6 +149,22 @@ def test_a_module_missing_inside_a_command_names_its_extra(monkeypatch, capsys, 
     assert "lrcore inspect needs the 'tensorboard' extra: pip install 'lrcore[tensorboard]'" in err
 
 
+@pytest.mark.parametrize(
+    "module,extra,blocked",
+    [("hf", "hf", "transformers"), ("lightning", "lightning", "lightning"), ("hf", "hf", "torch")],
+)
+def test_importing_an_integration_without_its_extra_names_it(monkeypatch, module, extra, blocked):
+    for name in list(sys.modules):
+        if name.startswith(("lrcore.integrations.", "lrcore.train.")) or name in (
+            blocked,
+            "lightning.pytorch",
+        ):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, blocked, None)  # import raises ModuleNotFoundError
+    with pytest.raises(ModuleNotFoundError, match=rf"needs the '{extra}' extra: pip install"):
+        importlib.import_module(f"lrcore.integrations.{module}")
+
+
 def test_unknown_options_are_refused_except_for_app(capsys):
     assert main(["schedule", "linear", "--total-steps", "5", "--server.port", "1"]) == 2
     assert "unrecognized arguments: --server.port 1" in capsys.readouterr().err
@@ -329,7 +345,8 @@ def _commands(extra: str, venv: Path, work: Path) -> list[str]:
         done = _run(venv, work, *cmd, rc=rc)
         if text is not None:
             assert text in done.stdout + done.stderr, (cmd, done.stderr[-2000:])
-        ran.append(" ".join(cmd[:4]) + (" ..." if len(cmd) > 4 else ""))
+        shown = ["python" if c == py else c for c in cmd[:4]]
+        ran.append(" ".join(shown) + (" ..." if len(cmd) > 4 else ""))
         return done
 
     if extra in ("base", "train", "app"):
@@ -394,7 +411,9 @@ def test_each_extra_installed_alone_runs_its_readme_commands(extra, wheel, tmp_p
         venv,
         work,
         *[sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"],
-        *["-q", target, "-c", CONSTRAINTS],
+        # --no-compile: no .pyc for torch's thousands of files (minutes on 2 cores); what is
+        # installed is the same
+        *["-q", "--no-compile", target, "-c", CONSTRAINTS],
         timeout=1200,
     )
     installed = time.monotonic() - start

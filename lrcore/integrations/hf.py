@@ -31,7 +31,12 @@ gradients outside ``p.grad`` and whose reported norm is computed inside its own 
 
 from __future__ import annotations
 
-from lrcore.integrations._hf_callback import GradNormCallback
-from lrcore.integrations._hf_schedule import lr_scheduler, optimizers, use_schedule
+from lrcore._extras import missing_extra
+
+try:  # torch or transformers missing: say which extra to install
+    from lrcore.integrations._hf_callback import GradNormCallback
+    from lrcore.integrations._hf_schedule import lr_scheduler, optimizers, use_schedule
+except ImportError as e:
+    raise missing_extra("lrcore.integrations.hf", "hf", e) from e
 
 __all__ = ["GradNormCallback", "lr_scheduler", "optimizers", "use_schedule"]

@@ -32,8 +32,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
-from lightning.pytorch.callbacks import Callback
+from lrcore._extras import missing_extra
+
+try:  # torch or lightning missing: say which extra to install
+    import torch
+    from lightning.pytorch.callbacks import Callback
+except ImportError as e:
+    raise missing_extra("lrcore.integrations.lightning", "lightning", e) from e
 
 from lrcore.export import to_lambda_lr
 from lrcore.integrations._common import FILENAME, schedule_values
