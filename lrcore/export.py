@@ -374,11 +374,13 @@ _FLAVOURS = {
     "hf": _Flavour(
         "the Python standard library",
         """
-# With a Hugging Face Trainer (it calls scheduler.step() for you):
-#   optimizer = {optimizer}(model.parameters(), lr=PEAK_LR)
-#   scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-#   trainer = Trainer(model=model, args=TrainingArguments(..., max_steps=TOTAL_STEPS),
-#                     optimizers=(optimizer, scheduler), ...)
+# With a Hugging Face Trainer: it builds its own optimizer as in your other runs (weight-decay
+# groups, betas, eps; lr = learning_rate, the peak); only the schedule is new, and the
+# Trainer calls scheduler.step() for you:
+#   args = TrainingArguments(..., {optimizer}learning_rate=PEAK_LR, max_steps=TOTAL_STEPS)
+#   trainer = Trainer(model=model, args=args, ...)
+#   trainer.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.create_optimizer(), lr_factor)
+#   trainer.train()
 """,
     ),
     "optax": _Flavour(
@@ -395,7 +397,7 @@ SNIPPET_FLAVOURS = tuple(_FLAVOURS)
 # refinement of l2 norms assumes SGD, of l1 norms Adam); None = the framework's usual one
 _OPTIMIZER_NAMES = {
     "torch": {"sgd": "torch.optim.SGD", "adam": "torch.optim.AdamW", None: "torch.optim.SGD"},
-    "hf": {"sgd": "torch.optim.SGD", "adam": "torch.optim.AdamW", None: "torch.optim.AdamW"},
+    "hf": {"sgd": 'optim="sgd", ', "adam": "", None: ""},  # the Trainer's default: AdamW
     "optax": {"sgd": "optax.sgd", "adam": "optax.adamw", None: "optax.adamw"},
 }
 

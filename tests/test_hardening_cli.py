@@ -65,9 +65,13 @@ def test_every_output_format_runs_and_round_trips(tmp_path, capsys, command, fmt
     if fmt in ("torch", "hf", "optax"):  # factors are lr / max lr: the optimizer's lr is the peak
         want = want / want.max()
         # the usage comment names the optimizer the schedule was refined for
-        named = {"torch": "torch.optim.SGD(", "hf": "torch.optim.SGD(", "optax": "optax.sgd("}
+        named = {
+            "torch": "#   optimizer = torch.optim.SGD(",
+            "hf": '#   args = TrainingArguments(..., optim="sgd",',  # the Trainer builds it
+            "optax": "#   optimizer = optax.sgd(",
+        }
         if command == "refine":
-            assert f"#   optimizer = {named[fmt]}" in text
+            assert named[fmt] in text
     # csv keeps 12 significant digits of the peak, json is exact, snippets 8 digits of a
     # factor (optax: jax computes in float32)
     tol = {"csv": 1e-11, "json": 1e-15, "torch": 1e-8, "hf": 1e-8, "optax": 1e-6}[fmt]

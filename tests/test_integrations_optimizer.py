@@ -285,3 +285,29 @@ def test_lightning_rule_follows_the_optimizer_when_the_log_does_not_say(tmp_path
     want = refine(l1 if rule == "adam" else l2, tau=0.1, optimizer=rule)
     got = [sched.lr_lambdas[0](t) for t in range(40)]
     np.testing.assert_allclose(got, want / want.max(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("rule,optim", [("sgd", "sgd"), (None, "adamw_torch_fused")])
+def test_the_hf_snippet_keeps_the_trainers_optimizer(tmp_path, rule, optim):
+    """``lrcore refine --as hf``: its usage lines, run as written (``...`` filled in), train
+    the optimizer the Trainer builds on the schedule."""
+    from transformers import TrainingArguments
+
+    from lrcore.export import to_snippet
+
+    values = [1.0, 0.8, 0.5, 0.2]
+    text = to_snippet(values, flavour="hf", optimizer=rule)
+    usage = "\n".join(line[4:] for line in text.splitlines() if line.startswith("#   "))
+    usage = usage.replace("TrainingArguments(..., ", "TrainingArguments(OUT, **FLAGS, ")
+    usage = usage.replace(", ...)", ", train_dataset=hf_dataset(), callbacks=[spy])")
+    model, spy = TinyClassifier(), Lrs()
+    flags = dict(report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True)
+    ns = dict(torch=torch, Trainer=Trainer, TrainingArguments=TrainingArguments, FLAGS=flags,
+              OUT=str(tmp_path), hf_dataset=hf_dataset, model=model, spy=spy, PEAK_LR=0.01)  # fmt: skip
+    exec(compile(text + usage, "snippet", "exec"), ns)  # our own generated code
+    np.testing.assert_allclose(np.array(spy.lrs)[:, 0], 0.01 * np.array(values), rtol=1e-12)
+    trainer = ns["trainer"]
+    assert trainer.args.optim == optim
+    theirs = Trainer(model=model, args=trainer.args, train_dataset=hf_dataset()).create_optimizer()
+    ours = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # accelerate's wrapper
+    assert type(ours) is type(theirs) and _groups(ours) == _groups(theirs)
