@@ -234,3 +234,13 @@ def test_names_from_files_reach_plotly_as_text():
     fig = lp.norms({"<b>x.csv": np.linspace(2, 1, 10)})
     assert fig.data[0].name == "&lt;b&gt;x.csv (raw)"
     assert "<b>" not in json.dumps([t.name for t in fig.data])
+
+
+def test_the_readme_notebook_example_runs(monkeypatch):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### In a notebook", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(Path(__file__).parents[1])
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["lp"] is lp and len(namespace["log"]) == 3000
