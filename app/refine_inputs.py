@@ -1,16 +1,23 @@
 """The Refine page's widgets: which logs (uploads, a sample, a log sent from training) and
 the settings of each (sidebar). Widgets only: they return logs and a small dataclass; the
 analysis is :func:`cached.analyse`'s.
+
+The rule switch picks the series as ``lrcore refine --optimizer`` does: in a file with l1 and
+l2 series, the series shown by default is the one the file's own rule reads, and another rule
+reads its own norm (:meth:`lrcore.logs.LogFile.load` with ``optimizer``); a series the user
+picked stays, as ``--metric`` does.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import state
 import streamlit as st
 import ui
+from sources import _PerLog, name_log, parsed
 
 from lrcore import REGISTRY
 from lrcore._text import for_markdown as md
@@ -19,6 +26,7 @@ from lrcore.logs import GradNormLog
 
 RECIPES = (Path(__file__).parent / "app_pages" / "grad_norm_recipes.md").read_text()
 FIRST_SAMPLE = "logreg_digits_sgd.csv"
+RULE_NORMS = {"adam": "l1", "sgd": "l2"}  # the norms each rule is defined on
 
 
 def chosen_logs() -> tuple[list[GradNormLog], list[str]]:
@@ -67,16 +75,55 @@ def chosen_logs() -> tuple[list[GradNormLog], list[str]]:
         state.forget_refine_results()
         st.info("Upload a gradient-norm log or pick a sample run to start.")
         st.stop()
-    return state.load_sources(sources, "refine")
+    logs, errors = [], []
+    for source in sources:  # one at a time: each log is paired with its file
+        loaded, failed = state.load_sources([source], "refine")
+        errors += failed
+        for log in loaded:
+            p = parsed(source)
+            if p.file is not None and p.default is not None:  # several series: a rule may switch
+                _FILES.put(log, (source.key, p.default.metric, weakref.ref(p.file)))
+            logs.append(log)
+    return logs, errors
+
+
+# log -> (its source's key, the series the file's own rule reads, a weak reference to the
+# parsed file): nothing here keeps a removed log or its file alive
+_FILES = _PerLog()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _rule_log(_file, key: str, optimizer: str) -> GradNormLog:
+    return _file.load(None, optimizer)  # the series lrcore refine --optimizer reads
+
+
+def series_for_rule(log: GradNormLog, optimizer: str) -> GradNormLog:
+    """The series ``optimizer``'s rule reads, chosen as ``lrcore refine --optimizer`` chooses
+    it: ``log`` itself when it is what the file's rule reads already, when the file holds one
+    series, or when the user picked it in the series box (like ``--metric``); else the file's
+    series for that rule (l1 norms for Adam's, l2 for SGD's)."""
+    found = _FILES.get(log)
+    if found is None or optimizer == log.suggested_optimizer:
+        return log
+    key, default_metric, file = found
+    file = file()
+    if file is None or log.metric != default_metric:
+        return log
+    chosen = _rule_log(file, key, optimizer)
+    name_log(chosen, f"{key}:{chosen.metric}:{optimizer}")
+    return chosen
 
 
 @dataclass(frozen=True)
 class LogSettings:
-    """One log's settings: the rule, the next run's length, and the note on its default."""
+    """One log's settings: the rule, the next run's length, the note on its default, and
+    the series the rule reads (the shown log, or the file's other norm: see
+    :func:`series_for_rule`)."""
 
     optimizer: str
     steps: int
     default_note: str
+    log: GradNormLog
 
 
 @dataclass(frozen=True)
@@ -133,7 +180,6 @@ def options(logs: list[GradNormLog]) -> RefineOptions:
 
 def _log_settings(log: GradNormLog, many: bool) -> LogSettings:
     lkey = state.widget_id(log)  # settings kept when the same file is uploaded again
-    length, assumed = default_steps(log.steps)
     box = st.sidebar.container(border=many)
     if many:
         box.markdown(f"**{md(log.source)}** · {md(log.metric)}")
@@ -146,8 +192,19 @@ def _log_settings(log: GradNormLog, many: bool) -> LogSettings:
         help=f"Pre-selected: {md(log.rule_text)}. The optimizer decides the rule: Adam "
         "family -> l1 norms and the Adam rule, SGD -> l2 norms and the SGD rule.",
     )
-    if log.rule_note:
-        st.info(f"**{md(log.source)}**: {md(log.rule_note)}.")
+    series = series_for_rule(log, optimizer)
+    if series is not log:
+        box.caption(
+            f"{md(RULES[optimizer])} reads **{md(series.metric)}** ({series.norm_type} norms) "
+            f"of {md(log.source)}, as `lrcore refine --optimizer {optimizer}` does."
+        )
+    elif series.norm_type != RULE_NORMS[optimizer]:
+        box.caption(
+            f"The {'Adam' if optimizer == 'adam' else 'SGD'} rule on **{md(series.metric)}**, "
+            f"{series.norm_type} norms: the rule is defined on {RULE_NORMS[optimizer]} norms, "
+            "so this is an approximation."
+        )
+    length, assumed = default_steps(series.steps)
     capped = min(length, ui.MAX_STEPS)
     state.widget_default(f"steps:{lkey}", capped)
     steps = int(
@@ -161,7 +218,7 @@ def _log_settings(log: GradNormLog, many: bool) -> LogSettings:
     )
     note = f"Default {capped:,}: {assumed}"
     box.caption(note + (f" (capped at {ui.MAX_STEPS:,})." if capped < length else "."))
-    return LogSettings(optimizer, steps, assumed)
+    return LogSettings(optimizer, steps, assumed, series)
 
 
 @dataclass(frozen=True)

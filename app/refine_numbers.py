@@ -60,8 +60,10 @@ def show(view: LogAnalysis, log: GradNormLog, peak_lr: float, many: bool) -> Non
         help="How well the best standard family (warm-up + polynomial, or WSD) matches the "
         "refined curve: 1 is a perfect match; 0 or less is no better than a flat line.",
     )
-    for w in view.warnings:
-        st.warning(w)
+    if view.late_rise is not None:
+        st.caption(f"**Late rise:** {md(view.late_rise_line)}.")
+    for w in view.warnings:  # the log's own name the file: escaped
+        st.warning(md(w) if w in view.log_warnings else w)
     st.markdown(view.fit_sentence)
     if view.show_fit:
         st.caption(P_DEFINITION)

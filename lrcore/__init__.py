@@ -8,7 +8,7 @@ Importing ``lrcore`` loads numpy, scipy and pandas only: torch lives in ``lrcore
 """
 
 from lrcore._validate import MAX_STEPS
-from lrcore.analysis import LogAnalysis, analyse
+from lrcore.analysis import LogAnalysis, RefinementWarning, analyse
 from lrcore.bound import (
     best_scale,
     bound_terms,
@@ -52,6 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LogAnalysis",
+    "RefinementWarning",
     "analyse",
     "MAX_STEPS",
     "REGISTRY",

@@ -13,10 +13,17 @@ spaced points (their steps kept); downloads and ``lrcore refine`` use every poin
 (200, 'sgd', False)
 >>> print(a.default_steps_note)
 steps count from 0 and the last logged step is 199, so the run had 200 steps
+
+Every entry point takes its length, rule, series and warnings from here: ``lrcore inspect``,
+``lrcore refine`` (which writes :meth:`LogAnalysis.full_values`), the Refine page and the
+Python helpers (:func:`lrcore.integrations.schedule_values`, which issue the warnings as
+:class:`RefinementWarning`). The series a rule reads is chosen by
+:meth:`lrcore.logs.LogFile.load` (``metric``, ``optimizer``) before the analysis, by all of them.
 """
 
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +32,7 @@ from lrcore._validate import MAX_STEPS
 from lrcore.bound import compare_bounds, optimal_schedule
 from lrcore.diagnose import diagnose_refined
 from lrcore.fit import FamilyFit, fit_family
+from lrcore.late_rise import LateRise, diagnose_late_rise, late_rise
 from lrcore.refine import (
     SAMPLE_POINTS,
     SUMMARY_GRID,
@@ -43,6 +51,7 @@ __all__ = [
     "LOW_R2",
     "OPTIMUM_POINTS",
     "LogAnalysis",
+    "RefinementWarning",
     "analyse",
     "default_steps",
     "describe_fit",
@@ -52,7 +61,15 @@ __all__ = [
 LOW_R2 = 0.9  # below this a fitted family is not offered as a config
 OPTIMUM_POINTS = 5_000  # the numerical optimum is offered up to this many logged points
 BASELINES = ("linear", "cosine", "constant")  # always in the bound table
-RULES = {"sgd": "SGD rule (l2 norms)", "adam": "Adam rule (l1 norms)"}
+RULES = {"sgd": "SGD rule (l2 norms)", "adam": "Adam rule (l1 norms)"}  # the app's switch
+
+
+class RefinementWarning(UserWarning):
+    """A warning about a refined schedule or its log (degenerate refinement, norms that rise
+    late, a log that looks resumed or truncated): the Python helpers issue every warning
+    ``lrcore inspect`` and ``lrcore refine`` print as ``warning:``, with the same text."""
+
+
 P_DEFINITION = "p = fraction of the run done (step / total steps)."
 _COOLDOWNS = {
     "linear": "linear",
@@ -138,9 +155,17 @@ class LogAnalysis:
     summary: ScheduleSummary  # of the refined schedule at the next run's length
     rise: tuple[float, float]  # where the refined lr first reaches half and 90% of its peak
     fit: FamilyFit
-    warnings: tuple[str, ...]  # diagnose_refined's messages ('' none: the shape is sound)
+    # every warning, in the order the CLI prints them: the log's (resumed or truncated, see
+    # GradNormLog.continuity_warnings), the refined shape's (diagnose_refined) and the late
+    # rise's (diagnose_late_rise); () when there is nothing to warn about
+    warnings: tuple[str, ...]
     table: object = field(repr=False)  # pandas DataFrame: schedule, bound, best_peak_lr, vs_linear
     optimum: np.ndarray | None = field(repr=False)  # numerical optimum on the logged points
+    diagnosis: tuple[str, ...] = ()  # diagnose_refined's messages alone (also in warnings)
+    log_warnings: tuple[str, ...] = ()  # the log's own (also in warnings; they name the file)
+    late_rise: LateRise | None = None  # the norms' late rise (with the log's loss, if any)
+    norm_type: str = "l2"  # of the series analysed ("l1" / "l2")
+    note: str | None = None  # the log's note on how its rule was chosen (when it was a guess)
 
     @property
     def sampled(self) -> bool:
@@ -150,7 +175,20 @@ class LogAnalysis:
     @property
     def degenerate(self) -> bool:
         """Whether :func:`lrcore.diagnose_refined` found the refined schedule degenerate."""
-        return bool(self.warnings)
+        return bool(self.diagnosis)
+
+    @property
+    def late_rise_line(self) -> str:
+        """The late rise in words (``lrcore inspect``'s ``late rise:`` line, the page's caption)."""
+        return "" if self.late_rise is None else self.late_rise.describe()
+
+    def warn(self) -> None:
+        """Issue every warning as a :class:`RefinementWarning` (the Python helpers' way of
+        saying what the CLI prints as ``warning:``), attributed to the first caller outside
+        lrcore (the user's line, not a helper's)."""
+        level = _outside_lrcore()
+        for w in self.warnings:
+            _warnings.warn(w, RefinementWarning, stacklevel=level)
 
     @property
     def show_fit(self) -> bool:
@@ -159,7 +197,9 @@ class LogAnalysis:
 
     @property
     def rule(self) -> str:
-        return RULES[self.optimizer]
+        """The rule and the norms it read, e.g. ``'Adam rule on l1 norms'`` (Adam's rule on a
+        log of l2 norms only says so)."""
+        return f"{'Adam' if self.optimizer == 'adam' else 'SGD'} rule on {self.norm_type} norms"
 
     @property
     def fit_sentence(self) -> str:
@@ -289,6 +329,19 @@ class LogAnalysis:
         return stretch(shape, self.steps, steps=logged)
 
 
+def _outside_lrcore() -> int:
+    """The ``stacklevel``, for a ``warnings.warn`` made by this function's caller, of the
+    first frame outside the lrcore package (2: the caller's caller)."""
+    import sys
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parent)
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _pct(ratio: float) -> str:
     return f"{1 - ratio:.0%} below" if ratio < 1 else f"{ratio - 1:.0%} above"
 
@@ -306,7 +359,10 @@ def analyse(
     one), summarise it at that length (on at most ``SUMMARY_GRID`` points), fit a family,
     diagnose it, and score it with the last-iterate bound against linear, cosine, constant
     and the registry schedules named in ``extras``; ``optimum`` adds the numerical optimum
-    (logs of up to :data:`OPTIMUM_POINTS` points). Raises ``ValueError`` on bad input."""
+    (logs of up to :data:`OPTIMUM_POINTS` points). Measures the norms' late rise
+    (:func:`lrcore.late_rise.late_rise`, with the log's training loss when it has one) and
+    gathers every warning: the log's continuity, the refined shape's, the late rise's.
+    Raises ``ValueError`` on bad input."""
     default, note = default_steps(log.steps)
     if steps is None:
         steps = min(default, MAX_STEPS)
@@ -315,6 +371,8 @@ def analyse(
             f"analyse: steps must be a whole number from 2 to {MAX_STEPS:,}, got {steps!r}"
         )
     optimizer = log.suggested_optimizer if optimizer is None else optimizer
+    if optimizer not in RULES:
+        raise ValueError(f"analyse: optimizer must be one of {sorted(RULES)}, got {optimizer!r}")
     unknown = [e for e in extras if e not in REGISTRY]
     if unknown:
         raise ValueError(
@@ -334,7 +392,7 @@ def analyse(
             "(the refined shape does not change)"
         )
     grid = stretch(shape, min(int(steps), SUMMARY_GRID), steps=logged)
-    rise = tuple(float(np.argmax(grid >= q * grid.max())) / (len(grid) - 1) for q in (0.5, 0.9))
+    rises = tuple(float(np.argmax(grid >= q * grid.max())) / (len(grid) - 1) for q in (0.5, 0.9))
     n = len(g)
     names = [*BASELINES, *(e for e in extras if e not in BASELINES)]
     shapes = {"refined": shape}
@@ -356,6 +414,10 @@ def analyse(
             "by a constant (the refined shape does not change)"
         )
     s = np.asarray(logged, dtype=np.float64)
+    diagnosis = tuple(diagnose_refined(shape, steps=logged, tau=tau, smoothed=smooth))
+    rise = _late_rise(log)
+    rule_note = getattr(log, "rule_note", None)
+    log_warnings = tuple(log.continuity_warnings())
     return LogAnalysis(
         source=log.source,
         metric=log.metric,
@@ -370,9 +432,23 @@ def analyse(
         shape=shape,
         positions=(s - s[0]) / (s[-1] - s[0]) * (steps - 1),
         summary=summarize(grid),
-        rise=rise,
+        rise=rises,
         fit=fit_family(grid, "best"),
-        warnings=tuple(diagnose_refined(shape, steps=logged, tau=tau, smoothed=smooth)),
+        warnings=(*log_warnings, *diagnosis, *diagnose_late_rise(rise)),
         table=table,
         optimum=opt,
+        diagnosis=diagnosis,
+        log_warnings=log_warnings,
+        late_rise=rise,
+        norm_type=log.norm_type,
+        # the note explains the rule the log chose; another rule asked for makes it moot
+        note=rule_note if optimizer == log.suggested_optimizer else None,
     )
+
+
+def _late_rise(log) -> LateRise:
+    """The late rise of the log's norms, with its training loss when it holds one."""
+    loss, loss_steps = getattr(log, "loss_values", None), getattr(log, "loss_steps", None)
+    if loss is None or loss_steps is None or len(loss) < 2:
+        loss = loss_steps = None
+    return late_rise(log.grad_norms, log.steps, loss=loss, loss_steps=loss_steps)

@@ -18,17 +18,15 @@ import numpy as np
 from lrcore import _extras, export
 from lrcore._output import check_out, write_atomic
 from lrcore._text import for_terminal
-from lrcore._validate import check_unit, validate_peak_lr, validate_span, validate_steps
-from lrcore.analysis import analyse
-from lrcore.refine import (
-    OPTIMIZERS,
-    refine,
-    refine_smoothed,
-    smooth_norms,
-    smoothing_width,
-    stretch,
-    summarize,
+from lrcore._validate import (
+    MAX_STEPS,
+    check_unit,
+    validate_peak_lr,
+    validate_span,
+    validate_steps,
 )
+from lrcore.analysis import analyse
+from lrcore.refine import OPTIMIZERS, refine, smoothing_width
 from lrcore.registry import REGISTRY, build_schedule
 from lrcore.schedules import evaluate
 
@@ -159,7 +157,7 @@ def _log_args(p: argparse.ArgumentParser) -> None:
 
 
 def _rule_args(p: argparse.ArgumentParser) -> None:
-    """--tau and --optimizer, shared by refine and bound."""
+    """--tau and --optimizer, shared by refine, inspect and bound."""
     p.add_argument(
         "--tau", type=float, default=0.1, help="median smoothing width, fraction of the run"
     )
@@ -170,6 +168,15 @@ def _rule_args(p: argparse.ArgumentParser) -> None:
         help="refinement rule: sgd (l2 norms, w=s^-2), adam (l1 norms, w=s^-1), or auto: the "
         "optimizer the log records (lrcore's recorder and callbacks write it), else the "
         "metric's norm",
+    )
+
+
+def _steps_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--steps",
+        type=_number,
+        help="steps of the next run (default: the logged run's length: the steps the log "
+        "records, else its last step, + 1 when steps count from 0)",
     )
 
 
@@ -186,38 +193,54 @@ def _out_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _analysed(args, fn: str):
+    """``(file, log, analysis)``: the parsed file (``inspect`` lists its series), the series
+    the rule reads (``--metric``, else the one the rule ``--optimizer`` needs, as
+    :meth:`lrcore.logs.LogFile.load` chooses it) and :func:`lrcore.analyse` of it: one route
+    for ``refine`` and ``inspect`` (and the app and the Python helpers), so they agree on the
+    length, the rule, the series and the warnings."""
+    from lrcore.logs import open_log
+
+    if args.steps is not None:
+        validate_steps(fn, "--steps", args.steps)
+    check_unit(fn, "--tau", args.tau)
+    parsed = open_log(args.log, fmt=args.fmt)  # parsed once: the series and the chosen one
+    log = parsed.load(args.metric, args.optimizer)
+    if args.steps is None:  # the logged run's length, refused above what a schedule may have
+        validate_span(log.source, log.steps[0], log.steps[-1])
+        total = getattr(log, "total_steps", None)  # where the log records its length
+        if total is not None and total > MAX_STEPS:
+            raise ValueError(
+                f"{log.source}: the log records a run of {total:,} steps, more than "
+                f"the {MAX_STEPS:,} a schedule may have; choose the length (CLI: --steps)"
+            )
+    steps = None if args.steps is None else int(args.steps)
+    return parsed, log, analyse(log, args.tau, log.suggested_optimizer, steps)
+
+
+def _say_notes(view) -> None:
+    """The analysis's note (``note:``, when the rule was a guess) and every warning
+    (``warning:``) on stderr: the same sentences the app shows and the helpers warn."""
+    if view.note:
+        print(f"note: {for_terminal(view.note)}", file=sys.stderr)
+    for w in view.warnings:
+        print(f"warning: {for_terminal(w)}", file=sys.stderr)
+
+
 @command
 def cmd_refine(args) -> int:
-    from lrcore.logs import load_log
-
     validate_peak_lr("refine", "--peak-lr", args.peak_lr)
-    if args.steps is not None:
-        validate_steps("refine", "--steps", args.steps)
     _check_out(args, "refine", args.log)
-    log = load_log(args.log, metric=args.metric, fmt=args.fmt, optimizer=args.optimizer)
-    optimizer = log.suggested_optimizer
-    _rule_notes(log)
-    check_unit("refine", "--tau", args.tau)
-    smoothed = smooth_norms(log.grad_norms, tau=args.tau)  # the slow part: done once
-    refined = refine_smoothed(smoothed, optimizer=optimizer)
-    if args.steps is None:
-        steps = validate_span(log.source, log.steps[0], log.steps[-1])
-    else:
-        steps = int(args.steps)
-    if steps == len(log) and log.steps[-1] - log.steps[0] + 1 == len(log):
-        values = refined  # every step was logged: stretching would return the same lrs
-    else:
-        values = stretch(refined, steps, steps=log.steps)
-    info = summarize(values)
-    done = _emit(
-        values, args, f"refined from {log.source} ({optimizer}, tau={args.tau})", optimizer
-    )
-    _warn_degenerate(refined, smoothed, log.steps, args.tau)
+    _, log, view = _analysed(args, "refine")
+    _say_notes(view)
+    values = view.full_values(log)  # every logged point, stretched over view.steps
+    what = f"refined from {log.source} ({view.optimizer}, tau={args.tau})"
+    done = _emit(values, args, what, view.optimizer)
     print(
         f"refined {len(log):,} points of {for_terminal(repr(log.metric))} ({log.fmt}; "
-        f"{for_terminal(log.rule_text)}; tau {args.tau}, median width {smoothing_width(args.tau, len(log))}): "
-        f"peak at {info.warmup_fraction:.1%} of the run, halves at {info.half_fraction:.1%}, "
-        f"mean {info.mean:.3f}; {for_terminal(log.report.describe())}; {done}",
+        f"{for_terminal(log.rule_text)}; tau {args.tau}, median width "
+        f"{smoothing_width(args.tau, len(log))}): {view.summary_sentence}; "
+        f"{for_terminal(log.report.describe())}; {done}",
         file=sys.stderr,
     )
     return 0
@@ -256,14 +279,10 @@ def _median(x: np.ndarray) -> float:
 @command
 def cmd_inspect(args) -> int:
     from lrcore._validate import name_list
-    from lrcore.logs import open_log
 
-    parsed = open_log(args.log, fmt=args.fmt)  # parsed once: the metrics and the chosen one
-    log = parsed.load(args.metric)
-    _rule_notes(log)
-    # the analysis the app's Refine page shows (one function, so both print the same numbers;
-    # a long log is analysed on evenly spaced points), computed before anything is printed
-    view = analyse(log)
+    # the analysis the app's Refine page shows and refine writes (one function, so all print
+    # the same numbers; a long log is analysed on evenly spaced points), computed first
+    parsed, log, view = _analysed(args, "inspect")
     g = log.grad_norms
     print(f"source:   {for_terminal(log.source)}")
     print(f"format:   {log.fmt}")
@@ -280,8 +299,8 @@ def cmd_inspect(args) -> int:
     print(f"refined:  {view.summary_sentence}")
     print(f"config:   {_plain(view.fit_sentence)}")
     print(f"bound:    {_plain(view.bound_sentence)}")
-    for w in view.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    print(f"late rise: {view.late_rise_line}")
+    _say_notes(view)
     return 0
 
 
@@ -302,15 +321,6 @@ def _rule_notes(log) -> None:
         print(f"note: {for_terminal(log.rule_note)}", file=sys.stderr)
     for w in log.continuity_warnings():
         print(f"warning: {for_terminal(w)}", file=sys.stderr)
-
-
-def _warn_degenerate(refined: np.ndarray, smoothed: np.ndarray, steps, tau: float) -> None:
-    """A ``warning:`` line on stderr when :func:`lrcore.diagnose.diagnose_refined` finds the
-    refined schedule degenerate."""
-    from lrcore.diagnose import diagnose_refined
-
-    for w in diagnose_refined(refined, steps=steps, tau=tau, smoothed=smoothed):
-        print(f"warning: {w}", file=sys.stderr)
 
 
 @command
@@ -401,9 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refine", help="refined schedule from a gradient-norm log")
     _log_args(p)
     _rule_args(p)
-    p.add_argument(
-        "--steps", type=_number, help="steps of the next run (default: the log's step span)"
-    )
+    _steps_arg(p)
     _out_args(p)
 
     p = sub.add_parser("schedule", help="write any named schedule")
@@ -425,8 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
         _out_args(q)
 
-    p = sub.add_parser("inspect", help="what a log holds: format, metrics, steps, cleaning")
+    p = sub.add_parser(
+        "inspect", help="what a log holds and its refined schedule: the analysis refine writes"
+    )
     _log_args(p)
+    _rule_args(p)
+    _steps_arg(p)
 
     p = sub.add_parser("bound", help="which schedule the last-iterate bound prefers for a log")
     _log_args(p)

@@ -37,6 +37,7 @@ for log, settings in zip(logs, opts.per_log, strict=True):
     try:  # one error path per log: its settings, refinement, bounds and fit
         if isinstance(settings, Exception):
             raise settings
+        log = settings.log  # the series the rule reads (as lrcore refine --optimizer picks it)
         view = cached.analyse(
             log, opts.tau, settings.optimizer, settings.steps, opts.extras, opts.optimum
         )
@@ -46,6 +47,8 @@ for log, settings in zip(logs, opts.per_log, strict=True):
         failed.append(log.source)
         st.error(f"Could not refine **{md(log.source)}**: {md(ui.error_text(e))}")
         continue
+    if view.note:  # how the rule was chosen, when it was a guess (lrcore inspect's note:)
+        st.info(f"**{md(log.source)}**: {md(view.note)}.")
     if view.steps < ui.FEW_STEPS:
         st.warning(
             f"**{md(log.source)}**: a next run of {view.steps:,} steps is very short; a schedule "
