@@ -14,6 +14,7 @@ from train_form import TASK_LABELS
 from lrcore._text import for_markdown
 from lrcore.diagnose import diagnose_refined
 from lrcore.export import log_to_csv
+from lrcore.plot import seed_curve
 from lrcore.train.config import CONVEX_TASKS
 from lrcore.train.experiments import best_rows, own_norm_bounds
 
@@ -95,15 +96,7 @@ def show() -> None:
         ]
         if not chosen_runs:
             return None
-        stacked = pd.concat([r.evals.set_index("step")["objective"] for r in chosen_runs], axis=1)
-        if scored:
-            stacked = stacked - np.array([r.final["f_star"] for r in chosen_runs])
-        sem = (
-            stacked.std(axis=1, ddof=1) / np.sqrt(stacked.shape[1])
-            if stacked.shape[1] > 1
-            else 0 * stacked.iloc[:, 0]
-        )
-        return stacked.index.to_numpy(), stacked.mean(axis=1).to_numpy(), np.asarray(sem)
+        return seed_curve(chosen_runs, "suboptimality" if scored else "objective")
 
     curves = {str(r.schedule): curves_of(str(r.schedule), r.peak_lr) for r in best.itertuples()}
     # share of the run each best row sat at its starting objective (lr ~0 for a degenerate
