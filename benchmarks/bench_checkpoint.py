@@ -75,7 +75,7 @@ def lambda_lr(n: int, folder: Path) -> tuple[tuple[int, float], tuple[int, float
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = to_lambda_lr(values, opt)
     state = sched.state_dict()
-    old = {**state, "_lr_lambdas": [{"factors": (values / values.max()).tolist()}]}
+    old = {**state, "lr_lambdas": [{"factors": (values / values.max()).tolist()}]}
     out = []
     for st in (old, state):
         path = folder / "sched.pt"

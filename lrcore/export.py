@@ -218,7 +218,8 @@ class ScheduleFactor:
             self._table, self._digest = table, d["digest"]
 
     def __call__(self, step: int) -> float:
-        if self.__dict__.get("digest") != self._digest:
+        d = self.__dict__
+        if d.get("digest") != self._digest or "factors" in d:
             self._sync()
         return float(self._table[min(int(step), len(self._table) - 1)])
 

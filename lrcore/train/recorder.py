@@ -86,6 +86,22 @@ def _sums(grads: list[torch.Tensor], with_l2: bool = True) -> torch.Tensor:
         return torch.stack([(l2 * l2).sum(), l1.sum().to(l2.dtype)])
 
 
+def _per_tensor(grads: list[torch.Tensor]) -> torch.Tensor:
+    """``(2, len(grads))``: each gradient's sum of squares and of absolute values (float64
+    on the CPU, float32 on a device), by the reductions :func:`_sums` uses."""
+    with torch.no_grad():
+        low = [g for g in grads if g.dtype in (torch.float16, torch.bfloat16)]
+        wide = {"dtype": torch.float32} if low else {}
+        l2 = torch.stack(torch._foreach_norm(grads, 2, **wide)).float()
+        if grads[0].device.type == "cpu":
+            with _one_blas_thread():
+                l1 = torch.tensor([_l1_cpu(g) for g in grads], dtype=torch.float64)
+            l2 = l2.double()
+        else:
+            l1 = torch.stack(torch._foreach_norm(grads, 1, **wide)).float()
+        return torch.stack([l2 * l2, l1])
+
+
 _CONTROLLER = None
 
 
@@ -279,13 +295,27 @@ class GradNormRecorder:
         self._steps.append(n if step is None else int(step))
 
     def _group_norms(self, dev) -> tuple[torch.Tensor, torch.Tensor]:
-        """``([l2, l1] of all gradients, [l2, l1] per group)``: each gradient read once."""
+        """``([l2, l1] of all gradients, [l2, l1] per group)``: each gradient read once, by
+        the same per-tensor reductions as without groups, summed per group."""
         parts = [*self.groups.values(), self._rest]
-        sums = []
-        for ps in parts:
-            gs = [p.grad for p in ps if p.grad is not None]
-            sums.append(grad_norms(gs).to(dev) if gs else torch.zeros(2, device=dev))
-        stacked = torch.stack(sums)  # (groups + rest, 2)
+        grads, where = [], []
+        for i, ps in enumerate(parts):
+            for p in ps:
+                if p.grad is not None:
+                    grads.append(p.grad)
+                    where.append(i)
+        if any(getattr(g, "placements", None) is not None for g in grads):  # DTensor (FSDP)
+            sums = []
+            for ps in parts:
+                gs = [p.grad for p in ps if p.grad is not None]
+                sums.append(grad_norms(gs).to(dev) if gs else torch.zeros(2, device=dev))
+            stacked = torch.stack(sums)  # (groups + rest, 2)
+        else:
+            per = _per_tensor(grads).to(dev)  # (2, tensors): squares, absolute values
+            idx = torch.tensor(where, device=dev)
+            acc = torch.zeros(len(parts), 2, dtype=per.dtype, device=dev)
+            acc.index_add_(0, idx, per.T)
+            stacked = torch.stack([acc[:, 0].sqrt(), acc[:, 1]], dim=1).float()
         total = torch.stack([(stacked[:, 0] ** 2).sum().sqrt(), stacked[:, 1].sum()])
         return total, stacked[:-1].reshape(-1)
 
