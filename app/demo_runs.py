@@ -191,32 +191,61 @@ def lm_section(path: Path | None = None) -> None:
             )
             + ". Run the comparison yourself on **Train and check**."
         )
-    for f in findings or []:
-        a, b, c = st.columns(3)
-        a.metric("Linear decay: excess loss", fmt_pm(*f.linear), help="nats/token, ± s.e.")
-        b.metric("refined: excess loss", fmt_pm(*f.refined), help="nats/token, ± s.e.")
-        c.metric(
-            "refined − linear", fmt_short(*f.diff, signed=True), help="paired over seeds, ± s.e."
+    findings = findings or []
+    for f in (f for f in findings if f.kind == "test"):
+        _lm_finding(f)
+    mechanism = [f for f in findings if f.kind == "mechanism"]
+    if mechanism:
+        st.markdown(
+            "**Why refinement loses here** (protocol v4's mechanism regimes, same model): the "
+            "late rise of Linear decay's gradient norms (last tenth vs 40-60 % of the run) and "
+            "refined − linear on the scoring seeds."
         )
-        (st.success if f.helped else st.info)(f.sentence)
-        table = f.table.assign(schedule=[ui.schedule_label(s) for s in f.table.schedule])
         st.dataframe(
-            table,
-            hide_index=True,
-            key=f"demo_lm_{f.problem}",
-            column_config=LM_COLUMNS,
+            mechanism_table(mechanism), hide_index=True, key="demo_lm_mechanism", width="stretch"
         )
-        st.caption(
-            f"{for_markdown(f.problem)}, {f.n_seeds} scoring seeds, each schedule at its best "
-            f"peak lr. Excess loss in {UNIT}: mean ± s.e. over seeds; held-out s.e.: the "
-            "standard error of one seed's score over its held-out sequences (mean over seeds); "
-            "vs linear: the schedule's excess loss minus linear decay's, paired over seeds. "
-            "Every row but linear's tests a claim against linear decay (refined's row: refined "
-            "beats linear; the others: linear beats that schedule). Holm p: that claim's "
-            "p-value after Holm's correction over every comparison of the study; outcome: "
-            "whether linear decay (or refined, on the refined row) is clearly better, clearly "
-            "worse, or neither, after Holm's correction. Accuracy: next-token accuracy on the "
-            "held-out tokens."
-        )
+    for f in (f for f in findings if f.kind == "pre-transition"):
+        with st.expander(f"{f.problem}: before its learning transition (not a test)"):
+            _lm_finding(f)
     if st.button("Open the language model on 'Train and check'", key="demo_lm_open"):
         presets.open_on_train(presets.LM_SETUP)
+
+
+def mechanism_table(findings) -> pd.DataFrame:
+    """One row per mechanism problem: its late rise, refined − linear ± paired s.e., Holm p."""
+    return pd.DataFrame(
+        {
+            "problem": [f.problem for f in findings],
+            "late rise": [f"{f.late_rise:.2g}x" for f in findings],
+            "refined − linear": [fmt_short(*f.diff, signed=True) for f in findings],
+            "Holm p": [f"{f.p_holm:.2g}" for f in findings],
+        }
+    )
+
+
+def _lm_finding(f) -> None:
+    """One lm problem's finding: the metrics, the sentence, the per-schedule table."""
+    a, b, c = st.columns(3)
+    a.metric("Linear decay: excess loss", fmt_pm(*f.linear), help="nats/token, ± s.e.")
+    b.metric("refined: excess loss", fmt_pm(*f.refined), help="nats/token, ± s.e.")
+    c.metric("refined − linear", fmt_short(*f.diff, signed=True), help="paired over seeds, ± s.e.")
+    (st.success if f.helped else st.info)(f.sentence)
+    table = f.table.assign(schedule=[ui.schedule_label(s) for s in f.table.schedule])
+    st.dataframe(
+        table,
+        hide_index=True,
+        key=f"demo_lm_{f.problem}",
+        column_config=LM_COLUMNS,
+    )
+    st.caption(
+        f"{for_markdown(f.problem)}, {f.n_seeds} scoring seeds, each schedule at its best "
+        f"peak lr. Excess loss in {UNIT}: mean ± s.e. over seeds; held-out s.e.: the "
+        "standard error of one seed's score over its held-out sequences (mean over seeds); "
+        "vs linear: the schedule's excess loss minus linear decay's, paired over seeds. "
+        "Every row but linear's tests a claim against linear decay (refined's row: refined "
+        "beats linear; the others: linear beats that schedule). Holm p: that claim's "
+        "p-value after Holm's correction over every comparison of the study; outcome: "
+        "whether linear decay (or refined, on the refined row) is clearly better, clearly "
+        "worse, or neither, after Holm's correction. Accuracy: next-token accuracy on the "
+        "held-out tokens."
+    )

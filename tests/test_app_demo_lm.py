@@ -100,3 +100,32 @@ def test_the_button_opens_the_language_model_on_train(results):
         "refined (from a linear run first)",
     ]
     assert any("Markov" in i.value for i in at.info)
+
+
+def test_v4_layout_test_first_mechanism_table_pre_transition_apart(results, tmp_path):
+    """Protocol v4's CSV: the converged lm in full, the mechanism regimes in one table with
+    their late rise, v3's pre-transition size in an expander that says it is not a test."""
+    import pandas as pd
+
+    base = pd.read_csv(DATA / "results_lm_no_gain.csv")
+    lm = base[base.task == "lm"]
+    parts = []
+    for problem, regime, rise in (
+        ("lm converged (adamw 0.1)", "lm converged (AdamW wd 0.1)", 6.5),
+        ("lm converged (adamw 0)", "lm mechanism: weight decay", 5.9),
+        ("lm chain B (adamw 0.1)", "lm mechanism: transition point", 0.7),
+        ("lm markov order-2 (adamw)", "lm pre-transition (d64, T=800): not a test", 1.3),
+    ):
+        parts.append(lm.assign(problem=problem, regime=regime, late_rise=rise))
+    path = tmp_path / "results.csv"
+    pd.concat([base[base.task != "lm"], *parts]).to_csv(path, index=False)
+    at = results(path)
+    assert_clean(at)
+    kinds = [f.kind for f in lm_findings(path)]
+    assert kinds == ["test", "mechanism", "mechanism", "pre-transition"]
+    (mech,) = [d.value for d in at.dataframe if "late rise" in d.value.columns]
+    assert mech.problem.tolist() == ["lm converged (adamw 0)", "lm chain B (adamw 0.1)"]
+    assert mech["late rise"].tolist() == ["5.9x", "0.7x"]
+    assert mech["refined − linear"].tolist() == ["+0.0018 ± 0.0024"] * 2
+    (exp,) = [e for e in at.expander if "not a test" in e.label]
+    assert exp.label.startswith("lm markov order-2 (adamw)")

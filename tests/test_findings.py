@@ -45,10 +45,11 @@ def test_a_clear_gain_is_said_with_its_size_share_and_error():
     row = f.table.set_index("schedule").loc["refined"]
     assert row["vs linear"] == "-0.013 ± 0.002" and row["outcome"] == "clearly better"
     assert row["accuracy"] == "39.3% ± 0.1%" and row["Holm p"] == "0.031"
-    # short headers (the page's table fits 1280 px): no claim column (the caption says it)
+    # short headers (the page's table fits 1280 px): no claim column (the caption says it);
+    # the paired difference beside the excess loss, the held-out s.e. last (issue 24, item 6)
     assert f.table.columns.tolist() == [
-        "schedule", "peak lr", "excess loss", "held-out s.e.", "vs linear", "Holm p",
-        "outcome", "accuracy",
+        "schedule", "peak lr", "excess loss", "vs linear", "Holm p", "outcome", "accuracy",
+        "held-out s.e.",
     ]  # fmt: skip
     assert f.table.set_index("schedule").loc["linear", "vs linear"] == ""
 

@@ -74,6 +74,24 @@ class LmFinding:
     table: pd.DataFrame  # one row per schedule, the columns the page shows
     p_t: float = float("nan")  # refined's claim before Holm's correction
     family: int = 0  # comparisons Holm's correction ran over (the CSV's rows with a p_holm)
+    late_rise: float = float("nan")  # linear's norms: last tenth / 40-60 % (protocol v4)
+
+    @property
+    def kind(self) -> str:
+        """'test' (a size where the model learns), 'mechanism' (protocol v4's dose-response
+        regimes) or 'pre-transition' (v3's size: not a test), from the regime's name."""
+        return regime_kind(self.regime)
+
+
+def regime_kind(regime: str) -> str:
+    """What an lm regime of the study is for (see :attr:`LmFinding.kind`).
+
+    >>> regime_kind("lm converged (AdamW wd 0.1)"), regime_kind("lm mechanism: weight decay")
+    ('test', 'mechanism')
+    """
+    if regime.startswith("lm pre-transition") or regime.startswith("lm: transformer"):
+        return "pre-transition"
+    return "mechanism" if regime.startswith("lm mechanism") else "test"
 
 
 def _num(x) -> float:
@@ -267,13 +285,15 @@ def lm_finding(rows: pd.DataFrame, family: int = 0) -> LmFinding:
         sentence += _lowest(rows, li[0])
     if helped and bool(ref.degenerate):
         sentence += " " + WHY["degenerate"]
-    return LmFinding(problem, regime, helped, sentence, r, li, d, p, n, table, p_t, family)
+    rise = _num(ref.late_rise) if "late_rise" in rows.columns else float("nan")
+    return LmFinding(problem, regime, helped, sentence, r, li, d, p, n, table, p_t, family, rise)
 
 
 def _table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per schedule: peak lr, excess loss ± s.e. over seeds, held-out s.e. (over held-out
-    sequences), vs linear, Holm p of the claim the row tests, the study's outcome, next-token
-    accuracy. Short headers: the page's table must fit a laptop's width."""
+    """Per schedule: peak lr, excess loss ± s.e. over seeds, vs linear (paired over seeds, ±
+    its paired s.e.), Holm p of the claim the row tests, the study's outcome, next-token
+    accuracy, and last the held-out s.e. (over held-out sequences). Short headers: the page's
+    table must fit a laptop's width."""
     return pd.DataFrame(
         {
             "schedule": rows.schedule.astype(str).tolist(),
@@ -282,7 +302,6 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
                 fmt_pm(_num(m), _num(s))
                 for m, s in zip(rows.score_mean, rows.score_sem, strict=True)
             ],
-            "held-out s.e.": [f"{_num(v):.2g}" for v in rows.token_se],
             "vs linear": [
                 "" if s == "linear" else fmt_short(_num(m), _num(e), signed=True)
                 for s, m, e in zip(
@@ -297,13 +316,16 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
                 else f"{100 * _num(m):.1f}%"
                 for m, s in zip(rows.test_mean, rows.test_sem, strict=True)
             ],
+            # the noise of one seed's score over its held-out sequences, not of the difference
+            "held-out s.e.": [f"{_num(v):.2g}" for v in rows.token_se],
         }
     )
 
 
 def lm_gap_closed(path: str | Path, vocab: int = 16) -> float | None:
     """The share of the gap between a uniform guess (ln ``vocab``) and the true chain that
-    linear decay closes on the study's first lm problem, from its CSV (None without one).
+    linear decay closes on the study's lm problem of the default (pre-transition) size, else
+    its first lm problem, from its CSV (None without one).
 
     The true chain's cross-entropy is linear's held-out cross-entropy (``objective_mean``)
     minus its excess loss (``score_mean``).
@@ -315,6 +337,9 @@ def lm_gap_closed(path: str | Path, vocab: int = 16) -> float | None:
     if rows is None:
         return None
     lin = rows[(rows.task == "lm") & (rows.schedule == "linear")]
+    if "regime" in lin.columns:  # v3's size first (what the Train page's default trains)
+        small = lin[[regime_kind(str(g)) == "pre-transition" for g in lin.regime]]
+        lin = small if len(small) else lin
     if lin.empty or "objective_mean" not in lin.columns:
         return None
     share = gap_closed(_num(lin.objective_mean.iloc[0]), _num(lin.score_mean.iloc[0]), vocab)
