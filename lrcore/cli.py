@@ -218,6 +218,26 @@ def _analysed(args, fn: str):
     return parsed, log, analyse(log, args.tau, log.suggested_optimizer, steps)
 
 
+def _from_every_point(view, values: np.ndarray) -> str:
+    """For a long log (analysed on evenly spaced points, as inspect and the app do): where
+    the schedule written from every point peaks and halves, when that reads differently."""
+    if not view.sampled:
+        return ""
+    from lrcore.analysis import fmt_pct
+    from lrcore.refine import summarize
+
+    s, a = summarize(values), view.summary
+    if (fmt_pct(s.warmup_fraction), fmt_pct(s.half_fraction)) == (
+        fmt_pct(a.warmup_fraction),
+        fmt_pct(a.half_fraction),
+    ):
+        return ""
+    return (
+        f"; written from every point, it peaks at {fmt_pct(s.warmup_fraction)} and halves "
+        f"at {fmt_pct(s.half_fraction)}"
+    )
+
+
 def _say_notes(view) -> None:
     """The analysis's note (``note:``, when the rule was a guess) and every warning
     (``warning:``) on stderr: the same sentences the app shows and the helpers warn."""
@@ -239,8 +259,8 @@ def cmd_refine(args) -> int:
     print(
         f"refined {len(log):,} points of {for_terminal(repr(log.metric))} ({log.fmt}; "
         f"{for_terminal(log.rule_text)}; tau {args.tau}, median width "
-        f"{smoothing_width(args.tau, len(log))}): {view.summary_sentence}; "
-        f"{for_terminal(log.report.describe())}; {done}",
+        f"{smoothing_width(args.tau, len(log))}): {view.summary_sentence}"
+        f"{_from_every_point(view, values)}; {for_terminal(log.report.describe())}; {done}",
         file=sys.stderr,
     )
     return 0
