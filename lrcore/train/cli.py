@@ -231,6 +231,27 @@ def _fmt(x: float) -> str:
     return f"{x:.5g}"
 
 
+def _costed(fn: str, cost, args, runs: str | None = None) -> None:
+    """Refuse ``cost`` past the memory limit, or past the CLI's time limit without
+    ``--force``, naming the options that make it large; else print the estimate on stderr."""
+    from lrcore.train import cost as model
+
+    def option(field: str) -> str | None:
+        if field == "runs":
+            return runs
+        return "--" + field.replace("_", "-") if field in _FIELDS else None
+
+    model.check(
+        cost,
+        fn,
+        option,
+        max_seconds=model.CLI_SECONDS,
+        force=args.force,
+        force_hint=", or pass --force to run anyway",
+    )
+    print(f"estimate: {cost.text()}", file=sys.stderr, flush=True)
+
+
 def cmd_run(args) -> int:
     from lrcore.train.loop import train
 
@@ -239,6 +260,9 @@ def cmd_run(args) -> int:
         validate_peak_lr("run", "--peak-lr", args.peak_lr)
     check_out("run", args.out, inputs, writes=RUN_FILES)  # before training, not after
     cfg = _base_config(args).with_(schedule=_schedule(args.schedule), seed=args.seed)
+    from lrcore.train.cost import estimate
+
+    _costed("run", estimate([cfg]), args)
     progress = StderrProgress("run")
     try:
         result = train(cfg, on_step=progress)
@@ -273,6 +297,24 @@ def cmd_compare(args) -> int:
         name: "refined" if name == "refined" else _schedule(name)
         for name in args.schedules.split(",")
     }
+    from lrcore.train.cost import estimate_compare
+    from lrcore.train.experiments import MAX_EXTENSIONS
+
+    refined = "refined" in schedules
+    named = len(schedules) - refined + (refined and "linear" not in schedules)
+    _costed(
+        "compare",
+        estimate_compare(
+            cfg,
+            named,
+            len(set(seeds)),
+            peaks=len(set(peaks)) if peaks else 5,
+            refined_rounds=args.rounds if refined else 0,
+            max_extensions=0 if args.no_extend else MAX_EXTENSIONS,
+        ),
+        args,
+        runs="--seeds, --peak-lrs, --schedules or --rounds",
+    )
     progress = StderrProgress("compare")
     try:
         table, runs = compare(
@@ -346,6 +388,9 @@ def cmd_study(args) -> int:
     problems = smoke_problems() if args.smoke else full_problems()
     if args.seeds is not None:  # the convex problems' tuning, build and scoring seeds
         problems = [p.with_seeds(args.seeds) if p.convex else p for p in problems]
+    from lrcore.train.cost import estimate_study
+
+    _costed("study", estimate_study(problems, args.jobs), args, runs="--seeds")
 
     def on_problem(k, n, name, seconds):
         print(f"[{k}/{n}] {for_terminal(name)}: {seconds:.0f} s", file=sys.stderr, flush=True)
@@ -383,6 +428,12 @@ def add_commands(sub, commands: dict) -> None:
         "--out",
         help="save the run in this folder (grad_norms.csv, evals.csv, result.json; default: not saved)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the estimate is past the time limit (1 h); never past the memory "
+        "limit (2 GB or the free memory, whichever is less)",
+    )
     commands["run"] = cmd_run
 
     p = sub.add_parser("compare", help="schedules x seeds (x peak lrs), mean and standard error")
@@ -415,6 +466,12 @@ def add_commands(sub, commands: dict) -> None:
         "--out",
         help="write one row per schedule at its best peak lr to this CSV (default: no file)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the estimate is past the time limit (1 h); never past the memory "
+        "limit (2 GB or the free memory, whichever is less)",
+    )
     commands["compare"] = cmd_compare
 
     p = sub.add_parser(
@@ -446,5 +503,11 @@ def add_commands(sub, commands: dict) -> None:
     p.add_argument(
         "--pickle",
         help="also save the StudyResult here (pickle), to re-render it (default: not saved)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the estimate is past the time limit (1 h); never past the memory "
+        "limit (2 GB or the free memory, whichever is less)",
     )
     commands["study"] = cmd_study
