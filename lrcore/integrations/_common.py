@@ -19,12 +19,14 @@ def schedule_values(
     tau: float = 0.1,
     optimizer: str = "auto",
     metric: str | None = None,
+    fallback: str | None = None,
 ):
     """Peak-normalised lrs for ``total_steps`` optimizer steps from a refined array, a
     schedule function, a :class:`~lrcore.logs.GradNormLog`, or a path to a log (refined
     with ``tau`` and then stretched). The rule: ``optimizer`` (``"adam"``: l1 norms,
     ``"sgd"``: l2) when given, else the optimizer the log records (lrcore's callbacks and
-    recorder write it), else the norm of the series; ``metric`` picks the series.
+    recorder write it), else ``fallback`` (the family of the optimizer the schedule will
+    drive: the helpers pass it), else the norm of the series; ``metric`` picks the series.
     A log is analysed by :func:`lrcore.analyse` (as ``lrcore refine`` does) and every warning
     the CLI would print is issued as a :class:`lrcore.RefinementWarning`.
 
@@ -35,10 +37,16 @@ def schedule_values(
     """
     check_int("schedule_values", "total_steps", total_steps, minimum=1)
     if isinstance(schedule, str | Path):
-        from lrcore.logs import load_log
+        from lrcore.logs import open_log
 
-        schedule = load_log(schedule, metric=metric, optimizer=optimizer)
+        file = open_log(schedule)
+        log = file.load(metric, optimizer)
+        if optimizer == "auto" and log.optimizer is None and fallback:
+            log = file.load(metric, fallback)  # the series the rule of the optimizer needs
+        schedule = log
     if hasattr(schedule, "grad_norms"):
+        if optimizer == "auto" and schedule.optimizer is None and fallback:
+            optimizer = fallback  # the log does not say: the optimizer that will run does
         opt = schedule.suggested_optimizer if optimizer == "auto" else optimizer
         # the analysis lrcore refine / inspect and the app make: same shape, same warnings
         view = analyse(schedule, tau, opt, total_steps)
