@@ -27,7 +27,8 @@ def readme_block(result: StudyResult) -> str:
     comp = result.comparisons
     out = [
         f"[docs/results.md](docs/results.md) tests the paper's claims on {n} problems in "
-        f"{len(result.regimes)} regimes under [protocol v3](docs/protocol.md) (held-out build and "
+        f"{len(result.regimes)} regimes under [protocol v4](docs/protocol.md) (v3 amended for a "
+        "language model that learns; held-out build and "
         "scoring seeds, each schedule at its own best peak lr, Holm-corrected paired tests; "
         f"full numbers in [docs/results.csv](docs/results.csv); {_wall(result.wall_time)} on "
         f"{result.jobs} process(es)). Verdicts (clearly better = Holm p < {ALPHA:g}):",
@@ -38,6 +39,7 @@ def readme_block(result: StudyResult) -> str:
     for g in regimes:
         cells = [_cell(result.counts(c, g)) for c in head]
         out.append(f"| {g} | {REGIMES[g].status} | " + " | ".join(cells) + " |")
+    out += _shared_generator(result, regimes)
     out += [
         "",
         "*holds* / *reversed*: clearly better / worse on more than half of the counted problems"
@@ -50,7 +52,10 @@ def readme_block(result: StudyResult) -> str:
         "- " + _sign_sentence(result, regimes),
     ]
     out += _sizes(result)
+    out += _helps_hurts(result, regimes)
     for r in lm_rows(result):
+        if REGIMES[r.problem.regime].apart:  # mechanism regimes and v3's size: below
+            continue
         rc = comp[(comp.problem == r.problem.name) & (comp.claim == CLAIMS[1][0])].iloc[0]
         out.append(
             f"- **Language model** ({r.problem.name}): "
@@ -60,6 +65,7 @@ def readme_block(result: StudyResult) -> str:
             + " "
             + lm_best(result, r)
         )
+    out += _mechanism_bullet(result)
     if apart:
         for g in apart:
             c = result.counts(CLAIMS[1][0], g)
@@ -164,3 +170,71 @@ def _refined_tally(result: StudyResult, regimes: list[str]) -> str:
         + ". "
         + ("It holds in " + "; ".join(holds) + "." if holds else "It holds in no regime.")
     )
+
+
+def _shared_generator(result: StudyResult, regimes: list[str]) -> list[str]:
+    """A note for each regime whose problems all draw their data and noise from one
+    generator (the synthetic data set with one noise profile): its k/n is one finding seen k
+    times, not k independent ones."""
+    out = []
+    for g in regimes:
+        probs = [r.problem for r in result.results if r.problem.regime == g]
+        kinds = {(p.config.dataset, p.config.noise) for p in probs}
+        if len(probs) > 1 and len(kinds) == 1 and next(iter(kinds))[1] != "none":
+            data, noise = next(iter(kinds))
+            out.append(
+                f"\n{g}: its {len(probs)} problems share one generator (the {data} data set "
+                f"with {noise} noise, lrcore.train.noise), so its counts are one finding seen "
+                f"{len(probs)} times, not {len(probs)} independent ones."
+            )
+    return out
+
+
+def _helps_hurts(result: StudyResult, regimes: list[str]) -> list[str]:
+    """Where refinement clearly helps (regimes where the claim holds) and where it clearly
+    hurts, by how much (the largest loss to linear, with its late rise when measured)."""
+    comp = result.comparisons
+    c = comp[(comp.claim == CLAIMS[1][0]) & comp.regime.isin(regimes)]
+    clear = c[c.p_holm < ALPHA]
+    helped, hurt = clear[clear.diff_mean > 0], clear[clear.diff_mean < 0]
+    if helped.empty and hurt.empty:
+        return []
+    rises = {r.problem.name: r.late_rise for r in result.results if r.late_rise is not None}
+
+    def one(row, word):
+        rel = abs(row.diff_mean) / row.score_b if row.score_b else float("nan")
+        rise = rises.get(row.problem)
+        at = f", its norms rising {rise.ratio:.2g}x late" if rise is not None else ""
+        return (
+            f"{row.problem} ({row.regime}) {word} by {abs(row.diff_mean):.3g} ± "
+            f"{row.diff_sem:.2g} ({rel:.0%} of linear's {row.score_b:.3g}{at}; Holm p = "
+            f"{_p(row.p_holm)})"
+        )
+
+    parts = []
+    if len(helped):
+        parts.append(
+            "**helps** where the gradient noise is imposed from outside and rises late: "
+            + "; ".join(one(r, "better") for r in helped.itertuples())
+        )
+    if len(hurt):
+        parts.append(
+            "**hurts** where it is not: " + "; ".join(one(r, "worse") for r in hurt.itertuples())
+        )
+    return ["- Refinement " + ". It ".join(parts) + "."]
+
+
+def _mechanism_bullet(result: StudyResult) -> list[str]:
+    """Protocol v4.4's reading of the late rise, per mechanism, in one bullet."""
+    from lrcore.study.report.mechanism import mechanism_rows, predictions, support
+
+    rows = mechanism_rows(result)
+    preds = predictions(rows)
+    if all(h is None for p in preds.values() for _, h in p):
+        return []
+    words = "; ".join(f"{m}: {support(p)}" for m, p in preds.items())
+    return [
+        "- **Why the language model's norms rise late** (protocol v4.4, "
+        f"[the mechanism table](docs/results.md#why-the-norms-rise-late-the-mechanism-measured-protocol-v4)): "
+        f"{words}."
+    ]
