@@ -2,6 +2,7 @@
 linear's runs), with a progress line, an ETA and a live chart of each schedule's loss."""
 
 import time
+from dataclasses import dataclass
 
 import charts
 import numpy as np
@@ -13,9 +14,13 @@ import words
 from train_form import TASK_LABELS, TrainForm
 
 from lrcore import refine
+from lrcore._text import for_markdown
 from lrcore.train import RunConfig, compare
+from lrcore.train import cost as model
 from lrcore.train.config import CONVEX_TASKS
-from lrcore.train.experiments import refine_from_runs, table_from_runs
+from lrcore.train.cost import Cost, estimate_compare
+from lrcore.train.experiments import MAX_EXTENSIONS, refine_from_runs, table_from_runs
+from lrcore.train.loop import resolve_device
 from lrcore.train.objective import f_star
 
 
@@ -91,33 +96,108 @@ def precompute_optimum(cfg: RunConfig, seeds: list[int], progress, clock) -> Non
         f_star(cfg.with_(seed=seed))
 
 
+# held-out scoring per run: the convex tasks score their whole (small) data set 50 times a
+# run; the CNN and the language model, where one scoring pass costs many training steps, 10
+# times (issue 25: the language model's scoring every 40 steps took most of its 17.7 min)
+EVALS_PER_RUN = {"logreg": 50, "svm": 50, "cnn": 10, "lm": 10}
+# what the page's refusal names (RunConfig field -> the form's words); others are not in it
+FORM_NAMES = {
+    "steps": "Steps",
+    "batch_size": "Batch size",
+    "runs": "Seeds, the peak lrs or the schedules",
+    "eval_every": None,
+}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What Start runs: the config, the peak-lr grid, the seeds, the schedules."""
+
+    cfg: RunConfig
+    peaks: list[float]
+    seeds: list[int]
+    names: list[str]  # the picked schedules (presets.REFINED_RUN / REFINED_LOG for refined)
+    want_refined: bool  # refined from linear's runs: linear is tuned first
+
+    @property
+    def tuned_first(self) -> int:
+        """Schedules tuned in the first compare (linear added for refined)."""
+        named = [n for n in self.names if n != presets.REFINED_RUN]
+        return len(named) + (self.want_refined and "linear" not in named)
+
+
+def setup(form: TrainForm) -> Setup:
+    """The form's setup, checked (``ValueError`` in the form's words)."""
+    if not form.chosen:
+        raise ValueError("pick at least one schedule")
+    peaks = parse_peaks(form.peaks_text)
+    task, steps = form.task, form.steps
+    # the task's own defaults (lm: its source and model sizes), then the form's values;
+    # named schedules warm up as the task says (lm: 5 %), refined's shape never does
+    cfg = RunConfig.for_task(
+        task,
+        dataset=form.dataset,
+        optimizer=form.optimizer,
+        steps=steps,
+        batch_size=form.batch,
+        peak_lr=peaks[len(peaks) // 2],
+        weight_decay=float(form.wd),
+        noise=form.noise,
+        noise_scale=float(form.noise_scale),
+        warmup_steps=presets.warmup_steps(task, steps),
+        eval_every=max(1, steps // EVALS_PER_RUN[task]),
+    )
+    return Setup(cfg, peaks, list(range(form.n_seeds)), list(form.chosen), presets.REFINED_RUN in form.chosen)
+
+
+def estimate(s: Setup) -> Cost:
+    """What Start costs (the library's cost model): the first compare, then refined's."""
+    return estimate_compare(
+        s.cfg,
+        s.tuned_first,
+        len(s.seeds),
+        peaks=len(s.peaks),
+        refined_rounds=int(s.want_refined),
+        max_extensions=MAX_EXTENSIONS,
+    )
+
+
+def check(cost: Cost, device: str) -> None:
+    """Refuse a setup past the page's time budget or the memory limit (``ValueError``)."""
+    model.check(
+        cost,
+        "Train and check",
+        lambda f: FORM_NAMES.get(f),
+        max_seconds=model.APP_SECONDS if device == "cpu" else None,
+        force_hint=" (or run it with `lrcore compare`)",
+    )
+
+
+def show_estimate(form: TrainForm) -> None:
+    """The estimate of Start, under the form; a warning when Start would be refused."""
+    try:
+        s = setup(form)
+        cost = estimate(s)
+    except ValueError as e:
+        st.caption(f"Estimate: not available ({for_markdown(str(e))})")
+        return
+    device = resolve_device(s.cfg.device, s.cfg.convex).type
+    note = model.cpu_note(device)
+    st.caption(f"**Estimate**: {cost.runs} runs, {cost.text()}{note}")
+    try:
+        check(cost, device)
+    except ValueError as e:
+        st.warning(for_markdown(str(e)))
+
+
 def run(form: TrainForm) -> None:
     """Train ``form``'s setup; the result goes to session state (``train_result``), an error
     to ``tr_error``; then the page reruns."""
-    task, dataset, optimizer, steps = form.task, form.dataset, form.optimizer, form.steps
-    batch, wd, noise, noise_scale = form.batch, form.wd, form.noise, form.noise_scale
-    chosen, peaks_text, n_seeds = form.chosen, form.peaks_text, form.n_seeds
+    task, optimizer, n_seeds = form.task, form.optimizer, form.n_seeds
     try:
-        if not chosen:
-            raise ValueError("pick at least one schedule")
-        peaks = parse_peaks(peaks_text)
-        # the task's own defaults (lm: its source and model sizes), then the form's values;
-        # named schedules warm up as the task says (lm: 5 %), refined's shape never does
-        cfg = RunConfig.for_task(
-            task,
-            dataset=dataset,
-            optimizer=optimizer,
-            steps=steps,
-            batch_size=batch,
-            peak_lr=peaks[len(peaks) // 2],
-            weight_decay=float(wd),
-            noise=noise,
-            noise_scale=float(noise_scale),
-            warmup_steps=presets.warmup_steps(task, steps),
-            # an lm evaluation scores every held-out sequence: fewer of them
-            eval_every=max(1, steps // (20 if task == "lm" else 50)),
-        )
-        seeds = list(range(n_seeds))
+        s = setup(form)
+        cfg, peaks, seeds, chosen = s.cfg, s.peaks, s.seeds, s.names
+        check(estimate(s), resolve_device(cfg.device, cfg.convex).type)
         schedules, want_refined = {}, False
         for name in chosen:
             if name == presets.REFINED_RUN:  # tune linear first, then refine from it
@@ -134,7 +214,7 @@ def run(form: TrainForm) -> None:
                 schedules[name] = name
         if want_refined and "linear" not in schedules:
             schedules = {"linear": "linear", **schedules}
-        clock = Clock((len(schedules) + want_refined) * len(peaks) * n_seeds * steps)
+        clock = Clock((len(schedules) + want_refined) * len(peaks) * n_seeds * cfg.steps)
         stop_slot = st.empty()
         stop_slot.button(
             "Stop",

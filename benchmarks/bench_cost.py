@@ -106,7 +106,11 @@ def _features(cfg: RunConfig, R: int):
     B, n_eval = cfg.batch_size, cost.data_shape(cfg)[3]
     layers = cfg.lm_layers if cfg.is_lm else 0
     step = [1.0, layers, R * P, R * B * w, R * B * w_att]
-    ev = [1.0, R * n_eval * w, R * n_eval * w_att]
+    scale = 1.0
+    if cfg.is_lm:  # the scoring activations' size: see cost.eval_scale
+        D, V, L, H = cfg.lm_d_model, cfg.lm_vocab, cfg.lm_seq_len, cfg.lm_heads
+        scale = cost.eval_scale(R * n_eval * L * (6 * D + 3 * H * L + 3 * V) * 4)
+    ev = [1.0, R * n_eval * w * scale, R * n_eval * w_att * scale]
     return step, ev
 
 

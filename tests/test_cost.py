@@ -20,7 +20,9 @@ def _group(cfg: RunConfig, runs: int) -> list[RunConfig]:
 TINY = {  # each about 0.1-0.5 s of CPU: steps, scoring and data all count
     "logreg": _group(RunConfig(steps=400, eval_every=40), 6),
     "svm": _group(RunConfig(task="svm", dataset="synthetic", steps=400, eval_every=40), 6),
-    "cnn": _group(RunConfig(task="cnn", optimizer="adam", peak_lr=3e-3, steps=20, eval_every=10), 2),
+    "cnn": _group(
+        RunConfig(task="cnn", optimizer="adam", peak_lr=3e-3, steps=20, eval_every=10), 2
+    ),
     "lm": _group(RunConfig.for_task("lm", steps=12, eval_every=6, lm_heldout=64), 2),
 }
 

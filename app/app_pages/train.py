@@ -8,6 +8,7 @@ import train_results
 import train_run
 
 setup = train_form.form()
+train_run.show_estimate(setup)  # the library's cost model, before Start
 if setup.start:
     train_run.run(setup)
 train_results.show()
