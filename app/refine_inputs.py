@@ -204,7 +204,7 @@ def _log_settings(log: GradNormLog, many: bool) -> LogSettings:
             f"{series.norm_type} norms: the rule is defined on {RULE_NORMS[optimizer]} norms, "
             "so this is an approximation."
         )
-    length, assumed = default_steps(series.steps)
+    length, assumed = default_steps(series.steps, series.total_steps)
     capped = min(length, ui.MAX_STEPS)
     state.widget_default(f"steps:{lkey}", capped)
     steps = int(

@@ -87,20 +87,29 @@ def fmt_pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def default_steps(steps) -> tuple[int, str]:
+def default_steps(steps, total_steps: int | None = None) -> tuple[int, str]:
     """How many steps the logged run had (the next run's default length), and the sentence
-    that says what was assumed: the last logged step, or one more when steps count from 0.
+    that says what was assumed: ``total_steps`` when the log records it (a
+    :attr:`~lrcore.logs.GradNormLog.total_steps`, e.g. trainer_state.json's global step),
+    else the last logged step, or one more when steps count from 0.
 
     >>> default_steps(np.array([10, 20, 500_500]))
     (500500, 'the last logged step is 500,500; steps start at 10, so the run had 500,500 steps')
     >>> default_steps(np.array([0, 1, 99]))[0]
     100
+    >>> default_steps(np.array([9, 19, 1199]), total_steps=1200)[0]  # HF logged every 10
+    1200
     """
     first, last = int(steps[0]), int(steps[-1])
     if not (abs(first) <= 2**53 and abs(last) <= 2**53 and last > first):
         raise ValueError(
             f"default_steps: the logged steps run from {first:,} to {last:,}; they must "
             "increase and stay within ±2^53"
+        )
+    if total_steps is not None and total_steps > last:
+        return total_steps, (
+            f"the log records a run of {total_steps:,} steps (steps counted from 0; the "
+            f"last logged step is {last:,})"
         )
     if first == 0:
         return last + 1, (
@@ -366,7 +375,7 @@ def analyse(
     (:func:`lrcore.late_rise.late_rise`, with the log's training loss when it has one) and
     gathers every warning: the log's continuity, the refined shape's, the late rise's.
     Raises ``ValueError`` on bad input."""
-    default, note = default_steps(log.steps)
+    default, note = default_steps(log.steps, log.total_steps)
     if steps is None:
         steps = min(default, MAX_STEPS)
     if not isinstance(steps, int | np.integer) or not 2 <= steps <= MAX_STEPS:

@@ -464,7 +464,7 @@ ERRORS = [
         "empty-folder",
         empty_folder,
         {},
-        "{tmp}/empty: folder holds no TensorBoard event files (events.out.tfevents.*) and no single grad_norms.csv or metrics.csv",
+        "{tmp}/empty: folder holds no TensorBoard event files (events.out.tfevents.*), no trainer_state.json or checkpoint-N folder and no single grad_norms.csv or metrics.csv",
     ),
     ("paths", "empty-file", file("x.csv", b""), {}, "x.csv: file is empty"),
     (
@@ -830,17 +830,17 @@ READS = [
         "trainer-state-string-and-huge",
         file(
             "trainer_state.json",
-            trainer_state(
+            trainer_state(  # Hugging Face's step: the global step after the update (+ 1)
                 *(
-                    {"step": int(s), "grad_norm": float(v)}
+                    {"step": int(s) + 1, "grad_norm": float(v)}
                     for s, v in zip(STEPS, NORMS, strict=True)
                 ),
-                {"step": 50, "grad_norm": "n/a"},
-                {"step": 55, "grad_norm": HUGE},
+                {"step": 51, "grad_norm": "n/a"},
+                {"step": 56, "grad_norm": HUGE},
             ),
         ),
         {},
-        "12 rows read; dropped 1 inf, 1 not a number",
+        "12 rows read; dropped 1 inf, 1 not a number; log_history steps read as step - 1 (Hugging Face numbers a point by its global step after the update; lrcore counts optimizer steps from 0)",
     ),
     (
         "mixing",

@@ -99,7 +99,9 @@ def test_hf_trainer_skips_eval_and_summary_and_drops_overflow(tmp_path):
         json.dumps({"log_history": history, "global_step": 2500})
     )
     log = load_log(tmp_path / "trainer_state.json")
-    assert log.fmt == "hf_trainer" and log.steps.tolist() == [1000, 2000, 2500]
+    # Hugging Face's step is the global step after the update: lrcore's 0-based step + 1
+    assert log.fmt == "hf_trainer" and log.steps.tolist() == [999, 1999, 2499]
+    assert log.total_steps == 2500 and "read as step - 1" in log.report.describe()
     assert (log.report.nan, log.report.inf, log.report.rows_read) == (1, 1, 5)
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from lrcore.logs import _other, _tables
-from lrcore.logs._clean import RawSeries, clean
+from lrcore.logs import _hf, _other, _tables
+from lrcore.logs._clean import RawSeries, clean, clean_loss
+from lrcore.logs._columns import pick_loss, refuse_schedule
 from lrcore.logs._meta import (
     FAMILIES,
     Recorded,
     Rule,
     choose_rule,
-    hf_recorded,
     norm_of,
     optimizer_family,
     split_comment,
@@ -61,7 +61,7 @@ FORMATS: dict[str, Format] = {
         "TensorBoard event file", _other.detect_tensorboard, _other.parse_tensorboard, binary=True
     ),
     "hf_trainer": Format(
-        "Hugging Face trainer_state.json", _other.detect_hf_trainer, _other.parse_hf_trainer
+        "Hugging Face trainer_state.json", _other.detect_hf_trainer, _hf.parse_hf_trainer
     ),
     "tensorboard_json": Format(
         "TensorBoard JSON download", _other.detect_tensorboard_json, _other.parse_tensorboard_json
@@ -137,6 +137,7 @@ class LogFile:
     fmt: str  # detected format, a key of FORMATS
     series: dict[str, RawSeries] = field(repr=False)
     recorded: Recorded | None = None  # the optimizer the log records (lrcore's own logs)
+    total_steps: int | None = None  # optimizer steps the run had taken, where the log says
 
     @property
     def metrics(self) -> list[str]:
@@ -172,11 +173,17 @@ class LogFile:
             chosen, tuple(self.metrics), self.fmt, self.recorded, optimizer, metric is not None
         )
         rec = self.recorded
+        loss_name = pick_loss(list(self.series), chosen)
+        loss = clean_loss(self.series[loss_name]) if loss_name is not None else None
         return replace(
             log,
             optimizer=rec.family if rec else None,
             optimizer_name=rec.name if rec else None,
             rule=rule,
+            loss_steps=loss[0] if loss else None,
+            loss_values=loss[1] if loss else None,
+            loss_metric=loss_name if loss else None,
+            total_steps=self.total_steps,
         )
 
 
@@ -207,11 +214,30 @@ def open_log(source, fmt: str | None = None) -> LogFile:
         raise LogError(f"{src.name}: cannot read as {label} ({detail})") from None
     if not series:
         raise LogError(f"{src.name}: no numeric series found")
+    refuse_schedule(src.name, series, _header(head) if name in _TABLES else None)
     for s in series.values():
         s.notes = (*decoded, *s.notes)
-    if name == "hf_trainer" and recorded is None:
-        recorded = hf_recorded(src.text())
-    return LogFile(src.name, name, series, recorded)
+    recorded = recorded or getattr(series, "recorded", None)
+    return LogFile(src.name, name, dict(series), recorded, getattr(series, "total_steps", None))
+
+
+_TABLES = ("csv", "wandb", "lightning", "tensorboard_csv")
+
+
+def _header(head: str) -> list[str] | None:
+    """The column names of a delimited file's head, for messages (None if there is none)."""
+    line = next(
+        (
+            ln
+            for ln in head.splitlines()
+            if ln.strip() and not ln.lstrip().startswith(("#", "sep="))
+        ),
+        None,
+    )
+    if line is None:
+        return None
+    fields = _tables.split_fields(line, _tables.sniff_delimiter(line))
+    return None if all(_tables.is_number(f) for f in fields) else [f.strip() for f in fields]
 
 
 def _lrcore_comment(src: Source) -> tuple[Source, Recorded | None]:

@@ -24,6 +24,39 @@ class RawSeries:
     notes: tuple[str, ...] = ()  # for the cleaning report: what reading assumed or dropped
 
 
+class Parsed(dict):
+    """What a parser returns: its series by name (:class:`RawSeries`), and what the file
+    says about the run (a plain dict of series is read as saying nothing)."""
+
+    recorded = None  # a lrcore.logs._meta.Recorded: the optimizer the file records
+    total_steps: int | None = None  # optimizer steps taken (trainer_state.json: global_step)
+
+
+def clean_loss(raw: RawSeries) -> tuple[np.ndarray, np.ndarray] | None:
+    """(steps, values) of a loss series: rows without a finite value or a whole finite step
+    dropped, steps sorted, the last value of a repeated step kept; None if nothing is left.
+    Unlike norms, a loss may be 0 or negative.
+
+    >>> clean_loss(RawSeries(np.array([2.0, np.nan, 1.5, 1.0]), np.array([0.0, 1, 3, 2])))
+    (array([0, 2, 3]), array([2. , 1. , 1.5]))
+    """
+    values = np.asarray(raw.values, dtype=np.float64)
+    steps = np.arange(len(values)) if raw.steps is None else np.asarray(raw.steps)
+    steps = steps.astype(np.float64)
+    keep = np.isfinite(values) & np.isfinite(steps) & (steps == np.round(steps))
+    keep &= np.abs(steps) <= MAX_EXACT_STEP
+    for mask in (raw.missing, raw.non_numeric):
+        if mask is not None:
+            keep &= ~np.asarray(mask, bool)
+    steps, values = steps[keep], values[keep]
+    if not len(values):
+        return None
+    order = np.argsort(steps, kind="stable")
+    steps, values = steps[order], values[order]
+    last = np.r_[steps[1:] != steps[:-1], True]
+    return steps[last].astype(np.int64), values[last]
+
+
 def clean(
     raw: RawSeries, *, metric: str, fmt: str, source: str, candidates: tuple[str, ...] = ()
 ) -> GradNormLog:

@@ -65,8 +65,13 @@ class Recorded:
 
     family: str | None  # "adam", "sgd" or None (the optimizer is not one lrcore knows)
     name: str  # the optimizer's own name, e.g. "AdamW"
+    # set when the log names optimizers of different families (an optimizer column whose
+    # rows disagree): what it names, for people; the rule then comes from the norm
+    conflict: str | None = None
 
     def describe(self) -> str:
+        if self.conflict is not None:
+            return f"the log names optimizers of different families ({self.conflict})"
         if self.family is None:
             return f"the log records optimizer {self.name!r} (not an SGD or Adam family)"
         fam = "Adam" if self.family == "adam" else "SGD"
@@ -92,18 +97,46 @@ def split_comment(head: bytes) -> tuple[Recorded | None, int]:
     return Recorded(family if family in FAMILIES else None, name), m.end()
 
 
+def recorded_from_labels(found: dict[str, str], column: str = "optimizer") -> Recorded | None:
+    """What an optimizer column records, from its distinct labels (label -> where it first
+    appears, e.g. ``"line 2"``): one family (one label, or several of one family such as
+    ``AdamW`` and ``adamw_torch``), or a conflict to report; None for no label.
+
+    >>> recorded_from_labels({"AdamW": "line 2"})
+    Recorded(family='adam', name='AdamW', conflict=None)
+    >>> recorded_from_labels({"AdamW": "line 2", "SGD": "line 90"}).conflict
+    "column 'optimizer': 'AdamW' from line 2, 'SGD' from line 90"
+    """
+    if not found:
+        return None
+    families = {optimizer_family(label) for label in found}
+    name = ", ".join(found)[:200]
+    if len(families) == 1:
+        return Recorded(families.pop(), name)
+    shown = ", ".join(f"{label[:40]!r} from {where}" for label, where in list(found.items())[:4])
+    more = f" and {len(found) - 4:,} more" if len(found) > 4 else ""
+    return Recorded(None, name, f"column {column!r}: {shown}{more}")
+
+
 def hf_recorded(text: str) -> Recorded | None:
     """What lrcore's HF callback left in a ``trainer_state.json`` (``stateful_callbacks``)."""
     if '"GradNormCallback"' not in text:
         return None
     try:
-        doc = json.loads(text)
+        return hf_recorded_doc(json.loads(text))
+    except ValueError:
+        return None
+
+
+def hf_recorded_doc(doc) -> Recorded | None:
+    """:func:`hf_recorded` of the parsed document."""
+    try:
         state = doc["stateful_callbacks"]["GradNormCallback"]
         if isinstance(state, list):
             state = state[-1]
         attrs = state["attributes"]
         family, name = attrs.get("optimizer"), attrs.get("optimizer_name") or ""
-    except (ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
     if not isinstance(family, str) or not family:
         return None
@@ -172,6 +205,17 @@ def choose_rule(
     guessed = "adam" if norm == "l1" else "sgd"
     why = f"{metric!r} is an {norm} norm"
     unknown = f"; {recorded.describe()}" if recorded is not None else ""
+    rule, other = ("Adam", "SGD") if guessed == "adam" else ("SGD", "Adam")
+    switch = f"(CLI: --optimizer {other.lower()}; app: 'Refinement rule')"
+    if recorded is not None and recorded.conflict is not None:
+        return Rule(
+            guessed,
+            norm,
+            why + unknown,
+            f"{recorded.describe()}, so the rule cannot come from the log: used {metric!r} "
+            f"({norm}) and the {rule} rule; if an {other}-family optimizer ran the steps "
+            f"you refine, say so {switch}",
+        )
     if norms == {"l1", "l2"} and not metric_given:
         other = "l2" if norm == "l1" else "l1"
         alt = next(c for c in candidates if norm_of(c) == other)
@@ -198,4 +242,28 @@ def choose_rule(
             "approximation (CLI: --optimizer adam applies Adam's rule to these l2 norms; app: "
             "'Refinement rule')",
         )
+    if fmt in SILENT_FORMATS and recorded is None:
+        return Rule(
+            guessed,
+            norm,
+            why + "; the log does not record the optimizer",
+            f"{SILENT_FORMATS[fmt]} does not record the optimizer: assumed the {rule} rule on "
+            f"{norm} norms ({metric!r} is an {norm} norm); for an"
+            f" {other}{'-family' if other == 'Adam' else ''} run use the {other} rule {switch}"
+            + (
+                ", which is meant for l1 norms: log them too (Lightning: "
+                "grad_norm(self, norm_type=1); lrcore's callbacks record both)"
+                if other == "Adam" and "l1" not in norms
+                else ""
+            ),
+        )
     return Rule(guessed, norm, why + unknown)
+
+
+# formats written by a framework that does not record the optimizer (their own names)
+SILENT_FORMATS = {
+    "lightning": "a Lightning metrics.csv",
+    "tensorboard_csv": "a TensorBoard CSV download",
+    "tensorboard_json": "a TensorBoard JSON download",
+    "tensorboard": "a TensorBoard event file",
+}

@@ -11,6 +11,7 @@ import numpy as np
 
 from lrcore._validate import name_list
 from lrcore.logs._clean import RawSeries
+from lrcore.logs._columns import schedule_message
 from lrcore.logs._events import fast_scalars, split_records
 from lrcore.logs._source import Source
 from lrcore.logs._tables import STEP_NAMES, _stem_metric, first_lines
@@ -181,34 +182,6 @@ def _file_holds(src: Source, needle: bytes) -> bool:
             return f.read().find(needle) >= 0
 
 
-def parse_hf_trainer(src: Source, head: str) -> dict[str, RawSeries]:
-    doc = _json_doc(src)
-    history = doc.get("log_history") if isinstance(doc, dict) else None
-    if not isinstance(history, list):
-        raise LogError(f"{src.name}: trainer_state.json needs a 'log_history' list")
-    if not set(map(type, history)) <= {dict}:
-        i = next(i for i, e in enumerate(history) if not isinstance(e, dict))
-        raise LogError(
-            f"{src.name}, log_history[{i}]: expected an object, got {type(history[i]).__name__}"
-        )
-
-    def training(keys: tuple) -> bool:  # not an evaluation or the end-of-training summary
-        return "step" in keys and not any(k.startswith(("eval_", "train_")) for k in keys)
-
-    series = _records_to_series(
-        src, history, lambda i: f"[{i}]", "log_history entry", keep=training
-    )
-    if not series and not any(training(tuple(e)) for e in history):
-        raise LogError(f"{src.name}: log_history has no training entries")
-    if "grad_norm" not in series:
-        found = name_list(sorted(series), limit=12, quote=False) or "none"
-        raise LogError(
-            f"{src.name}: log_history has no 'grad_norm' entries (Transformers >= 4.38 "
-            f"logs them); keys found: {found}"
-        )
-    return series
-
-
 def detect_tensorboard_json(head: str, src: Source) -> bool:
     return head.lstrip().startswith("[[")
 
@@ -339,6 +312,9 @@ def detect_json_other(head: str, src: Source) -> bool:
 def parse_json_other(src: Source, head: str) -> dict[str, RawSeries]:
     doc = _json_doc(src)
     kind = type(doc).__name__
+    if isinstance(doc, dict) and isinstance(doc.get("lr"), list):  # lrcore's to_json export
+        keys = name_list(doc, limit=6, quote=False)
+        raise LogError(schedule_message(src.name, f"a JSON object with keys {keys}"))
     raise LogError(
         f"{src.name}: a JSON {kind} that is neither a trainer_state.json (with "
         "'log_history'), a TensorBoard download ([[wall_time, step, value], ...]) "

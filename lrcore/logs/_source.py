@@ -10,6 +10,7 @@ import errno
 import gzip
 import io
 import os
+import re
 import stat
 import tarfile
 import zipfile
@@ -95,6 +96,8 @@ def open_source(source) -> Source:
         kind = _stat_kind(path)
         if kind == "dir":
             return _folder(path)
+        if path.name.endswith(".npz"):
+            return _npz(path)
         return _unpack(Source(path.name, path=path))
     raise LogError(
         f"load_log: source must be a path, bytes or a binary file object, got {type(source).__name__}"
@@ -254,6 +257,12 @@ def _unzip(src: Source) -> Source:
                     "(File > Save As > CSV) and pass that file"
                 )
             names = [m.filename for m in members]
+            if len(members) > 1 and all(n.endswith(".npy") for n in names):
+                raise LogError(
+                    f"{src.name}: a NumPy .npz archive; lrcore reads the per-step norms it "
+                    "keeps beside a checkpoint (lrcore_grad_norms.npz) through that "
+                    "checkpoint: pass its folder or its trainer_state.json"
+                )
             m = _the_one_log(src, "a zip file", members, names, z.namelist())
             if m.flag_bits & 0x1:
                 raise LogError(
@@ -370,6 +379,29 @@ def _from_utf16(src: Source) -> Source:
 
 
 def _folder(path: Path) -> Source:
+    """The log a folder holds: a checkpoint's ``trainer_state.json`` (its reader prefers
+    the per-step norms lrcore stored), lrcore's ``grad_norms.csv``, the latest
+    ``checkpoint-N`` of a Hugging Face output folder, TensorBoard event files, or the one
+    ``grad_norms.csv`` / ``metrics.csv`` somewhere below."""
+    for name in ("trainer_state.json", "grad_norms.csv"):
+        if (path / name).is_file():
+            return Source(f"{path.name}/{name}", path=path / name)
+    checkpoints = sorted(
+        (int(m[1]), p)
+        for p in path.glob("checkpoint-*")
+        if (m := _CHECKPOINT.fullmatch(p.name)) and (p / "trainer_state.json").is_file()
+    )
+    if checkpoints:
+        last = checkpoints[-1][1]
+        note = (
+            f"read {last.name}/trainer_state.json, the latest of {len(checkpoints):,} "
+            f"checkpoint(s) in {path.name}"
+        )
+        return Source(
+            f"{path.name}/{last.name}/trainer_state.json",
+            path=last / "trainer_state.json",
+            notes=(note,),
+        )
     events = tuple(sorted(p for p in path.rglob("*tfevents*") if p.is_file()))
     if events:
         runs = sorted({p.parent for p in events})
@@ -384,6 +416,21 @@ def _folder(path: Path) -> Source:
         if len(found) == 1:
             return Source(f"{path.name}/{found[0].relative_to(path)}", path=found[0])
     raise LogError(
-        f"{path}: folder holds no TensorBoard event files (events.out.tfevents.*) "
-        "and no single grad_norms.csv or metrics.csv"
+        f"{path}: folder holds no TensorBoard event files (events.out.tfevents.*), "
+        "no trainer_state.json or checkpoint-N folder and no single grad_norms.csv or "
+        "metrics.csv"
     )
+
+
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+
+def _npz(path: Path) -> Source:
+    """lrcore's per-step norms beside a checkpoint's trainer_state.json: read through it."""
+    state = path.parent / "trainer_state.json"
+    if not state.is_file():
+        raise LogError(
+            f"{path}: lrcore's per-step norms of a Hugging Face checkpoint are read with the "
+            "trainer_state.json beside them; pass the checkpoint folder"
+        )
+    return Source(f"{path.parent.name}/trainer_state.json", path=state)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from lrcore._validate import name_list
-from lrcore.logs._clean import RawSeries
+from lrcore.logs._clean import Parsed, RawSeries
+from lrcore.logs._columns import is_optimizer_column, optimizer_column
 from lrcore.logs._metrics import norm_rank
 from lrcore.logs._source import HEAD_BYTES, Source
 from lrcore.logs._types import LogError
@@ -139,7 +140,7 @@ def _read_simple(src: Source, delimiter: str, header: bool) -> pd.DataFrame | No
 
 
 def _read_simple_bytes(data, source, delimiter: str, header: bool) -> pd.DataFrame | None:
-    if data.find(b'"') >= 0:
+    if data.find(b'"') >= 0 or not _numbers_first(data, delimiter, header):
         return None
     try:
         with warnings.catch_warnings():
@@ -177,6 +178,15 @@ def _read_simple_bytes(data, source, delimiter: str, header: bool) -> pd.DataFra
     if any(df[c].dtype.kind == "f" and np.isnan(df[c].to_numpy()).any() for c in df.columns):
         return None  # empty cells: the pyarrow engine keeps them apart from nan
     return df
+
+
+def _numbers_first(data, delimiter: str, header: bool) -> bool:
+    """Whether the first data row is numbers only: a text cell (lrcore's ``optimizer``
+    column) or an empty one (a sparse ``loss``) sends the file to the pyarrow engine at
+    once, without a C-engine parse of the whole file first."""
+    lines = bytes(data[:4096]).decode("utf-8-sig", "replace").split("\n")
+    row = next((ln for ln in lines[1 if header else 0 : -1] if ln.strip()), None)
+    return row is None or all(f.strip() and is_number(f) for f in row.split(delimiter))
 
 
 _SIMPLE_DTYPES = (np.dtype(np.int64), np.dtype(np.float64))
@@ -220,13 +230,19 @@ def to_float(
 
 def _series_from_frame(
     src: Source, df: pd.DataFrame, step_col: str | None, metric_cols: list[str], first_line: int
-) -> dict[str, RawSeries]:
+) -> Parsed:
+    """Every metric column as a series; an optimizer column (text) is read as the optimizer
+    the log records, not as a series."""
+    opt = [c for c in metric_cols if is_optimizer_column(c)]
+    metric_cols = [c for c in metric_cols if c not in opt]
+    out = Parsed()
+    if opt:
+        out.recorded = optimizer_column(df[opt[0]], opt[0], first_line)
     steps = None
     if step_col is not None:
         steps, step_missing = to_float(src, df[step_col], step_col, first_line)
         if step_missing is not None:
             steps = np.where(step_missing, np.nan, steps)
-    out = {}
     for c in metric_cols:
         values, missing = to_float(src, df[c], c, first_line)
         out[str(c)] = RawSeries(values=values, steps=steps, missing=missing, first_line=first_line)
@@ -355,8 +371,9 @@ def parse_csv(src: Source, head: str) -> dict[str, RawSeries]:
     ):
         step = df.columns[0]
     metrics = [c for c in df.columns if c != step and str(c).lower() not in _NOT_METRICS]
-    if not metrics:
-        raise LogError(f"{src.name}: no value column besides {step!r}")
+    if not [c for c in metrics if not is_optimizer_column(c)]:
+        others = [str(c) for c in (step, *metrics) if c is not None]
+        raise LogError(f"{src.name}: no value column besides {name_list(others)}")
     if step is None and len(cols) > 1:  # never renumbered silently
         notes = [*notes, f"no step column found: rows numbered 0..{len(df) - 1:,}"]
     return _noted(_series_from_frame(src, df, step, metrics, first_line), notes)

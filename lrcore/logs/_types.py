@@ -55,7 +55,12 @@ class CleaningReport:
 
 @dataclass(frozen=True)
 class GradNormLog:
-    """Gradient norms of one run, cleaned: steps strictly increasing, norms finite and > 0."""
+    """Gradient norms of one run, cleaned: steps strictly increasing, norms finite and > 0.
+
+    Steps count optimizer steps from 0: step ``t`` is the norm of the gradient that the
+    ``t``-th optimizer step applies (lrcore's ``grad_norms.csv``). Hugging Face's
+    ``log_history`` numbers a point by its global step after that update, ``t + 1``: its
+    points are read as ``step - 1`` (the cleaning report says so)."""
 
     steps: np.ndarray  # int64, strictly increasing
     grad_norms: np.ndarray  # float64, finite, > 0
@@ -69,10 +74,21 @@ class GradNormLog:
     optimizer: str | None = None
     optimizer_name: str | None = None
     rule: object | None = field(default=None, compare=False)  # a lrcore.logs._meta.Rule
+    # the training loss the log holds beside the norms (a ``loss`` column, HF's ``loss``,
+    # Lightning's ``train_loss``, W&B's ``train/loss``): its own steps (often sparser than
+    # the norms'), finite values; all three None when the log holds no loss
+    loss_steps: np.ndarray | None = field(default=None, compare=False)
+    loss_values: np.ndarray | None = field(default=None, compare=False)
+    loss_metric: str | None = None
+    # how many optimizer steps the run had taken when the log was written, where the log
+    # says so (trainer_state.json: global_step); None otherwise (then the last step + 1
+    # for steps counted from 0)
+    total_steps: int | None = None
 
     def __post_init__(self):
-        for arr in (self.steps, self.grad_norms):
-            arr.flags.writeable = False
+        for arr in (self.steps, self.grad_norms, self.loss_steps, self.loss_values):
+            if arr is not None:
+                arr.flags.writeable = False
 
     def __len__(self) -> int:
         return len(self.grad_norms)

@@ -57,31 +57,28 @@ def _tensorboard_json(steps, values, metric) -> str:
 
 
 def _hf_trainer(steps, values, metric) -> str:
+    """As Hugging Face writes it: a point's ``step`` is the global step after the update,
+    lrcore's step + 1 (what ``load_log`` reads back as the given ``steps``)."""
     history = []
+    end = int(steps[-1]) + 1
     for s, v in zip(steps, values, strict=True):
         history.append(
             {
-                "epoch": round(s / max(steps[-1], 1), 4),
+                "epoch": round((s + 1) / max(end, 1), 4),
                 "grad_norm": float(v),
                 "learning_rate": 1e-3,
                 "loss": 1.0,
-                "step": int(s),
+                "step": int(s) + 1,
             }
         )
-    history.append({"epoch": 1.0, "eval_loss": 0.9, "step": int(steps[-1])})
+    history.append({"epoch": 1.0, "eval_loss": 0.9, "step": end})
     history.append(
-        {
-            "epoch": 1.0,
-            "step": int(steps[-1]),
-            "total_flos": 1.0,
-            "train_loss": 1.0,
-            "train_runtime": 1.0,
-        }
+        {"epoch": 1.0, "step": end, "total_flos": 1.0, "train_loss": 1.0, "train_runtime": 1.0}
     )
     doc = {
         "best_metric": None,
         "epoch": 1.0,
-        "global_step": int(steps[-1]),
+        "global_step": end,
         "log_history": history,
         "logging_steps": int(steps[1] - steps[0]) if len(steps) > 1 else 1,
     }
