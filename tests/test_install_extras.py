@@ -345,8 +345,8 @@ def _commands(extra: str, venv: Path, work: Path) -> list[str]:
         done = _run(venv, work, *cmd, rc=rc)
         if text is not None:
             assert text in done.stdout + done.stderr, (cmd, done.stderr[-2000:])
-        shown = ["python" if c == py else c for c in cmd[:4]]
-        ran.append(" ".join(shown) + (" ..." if len(cmd) > 4 else ""))
+        shown = " ".join("python" if c == py else c for c in cmd[:4]).strip()
+        ran.append(shown.splitlines()[0][:60] + (" ..." if len(cmd) > 4 else ""))
         return done
 
     if extra in ("base", "train", "app"):
