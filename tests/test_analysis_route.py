@@ -190,6 +190,20 @@ def test_a_late_rise_is_printed_always_and_warned_when_it_is_large(tmp_path, cap
     assert a.late_rise == r and expected in a.warnings and not a.degenerate
 
 
+def test_the_late_rise_uses_the_log_s_training_loss():
+    n = 1000
+    steps = np.arange(n)
+    g = np.r_[np.ones(500), np.linspace(1, 6, 300), np.full(200, 6.0)]
+    loss = np.r_[np.full(500, 2.6), np.linspace(2.6, 2.0, 500)]
+    text = "step,grad_norm_l1,loss\n" + "".join(
+        f"{s},{a},{b}\n" for s, a, b in zip(steps, g, loss, strict=True)
+    )
+    log = load_log(text.encode())
+    a = analyse(log)
+    assert a.late_rise == late_rise(g, steps, loss=loss, loss_steps=steps)
+    assert a.late_rise.coincides and "at the same time as the rise" in a.late_rise_line
+
+
 def warned(fn, *args, **kwargs) -> tuple[object, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -219,6 +233,19 @@ def test_the_helpers_warn_every_warning_the_cli_prints(tmp_path, capsys):
             values, said = warned(schedule_values, source, n)
             assert said == printed, path.name
             assert len(values) == n and values.max() == 1.0
+
+
+def test_our_own_schedule_export_is_refused_in_one_error_line(tmp_path, capsys):
+    sched = tmp_path / "sched.csv"
+    assert run(capsys, "schedule", "linear", "--total-steps", 100, "--out", sched)[0] == 0
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(sched.read_text().splitlines(keepends=True)[:40]))
+    for path in (sched, cut):
+        for command in ("refine", "inspect"):
+            rc, out, err = run(capsys, command, path)
+            assert rc == 2 and out == ""
+            (line,) = err.splitlines()
+            assert line.startswith("lrcore: error: ") and "schedule" in line, line
 
 
 @pytest.mark.parametrize("rule", ["adam", "sgd"])
