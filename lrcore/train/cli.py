@@ -231,23 +231,26 @@ def _fmt(x: float) -> str:
     return f"{x:.5g}"
 
 
-def _costed(fn: str, cost, args, runs: str | None = None) -> None:
+def _costed(fn: str, cost, args, runs: str | None = None, fields=_FIELDS, study=False) -> None:
     """Refuse ``cost`` past the memory limit, or past the CLI's time limit without
-    ``--force``, naming the options that make it large; else print the estimate on stderr."""
+    ``--force``, naming the options that make it large (``runs``: the options that set the
+    number of runs; ``fields``: the RunConfig fields the command has as options); else print
+    the estimate on stderr. ``study``: its own limits (cost.STUDY_SECONDS, free memory)."""
     from lrcore.train import cost as model
 
     def option(field: str) -> str | None:
         if field == "runs":
             return runs
-        return "--" + field.replace("_", "-") if field in _FIELDS else None
+        return "--" + field.replace("_", "-") if field in fields else None
 
     model.check(
         cost,
         fn,
         option,
-        max_seconds=model.CLI_SECONDS,
+        max_seconds=model.STUDY_SECONDS if study else model.CLI_SECONDS,
         force=args.force,
         force_hint=", or pass --force to run anyway",
+        max_bytes=model.free_memory() if study else None,
     )
     print(f"estimate: {cost.text()}", file=sys.stderr, flush=True)
 
@@ -390,7 +393,9 @@ def cmd_study(args) -> int:
         problems = [p.with_seeds(args.seeds) if p.convex else p for p in problems]
     from lrcore.train.cost import estimate_study
 
-    _costed("study", estimate_study(problems, args.jobs), args, runs="--seeds")
+    _costed(
+        "study", estimate_study(problems, args.jobs), args, runs="--seeds", fields=(), study=True
+    )
 
     def on_problem(k, n, name, seconds):
         print(f"[{k}/{n}] {for_terminal(name)}: {seconds:.0f} s", file=sys.stderr, flush=True)
@@ -507,7 +512,6 @@ def add_commands(sub, commands: dict) -> None:
     p.add_argument(
         "--force",
         action="store_true",
-        help="run even when the estimate is past the time limit (1 h); never past the memory "
-        "limit (2 GB or the free memory, whichever is less)",
+        help="run even when the estimate is past the time limit (8 h); never past the free memory",
     )
     commands["study"] = cmd_study

@@ -122,7 +122,11 @@ FSTAR_SECONDS = {
 
 MEMORY_LIMIT = 2 * 1024**3  # bytes: a setup past this (or the free memory, if less) is refused
 APP_SECONDS = 600.0  # the Train and check page: at most this long per Start
-CLI_SECONDS = 3600.0  # lrcore run / compare / study: past this only with --force
+CLI_SECONDS = 3600.0  # lrcore run / compare: past this only with --force
+# lrcore study: its plan is docs/protocol.md's (only --seeds and --jobs change it): it may
+# use the host's free memory, and runs up to 8 h without --force (the full study is 40 min
+# of one idle core's work, hours on a busy machine)
+STUDY_SECONDS = 8 * 3600.0
 
 # (features, classes, examples) of the datasets that ship with scikit-learn
 _SHAPES = {"digits": (64, 10, 1797), "breast_cancer": (30, 2, 569), "wine": (13, 3, 178)}
@@ -503,11 +507,13 @@ def estimate_study(problems, jobs: int = 1, speed=None) -> Cost:
     costs, terms = [], {}
     for p in problems:
         cfg = p.config
+        rounds = sum(str(s).startswith("refined") for s in p.schedules)  # refined, refined_2
         certain, extra = compare_plan(
             cfg,
-            sum(s != "refined" for s in p.schedules),
+            len(p.schedules) - rounds,
             p.n_tune,
-            refined_rounds=int("refined" in p.schedules),
+            peaks=getattr(p, "grid_points", 5),
+            refined_rounds=rounds,
             max_extensions=p.max_extensions,
         )
         build = [(cfg, p.n_build, p.n_build)]
@@ -551,13 +557,16 @@ def check(
     max_seconds: float | None = None,
     force: bool = False,
     force_hint: str = "",
+    max_bytes: float | None = None,
 ) -> None:
     """Raise ``ValueError`` when ``cost`` is past the memory limit (always) or past
     ``max_seconds`` (unless ``force``), naming the settings that make it large as the user
     knows them (``option`` maps a RunConfig field, or "runs", to that name) and giving the
-    estimate."""
+    estimate. ``max_bytes``: the memory limit (default :func:`memory_limit`), never more than
+    the free memory."""
     name = option.get if isinstance(option, Mapping) else option
-    limit = memory_limit()
+    limit = memory_limit() if max_bytes is None else min(float(max_bytes), free_memory())
+    what = f"the smaller of {size(MEMORY_LIMIT)} and " if max_bytes is None else ""
 
     def advice(term: Term, memory: bool) -> str:
         up = [] if memory else list(dict.fromkeys(n for f in term.shrinks_with if (n := name(f))))
@@ -571,7 +580,7 @@ def check(
         t = cost.largest()
         raise ValueError(
             f"{fn}: this setup would need ~{size(cost.peak_bytes)} of memory, more than the "
-            f"limit of {size(limit)} (the smaller of {size(MEMORY_LIMIT)} and the free memory); "
+            f"limit of {size(limit)} ({what}the free memory); "
             f"its {t.what} take ~{size(t.nbytes)}: {advice(t, True)}. Estimate: {cost.text()}"
         )
     if max_seconds is not None and not force and cost.seconds > max_seconds:
@@ -593,6 +602,7 @@ def cpu_note(device: str) -> str:
 __all__ = [
     "APP_SECONDS",
     "CLI_SECONDS",
+    "STUDY_SECONDS",
     "MEMORY_LIMIT",
     "Cost",
     "Term",
