@@ -51,7 +51,7 @@ class LateRise:
 
     ratio: float  # median norm over the last tenth / over 40-60 % of the run
     rise_at: float | None  # progress where the smoothed norms first pass the geometric middle
-    # of the two levels, searched after 10 % of the run (None: no rise, ratio < 1.25)
+    # of the two levels, searched from 40 % of the run (None: no rise, ratio < 1.25)
     loss_drop: float | None = None  # share the loss falls from 40-60 % to the last tenth
     loss_drop_at: float | None = None  # progress where the smoothed loss first falls halfway
     # between the two levels (None: no loss logged, or it does not fall)
@@ -103,14 +103,15 @@ def _median(values: np.ndarray, prog: np.ndarray, window: tuple[float, float]) -
 
 
 def _crossing(values, prog, level: float, up: bool) -> float | None:
-    """First progress after 10 % where the running median passes ``level``."""
+    """First progress from the mid-run window's start (40 %) where the running median passes
+    ``level`` (from 40 %: high norms early in the run, a warm-up transient, are no rise)."""
     if len(values) > _MAX_POINTS:
         idx = np.linspace(0, len(values) - 1, _MAX_POINTS).round().astype(int)
         values, prog = values[idx], prog[idx]
     width = max(1, int(_SMOOTH * len(values)) | 1)
     smooth = median_filter(values, size=width, mode="nearest")
     hit = (smooth >= level) if up else (smooth <= level)
-    hit &= prog >= 0.1
+    hit &= prog >= LATE_RISE_FROM[0]
     return float(prog[np.argmax(hit)]) if hit.any() else None
 
 
