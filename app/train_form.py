@@ -12,7 +12,7 @@ from demo_runs import RESULTS_CSV
 
 from lrcore import REGISTRY
 from lrcore.train.config import NOISES, OPTIMIZERS, TASKS, RunConfig
-from lrcore.train.findings import lm_gap_closed
+from lrcore.train.findings import converged_summary, lm_gap_closed
 from lrcore.train.loop import resolve_device
 
 TASK_LABELS = {  # short: three fit side by side on a phone
@@ -71,6 +71,11 @@ def lm_note(steps: int, optimizer: str) -> str:
             "test the paper's LLM runs"
             if (share := lm_gap_closed(RESULTS_CSV, c.lm_vocab)) is not None
             else " that does not test the paper's LLM runs"
+        )
+        + (
+            ". A size where it learns is `lrcore compare --task lm --lm-size converged` "
+            "(d_model 48, sequences of 64, batch 32, 600 steps, about 20 s a run on one core)"
+            + (f": in the study {conv}" if (conv := converged_summary(RESULTS_CSV)) else "")
         )
         + f". Held-out scoring runs 10 times a run here (every {max(1, steps // 10):,} steps, "
         "not every 40: it took most of the time), and **the estimate under Start** comes from "

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lrcore.cli import main
-from lrcore.study.problems import smoke_problems
+from lrcore.study.problems import LM_MECHANISM, smoke_problems
 from lrcore.study.report import README_END, README_START, markdown_report, readme_block
 from lrcore.study.run import run_study
 from lrcore.study.stats import CLAIMS, holm, paired_p, sign_test_p, verdict
@@ -64,7 +64,8 @@ def test_smoke_study_runs_end_to_end(smoke):
         assert part in report, part
     c = smoke.comparisons
     left_out = c.outcome.isin(["inconclusive", "degenerate"]).sum()
-    assert report.count("(smoke) |") == len(t) + len(c) + len(problems) + left_out
+    mechanism = sum(p.regime in LM_MECHANISM for p in problems)  # its table's rows
+    assert report.count("(smoke) |") == len(t) + len(c) + len(problems) + left_out + mechanism
 
 
 def test_seed_sets_are_disjoint_and_refined_comes_from_the_build_seeds(smoke):

@@ -356,3 +356,22 @@ def gap_closed(ce: float, excess: float, vocab: int) -> float:
     """
     uniform = float(np.log(vocab))
     return float((uniform - ce) / (uniform - (ce - excess)))
+
+
+def converged_summary(path: str | Path) -> str | None:
+    """One sentence on the study's lm problem of a size where the model learns (kind
+    'test'): refined minus linear decay, paired over its scoring seeds, with its Holm p and
+    the late rise of linear's norms; None when the CSV has no such problem."""
+    try:
+        found = [f for f in lm_findings(path) if f.kind == "test"]
+    except ValueError:
+        return None
+    if not found or not np.isfinite(found[0].diff[0]):
+        return None
+    f = found[0]
+    word = "lost" if f.diff[0] > 0 else "gained"
+    rise = f", its norms rising {f.late_rise:.2g}x late" if np.isfinite(f.late_rise) else ""
+    return (
+        f"refined {word} {fmt_pm(abs(f.diff[0]), f.diff[1])} {UNIT} against linear decay there "
+        f"(paired over {f.n_seeds} scoring seeds, Holm p = {_p(f.p_holm)}{rise})"
+    )

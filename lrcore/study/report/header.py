@@ -7,7 +7,7 @@ import time
 
 from lrcore.study.problems import BUILD_SEED0, MAX_EXTENSIONS, SCORE_SEED0
 from lrcore.study.report._fmt import TASK_WORDS, _wall
-from lrcore.study.report.provenance import LM_COMMIT, PROTOCOL_COMMIT
+from lrcore.study.report.provenance import LM_COMMIT, PROTOCOL_COMMIT, V4_COMMIT
 from lrcore.study.result import StudyResult
 from lrcore.study.run import TIE_RTOL
 from lrcore.study.stats import ALPHA
@@ -31,7 +31,7 @@ def header(result: StudyResult, command: str) -> list[str]:
     )
     cpu_sum = sum(r.wall_time for r in result.results)
     return [
-        "# Do the paper's claims hold here? Study v3",
+        "# Do the paper's claims hold here? Study v4",
         "",
         f"- Command: `{command}`",
         f"- Report written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
@@ -40,8 +40,9 @@ def header(result: StudyResult, command: str) -> list[str]:
         f"- Wall time: **{_wall(result.wall_time)}** with {result.jobs} worker process(es) "
         f"(the problems' own times add up to {_wall(cpu_sum)}; per regime and problem at the end)",
         f"- Seeds per problem: {seed_text}",
-        f"- Protocol: [docs/protocol.md](protocol.md) (v3), committed in {PROTOCOL_COMMIT} before "
-        f"the lm task existed (it was added in {LM_COMMIT}); departures are listed at the end.",
+        f"- Protocol: [docs/protocol.md](protocol.md): v3, committed in {PROTOCOL_COMMIT} before "
+        f"the lm task existed (it was added in {LM_COMMIT}), amended by v4 in {V4_COMMIT} before "
+        "any result of its lm regimes; departures are listed at the end.",
         "- Every number below, in full precision: [docs/results.csv](results.csv).",
     ]
 

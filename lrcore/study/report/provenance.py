@@ -9,6 +9,14 @@ from lrcore.study.result import StudyResult
 
 PROTOCOL_COMMIT = "3dbb2a7"  # docs/protocol.md, 2026-12-02 06:25 UTC
 LM_COMMIT = "3bc7a0c"  # task lm added, 06:35 UTC: after the protocol
+V4_COMMIT = "828c4b5"  # protocol v4 (issue 24), 2026-12-04 21:26 UTC, before any v4 lm result
+# what was seen before v4 (its section v4.1, quoted, not recomputed)
+V4_PILOT = (
+    "issue 24's review at the converged size (seeds 0-2): linear 0.122, cosine 0.198, refined "
+    "0.803 (3/3 worse), refined round 2 0.232 nats/token; and linear-only seed-0 runs by the "
+    "amendment's author (weight decay 0.1 / 0 / 0.01, AdamC 0.1, two smaller sizes, Dirichlet "
+    "0.15 / 0.6, batch 16) to check that the model learns and where its loss drops"
+)
 # the lm pilot (issue 19's progress note, stop 21), before this study: quoted, not recomputed
 LM_PILOT = (
     "`lrcore compare --task lm --schedules linear,cosine,refined --seeds 0,1,2` at the "
@@ -39,6 +47,8 @@ PROVENANCE = (
     "| 2026-11-29 11:49 | c52445e | study v2: hinge, noise rise / flat / fall, small batch, long |",
     "| 2026-12-02 06:25 | 3dbb2a7 | protocol v3, before the lm task existed |",
     "| 2026-12-02 06:35, 06:37 | 3bc7a0c, c37c75a | the lm task; its pilot |",
+    "| before 2026-12-04 21:17 | issue 24 | a review's lm runs at a size where it learns |",
+    "| 2026-12-04 21:26 | 828c4b5 | protocol v4: the converged lm and its mechanism regimes |",
 )
 
 
@@ -55,7 +65,9 @@ def provenance(result: StudyResult) -> list[str]:
         "demo in 16b92d7) had shown refined winning under rising noise (*post-pilot*); the lm",
         "regime's settings were fixed in the protocol before its first result (*pre-registered*).",
         f"One lm pilot ran after the protocol and before this study: {LM_PILOT}. It changed",
-        f"nothing in the protocol's lm settings. {RUN_HISTORY}",
+        f"nothing in the protocol's lm settings. {RUN_HISTORY} Protocol v4 fixed the converged "
+        f"lm and its mechanism regimes before any of their results; seen before it: {V4_PILOT}. "
+        "This is the first full run of the v4 problem code.",
         "",
         "| when (UTC) | commit | what |",
         "|---|---|---|",
