@@ -65,6 +65,7 @@ def _row(r: ProblemResult, best: pd.DataFrame, s: str, row, comp: pd.DataFrame) 
         "diff_vs_linear_mean": mean if s != "linear" else 0.0,
         "diff_vs_linear_sem": se if s != "linear" else 0.0,
         "ratio_vs_linear": row.score_mean / lin if lin else float("nan"),
+        "seeds_better_than_linear": _seeds_better(r, s),
         "claim": claim,
         "p_t": comp.p_t[key] if have else float("nan"),
         "p_holm": comp.p_holm[key] if have else float("nan"),
@@ -76,6 +77,14 @@ def _row(r: ProblemResult, best: pd.DataFrame, s: str, row, comp: pd.DataFrame) 
         **_rise_columns(r, row),
         "problem_wall_s": r.wall_time,
     }
+
+
+def _seeds_better(r: ProblemResult, s: str) -> int:
+    """On how many scoring seeds schedule ``s`` scored below linear decay (paired by seed)."""
+    a, b = r.scores.get(s), r.scores.get("linear")
+    if a is None or b is None or s == "linear":
+        return 0
+    return int(np.sum(np.asarray(a) < np.asarray(b)))
 
 
 def _rise_columns(r: ProblemResult, row) -> dict:
@@ -119,6 +128,7 @@ CSV_KEY = (
         "paired score(schedule) - score(linear): negative = the schedule is better than linear",
     ),
     ("ratio_vs_linear", "score_mean(schedule) / score_mean(linear): < 1 = better than linear"),
+    ("seeds_better_than_linear", "scoring seeds on which the schedule scored below linear"),
     (
         "claim, p_t, p_holm, outcome",
         "the claim this row tests, its two-sided paired t-test p, "
