@@ -89,3 +89,41 @@ def test_the_ratio_is_finite_positive_and_scale_free(norms, scale):
     assert r.rise_at is None or 0.1 <= r.rise_at <= 1
     if ok:
         assert late_rise(g * scale).ratio == pytest.approx(r.ratio, rel=1e-9)
+
+
+def test_the_warning_quotes_the_study_as_docs_results_csv_has_it():
+    """lrcore.late_rise.STUDY and RISE_WARN against the committed study (protocol v4.5)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from lrcore.late_rise import STUDY
+
+    t = pd.read_csv(Path(__file__).parents[1] / "docs" / "results.csv")
+    row = t[(t.problem == STUDY["problem"]) & (t.schedule == "refined")].iloc[0]
+    assert row.late_rise == pytest.approx(STUDY["rise"], abs=0.005)
+    assert row.loss_drop == pytest.approx(STUDY["loss_drop"], abs=0.005)
+    assert bool(row.rise_with_loss_drop)
+    assert row.diff_vs_linear_mean == pytest.approx(STUDY["worse_by"], abs=0.0005)
+    assert row.diff_vs_linear_sem == pytest.approx(STUDY["worse_se"], abs=0.0005)
+    assert row.diff_vs_linear_mean / row.linear_score_mean == pytest.approx(
+        STUDY["times_linear"], abs=0.05
+    )
+    assert row.outcome == "clearly worse" and row.p_holm == pytest.approx(STUDY["holm_p"], rel=0.05)
+    n, better = int(row.n_scoring_seeds), int(row.seeds_better_than_linear)
+    assert STUDY["seeds_worse"] == f"{n - better} of {n}"
+    # v4.5: the smallest late rise among the lm regimes where refined is clearly worse,
+    # rounded down to one significant figure, never below 2
+    lost = t[(t.task == "lm") & (t.schedule == "refined") & (t.outcome == "clearly worse")]
+    smallest = float(lost.late_rise.min())
+    assert RISE_WARN == max(2.0, float(f"{smallest:.0e}") if smallest >= 1 else 2.0)
+    # the rising-noise problems: rise and gain as the warning quotes them
+    noise = t[t.problem.str.contains("noise=rise") & (t.schedule == "refined")]
+    assert (noise.outcome == "clearly better").all()
+    lo, hi = STUDY["noise_rise"]
+    assert noise.late_rise.min() == pytest.approx(lo, abs=0.05)
+    assert noise.late_rise.max() == pytest.approx(hi, abs=0.05)
+    gain = -noise.diff_vs_linear_mean / noise.linear_score_mean
+    assert gain.min() == pytest.approx(STUDY["noise_gain"][0], abs=0.005)
+    assert gain.max() == pytest.approx(STUDY["noise_gain"][1], abs=0.005)
+    assert not noise.rise_with_loss_drop.any()

@@ -66,6 +66,10 @@ def predictions(rows: dict[str, dict]) -> dict[str, list[tuple[str, bool | None]
         d = rows.get(name, {}).get("diffs", {}).get("refined")
         return d[0] if d else np.nan
 
+    def se(name):
+        d = rows.get(name, {}).get("diffs", {}).get("refined")
+        return d[1] if d else np.nan
+
     def held(x) -> bool | None:
         return None if x is None else bool(x)
 
@@ -88,7 +92,8 @@ def predictions(rows: dict[str, dict]) -> dict[str, list[tuple[str, bool | None]
             held(ratio(ADAMC) < 0.5 * ratio(MAIN)) if have else None,
         ),
         (
-            f"refined loses less under AdamC: {loss(ADAMC):+.3g} vs {loss(MAIN):+.3g} nats/token",
+            f"refined loses less under AdamC: {loss(ADAMC):+.3g} ± {se(ADAMC):.2g} vs "
+            f"{loss(MAIN):+.3g} ± {se(MAIN):.2g} nats/token (means compared, as v4.4 says)",
             held(loss(ADAMC) < loss(MAIN)) if have else None,
         ),
     ]
@@ -167,4 +172,17 @@ def mechanism(result: StudyResult) -> list[str]:
         for text, held in preds:
             mark = {True: "held", False: "did not hold", None: "not measured"}[held]
             lines.append(f"  - {text}: {mark}.")
+    unseen = [
+        f"{name} (refined - linear {d[0]:+.3g} ± {d[1]:.2g}, Holm p {_p(d[2])}, late rise "
+        f"{row['rise'].ratio:.2g}x)"
+        for name, row in rows.items()
+        if (d := row["diffs"].get("refined")) and d[2] < 0.05 and d[0] > 0 and row["rise"].ratio < 2
+    ]
+    if unseen:
+        lines += [
+            "",
+            "Refined was clearly worse without a late rise on " + "; ".join(unseen) + ": "
+            "the late-rise measure (40-60 % vs the last tenth) does not see what cost refined "
+            "there, so a warning built on it cannot either.",
+        ]
     return lines

@@ -88,13 +88,15 @@ def _sizes(result: StudyResult) -> list[str]:
         sizes = []
         for row in rb.itertuples():
             b = scale[row.problem]
-            others = b.score_mean.drop(["refined", "linear"])
-            top = str(others.idxmin())
+            others = b.score_mean.drop(["refined", "linear"], errors="ignore")
+            best_other = ""
+            if len(others.dropna()):
+                top = str(others.idxmin())
+                best_other = f"; best other schedule {top} {others[top]:.3g}"
             sizes.append(
                 f"{row.problem} {row.outcome.split()[1]} by {abs(row.diff_mean):.2g} "
                 f"(linear {row.score_b:.3g}, objective {b.objective_mean['linear']:.3g}; "
-                f"test {_pct(row.test_a)} vs {_pct(row.test_b)}; best other schedule {top} "
-                f"{others[top]:.3g})"
+                f"test {_pct(row.test_a)} vs {_pct(row.test_b)}{best_other})"
             )
         out.append(
             "- Sizes where refined is clearly better or worse than linear: "
@@ -191,37 +193,59 @@ def _shared_generator(result: StudyResult, regimes: list[str]) -> list[str]:
 
 
 def _helps_hurts(result: StudyResult, regimes: list[str]) -> list[str]:
-    """Where refinement clearly helps (regimes where the claim holds) and where it clearly
-    hurts, by how much (the largest loss to linear, with its late rise when measured)."""
+    """Where refinement clearly helps and where it clearly hurts, by how much: the regimes
+    of its clear gains, the language model's loss at its learning transition, and the range
+    of the other clear losses (relative to linear's score)."""
     comp = result.comparisons
-    c = comp[(comp.claim == CLAIMS[1][0]) & comp.regime.isin(regimes)]
-    clear = c[c.p_holm < ALPHA]
-    helped, hurt = clear[clear.diff_mean > 0], clear[clear.diff_mean < 0]
-    if helped.empty and hurt.empty:
+    c = comp[(comp.claim == CLAIMS[1][0]) & comp.regime.isin(regimes) & (comp.p_holm < ALPHA)]
+    if c.empty:
         return []
     rises = {r.problem.name: r.late_rise for r in result.results if r.late_rise is not None}
+    lm = {r.problem.name for r in result.results if r.problem.config.is_lm}
 
-    def one(row, word):
-        rel = abs(row.diff_mean) / row.score_b if row.score_b else float("nan")
-        rise = rises.get(row.problem)
-        at = f", its norms rising {rise.ratio:.2g}x late" if rise is not None else ""
-        return (
-            f"{row.problem} ({row.regime}) {word} by {abs(row.diff_mean):.3g} ± "
-            f"{row.diff_sem:.2g} ({rel:.0%} of linear's {row.score_b:.3g}{at}; Holm p = "
-            f"{_p(row.p_holm)})"
-        )
+    def rel(row) -> float:
+        return abs(row.diff_mean) / row.score_b if row.score_b else float("nan")
 
-    parts = []
+    def span(rows) -> str:
+        r = [rel(x) for x in rows.itertuples() if np.isfinite(rel(x))]
+        return f"{min(r):.0%} to {max(r):.0%}" if len(r) > 1 else (f"{r[0]:.0%}" if r else "n/a")
+
+    helped, hurt = c[c.diff_mean > 0], c[c.diff_mean < 0]
+    out = []
     if len(helped):
-        parts.append(
-            "**helps** where the gradient noise is imposed from outside and rises late: "
-            + "; ".join(one(r, "better") for r in helped.itertuples())
+        where = sorted(set(helped.regime), key=regimes.index)
+        out.append(
+            f"- Refinement **helps** on {len(helped)} problems, by {span(helped)} of linear's "
+            f"score (in {'; '.join(where)}); most where gradient noise imposed from outside "
+            "rises late ("
+            + "; ".join(
+                f"{x.problem}: {rel(x):.0%}, norms rising {rises[x.problem].ratio:.2g}x"
+                for x in helped.itertuples()
+                if x.problem in rises and rises[x.problem].ratio >= 2
+            )
+            + ")."
         )
-    if len(hurt):
-        parts.append(
-            "**hurts** where it is not: " + "; ".join(one(r, "worse") for r in hurt.itertuples())
+    for x in hurt[hurt.problem.isin(lm)].itertuples():
+        rise = rises.get(x.problem)
+        how = (
+            f"; linear's norms rise {rise.ratio:.2g}x late while its training loss falls "
+            f"{rise.loss_drop:.0%}"
+            if rise is not None and rise.loss_drop is not None
+            else ""
         )
-    return ["- Refinement " + ". It ".join(parts) + "."]
+        out.append(
+            f"- It **hurts most** where the model learns something new late ({x.problem}): "
+            f"worse by {abs(x.diff_mean):.3g} ± {x.diff_sem:.2g} nats/token, "
+            f"{abs(x.diff_mean) / x.score_b:.1f} times linear's excess loss{how} (Holm p = "
+            f"{_p(x.p_holm)}; see the mechanism table)."
+        )
+    other = hurt[~hurt.problem.isin(lm)]
+    if len(other):
+        out.append(
+            f"- Elsewhere it is clearly worse on {len(other)} problems, by {span(other)} of "
+            "linear's score (" + ", ".join(other.problem) + ")."
+        )
+    return out
 
 
 def _mechanism_bullet(result: StudyResult) -> list[str]:
