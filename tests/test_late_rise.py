@@ -116,7 +116,8 @@ def test_the_warning_quotes_the_study_as_docs_results_csv_has_it():
     # rounded down to one significant figure, never below 2
     lost = t[(t.task == "lm") & (t.schedule == "refined") & (t.outcome == "clearly worse")]
     smallest = float(lost.late_rise.min())
-    assert RISE_WARN == max(2.0, float(f"{smallest:.0e}") if smallest >= 1 else 2.0)
+    scale = 10 ** np.floor(np.log10(smallest))
+    assert max(2.0, np.floor(smallest / scale) * scale) == RISE_WARN
     # the rising-noise problems: rise and gain as the warning quotes them
     noise = t[t.problem.str.contains("noise=rise") & (t.schedule == "refined")]
     assert (noise.outcome == "clearly better").all()
