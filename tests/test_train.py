@@ -157,7 +157,10 @@ def test_cnn_batched_equals_one_by_one():
 def test_saved_run_loads_with_load_log(tmp_path):
     result = train(FAST.with_(optimizer="adam", peak_lr=0.01))
     folder = result.save(tmp_path / "run")
-    assert (folder / "grad_norms.csv").read_text().startswith("# lrcore: optimizer=adam (adam)\n")
+    # the plain format (issue 25): pandas keeps every column, the optimizer on every row
+    plain = pd.read_csv(folder / "grad_norms.csv")
+    assert plain.columns.tolist()[:5] == ["step", "grad_norm_l2", "grad_norm_l1", "loss", "optimizer"]
+    assert set(plain.optimizer) == {"Adam"} and len(plain) == len(result.loss)
     log = load_log(folder)  # the run's optimizer picks the series and the rule: l1, Adam
     assert (log.metric, log.suggested_optimizer, log.rule_note) == ("grad_norm_l1", "adam", None)
     np.testing.assert_allclose(log.grad_norms, result.grad_norm_l1, rtol=1e-8)

@@ -49,27 +49,27 @@ class RunResult:
         return "cancelled" if self.cancelled else "finished"
 
     def save(self, folder: str | Path) -> Path:
-        """``grad_norms.csv`` (a first line ``# lrcore: optimizer=...``, so ``load_log`` and
-        ``lrcore refine`` pick the run's rule; then step, lr, loss, grad_norm_l2,
-        grad_norm_l1), ``evals.csv`` and ``result.json``; ``load_log(folder)`` reads the norms
-        back. Each file is written through a temporary file and renamed (a failed write leaves
-        the old one whole)."""
+        """``grad_norms.csv`` (lrcore's plain log: step, grad_norm_l2, grad_norm_l1, loss,
+        optimizer on every row, so ``pd.read_csv``, ``load_log`` and ``lrcore refine`` all
+        keep it and pick the run's rule; then the step's lr), ``evals.csv`` and
+        ``result.json``; ``load_log(folder)`` reads the norms back. Each file is written
+        through a temporary file and renamed (a failed write leaves the old one whole)."""
         from lrcore._output import write_atomic
-        from lrcore.logs._meta import csv_comment
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        label = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adamc": "AdamC"}
         norms = pd.DataFrame(
             {
                 "step": self.steps,
-                "lr": self.lr,
-                "loss": self.loss,
                 "grad_norm_l2": self.grad_norm_l2,
                 "grad_norm_l1": self.grad_norm_l1,
+                "loss": self.loss,
+                "optimizer": label.get(self.config.optimizer, self.config.optimizer),
+                "lr": self.lr,
             }
         ).to_csv(index=False, float_format="%.9g")
-        comment = csv_comment(self.config.optimizer) + "\n"
-        write_atomic(folder / "grad_norms.csv", (comment + norms).encode())
+        write_atomic(folder / "grad_norms.csv", norms.encode())
         evals = self.evals.to_csv(index=False, float_format="%.9g")
         write_atomic(folder / "evals.csv", evals.encode())
         meta = {
