@@ -128,3 +128,18 @@ def test_the_warning_quotes_the_study_as_docs_results_csv_has_it():
     assert gain.min() == pytest.approx(STUDY["noise_gain"][0], abs=0.005)
     assert gain.max() == pytest.approx(STUDY["noise_gain"][1], abs=0.005)
     assert not noise.rise_with_loss_drop.any()
+
+
+def test_the_readme_intro_quotes_the_same_numbers():
+    from pathlib import Path
+
+    from lrcore.late_rise import STUDY
+
+    intro = (Path(__file__).parents[1] / "README.md").read_text().split("## ")[0]
+    intro = " ".join(intro.split())
+    lo, hi = STUDY["noise_gain"]
+    assert f"by {100 * lo:.0f}-{100 * hi:.0f} % of linear's" in intro
+    assert f"rising {STUDY['noise_rise'][0]:.2g}-{STUDY['noise_rise'][1]:.2g}x" in intro
+    assert f"rise {STUDY['rise']:.3g}x while its loss falls {100 * STUDY['loss_drop']:.0f} %" in intro
+    assert f"loses {STUDY['worse_by']:.2g} nats/token ({STUDY['times_linear']:.2g} times" in intro
+    assert f"{STUDY['seeds_worse']} scoring seeds worse" in intro
