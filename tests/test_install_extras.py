@@ -154,11 +154,17 @@ def test_a_module_missing_inside_a_command_names_its_extra(monkeypatch, capsys, 
     [("hf", "hf", "transformers"), ("lightning", "lightning", "lightning"), ("hf", "hf", "torch")],
 )
 def test_importing_an_integration_without_its_extra_names_it(monkeypatch, module, extra, blocked):
+    import lrcore
+
+    # the packages' attributes too: a re-import rebinds lrcore.train / lrcore.integrations,
+    # and later tests reach submodules through them (import lrcore.train.recorder as ...)
+    for attr in ("train", "integrations"):
+        if hasattr(lrcore, attr):
+            monkeypatch.setattr(lrcore, attr, getattr(lrcore, attr))
     for name in list(sys.modules):
-        if name.startswith(("lrcore.integrations.", "lrcore.train.")) or name in (
-            blocked,
-            "lightning.pytorch",
-        ):
+        if name.startswith(
+            ("lrcore.integrations.", "lrcore.train.", f"{blocked}.", "lightning.")
+        ) or name in (blocked, "lightning"):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, blocked, None)  # import raises ModuleNotFoundError
     with pytest.raises(ModuleNotFoundError, match=rf"needs the '{extra}' extra: pip install"):

@@ -492,8 +492,8 @@ def estimate_compare(config: RunConfig, schedules: int, seeds: int, speed=None, 
     """:func:`compare_plan`'s cost (``seconds_max`` counts every grid extension).
 
     >>> c = estimate_compare(RunConfig(steps=100), 3, 3, refined_rounds=1, speed=1.0)
-    >>> c.runs, c.seconds_max > c.seconds
-    (45, True)
+    >>> c.runs, c.seconds_max > c.seconds   # 3 x 5 peak lrs x 3 seeds, then refined's 15
+    (60, True)
     """
     certain, extra = compare_plan(config, schedules, seeds, **kw)
     return plan_cost(certain, speed, extra)
