@@ -83,8 +83,10 @@ def test_no_clear_gain_gives_both_losses_the_difference_p_and_seeds_and_points_t
 def test_the_gain_is_decided_from_the_numbers(tmp_path, change, why):
     (f,) = lm_findings(edited(tmp_path, HELPED, **change))
     assert not f.helped
-    assert "did not show a clear gain" in f.sentence and "Train and check" in f.sentence
-    if why:
+    said = "clearly hurt" if why == "clearly worse" else "did not show a clear gain"
+    assert said in f.sentence and "Train and check" in f.sentence
+    assert f.hurt == (why == "clearly worse")
+    if why and why != "clearly worse":
         assert why in f.sentence
     if change["p_holm"] != change["p_holm"]:
         assert "p = n/a" in f.sentence

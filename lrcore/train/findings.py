@@ -47,6 +47,8 @@ COLUMNS = (
     "test_sem",
 )
 UNIT = "nats/token"
+# refinement rounds (the study's refined_2, refined_3: refined again from the previous round)
+ROUND_LABEL = {"refined_2": "refined, round 2", "refined_3": "refined, round 3"}
 # why a comparison is not a clear gain, when the study's outcome says more than the numbers
 WHY = {
     "clearly worse": "Refined was clearly worse than linear decay.",
@@ -65,6 +67,7 @@ class LmFinding:
     problem: str
     regime: str
     helped: bool  # refined clearly better: Holm p < ALPHA and refined - linear < 0
+    # (hurt: ``LmFinding.hurt``, refined clearly worse)
     sentence: str  # markdown, every number from the CSV
     refined: tuple[float, float]  # refined's excess loss: mean, s.e. over scoring seeds
     linear: tuple[float, float]  # linear decay's
@@ -75,6 +78,11 @@ class LmFinding:
     p_t: float = float("nan")  # refined's claim before Holm's correction
     family: int = 0  # comparisons Holm's correction ran over (the CSV's rows with a p_holm)
     late_rise: float = float("nan")  # linear's norms: last tenth / 40-60 % (protocol v4)
+
+    @property
+    def hurt(self) -> bool:
+        """Refined clearly worse: Holm p < ALPHA and refined - linear > 0."""
+        return bool(np.isfinite(self.p_holm) and self.p_holm < ALPHA and self.diff[0] > 0)
 
     @property
     def kind(self) -> str:
@@ -273,6 +281,16 @@ def lm_finding(rows: pd.DataFrame, family: int = 0) -> LmFinding:
             + (f", {share:.0%} of linear decay's excess loss" if np.isfinite(share) else "")
             + f" {tail}: refined {fmt_pm(*r)}, linear decay {fmt_pm(*li)} {UNIT}."
         )
+    elif np.isfinite(p) and p < ALPHA and d[0] > 0:
+        times = d[0] / li[0] if li[0] > 0 else float("nan")
+        sentence = (
+            f"**Refinement clearly hurt the language model**: refined's excess loss was "
+            f"**{fmt_pm(d[0], d[1])} {UNIT} higher** than linear decay's"
+            + (f", {times:.2g} times linear decay's excess loss" if np.isfinite(times) else "")
+            + f" {tail}: refined {fmt_pm(*r)}, linear decay {fmt_pm(*li)} {UNIT}."
+            + _lowest(rows, li[0])
+            + f" {RERUN}"
+        )
     else:
         sentence = (
             f"**Refinement did not show a clear gain on the language model**: refined's excess "
@@ -296,7 +314,7 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
     table must fit a laptop's width."""
     return pd.DataFrame(
         {
-            "schedule": rows.schedule.astype(str).tolist(),
+            "schedule": [ROUND_LABEL.get(str(x), str(x)) for x in rows.schedule],
             "peak lr": [f"{_num(v):.3g}" for v in rows.peak_lr],
             "excess loss": [
                 fmt_pm(_num(m), _num(s))
