@@ -304,6 +304,13 @@ class LogAnalysis:
                 "look like, so a lower bound here does not mean it will train better: check "
                 "it against linear decay first. " + words
             )
+        elif self.late_rise is not None and diagnose_late_rise(self.late_rise):
+            words = (
+                "**Caveat: the norms rise late with the loss falling (see the warning).** The "
+                "bound takes the norms as given, whatever the schedule; a schedule that anneals "
+                "before that rise changes them, so a lower bound here does not mean it will "
+                "train better. " + words
+            )
         return words
 
     @property

@@ -185,7 +185,7 @@ def diagnose_late_rise(rise: LateRise) -> list[str]:
     """
     if not rise.ratio >= RISE_WARN or rise.coincides is False:
         return []
-    what = f"The gradient norms rise {rise.ratio:.2g}x from mid-run to the last tenth"
+    what = f"The gradient norms rise {rise.ratio:.3g}x from mid-run to the last tenth"
     if rise.coincides:
         what += (
             f", while the training loss falls {rise.loss_drop:.0%} at the same time "
