@@ -196,7 +196,7 @@ def _row(rows: pd.DataFrame, schedule: str):
 
 def _label(schedule: str) -> str:
     spec = REGISTRY.get(schedule)
-    return spec.label if spec is not None else schedule
+    return spec.label if spec is not None else ROUND_LABEL.get(schedule, schedule)
 
 
 def _direction(d: tuple[float, float]) -> str:
