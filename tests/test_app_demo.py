@@ -82,7 +82,9 @@ def test_flat_noise_experiment_matches_the_library_and_its_sentence():
         "Linear decay's runs (raw)": lin_colour,
         "Linear decay's runs (median)": lin_colour,
     }
-    assert not at.warning  # no degenerate-schedule diagnostic here
+    # no degenerate-schedule diagnostic here (the page's language-model section below warns
+    # that refinement clearly hurt there: that one is the study's, not this experiment's)
+    assert [w.value for w in at.warning if "language model" not in w.value] == []
     # the shape chart divides each schedule by its peak; its caption names both peaks and
     # the largest gap between the two shapes, computed from the drawn curves
     (spec,) = [
