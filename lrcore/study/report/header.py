@@ -24,8 +24,22 @@ def header(result: StudyResult, command: str) -> list[str]:
             for r in result.results
         }
     )
+
+    def which(a, b, c, task) -> str:
+        names = sorted(
+            {
+                r.problem.regime
+                for r in result.results
+                if (r.problem.n_tune, r.problem.n_build, r.problem.n_score, r.problem.config.task)
+                == (a, b, c, task)
+            }
+        )
+        word = TASK_WORDS.get(task, task)
+        n_sets = sum(t == task for *_, t in seeds)
+        return f"{word} ({', '.join(names)})" if n_sets > 1 else word
+
     seed_text = "; ".join(
-        f"{TASK_WORDS.get(task, task)}: {a} tuning (0..{a - 1}), {b} build ({BUILD_SEED0}..{BUILD_SEED0 + b - 1}), "
+        f"{which(a, b, c, task)}: {a} tuning (0..{a - 1}), {b} build ({BUILD_SEED0}..{BUILD_SEED0 + b - 1}), "
         f"{c} scoring ({SCORE_SEED0}..{SCORE_SEED0 + c - 1})"
         for a, b, c, task in seeds
     )

@@ -240,10 +240,22 @@ def _helps_hurts(result: StudyResult, regimes: list[str]) -> list[str]:
             f"{_p(x.p_holm)}; see the mechanism table)."
         )
     other = hurt[~hurt.problem.isin(lm)]
+    deg = other[other.outcome == "degenerate"]
+    other = other[other.outcome != "degenerate"]
     if len(other):
         out.append(
             f"- Elsewhere it is clearly worse on {len(other)} problems, by {span(other)} of "
-            "linear's score (" + ", ".join(other.problem) + ")."
+            "linear's score ("
+            + ", ".join(other.problem)
+            + ")"
+            + (
+                f"; and on {len(deg)} whose refinement is degenerate ("
+                + ", ".join(deg.problem)
+                + ", counted apart)"
+                if len(deg)
+                else ""
+            )
+            + "."
         )
     return out
 
