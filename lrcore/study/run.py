@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lrcore.diagnose import diagnose_refined, refined_shape
-from lrcore.late_rise import LateRise, late_rise
+from lrcore.late_rise import late_rise
 from lrcore.study.problems import Problem
 from lrcore.study.result import ProblemResult, StudyResult
 from lrcore.train.experiments import (
@@ -128,7 +128,9 @@ def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemRe
     t1 = time.perf_counter()
     build = _build_runs(prob, tables[0], "linear", "linear", on_step)
     shape, norms = refine_from_runs(build, tau)
-    rise = _late_rise(build)
+    loss = np.mean([r.loss for r in build], axis=0)  # linear's per-step loss, seed mean
+    # the late rise of the very norms refined was built from (v4.3), with that loss
+    rise = late_rise(norms, loss=loss)
     t2 = time.perf_counter()
     specs = {s: s for s in baselines}
     if "refined" in prob.schedules:
@@ -165,7 +167,7 @@ def _one_problem(prob: Problem, tau: float, on_step: OnStep | None) -> ProblemRe
         {"tune": t1 - t0 + t3 - t2, "build": t2 - t1, "score": t4 - t3},
         late_rise=rise,
         build_norms=np.asarray(norms),
-        build_loss=np.mean([r.loss for r in build], axis=0),
+        build_loss=loss,
         rounds=rounds,
     )
 
@@ -201,14 +203,6 @@ def _build_runs(prob: Problem, table: pd.DataFrame, name: str, spec, on_step: On
     if not ok:
         raise ValueError(f"study: {name} diverged on every build seed of {prob.name}")
     return ok
-
-
-def _late_rise(runs) -> LateRise:
-    """The late rise of the seed-averaged norms the refinement reads (l1 for Adam, l2 for
-    SGD), with the seed-averaged per-step training loss (protocol v4.3)."""
-    norms = np.mean([r.grad_norms() for r in runs], axis=0)
-    loss = np.mean([r.loss for r in runs], axis=0)
-    return late_rise(np.maximum(norms, 1e-300), loss=loss)
 
 
 def _score_key(prob: Problem) -> str:
