@@ -50,9 +50,12 @@ def run_study(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        from lrcore._procs import die_with_parent
+
         # the costliest first, so that the last to finish is a short one
         order = sorted(range(len(problems)), key=lambda i: -_cost(problems[i]))
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        spawn = mp.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=die_with_parent) as pool:
             with _workers_skip_main():  # the workers start on the first submits
                 futures = {pool.submit(_one_problem, problems[i], tau, None): i for i in order}
             for k, fut in enumerate(as_completed(futures), 1):
