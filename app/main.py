@@ -17,7 +17,7 @@ with contextlib.suppress(AttributeError):  # a numpy without the switch
 
 st.set_page_config(
     page_title="lrcore: learning-rate schedules",
-    page_icon=":material/trending_down:",
+    page_icon="📉",  # an emoji: drawn in the page (a :material: icon fetches from a font host)
     layout="wide",
 )
 
