@@ -18,12 +18,14 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "lightning": ("torch", "lightning"),
     "optax": ("optax", "jax"),
     "app": ("streamlit", "plotly", "tsdownsample", "torch", "sklearn", "tqdm", "tensorboard"),
+    "dask": ("distributed", "torch"),  # lrcore.executors: runs on a Dask cluster
 }
 
 # a missing module -> the smallest extra that brings it
 PROVIDER: dict[str, str] = {
     module.split(".")[0]: extra
-    for extra in ("app", "optax", "lightning", "hf", "tensorboard", "train")  # last one wins
+    # the last one wins
+    for extra in ("dask", "app", "optax", "lightning", "hf", "tensorboard", "train")
     for module in EXTRAS[extra]
 }
 
@@ -41,7 +43,7 @@ def missing(extra: str) -> str | None:
     >>> missing("no such extra")
     Traceback (most recent call last):
     ...
-    ValueError: missing: extra must be one of app, hf, lightning, optax, tensorboard, train, got 'no such extra'
+    ValueError: missing: extra must be one of app, dask, hf, lightning, optax, tensorboard, train, got 'no such extra'
     """
     if extra not in EXTRAS:
         raise ValueError(

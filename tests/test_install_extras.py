@@ -85,6 +85,7 @@ _ALLOWED = [
     ("lrcore/logs/", {"tensorboard"}),
     ("lrcore/export", {"train"}),  # to_lambda_lr: torch, imported when called
     ("lrcore/plot", {"app"}),  # plotly figures (imported lazily; the app extra brings plotly)
+    ("lrcore/executors", {"dask"}),  # distributed, imported when a scheduler is given
     ("lrcore/", set()),
     ("app/", {"app"}),
 ]
