@@ -1,0 +1,399 @@
+"""A bounded pool of training jobs with its own FIFO queue (the app's runner; no UI).
+
+At most ``workers`` jobs are handed to the executor at once; the rest wait in the pool's
+queue, so it knows each job's position and estimates the wait from the cost model (the
+estimates of the jobs ahead and the running jobs' remaining time, laid onto ``workers``
+slots). Jobs are keyed (:func:`lrcore.train.job.job_key`): a session submitting a key that is
+queued or running joins that job; a finished key is answered from a small LRU cache.
+
+Sessions watch jobs; a session that cancels only detaches, and the job is cancelled when its
+last watcher leaves (a queued job is dropped, a running one stops at its next training step
+through a flag its worker polls). A reaper cancels jobs whose every watcher is silent
+(no :meth:`Pool.poll` or :meth:`Pool.heartbeat`) for ``stale_after`` seconds and not
+reported alive by ``alive`` (the app passes "is the browser tab still connected").
+
+Settings from the environment (:meth:`Pool.from_env`): ``LRCORE_WORKERS`` (default: the
+host's cores; ``0`` runs each job in the submitting thread, as the page did before: for
+tests), ``LRCORE_SESSION_RUNS`` (active jobs per session, default 1).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lrcore.train.job import job_key, train_job
+
+log = logging.getLogger("lrcore.pool")
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+MESSAGES_PER_SECOND = 5.0  # progress messages a worker sends at most (final ones always)
+
+
+class SessionLimit(ValueError):
+    """A session already has as many active jobs as it may."""
+
+
+@dataclass
+class _Job:
+    id: int
+    key: str
+    spec: object
+    estimate: float  # seconds, from the cost model
+    watchers: dict[str, float]  # session -> last time it was heard from
+    state: str = QUEUED
+    started: float | None = None
+    progress: dict = field(default_factory=dict)
+    result: object = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a session sees of one job."""
+
+    job_id: int
+    state: str  # queued, running, done, failed, cancelled
+    position: int = 0  # 1-based place in the queue (0 when not queued)
+    queued: int = 0  # jobs in the queue
+    wait: float = 0.0  # estimated seconds before it starts
+    progress: dict = field(default_factory=dict)  # the job's latest progress message
+    result: object = None
+    error: str | None = None
+    watchers: int = 1  # sessions sharing it
+
+    @property
+    def active(self) -> bool:
+        return self.state in (QUEUED, RUNNING)
+
+
+def _work(fn, spec, job_id: int, messages, flags):
+    """In the worker: run ``fn`` with throttled progress into ``messages`` and the stop flag
+    ``flags[job_id]``."""
+    last = [0.0]
+
+    def on_progress(msg: dict) -> None:
+        now = time.monotonic()
+        if msg.get("final") or now - last[0] >= 1 / MESSAGES_PER_SECOND:
+            last[0] = now
+            messages.put((job_id, msg))
+
+    return fn(spec, on_progress, lambda: bool(flags.get(job_id, False)))
+
+
+def _default_executor(workers: int, scheduler: str | None):
+    """:func:`lrcore.executors.get_executor` (a context manager: entered here, left by close)."""
+    from lrcore.executors import get_executor
+
+    return get_executor(workers, scheduler)
+
+
+class Pool:
+    """See the module docstring. ``fn(spec, on_progress, should_stop) -> dict`` is the job
+    (``{"cancelled": True}`` when stopped); ``clock`` is injectable for tests."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        session_runs: int = 1,
+        fn: Callable = train_job,
+        key: Callable = job_key,
+        cache_size: int = 32,
+        stale_after: float = 15.0,
+        alive: Callable[[str], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        executor_factory: Callable | None = None,
+        scheduler: str | None = None,
+        reaper_every: float | None = 2.0,
+    ):
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise ValueError(f"Pool: workers must be an integer >= 0, got {workers!r}")
+        if isinstance(session_runs, bool) or not isinstance(session_runs, int) or session_runs < 1:
+            raise ValueError(f"Pool: session_runs must be an integer >= 1, got {session_runs!r}")
+        self.workers, self.session_runs, self.fn, self.key = workers, session_runs, fn, key
+        self.cache_size, self.stale_after, self.alive, self.clock = (
+            cache_size,
+            stale_after,
+            alive,
+            clock,
+        )
+        self._factory = executor_factory or (lambda n: _default_executor(n, scheduler))
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._queue: list[_Job] = []
+        self._running: dict[int, _Job] = {}
+        self._finished: dict[int, _Job] = {}  # awaiting delivery to their watchers
+        self._cache: OrderedDict[str, object] = OrderedDict()
+        self._context = self._executor = self._manager = self._messages = self._flags = None
+        self._closed = threading.Event()
+        if reaper_every:
+            threading.Thread(target=self._reaper, args=(reaper_every,), daemon=True).start()
+
+    @classmethod
+    def from_env(cls, **kw) -> Pool:
+        """A pool with ``LRCORE_WORKERS`` and ``LRCORE_SESSION_RUNS`` (see the module)."""
+
+        def number(name: str, default: int | None, least: int) -> int | None:
+            text = os.environ.get(name, "").strip()
+            if not text:
+                return default
+            if not text.isdigit() or int(text) < least:
+                raise ValueError(
+                    f"Pool.from_env: {name} must be an integer >= {least}, got {text!r}"
+                )
+            return int(text)
+
+        return cls(
+            number("LRCORE_WORKERS", None, 0),
+            session_runs=number("LRCORE_SESSION_RUNS", 1, 1),
+            **kw,
+        )
+
+    @property
+    def inline(self) -> bool:
+        """Jobs run in the submitting thread (``workers == 0``): call :meth:`run_inline`."""
+        return self.workers == 0
+
+    # ------------------------------------------------------------------ sessions' calls
+    def submit(self, session: str, spec, estimate: float = 0.0) -> Status:
+        """Queue ``spec`` for ``session`` (or join the same key's active job, or answer from
+        the cache); :class:`SessionLimit` when the session has its allowed active jobs."""
+        key = self.key(spec)
+        with self._lock:
+            now = self.clock()
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return Status(0, DONE, result=dict(self._cache[key]), watchers=2)
+            same = next((j for j in self._active() if j.key == key), None)
+            mine = [j for j in self._active() if session in j.watchers]
+            if same is not None and session in same.watchers:
+                return self._status(same)
+            if len(mine) >= self.session_runs:
+                raise SessionLimit(
+                    f"you already have {len(mine)} run{'s' * (len(mine) != 1)} going (at most "
+                    f"{self.session_runs} at a time per session): press Stop to end it first"
+                )
+            if same is not None:
+                same.watchers[session] = now
+                log.info("job %d: joined by another session", same.id)
+                return self._status(same)
+            job = _Job(next(self._ids), key, spec, float(estimate), {session: now})
+            self._queue.append(job)
+            log.info("job %d: queued at position %d", job.id, len(self._queue))
+            self._dispatch()
+            return self._status(job)
+
+    def poll(self, session: str) -> list[Status]:
+        """The session's jobs (a heartbeat too): active ones, and finished ones once each."""
+        with self._lock:
+            self.heartbeat(session)
+            out = [self._status(j) for j in self._active() if session in j.watchers]
+            for job in [j for j in self._finished.values() if session in j.watchers]:
+                out.append(self._status(job))
+                del job.watchers[session]
+                if not job.watchers:
+                    del self._finished[job.id]
+            return out
+
+    def heartbeat(self, session: str) -> None:
+        with self._lock:
+            now = self.clock()
+            for job in self._active():
+                if session in job.watchers:
+                    job.watchers[session] = now
+
+    def cancel(self, session: str, job_id: int | None = None) -> None:
+        """Detach ``session`` from its jobs (or one); a job left without watchers is cancelled."""
+        with self._lock:
+            for job in list(self._active()):
+                if session in job.watchers and job_id in (None, job.id):
+                    del job.watchers[session]
+                    if not job.watchers:
+                        self._cancel(job)
+
+    def reap(self) -> list[int]:
+        """Cancel the jobs whose every watcher is silent (and not alive); their ids."""
+        with self._lock:
+            now, reaped = self.clock(), []
+            for job in list(self._active()):
+                for s, seen in list(job.watchers.items()):
+                    if now - seen > self.stale_after and not (self.alive and self.alive(s)):
+                        del job.watchers[s]
+                if not job.watchers:
+                    self._cancel(job)
+                    reaped.append(job.id)
+            return reaped
+
+    def run_inline(self, session: str, listener: Callable[[dict], None] | None = None) -> None:
+        """Run the session's queued jobs in this thread (``workers == 0``), ``listener`` getting
+        each progress message; an exception (a page rerun) cancels the job and propagates."""
+        while True:
+            with self._lock:
+                job = next((j for j in self._queue if session in j.watchers), None)
+                if job is None:
+                    return
+                self._queue.remove(job)
+                job.state, job.started = RUNNING, self.clock()
+                self._running[job.id] = job
+
+            def on_progress(msg: dict, job=job) -> None:
+                job.progress = msg
+                if listener is not None:
+                    listener(msg)
+
+            try:
+                self._settle(job, self.fn(job.spec, on_progress, lambda j=job: j.state != RUNNING))
+            except BaseException as e:
+                self._settle(job, None, e)
+                if not isinstance(e, Exception):
+                    raise
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            for job in list(self._active()):
+                self._cancel(job)
+            if self._executor is not None:  # leaving by an error: nothing waits for the jobs
+                self._context.__exit__(RuntimeError, RuntimeError("pool closed"), None)
+                self._executor = None
+            if self._manager is not None:
+                self._manager.shutdown()
+
+    # ------------------------------------------------------------------ inside
+    def _active(self) -> list[_Job]:
+        """Queued and running jobs (a cancelled one still finishing its step is not)."""
+        return [j for j in (*self._running.values(), *self._queue) if j.state != CANCELLED]
+
+    def _status(self, job: _Job) -> Status:
+        position = self._queue.index(job) + 1 if job in self._queue else 0
+        wait = self._waits().get(job.id, 0.0) if position else 0.0
+        result = dict(job.result) if isinstance(job.result, dict) else job.result
+        return Status(
+            job.id,
+            job.state,
+            position,
+            len(self._queue),
+            wait,
+            dict(job.progress),
+            result,
+            job.error,
+            max(1, len(job.watchers)),
+        )
+
+    def _waits(self) -> dict[int, float]:
+        """Estimated start of each queued job: the running jobs' remaining seconds fill the
+        slots, then each queued job takes the slot that frees first (FIFO)."""
+        now, slots = self.clock(), []
+        for job in self._running.values():
+            elapsed, share = now - (job.started or now), job.progress.get("share", 0.0)
+            slots.append(
+                elapsed * (1 - share) / share if share > 0.02 else max(0.0, job.estimate - elapsed)
+            )
+        slots += [0.0] * (max(self.workers, 1) - len(slots))
+        heapq.heapify(slots)
+        waits = {}
+        for job in self._queue:
+            start = heapq.heappop(slots)
+            waits[job.id] = start
+            heapq.heappush(slots, start + job.estimate)
+        return waits
+
+    def _cancel(self, job: _Job) -> None:
+        if job in self._queue:
+            self._queue.remove(job)
+            job.state = CANCELLED
+            log.info("job %d: cancelled while queued (never started)", job.id)
+        elif job.id in self._running:
+            job.state = CANCELLED  # inline jobs poll this
+            if self._flags is not None:
+                self._flags[job.id] = True
+            log.info("job %d: cancelled while running", job.id)
+
+    def _dispatch(self) -> None:
+        """Hand queued jobs to the executor while fewer than ``workers`` run."""
+        if self.inline:
+            return
+        while self._queue and len(self._running) < self.workers:
+            job = self._queue.pop(0)
+            if self._executor is None:
+                self._start_executor()
+            job.state, job.started = RUNNING, self.clock()
+            self._running[job.id] = job
+            future = self._executor.submit(
+                _work, self.fn, job.spec, job.id, self._messages, self._flags
+            )
+            future.add_done_callback(lambda f, job=job: self._done(job, f))
+            log.info("job %d: started", job.id)
+
+    def _start_executor(self) -> None:
+        import multiprocessing
+
+        from lrcore.executors import _workers_skip_main
+
+        if self._manager is None:
+            with _workers_skip_main():  # the manager's process skips a page's script too
+                self._manager = multiprocessing.get_context("spawn").Manager()
+            self._messages, self._flags = self._manager.Queue(), self._manager.dict()
+            threading.Thread(target=self._pump, daemon=True).start()
+        self._context = self._factory(self.workers)
+        self._executor = self._context.__enter__()
+
+    def _done(self, job: _Job, future) -> None:
+        try:
+            result, error = future.result(), None
+        except BaseException as e:  # a failed job, or a broken worker
+            result, error = None, e
+            if type(e).__name__ in ("BrokenProcessPool", "BrokenExecutor"):
+                with self._lock:
+                    self._executor = None  # a fresh one for the next job
+        self._settle(job, result, error)
+        with self._lock:
+            self._dispatch()
+
+    def _settle(self, job: _Job, result, error: BaseException | None = None) -> None:
+        with self._lock:
+            self._running.pop(job.id, None)
+            if self._flags is not None:
+                self._flags.pop(job.id, None)
+            if error is not None:  # an exception; BaseException: the page's own rerun
+                job.state = FAILED if isinstance(error, Exception) else CANCELLED
+                job.error = (
+                    str(error)
+                    if isinstance(error, ValueError)
+                    else f"{type(error).__name__}: {error}"
+                )
+            elif result is None or result.get("cancelled"):
+                job.state = CANCELLED
+            else:  # complete (even if cancelled after its last step): cached for everyone
+                self._cache[job.key] = result
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+                job.state, job.result = (
+                    (CANCELLED, None) if job.state == CANCELLED else (DONE, result)
+                )
+            log.info("job %d: %s", job.id, job.state)
+            if job.watchers:
+                self._finished[job.id] = job
+
+    def _pump(self) -> None:
+        """Progress messages from the workers into their jobs."""
+        while not self._closed.is_set():
+            try:
+                job_id, msg = self._messages.get(timeout=0.5)
+            except Exception:  # empty, or the manager shut down
+                continue
+            with self._lock:
+                if job_id in self._running:
+                    self._running[job_id].progress = msg
+
+    def _reaper(self, every: float) -> None:
+        while not self._closed.wait(every):
+            self.reap()
