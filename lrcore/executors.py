@@ -17,15 +17,9 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 
 from lrcore._extras import missing_extra
+from lrcore._procs import die_with_parent
 
 SCHEDULER_ENV = "LRCORE_DASK_SCHEDULER"  # the Dask scheduler's address, when no option gives one
-
-try:
-    from lrcore._procs import die_with_parent
-except ImportError:  # pragma: no cover: lrcore/_procs.py (issue 27 item 5) not there yet
-
-    def die_with_parent() -> None:
-        """Stand-in until lrcore/_procs.py lands."""
 
 
 def scheduler_address(scheduler: str | None = None) -> str | None:

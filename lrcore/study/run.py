@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 
 from lrcore.diagnose import diagnose_refined, refined_shape
+from lrcore.executors import (
+    _workers_skip_main,  # noqa: F401 (tests import it from here)
+    get_executor,
+    scheduler_address,
+)
 from lrcore.late_rise import late_rise
 from lrcore.study.problems import Problem
 from lrcore.study.result import ProblemResult, StudyResult
@@ -34,57 +37,36 @@ def run_study(
     on_problem=None,
     on_step: OnStep | None = None,
     jobs: int = 1,
+    scheduler: str | None = None,
 ) -> StudyResult:
     """Run every problem (``jobs`` > 1: that many worker processes, one problem each at a time;
-    every run uses one CPU thread, so the numbers do not depend on ``jobs``).
+    ``scheduler``, else ``LRCORE_DASK_SCHEDULER``: a Dask scheduler's address, whose workers
+    run the problems instead; see :func:`lrcore.executors.get_executor`). Every run uses one
+    CPU thread, so the numbers do not depend on ``jobs`` or on where the problems ran.
     ``on_problem(k, n, name, seconds)`` reports each problem as it finishes."""
     start = time.perf_counter()
     problems = list(problems)
     out: list[ProblemResult | None] = [None] * len(problems)
-    if jobs <= 1 or len(problems) <= 1:
+    scheduler = scheduler_address(scheduler)
+    if scheduler is None and (jobs <= 1 or len(problems) <= 1):
         for i, prob in enumerate(problems):
             out[i] = _one_problem(prob, tau, on_step)
             if on_problem is not None:
                 on_problem(i + 1, len(problems), prob.name, out[i].wall_time)
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        from lrcore._procs import die_with_parent
+        from concurrent.futures import as_completed
 
         # the costliest first, so that the last to finish is a short one
         order = sorted(range(len(problems)), key=lambda i: -_cost(problems[i]))
-        spawn = mp.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=die_with_parent) as pool:
-            with _workers_skip_main():  # the workers start on the first submits
-                futures = {pool.submit(_one_problem, problems[i], tau, None): i for i in order}
+        # local: spawn workers that die with this process and skip its __main__ script
+        with get_executor(max(int(jobs), 1), scheduler) as pool:
+            futures = {pool.submit(_one_problem, problems[i], tau, None): i for i in order}
             for k, fut in enumerate(as_completed(futures), 1):
                 i = futures[fut]
                 out[i] = fut.result()
                 if on_problem is not None:
                     on_problem(k, len(problems), problems[i].name, out[i].wall_time)
     return StudyResult(out, time.perf_counter() - start, versions(), max(int(jobs), 1))  # type: ignore[arg-type]
-
-
-@contextmanager
-def _workers_skip_main():
-    """Spawned workers re-run the parent's ``__main__`` script before they start, unless it
-    has no ``__file__``. Under Streamlit (AppTest included) or a notebook that script is not
-    the caller's: a page's main.py would run in every worker and break it. The workers need
-    only :func:`_one_problem`, which they import from this module, so hide the script while
-    they start."""
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
 
 
 def _cost(prob: Problem) -> float:
