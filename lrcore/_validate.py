@@ -62,6 +62,39 @@ def check_lr(fn: str, name: str, value, allow_zero: bool = False) -> float:
     return v
 
 
+def check_decay_factor(fn: str, name: str, value) -> float:
+    """A factor applied once per drop or step: in [0, 1] (a larger one grows without bound,
+    so the lr leaves float64 at some step).
+
+    >>> check_decay_factor("step_decay", "gamma", 2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: step_decay: gamma must be in [0, 1] (a decay; above 1 the lr grows without bound), got 2.0
+    """
+    v = check_finite(fn, name, value)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(
+            f"{fn}: {name} must be in [0, 1] (a decay; above 1 the lr grows without bound), "
+            f"got {value!r}"
+        )
+    return v
+
+
+def check_lrs(fn: str, name: str, values: np.ndarray) -> np.ndarray:
+    """Learning rates, one per step: finite and >= 0 (the first offender is named).
+
+    >>> check_lrs("from_array", "values", np.array([1.0, -0.5]))
+    Traceback (most recent call last):
+    ...
+    ValueError: from_array: values[1] = -0.5 must be a finite number >= 0
+    """
+    bad = ~(np.isfinite(values) & (values >= 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{fn}: {name}[{i}] = {values[i]} must be a finite number >= 0")
+    return values
+
+
 def check_unit(fn: str, name: str, value) -> float:
     v = check_finite(fn, name, value)
     if not 0.0 <= v <= 1.0:

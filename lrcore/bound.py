@@ -81,15 +81,44 @@ def _scaled_terms(fn: str, lrs, grad_norms, D: float) -> tuple[float, float, flo
     return float(A1), float(B1), L, Q
 
 
+_TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64, 2.2e-308
+
+
+def _ratio(num, den=()) -> float:
+    """``prod(num) / prod(den)`` for positive (or zero, or inf) factors, without overflowing
+    or vanishing on the way: directly when that stays in range, else in log space."""
+    with np.errstate(all="ignore"):
+        v = float(np.prod(num)) / float(np.prod(den)) if den else float(np.prod(num))
+        if np.isfinite(v) and v > 0:
+            return v
+        return float(np.exp(np.sum(np.log(num)) - np.sum(np.log(den))))
+
+
+def _finite(fn: str, what: str, value: float, lrs_max: float, m: float, D: float) -> float:
+    """``value`` when it is a finite float64, else the ValueError the contract promises."""
+    if np.isfinite(value):
+        return value
+    raise ValueError(
+        f"{fn}: {what} is beyond float64 (over 1.8e308) for D={D!r}, lrs up to {lrs_max:.3g} "
+        f"and grad_norms up to about {m:.3g}; scale D, lrs or grad_norms down"
+    )
+
+
 def bound_terms(lrs, grad_norms, D: float = 1.0) -> tuple[float, float]:
     """``(A, B)`` with ``bound(c * lrs) = A / c + B * c``: A is the distance term, B the rest.
 
-    Either may be inf when the true value exceeds float64 (``B`` grows as the norms
+    Both are finite, or a ValueError says which exceeds float64 (``B`` grows as the norms
     squared); :func:`best_scale` combines them without overflowing.
+
+    >>> bound_terms([1.0, 1.0], 1.0)
+    (0.25, 1.0)
     """
     A1, B1, L, m = _scaled_terms("bound_terms", lrs, grad_norms, D)
-    with np.errstate(over="ignore"):
-        return float(D**2 * A1 / L), float(L * m * m * B1)
+    A = _finite(
+        "bound_terms", "the distance term D^2 / (2 sum lrs)", _ratio([D, D, A1], [L]), L, m, D
+    )
+    B = _finite("bound_terms", "the gradient term", _ratio([L, m, m, B1]), L, m, D)
+    return A, B
 
 
 def last_iterate_bound(lrs, grad_norms, D: float = 1.0) -> float:
@@ -101,6 +130,11 @@ def last_iterate_bound(lrs, grad_norms, D: float = 1.0) -> float:
     0.3589
     """
     A, B = bound_terms(lrs, grad_norms, D)
+    if not np.isfinite(A + B):
+        raise ValueError(
+            f"last_iterate_bound: the bound {A:.3g} + {B:.3g} is beyond float64 (over 1.8e308) "
+            f"for D={D!r}; scale D, lrs or grad_norms down"
+        )
     return A + B
 
 
@@ -124,20 +158,43 @@ def best_scale(shape, grad_norms, D: float = 1.0) -> tuple[float, float]:
     >>> round(bound, 6), round(c, 6)
     (1.0, 0.5)
     """
-    b1, c1, m = _best_scaled("best_scale", shape, grad_norms, D)
-    with np.errstate(over="ignore"):  # inf only where the true value exceeds float64
-        return m * b1, c1 / m
+    best = _best_scaled("best_scale", shape, grad_norms, D)
+    return best.bound, best.scale
 
 
-def _best_scaled(fn: str, shape, grad_norms, D: float) -> tuple[float, float, float]:
-    """``(b1, c1, m)``: best bound ``m * b1`` and best scale ``c1 / m``, kept apart so that
-    callers can compare shapes without forming numbers beyond float64."""
+@dataclass(frozen=True)
+class _Best:
+    """The best scale of one shape, in factors of moderate size (``k``, ``r`` near 1) and of
+    any size (``D``, ``L`` the largest lr of the shape, ``m`` the largest ``lr * G / L``):
+    bound ``2 sqrt(A B) = k D m``, scale ``c* = sqrt(A / B) = r D / (L m)``, peak ``c* L``."""
+
+    k: float
+    r: float
+    D: float
+    L: float
+    m: float
+    bound: float
+    scale: float
+    peak_lr: float
+
+
+def _best_scaled(fn: str, shape, grad_norms, D: float) -> _Best:
+    """The best bound, scale and peak lr of ``shape``, each a finite float64 (the scale and
+    the peak lr normal, as every lr lrcore accepts), or a ValueError saying which is not."""
     A1, B1, L, m = _scaled_terms(fn, shape, grad_norms, D)
     if B1 <= 0:
         raise ValueError(f"{fn}: grad_norms are all zero, the bound has no finite optimum")
-    # bound = 2 sqrt(A B) = 2 D m sqrt(A1 B1); c* = sqrt(A / B) = D sqrt(A1 / B1) / (L m)
-    with np.errstate(over="ignore", divide="ignore"):
-        return 2.0 * D * float(np.sqrt(A1 * B1)), D * float(np.sqrt(A1 / B1)) / L, m
+    k, r = 2.0 * float(np.sqrt(A1 * B1)), float(np.sqrt(A1 / B1))
+    bound = _finite(fn, "the best bound", _ratio([k, D, m]), L, m, D)
+    scale, peak = _ratio([r, D], [L, m]), _ratio([r, D], [m])
+    for what, v in (("best scale c*", scale), ("best peak lr", peak)):
+        if not (np.isfinite(v) and v >= _TINY):
+            raise ValueError(
+                f"{fn}: the {what} is {v:.3g}, outside the normal float64 range lrcore accepts "
+                f"for a learning rate ({_TINY:.3g} to 1.8e308), for D={D!r} and grad_norms up to "
+                f"about {m:.3g}; scale D or grad_norms"
+            )
+    return _Best(k, r, D, L, m, bound, scale, peak)
 
 
 def compare_bounds(shapes, grad_norms, D: float = 1.0, reference: str | None = "linear"):
@@ -151,20 +208,15 @@ def compare_bounds(shapes, grad_norms, D: float = 1.0, reference: str | None = "
     """
     import pandas as pd
 
-    rows, scaled = [], []
+    rows, best = [], []
     for name, shape in shapes.items():
-        b1, c1, m = _best_scaled("compare_bounds", shape, grad_norms, D)
-        scaled.append((b1, m))
-        with np.errstate(over="ignore"):  # inf only where the true value exceeds float64
-            rows.append(
-                {"schedule": name, "bound": m * b1, "best_peak_lr": c1 * float(np.max(shape)) / m}
-            )
+        best.append(_best_scaled("compare_bounds", shape, grad_norms, D))
+        rows.append({"schedule": name, "bound": best[-1].bound, "best_peak_lr": best[-1].peak_lr})
     table = pd.DataFrame(rows, columns=["schedule", "bound", "best_peak_lr"])
     if reference is not None and reference in shapes:
-        b_ref, m_ref = scaled[list(shapes).index(reference)]
-        with np.errstate(over="ignore"):  # ratios of scaled bounds: no overflow on the way
-            ratios = [(b1 / b_ref) * (m / m_ref) if np.isfinite(b1) else np.inf for b1, m in scaled]
-        table[f"vs_{reference}"] = ratios
+        ref = best[list(shapes).index(reference)]
+        # ratios of the moderate factors: finite whenever both bounds are
+        table[f"vs_{reference}"] = [(b.k / ref.k) * (b.m / ref.m) for b in best]
     return table
 
 
@@ -228,10 +280,24 @@ def optimal_schedule(
     >>> optimal_schedule(np.ones(T), full_output=True).converged
     True
     """
-    g = as_norms("optimal_schedule", grad_norms, positive=False)
-    check_finite("optimal_schedule", "D", D)
+    g_in = as_norms("optimal_schedule", grad_norms, positive=False)
+    D_in = check_finite("optimal_schedule", "D", D)
+    if D_in <= 0:
+        raise ValueError(f"optimal_schedule: D must be > 0, got {D!r}")
     check_int("optimal_schedule", "maxiter", maxiter, minimum=1)
+    if not g_in.max() > 0:
+        raise ValueError("optimal_schedule: grad_norms are all zero, the bound has no optimum")
+    # Solved for norms G / max(G) and D = 1 (the bound is D max(G) times that problem's at
+    # lrs (D / max(G)) lr), so that no square overflows or vanishes; the floor lr_t >= 1e-8
+    # is kept in the caller's units.
+    m = float(g_in.max())
+    g, D = g_in / m, 1.0
+    to_caller = _ratio([D_in], [m])  # lrs in the caller's units = lrs here * to_caller
+    floor = _ratio([_LR_FLOOR, m], [D_in])
     T = len(g)
+    if floor > 1e8:  # far above the best scale (about 1 / sqrt(T)): the floor binds at every step
+        lrs = np.full(T, _LR_FLOOR)
+        return _optimum(lrs, g_in, D_in, full_output, True, 0, "the floor 1e-8 binds at every step")
     g2 = g**2
     # start from whichever is better: linear decay, or the unsmoothed refined schedule
     # (close to the optimum for noisy norms)
@@ -255,10 +321,21 @@ def optimal_schedule(
         np.log(shape),
         jac=True,
         method="L-BFGS-B",
-        bounds=[(np.log(1e-8 / c0), None)] * T,
+        bounds=[(np.log(_LR_FLOOR) + np.log(m) - np.log(D_in) - np.log(c0), None)] * T,
         options={"maxiter": maxiter, "maxfun": 2 * maxiter, "ftol": ftol, "gtol": 1e-12},
     )
     lrs = c0 * np.exp(res.x)
+    with np.errstate(all="ignore"):
+        if np.isfinite(to_caller) and to_caller >= _TINY:
+            lrs = lrs * to_caller
+        else:
+            lrs = np.exp(np.log(lrs) + np.log(D_in) - np.log(m))
+    lrs = np.maximum(lrs, _LR_FLOOR)  # what rounding put a hair below the floor
+    if not np.all(np.isfinite(lrs)):
+        raise ValueError(
+            f"optimal_schedule: the best lrs are beyond float64 (over 1.8e308) for D={D_in!r} "
+            f"and grad_norms up to {m:.3g}; scale D down or grad_norms up"
+        )
     converged = bool(res.status == 0)
     message = str(res.message)
     if not converged:
@@ -268,6 +345,13 @@ def optimal_schedule(
             OptimalScheduleWarning,
             stacklevel=2,
         )
+    return _optimum(lrs, g_in, D_in, full_output, converged, int(res.nit), message)
+
+
+_LR_FLOOR = 1e-8  # the smallest lr optimal_schedule considers, as in the paper's code
+
+
+def _optimum(lrs, g, D, full_output, converged, iterations, message):
     if not full_output:
         return lrs
-    return OptimalSchedule(lrs, last_iterate_bound(lrs, g, D), converged, int(res.nit), message)
+    return OptimalSchedule(lrs, last_iterate_bound(lrs, g, D), converged, iterations, message)

@@ -229,9 +229,14 @@ def stretch(values, total_steps: int, steps=None) -> np.ndarray:
     s = (s if idx is None else s[idx]).astype(np.float64)
     first, last = (0.0, float(n - 1)) if raw is None else (float(raw[0]), float(raw[-1]))
     progress = (s - first) / (last - first)
-    return np.interp(queries, progress, v if idx is None else v[idx])
+    vals = v if idx is None else v[idx]
+    # huge values are interpolated divided by their largest, so that no slope overflows
+    # ([1e308, 0] over a third of the run is a slope of -3e308): finite for any finite values
+    top = float(vals.max()) if vals.max() > _HUGE else 1.0
+    return np.interp(queries, progress, vals / top) * top
 
 
+_HUGE = 1e280  # values above this are interpolated as fractions of the largest (see stretch)
 _EXACT = 2**53  # integers up to this convert to float64 exactly
 # stretching to at most 20,000 steps and fewer than n / 16 reads only the points around each
 # query (a summary of a 10-million-point log: no 80 MB copies of its steps)
@@ -286,6 +291,6 @@ def summarize(schedule) -> ScheduleSummary:
         peak_step=peak_step,
         warmup_fraction=peak_step / span,
         half_fraction=float(half),
-        mean=float(v.mean() / peak),
+        mean=float(np.mean(v / peak)),  # divided first: the sum of 1e308s is not finite
         final=float(v[-1] / peak),
     )

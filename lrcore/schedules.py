@@ -18,7 +18,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lrcore._validate import MAX_STEPS, check_finite, check_int, check_lr, check_nonneg, check_unit
+from lrcore._validate import (
+    MAX_STEPS,
+    as_reals,
+    check_decay_factor,
+    check_finite,
+    check_int,
+    check_lr,
+    check_lrs,
+    check_nonneg,
+    check_unit,
+)
 
 Schedule = Callable[[int | np.ndarray], float | np.ndarray]
 
@@ -135,7 +145,7 @@ def step_decay(peak_lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     """
     check_lr("step_decay", "peak_lr", peak_lr)
     check_int("step_decay", "step_size", step_size, minimum=1)
-    check_nonneg("step_decay", "gamma", gamma)
+    check_decay_factor("step_decay", "gamma", gamma)
 
     def schedule(step):
         return _out(step, peak_lr * gamma ** np.floor(_steps(step) / step_size))
@@ -151,17 +161,19 @@ def piecewise_constant(values: Sequence[float], boundaries: Sequence[int]) -> Sc
     >>> piecewise_constant([1.0, 0.1, 0.01], [2, 4])(3)
     0.1
     """
-    vals = np.asarray(values, dtype=np.float64)
-    bnds = np.asarray(boundaries, dtype=np.float64)
+    vals = as_reals("piecewise_constant", "values", values)
+    bnds = as_reals("piecewise_constant", "boundaries", boundaries)
     if vals.ndim != 1 or len(vals) != len(bnds) + 1:
         raise ValueError(
             "piecewise_constant: need len(values) == len(boundaries) + 1, got "
             f"{len(vals)} values and {len(bnds)} boundaries"
         )
-    if np.any(np.diff(bnds) <= 0):
+    if not np.all(np.isfinite(bnds)) or np.any(np.diff(bnds) <= 0):
         raise ValueError(
-            f"piecewise_constant: boundaries must be strictly increasing, got {list(boundaries)}"
+            "piecewise_constant: boundaries must be strictly increasing numbers, got "
+            f"{list(boundaries)}"[:300]
         )
+    check_lrs("piecewise_constant", "values", vals)
 
     def schedule(step):
         return _out(step, vals[np.searchsorted(bnds, _steps(step), side="right")])
@@ -231,10 +243,19 @@ def multi_step(peak_lr: float, milestones: Sequence[int], gamma: float = 0.1) ->
     """
     check_lr("multi_step", "peak_lr", peak_lr)
     check_nonneg("multi_step", "gamma", gamma)
-    ms = np.asarray(milestones, dtype=np.float64)
-    if ms.ndim != 1 or np.any(np.diff(ms) < 0) or np.any(ms < 0):
+    ms = as_reals("multi_step", "milestones", milestones)
+    if ms.ndim != 1 or not np.all(np.isfinite(ms)) or np.any(np.diff(ms) < 0) or np.any(ms < 0):
         raise ValueError(
-            f"multi_step: milestones must be >= 0 and non-decreasing, got {list(milestones)}"
+            f"multi_step: milestones must be >= 0 and non-decreasing numbers, got {list(milestones)}"[
+                :300
+            ]
+        )
+    with np.errstate(over="ignore"):  # the lr after the last milestone is the largest or smallest
+        highest = peak_lr * max(1.0, float(gamma) ** len(ms))
+    if not np.isfinite(highest):
+        raise ValueError(
+            f"multi_step: peak_lr * gamma ** {len(ms)} (the lr after the last milestone) must be "
+            f"finite, got peak_lr={peak_lr!r}, gamma={gamma!r}"
         )
 
     def schedule(step):
@@ -303,6 +324,11 @@ def one_cycle(
     shape = _ANNEAL[anneal]
     start = peak_lr / div_factor
     end = start / final_div_factor
+    if not np.isfinite(start):
+        raise ValueError(
+            f"one_cycle: peak_lr / div_factor (the start lr) must be finite, got {peak_lr!r} / "
+            f"{div_factor!r}"
+        )
     last = total_steps - 1.0
 
     def schedule(step):
@@ -347,6 +373,8 @@ def cyclic(
     check_nonneg("cyclic", "gamma", gamma, strict=True)
     if mode not in _CYCLIC_SCALE:
         raise ValueError(f"cyclic: mode must be one of {sorted(_CYCLIC_SCALE)}, got {mode!r}")
+    if mode == "exp_range":  # gamma ** t grows without bound for gamma > 1
+        check_decay_factor("cyclic", "gamma", gamma)
     size = float(step_size_up + down)
     ratio = step_size_up / size
     scale = _CYCLIC_SCALE[mode]
@@ -437,6 +465,8 @@ def warmup(
     if warmup_steps == 0:
         return schedule
     peak = float(schedule(0))
+    if not (np.isfinite(peak) and peak >= 0):
+        raise ValueError(f"warmup: schedule(0) must be a finite lr >= 0, got {peak!r}")
     ramp_shape = WARMUP_SHAPES[shape]
 
     def wrapped(step):
@@ -495,14 +525,12 @@ def from_array(values: Sequence[float] | np.ndarray) -> Schedule:
     >>> from_array([0.5, 1.0, 0.0])(np.array([0, 1, 5])).tolist()
     [0.5, 1.0, 0.0]
     """
-    vals = np.asarray(values, dtype=np.float64)
+    vals = as_reals("from_array", "values", values)
     if vals.ndim != 1 or len(vals) == 0:
         raise ValueError(
             f"from_array: values must be a non-empty 1-D array, got shape {vals.shape}"
         )
-    if not np.all(np.isfinite(vals)):
-        bad = int(np.flatnonzero(~np.isfinite(vals))[0])
-        raise ValueError(f"from_array: values[{bad}] = {vals[bad]} is not finite")
+    check_lrs("from_array", "values", vals)
 
     def schedule(step):
         idx = np.clip(np.asarray(step, dtype=np.int64), 0, len(vals) - 1)
