@@ -213,6 +213,14 @@ def note_page(title: str) -> None:
     st.session_state["_page"] = title
 
 
+def session_id() -> str:
+    """This browser tab's Streamlit session (what the worker pool knows a student by)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
+
+
 def train_result() -> dict | None:
     """The last finished training on 'Train and check' (kept while the user looks around)."""
     return st.session_state.get("train_result")

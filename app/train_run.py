@@ -1,7 +1,9 @@
-"""'Train and check': running the chosen setup (the library's compare, then refined from
-linear's runs), with a progress line, an ETA and a live chart of each schedule's loss."""
+"""'Train and check': Start hands the chosen setup to the app's worker pool (the library's
+:func:`~lrcore.train.job.train_job`: compare, then refined from linear's runs) and the page
+polls it: its place in the queue and the wait, then a progress line, an ETA and a live chart
+of each schedule's loss. The runs never execute in the page's own thread (except with
+``LRCORE_WORKERS=0``, for tests: see :mod:`lrcore.train.pool`)."""
 
-import time
 from dataclasses import dataclass
 
 import charts
@@ -15,13 +17,15 @@ from train_form import TASK_LABELS, TrainForm
 
 from lrcore import refine
 from lrcore._text import for_markdown
-from lrcore.train import RunConfig, compare
+from lrcore.train import RunConfig
 from lrcore.train import cost as model
-from lrcore.train.config import CONVEX_TASKS
-from lrcore.train.cost import Cost, estimate_compare
-from lrcore.train.experiments import MAX_EXTENSIONS, refine_from_runs, table_from_runs
+from lrcore.train.cost import Cost, duration, estimate_compare
+from lrcore.train.experiments import MAX_EXTENSIONS
+from lrcore.train.job import JobSpec
 from lrcore.train.loop import resolve_device
-from lrcore.train.objective import f_star
+from lrcore.train.pool import CANCELLED, DONE, Pool, Status
+
+POLL_SECONDS = 1.0  # the page asks the pool this often (a heartbeat: see lrcore.train.pool)
 
 
 def parse_peaks(text: str) -> list[float]:
@@ -38,37 +42,6 @@ def parse_peaks(text: str) -> list[float]:
     return sorted(set(peaks))
 
 
-class Clock:
-    """Elapsed time over everything the user waits for (linear's runs for refinement, grid
-    extensions, refined's runs), and an ETA from the run-steps done against those expected.
-
-    ``compare`` calls the training loop several times; each call reports its own fraction,
-    so a drop in the fraction starts a new batch and banks the last one."""
-
-    def __init__(self, expected_run_steps: float):
-        self.start, self.expected = time.perf_counter(), float(expected_run_steps)
-        self.banked, self.current, self.last_fraction, self.batch = 0.0, 0.0, 0.0, 1
-
-    def update(self, p) -> None:
-        work = p.total_runs * p.total_steps
-        if p.fraction < self.last_fraction:  # a new batch of runs began
-            self.banked += self.current
-            self.batch += 1
-        self.current, self.last_fraction = p.fraction * work, p.fraction
-        # grid extensions add runs: the expectation grows with what this batch still needs
-        self.expected = max(self.expected, self.banked + work)
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def text(self) -> str:
-        done = self.banked + self.current
-        share = done / self.expected if self.expected else 0.0
-        eta = f" · about {self.elapsed * (1 - share) / share:.0f} s left" if share > 0.02 else ""
-        return f"{self.elapsed:.0f} s elapsed{eta}"
-
-
 def linear_failure(tried: list[float], grid: list[float], task: str, optimizer: str) -> str:
     """Why 'refined' could not be built, in words, with advice (no library names)."""
     halved = len(tried) - len(grid)
@@ -80,20 +53,6 @@ def linear_failure(tried: list[float], grid: list[float], task: str, optimizer: 
         f"{words.optimizer_name(optimizer)} "
         f"is {presets.default_peaks(task, optimizer)}."
     )
-
-
-def precompute_optimum(cfg: RunConfig, seeds: list[int], progress, clock) -> None:
-    """Solve f* (float64) for each seed's data split before training, with a status line:
-    the library caches it, so the rounds that follow no longer pause to compute it."""
-    if cfg.task not in CONVEX_TASKS:
-        return
-    for i, seed in enumerate(seeds):
-        progress.progress(
-            i / len(seeds),
-            text=f"Computing the optimum f* (float64 solver), seed {i + 1} of {len(seeds)} · "
-            f"{clock.elapsed:.0f} s elapsed",
-        )
-        f_star(cfg.with_(seed=seed))
 
 
 # held-out scoring per run: the convex tasks score their whole (small) data set 50 times a
@@ -147,7 +106,9 @@ def setup(form: TrainForm) -> Setup:
         warmup_steps=presets.warmup_steps(task, steps),
         eval_every=max(1, steps // EVALS_PER_RUN[task]),
     )
-    return Setup(cfg, peaks, list(range(form.n_seeds)), list(form.chosen), presets.REFINED_RUN in form.chosen)
+    return Setup(
+        cfg, peaks, list(range(form.n_seeds)), list(form.chosen), presets.REFINED_RUN in form.chosen
+    )
 
 
 def estimate(s: Setup) -> Cost:
@@ -190,119 +151,162 @@ def show_estimate(form: TrainForm) -> None:
         st.warning(for_markdown(str(e)))
 
 
+def _alive(session: str) -> bool:
+    """The browser tab of ``session`` is still connected (a student on another page is)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(session)
+
+
+@st.cache_resource(show_spinner=False)
+def the_pool() -> Pool:
+    """The process-wide pool (``LRCORE_WORKERS``, ``LRCORE_SESSION_RUNS``)."""
+    return Pool.from_env(alive=_alive)
+
+
+def job_spec(s: Setup) -> JobSpec:
+    """What the pool runs for ``s``: the schedules resolved (a log's refined shape as numbers)."""
+    schedules = {}
+    for name in s.names:
+        if name == presets.REFINED_LOG:
+            logs = state.refine_results()[0]
+            if not logs:
+                raise ValueError("no log is loaded on 'Refine a log'")
+            log = logs[0]
+            schedules[f"refined ({log.source})"] = tuple(
+                float(v) for v in refine(log.grad_norms, 0.1, log.suggested_optimizer)
+            )
+        elif name != presets.REFINED_RUN:
+            schedules[name] = name
+    if s.want_refined and "linear" not in schedules:
+        schedules = {"linear": "linear", **schedules}
+    return JobSpec(s.cfg, tuple(schedules.items()), tuple(s.peaks), tuple(s.seeds), s.want_refined)
+
+
 def run(form: TrainForm) -> None:
-    """Train ``form``'s setup; the result goes to session state (``train_result``), an error
-    to ``tr_error``; then the page reruns."""
-    task, optimizer, n_seeds = form.task, form.optimizer, form.n_seeds
+    """Start: hand ``form``'s setup to the pool (a cached identical one is shown at once); an
+    error goes to ``tr_error``; then the page reruns (Start is clickable again)."""
+    pool, session = the_pool(), state.session_id()
     try:
         s = setup(form)
-        cfg, peaks, seeds, chosen = s.cfg, s.peaks, s.seeds, s.names
-        check(estimate(s), resolve_device(cfg.device, cfg.convex).type)
-        schedules, want_refined = {}, False
-        for name in chosen:
-            if name == presets.REFINED_RUN:  # tune linear first, then refine from it
-                want_refined = True
-            elif name == presets.REFINED_LOG:
-                logs = state.refine_results()[0]
-                if not logs:
-                    raise ValueError("no log is loaded on 'Refine a log'")
-                log = logs[0]
-                schedules[f"refined ({log.source})"] = tuple(
-                    refine(log.grad_norms, 0.1, log.suggested_optimizer)
-                )
-            else:
-                schedules[name] = name
-        if want_refined and "linear" not in schedules:
-            schedules = {"linear": "linear", **schedules}
-        clock = Clock((len(schedules) + want_refined) * len(peaks) * n_seeds * cfg.steps)
-        stop_slot = st.empty()
-        stop_slot.button(
-            "Stop",
-            key="tr_stop",
-            icon=":material/stop:",
-            on_click=state.set_true,
-            args=("train_stopped",),
-            help="Stops the runs (the page reloads; earlier results stay).",
-        )
-        progress = st.progress(0.0, text="Starting…")
-        live_slot = st.empty()
-        live: dict[str, list[tuple[int, float]]] = {}  # schedule -> (step, mean loss)
-        custom = [k for k, v in schedules.items() if not isinstance(v, str)]
-        phase = {"name": ", ".join(schedules), "custom": ", ".join(custom) or "custom"}
-
-        def on_step(p):
-            clock.update(p)
-            label = f"round {clock.batch}: {phase['name']}"
-            done = p.fraction >= 1
-            progress.progress(
-                p.fraction,
-                text=f"{label} ({p.total_runs} runs): step {p.step:,}/{p.total_steps:,} · "
-                f"mean loss {p.loss:.3g} · "
-                + ("scoring the runs on the full data…" if done else clock.text()),
-            )
-            for name, loss in p.losses.items():  # one line per schedule, its latest round
-                points = live.setdefault(
-                    phase["custom"] if name == "custom" else ui.schedule_label(name), []
-                )
-                if points and p.step < points[-1][0]:
-                    points.clear()  # a new round of this schedule (a wider lr grid)
-                points.append((p.step, loss))
-            phase["reports"] = phase.get("reports", 0) + 1
-            if done or phase["reports"] % 20 == 0:
-                fig = charts.line_figure(
-                    [
-                        charts.Curve(name, *np.array(v).T, color=charts.colour_for(name, i))
-                        for i, (name, v) in enumerate(live.items())
-                        if v
-                    ],
-                    "Live: mean minibatch loss of each schedule's runs",
-                    "step",
-                    "loss",
-                    log_y=True,
-                )
-                fig.update_layout(showlegend=True)
-                live_slot.plotly_chart(fig, key=f"live_{clock.batch}_{phase['reports']}")
-
-        precompute_optimum(cfg, seeds, progress, clock)
-        table, runs = compare(
-            cfg, schedules, seeds=seeds, peak_lrs=peaks, on_step=on_step, return_runs=True
-        )
-        failure, refined_from = None, None
-        if want_refined:
-            lin = table[(table.schedule == "linear") & table.best]
-            if lin.empty:
-                tried = sorted(table.peak_lr[table.schedule == "linear"])
-                failure = linear_failure(tried, peaks, task, optimizer)
-            else:
-                peak = float(lin.peak_lr.iloc[0])
-                shape, norms = refine_from_runs([runs[("linear", peak, s)] for s in seeds])
-                phase["name"] = phase["custom"] = "refined"
-                _, more = compare(
-                    cfg,
-                    {"refined": tuple(shape)},
-                    seeds=seeds,
-                    peak_lrs=peaks,
-                    on_step=on_step,
-                    return_runs=True,
-                )
-                runs = {**runs, **more}
-                table = table_from_runs(runs, [*schedules, "refined"])
-                refined_from = {"shape": shape, "norms": norms}
-        stop_slot.empty()
-        live_slot.empty()  # the results below replace it
-        state.set_train_result(
-            {
-                "done": f"Done: {len(runs)} runs in {clock.batch} rounds on "
-                f"{next(iter(runs.values())).device}, {clock.elapsed:.0f} s in all",
-                "table": table,
-                "runs": runs,
-                "cfg": cfg,
-                "refined_from": refined_from,
-                "failure": failure,
-            }
-        )
+        cost = estimate(s)
+        check(cost, resolve_device(s.cfg.device, s.cfg.convex).type)
+        status = pool.submit(session, job_spec(s), cost.seconds)
+        if status.state == DONE:  # computed before (by anyone): no wait
+            deliver(status)
+        elif pool.inline:
+            panel = Panel(status.job_id)
+            pool.run_inline(session, panel.show_progress)
+            for status in pool.poll(session):
+                deliver(status)
     except ValueError as e:
         state.set_train_error(str(e))
-    # a fresh run of the page: Start is clickable again, and no Stop button, progress line
-    # or live chart is left over (an error is shown under Start; earlier results stay)
     st.rerun()
+
+
+def stop_run(job_id: int) -> None:
+    """Stop's ``on_click``: this session leaves the job (cancelled if no one else watches)."""
+    the_pool().cancel(state.session_id(), job_id)
+    state.set_true("train_stopped")
+
+
+def deliver(status: Status) -> None:
+    """A finished job's result (or error) into session state."""
+    if status.state == DONE:
+        r = status.result
+        cfg = r["cfg"]
+        shared = (
+            f" (computed once, shared by {status.watchers} sessions)" if status.watchers > 1 else ""
+        )
+        failure = r["failure_tried"] and linear_failure(
+            r["failure_tried"], r["peaks"], cfg.task, cfg.optimizer
+        )
+        state.set_train_result(
+            {
+                "done": r["done"] + shared,
+                "table": r["table"],
+                "runs": r["runs"],
+                "cfg": cfg,
+                "refined_from": r["refined_from"],
+                "failure": failure or None,
+            }
+        )
+    elif status.state != CANCELLED:
+        state.set_train_error(status.error or "the run failed")
+
+
+class Panel:
+    """Stop, the queue line or the progress bar, and the live chart of one job."""
+
+    def __init__(self, job_id: int):
+        self.job_id, self.draws = job_id, 0
+        st.button(
+            "Stop",
+            key=f"tr_stop_{job_id}",
+            icon=":material/stop:",
+            on_click=stop_run,
+            args=(job_id,),
+            help="Stops the runs (earlier results stay).",
+        )
+        self.line, self.chart = st.empty(), st.empty()
+
+    def show(self, status: Status) -> None:
+        if status.position:
+            self.line.info(
+                f"Your run is queued: position {status.position} of {status.queued}, estimated "
+                f"wait ~{duration(status.wait)} ({the_pool().workers} run{'s' * (the_pool().workers != 1)} "
+                "at a time on this server)."
+            )
+        else:
+            self.show_progress(status.progress, always=True)
+
+    def show_progress(self, msg: dict, always: bool = False) -> None:
+        if not msg:
+            self.line.progress(0.0, text="Starting…")
+            return
+        self.line.progress(min(1.0, msg["fraction"]), text=msg["text"])
+        if msg["live"] and (always or msg["final"] or msg.get("reports", 0) % 20 == 0):
+            self.draws += 1
+            self.chart.plotly_chart(
+                live_figure(msg["live"]), key=f"live_{self.job_id}_{self.draws}"
+            )
+
+
+def live_figure(live: dict):
+    """One line per schedule (its latest round), named as everywhere else."""
+    fig = charts.line_figure(
+        [
+            charts.Curve(label, *np.array(v).T, color=charts.colour_for(label, i))
+            for i, (label, v) in enumerate((ui.schedule_label(k), v) for k, v in live.items())
+            if len(v)
+        ],
+        "Live: mean minibatch loss of each schedule's runs",
+        "step",
+        "loss",
+        log_y=True,
+    )
+    fig.update_layout(showlegend=True)
+    return fig
+
+
+def watch() -> None:
+    """The session's finished jobs into state; its active ones polled by a fragment."""
+    statuses = the_pool().poll(state.session_id())
+    for status in statuses:
+        if not status.active:
+            deliver(status)
+    if any(s.active for s in statuses):
+        _poll_fragment()
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _poll_fragment() -> None:
+    statuses = the_pool().poll(state.session_id())
+    active = [s for s in statuses if s.active]
+    for status in statuses:
+        if not status.active:
+            deliver(status)
+    if len(active) < len(statuses) or not active:
+        st.rerun(scope="app")  # results, an error or Stop's note: the whole page
+    for status in active:
+        Panel(status.job_id).show(status)

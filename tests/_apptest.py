@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,10 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).parents[1] / "app" / "main.py")
+# AppTest does not wait for the page's polling fragment: Train and check runs its jobs in the
+# page's own thread here (lrcore.train.pool: LRCORE_WORKERS=0); tests/test_pool.py covers the
+# worker processes
+os.environ.setdefault("LRCORE_WORKERS", "0")
 
 
 def app(page: str | None = None) -> AppTest:
