@@ -109,7 +109,8 @@ def _features(cfg: RunConfig, R: int):
     scale = 1.0
     if cfg.is_lm:  # the scoring activations' size: see cost.eval_scale
         D, V, L, H = cfg.lm_d_model, cfg.lm_vocab, cfg.lm_seq_len, cfg.lm_heads
-        scale = cost.eval_scale(R * n_eval * L * (6 * D + 3 * H * L + 3 * V) * 4)
+        piece = min(n_eval, cost.EVAL_CHUNK["lm"])
+        scale = cost.eval_scale(R * piece * L * (6 * D + 3 * H * L + 3 * V) * 4)
     ev = [1.0, R * n_eval * w * scale, R * n_eval * w_att * scale]
     return step, ev
 
@@ -240,7 +241,11 @@ def _noise_coef() -> float:
 
 
 def _import_seconds() -> float:
-    code = "import time; s = time.process_time(); import sklearn.model_selection, sklearn.datasets; print(time.process_time() - s)"
+    # as a run pays it: torch, numpy and the training loop are imported already
+    code = (
+        "import time, lrcore.train.loop; s = time.process_time(); "
+        "import sklearn.model_selection, sklearn.datasets; print(time.process_time() - s)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     return float(out.stdout.strip() or 0.0)
 

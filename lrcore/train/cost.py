@@ -38,86 +38,86 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from lrcore.train.config import RunConfig
+from lrcore.train.config import EVAL_CHUNK, RunConfig
 
 # fitted by `python benchmarks/bench_cost.py --fit` (seconds at KERNEL_SECONDS), see CALIBRATION
-CALIBRATION = "2026-12-04 at 6eb828d, load 13.2"
-KERNEL_SECONDS = 0.00218402
+CALIBRATION = "2026-12-05 at dce3e43, load 12.4"
+KERNEL_SECONDS = 0.00190276
 COEF: dict[str, dict[str, float]] = {
     "logreg": {
-        "a": 0.0001292,
+        "a": 0.0001086,
         "a_layer": 0,
-        "c_par": 1.317e-08,
-        "c_ex": 1.403e-09,
-        "c_att": 0,
-        "e": 0.0001768,
-        "e_ex": 5.126e-10,
-        "e_att": 0,
-        "f": 2.32e-07,
-    },
-    "svm": {
-        "a": 0.0001795,
-        "a_layer": 0,
-        "c_par": 1.078e-07,
-        "c_ex": 2.844e-09,
-        "c_att": 0,
-        "e": 0.0002239,
-        "e_ex": 8.036e-10,
-        "e_att": 0,
-        "f": 4.061e-06,
-    },
-    "cnn": {
-        "a": 0.002507,
-        "a_layer": 0,
-        "c_par": 4.959e-08,
-        "c_ex": 1.475e-10,
+        "c_par": 1.765e-08,
+        "c_ex": 6.949e-10,
         "c_att": 0,
         "e": 0,
-        "e_ex": 1.348e-10,
+        "e_ex": 4.2e-10,
+        "e_att": 0,
+        "f": 6.373e-08,
+    },
+    "svm": {
+        "a": 0.0001388,
+        "a_layer": 0,
+        "c_par": 2.059e-07,
+        "c_ex": 2.08e-09,
+        "c_att": 0,
+        "e": 7.446e-05,
+        "e_ex": 1.421e-09,
+        "e_att": 0,
+        "f": 3.624e-06,
+    },
+    "cnn": {
+        "a": 0.001966,
+        "a_layer": 0,
+        "c_par": 0,
+        "c_ex": 1.35e-10,
+        "c_att": 0,
+        "e": 0.009733,
+        "e_ex": 6.979e-11,
         "e_att": 0,
     },
     "lm": {
-        "a": 0.002819,
-        "a_layer": 0.001485,
-        "c_par": 3.354e-08,
-        "c_ex": 2.844e-11,
-        "c_att": 2.098e-09,
-        "e": 0,
-        "e_ex": 1.361e-11,  # times eval_scale: refitted, the 30-run row weighted 3x (load 12)
-        "e_att": 9.535e-11,
+        "a": 4.291e-05,
+        "a_layer": 0.00151,
+        "c_par": 2.939e-08,
+        "c_ex": 2.435e-11,
+        "c_att": 1.888e-09,
+        "e": 0.03986,
+        "e_ex": 9.156e-12,
+        "e_att": 9.452e-11,
     },
 }
 DATA_COEF = {
-    "g_lm": 1.244e-08,
-    "g_ctx": 2.31e-09,
-    "g_sklearn": 0.02316,
-    "g_syn": 5.609e-09,
-    "g_img": 3.106e-06,
-    "g_idx": 3.757e-08,
-    "g_rec": 6.03e-08,  # measured apart (f* cached), load 12.3
-    "g_run": 0.0013,
-    "c_noise": 1.048e-08,
-    "g_import": 0.8,  # set by hand: 1.67 s of CPU measured, mostly not slowed by load
+    "g_lm": 9.7e-09,
+    "g_ctx": 4.595e-10,
+    "g_sklearn": 0.04089,
+    "g_syn": 3.881e-09,
+    "g_img": 5.729e-06,
+    "g_idx": 3.663e-08,
+    "g_rec": 1.718e-08,
+    "g_run": 0.0003435,
+    "c_noise": 9.766e-09,
+    "g_import": 0.5328,  # sklearn, imported after torch and the loop
 }
 
 # CPU seconds of the exact optimum f* of one data split (task/dataset/L2 term), at
 # KERNEL_SECONDS; synthetic data scale with n * d * k from its default (1500 x 20 x 4)
 FSTAR_SECONDS = {
-    "logreg/digits/none": 0.1796,
-    "logreg/digits/l2": 0.3999,
-    "logreg/breast_cancer/none": 0.2375,
-    "logreg/breast_cancer/l2": 0.1773,
-    "logreg/wine/none": 0.0127,
-    "logreg/wine/l2": 0.1931,
-    "logreg/iris/none": 0.1266,
-    "logreg/iris/l2": 0.0403,
-    "logreg/synthetic/none": 0.102,
-    "logreg/synthetic/l2": 0.0952,
-    "svm/digits/none": 0.0648,
-    "svm/breast_cancer/none": 0.0823,
-    "svm/wine/none": 0.1602,
-    "svm/iris/none": 0.1527,
-    "svm/synthetic/none": 0.4776,
+    "logreg/digits/none": 0.03459,
+    "logreg/digits/l2": 0.02857,
+    "logreg/breast_cancer/none": 0.006322,
+    "logreg/breast_cancer/l2": 0.01202,
+    "logreg/wine/none": 0.002396,
+    "logreg/wine/l2": 0.00163,
+    "logreg/iris/none": 0.006708,
+    "logreg/iris/l2": 0.001155,
+    "logreg/synthetic/none": 0.01166,
+    "logreg/synthetic/l2": 0.006625,
+    "svm/digits/none": 0.01555,
+    "svm/breast_cancer/none": 0.004448,
+    "svm/wine/none": 0.002801,
+    "svm/iris/none": 0.003517,
+    "svm/synthetic/none": 0.3395,
 }
 
 MEMORY_LIMIT = 2 * 1024**3  # bytes: a setup past this (or the free memory, if less) is refused
@@ -302,13 +302,14 @@ def _group_terms(group: Group, speed: float, data_paid: bool = False) -> list[Te
     # parameters, gradients, their flat copy, the optimizer's state, the noise
     state = 3 + (2 if cfg.optimizer != "sgd" else int(cfg.momentum > 0)) + noise
     noise_buf = seeds * NOISE_CHUNK * P * (8 + dsize) if noise else 0
+    piece = min(n_eval, EVAL_CHUNK.get(cfg.task, n_eval))  # scored this many at a time
     if cfg.is_lm:
         D, V, L, H = cfg.lm_d_model, cfg.lm_vocab, cfg.lm_seq_len, cfg.lm_heads
         act = R * B * L * (layers * (20 * D + 3 * H * L) + 3 * V) * dsize
-        act_eval = R * n_eval * L * (6 * D + 3 * H * L + 3 * V) * dsize
+        act_eval = R * piece * L * (6 * D + 3 * H * L + 3 * V) * dsize
     elif cfg.task == "cnn":
         act = R * B * 64 * (16 * 3 + 32 * 4) * dsize
-        act_eval = R * n_eval * 64 * (16 + 32 * 2) * dsize
+        act_eval = R * piece * 64 * (16 + 32 * 2) * dsize
     else:
         act, act_eval = R * B * (d + 4 * k) * dsize, R * n_eval * 4 * k * dsize
     per_eval = c["e"] + (c["e_ex"] * R * n_eval * w + c["e_att"] * R * n_eval * w_att) * (
@@ -343,8 +344,8 @@ def _group_terms(group: Group, speed: float, data_paid: bool = False) -> list[Te
 
 def eval_scale(nbytes: float) -> float:
     """The lm's scoring slows per example as its tensors outgrow the caches (measured: 2.7x
-    per example from 1 to 30 runs of 320 sequences): its cost is multiplied by
-    ``log2(1 + MB)`` of the scoring activations."""
+    per example from 1 to 30 runs of 320 sequences in one piece): its cost is multiplied by
+    ``log2(1 + MB)`` of the activations of one piece (:data:`EVAL_CHUNK` sequences)."""
     return math.log2(1 + nbytes / 2**20)
 
 
@@ -373,10 +374,10 @@ def _data(group: Group, speed: float, paid: bool) -> list[Term]:
         kept = seeds * seqs * (L + 1) + R * seqs * 2 * L + cfg.lm_heldout * L * 8
         return [
             Term(
-                "training tokens",
+                "training and held-out tokens",
                 sample,
                 kept + seqs * (9 * V + 40),
-                ("steps", "batch_size", "lm_seq_len", "runs"),
+                ("steps", "batch_size", "lm_seq_len", "runs", "lm_heldout"),
             ),
             Term(
                 "Markov chain tables", ctx, 5 * C * C * 8 + 2 * C * V * 8, ("lm_vocab", "lm_order")

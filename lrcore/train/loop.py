@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lrcore.train.config import EVAL_CHUNK as _EVAL_CHUNK
 from lrcore.train.config import RunConfig
 from lrcore.train.data import load_dataset
 from lrcore.train.models import build_model
@@ -30,6 +31,9 @@ from lrcore.train.objective import f_star
 from lrcore.train.optim import BatchedOptimizer
 from lrcore.train.result import RunResult
 
+# held-out scoring in pieces of config.EVAL_CHUNK examples, by model (the sum order of each
+# mean is unchanged: the values per example are computed as in one piece)
+EVAL_CHUNK = {"SmallCNN": _EVAL_CHUNK["cnn"], "TinyLM": _EVAL_CHUNK["lm"]}
 NOISE_CHUNK = 256  # noise is drawn this many steps at a time (the stream does not depend on it)
 
 
@@ -289,12 +293,18 @@ def _evaluate(model, Xtr, ytr, Xte, yte, l2: float = 0.0, ref=None) -> torch.Ten
     objective is the test loss and the last row the standard error over test examples of
     (test loss - ref), the noise of the suboptimality estimate."""
     out = []
+    chunk = EVAL_CHUNK.get(type(model).__name__) or max(Xtr.shape[1], Xte.shape[1])
     for X, y in ((Xtr, ytr), (Xte, yte)):
-        logits = model.logits(X)
-        per_example = model.example_losses(logits, y)
+        per_example, correct = [], []
+        for i in range(0, X.shape[1], chunk):  # the same values per example as in one piece
+            logits = model.logits(X[:, i : i + chunk])
+            per_example.append(model.example_losses(logits, y[:, i : i + chunk]))
+            if X is Xte:
+                correct.append((logits.argmax(-1) == y[:, i : i + chunk]).flatten(1))
+        per_example = torch.cat(per_example, 1)
         out.append(per_example.mean(1))
         if X is Xte:
-            out.append((logits.argmax(-1) == y).to(logits.dtype).flatten(1).mean(1))
+            out.append(torch.cat(correct, 1).to(per_example.dtype).mean(1))
     if ref is None:
         out.append(out[0] + 0.5 * l2 * _sq_norm(model.params) if l2 else out[0].clone())
         out.append(torch.full_like(out[0], float("nan")))
