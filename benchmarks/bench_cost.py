@@ -282,13 +282,15 @@ def app_group(task: str, steps: int | None = None) -> list[RunConfig]:
     ]
 
 
-def defaults() -> dict[str, list[RunConfig]]:
+def defaults(lm_full: bool = False) -> dict[str, list[RunConfig]]:
     """Every task's default: ``lrcore run`` (one run) and the Train page's first batch (the
-    language model's shortened to 80 steps: 30 runs x 800 steps is minutes)."""
+    language model's shortened to 80 steps unless ``lm_full``: 30 runs x 800 steps is
+    minutes)."""
     out = {f"lrcore run --task {t}": [RunConfig.for_task(t)] for t in TASKS}
     for t in TASKS:
-        out[f"app {t} first batch" + (" (T=80)" if t == "lm" else "")] = app_group(
-            t, 80 if t == "lm" else None
+        short = t == "lm" and not lm_full
+        out[f"app {t} first batch" + (" (T=80)" if short else "")] = app_group(
+            t, 80 if short else None
         )
     return out
 
@@ -353,6 +355,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fit", action="store_true", help="calibrate: print the coefficients")
     ap.add_argument("--only", choices=["time", "memory", "refused"], help="one part only")
+    ap.add_argument("--lm-full", action="store_true", help="the lm's first batch at full length")
     args = ap.parse_args()
     if args.fit:
         fit()
@@ -360,7 +363,7 @@ def main() -> None:
     print(f"calibration: {cost.CALIBRATION}")
     if args.only in (None, "time"):
         print("== time: measured wall vs estimated (each with the machine's speed just before)")
-        for name, cfgs in {**defaults(), **extremes()}.items():
+        for name, cfgs in {**defaults(args.lm_full), **extremes()}.items():
             m, e, ld = measure_time(cfgs)
             print(
                 f"{name:48s} measured {m:7.2f} s  estimated {e:7.2f} s  ratio {e / m:4.2f}  "
