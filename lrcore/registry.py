@@ -92,9 +92,21 @@ def _final(factory):
     """Adapt ``factory(peak_lr, total_steps, ..., final_lr)`` to a relative ``final_fraction``."""
 
     def make(peak_lr, total_steps, final_fraction=0.0, **kw):
-        return factory(peak_lr, total_steps, final_lr=final_fraction * peak_lr, **kw)
+        final_lr = _fraction_of_peak("final_fraction", final_fraction, peak_lr)
+        return factory(peak_lr, total_steps, final_lr=final_lr, **kw)
 
     return make
+
+
+def _fraction_of_peak(name: str, fraction: float, peak_lr: float) -> float:
+    """``fraction * peak_lr``; a subnormal result (a tiny peak lr times a small fraction) is
+    raised to the smallest normal float64, 2.2e-308 (a change below 2.2e-308): lrcore takes
+    no subnormal lr, where every multiple loses its precision."""
+    lr = fraction * peak_lr
+    return max(lr, _TINY) if lr > 0 else lr
+
+
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 def _floats(where: str, text: str) -> np.ndarray:
@@ -175,7 +187,8 @@ def _cyclic(
 ):
     cycle = max(2, round(cycle_fraction * total_steps))
     up = min(max(1, round(up_fraction * cycle)), cycle - 1)
-    return S.cyclic(peak_lr, base_fraction * peak_lr, up, cycle - up, mode=mode, gamma=gamma)
+    base_lr = _fraction_of_peak("base_fraction", base_fraction, peak_lr)
+    return S.cyclic(peak_lr, base_lr, up, cycle - up, mode=mode, gamma=gamma)
 
 
 def _frac(name, default, help, label, minimum=0.0, maximum=1.0):
