@@ -3,14 +3,23 @@ always through a temporary file renamed into place, so a failed write leaves the
 
 ``check_out`` runs before any work (a training run, a parse): it resolves ``--out`` and every
 file the command will read (the members of a folder input included), and compares them by
-path and by inode (a hard link or a symbolic link to the input is the input).
+path and by inode (a hard link or a symbolic link to the input is the input). It also refuses
+a trailing ``/`` for a command that writes one file (a folder; it wrote a file of that name),
+takes ``/dev/null`` as "write nowhere", and locks the target for the command (a second
+command writing the same ``--out`` at the same time is refused, naming the first one's pid).
+
+Output is written in chunks (:func:`write_out`): to stdout as it is made, so a reader that
+leaves (``| head -1``) stops the command at its next write (:func:`pipe_closed`).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import hashlib
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -60,8 +69,15 @@ def check_out(
     shown = for_terminal(out)
     if not out.strip():
         raise ValueError(f"{fn}: --out is empty; name a file (or leave --out out for stdout)")
+    if is_null(out):
+        return Path(os.devnull)  # written nowhere (write_atomic and write_out skip it)
     target = Path(out)
     folder = bool(writes)
+    if out.endswith(("/", os.sep)) and not folder:  # Path() drops the slash: a file "newdir"
+        raise ValueError(
+            f"{fn}: --out {shown} ends with '/', so it names a folder, and {fn} writes one "
+            "file; name a file (inside that folder if you like)"
+        )
     st_out = _stat(target)
     if st_out is not None:
         kind = _kind(st_out)
@@ -85,7 +101,73 @@ def check_out(
             raise ValueError(f"{fn}: --out {shown}: {for_terminal(t)} is {_kind(st_t)}")
         _not_an_input(fn, shown, t, st_t, inputs, folder)
     _probe(fn, target, shown, folder)
+    _lock(fn, target, shown)
     return target
+
+
+def is_null(path) -> bool:
+    """Whether ``path`` is the null device (``/dev/null``, or a link to it)."""
+    try:
+        st, null = os.stat(path), os.stat(os.devnull)
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev
+
+
+_HELD: dict[str, tuple[int, str]] = {}  # the --out locks this process holds: key -> (fd, file)
+
+
+def _lock(fn: str, target: Path, shown: str) -> None:
+    """Lock ``target`` for this command (until :func:`release_locks`), or refuse it when
+    another process holds it. The lock file lives in a per-user folder under the system's
+    temporary folder, named by a hash of the target's real path (no file beside the user's
+    output; a path spelt through a link is the same target). Without ``fcntl`` or that folder
+    the write stays atomic, only not serialised."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return
+    key = hashlib.sha256(os.path.realpath(target).encode()).hexdigest()[:24]
+    if key in _HELD:
+        return
+    where = Path(tempfile.gettempdir()) / f"lrcore-locks-{os.getuid()}"
+    name = str(where / f"{key}.lock")
+    for _ in range(10):  # the file may be removed by its holder between open and flock
+        try:
+            where.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 20).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f"pid {holder}" if holder.isdigit() else "still running"
+            raise ValueError(
+                f"{fn}: --out {shown} is being written by another lrcore command ({who}); "
+                "wait for it to finish or choose another path"
+            ) from None
+        now = _stat(Path(name))
+        if now is not None and _same(os.fstat(fd), now):
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            _HELD[key] = (fd, name)
+            return
+        os.close(fd)  # locked a file its holder had just removed: lock the new one
+
+
+atexit.register(lambda: release_locks())  # a library caller that never releases its locks
+
+
+def release_locks() -> None:
+    """Release every ``--out`` lock this process holds (the CLI calls it as a command ends);
+    each lock file is removed while still locked, so no one can lock a removed file."""
+    while _HELD:
+        _, (fd, name) = _HELD.popitem()
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        os.close(fd)
 
 
 def _stat(p: Path) -> os.stat_result | None:
@@ -147,9 +229,14 @@ def _probe(fn: str, target: Path, shown: str, folder: bool) -> None:
     os.unlink(tmp)
 
 
-def write_atomic(path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a
-    failed or interrupted write leaves the old file whole. Keeps an existing file's mode."""
+def write_atomic(path, data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (bytes, or chunks of bytes) to a temporary file beside ``path``, then
+    rename it over ``path``: a failed or interrupted write leaves the old file whole. Keeps an
+    existing file's mode. The null device is written nowhere (the chunks are not made)."""
+    if is_null(path):
+        if hasattr(data, "close"):
+            data.close()  # a generator: none of its chunks is made
+        return
     path = _real(Path(path))  # through a symbolic link: the file it names is replaced, not the link
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
@@ -160,10 +247,45 @@ def write_atomic(path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in [data] if isinstance(data, bytes | bytearray) else data:
+                f.write(chunk)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_out(path, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` (:func:`write_atomic`), or to stdout when ``path`` is None,
+    each chunk as soon as it is made: a closed pipe raises BrokenPipeError at the next chunk
+    (see :func:`pipe_closed`), instead of after the whole output was built."""
+    if path is not None:
+        write_atomic(path, chunks)
+        return
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a text-only stream (a test capturing output)
+        for chunk in chunks:
+            sys.stdout.write(chunk.decode())
+        return
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:  # os.write may write part of a chunk (a pipe whose reader just left)
+            view = view[os.write(fd, view) :]
+
+
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+
+
+def pipe_closed() -> int:
+    """After a BrokenPipeError on stdout (the reader left: ``lrcore schedule ... | head -1``):
+    point stdout at the null device, so that Python's final flush raises nothing, and return
+    the exit status (the Python documentation's recipe, "Note on SIGPIPE")."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    return EXIT_PIPE

@@ -10,13 +10,13 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
 from lrcore import _extras, export
-from lrcore._output import check_out, write_atomic
+from lrcore._output import check_out, pipe_closed, release_locks, write_out
 from lrcore._text import for_terminal
 from lrcore._validate import (
     MAX_STEPS,
@@ -33,11 +33,12 @@ from lrcore.schedules import evaluate
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
-# --as NAME -> writer(values, peak_lr, description, optimizer) -> text (str, or bytes when
-# large); optimizer is the refinement rule ("sgd" / "adam") or None for a named schedule
-_WRITERS: dict[str, Callable[[np.ndarray, float, str, str | None], str | bytes]] = {
-    "csv": lambda v, peak, what, opt: export.csv_bytes(v, peak_lr=peak),
-    "json": lambda v, peak, what, opt: export.json_bytes(v, peak_lr=peak, description=what),
+# --as NAME -> writer(values, peak_lr, description, optimizer) -> text (str, or chunks of
+# bytes when large: streamed as they are made); optimizer is the refinement rule ("sgd" /
+# "adam") or None for a named schedule
+_WRITERS: dict[str, Callable[[np.ndarray, float, str, str | None], str | Iterable[bytes]]] = {
+    "csv": lambda v, peak, what, opt: export.csv_stream(v, peak_lr=peak),
+    "json": lambda v, peak, what, opt: export.json_stream(v, peak_lr=peak, description=what),
     **{
         flavour: lambda v, peak, what, opt, flavour=flavour: export.to_snippet(
             v, flavour=flavour, what=what, optimizer=opt
@@ -122,23 +123,21 @@ def _check_out(args, fn: str, *inputs) -> None:
     check_out(fn, args.out, inputs)
 
 
+def _ending_in_newline(chunks: Iterable[bytes]) -> Iterable[bytes]:
+    last = b""
+    for last in chunks:
+        yield last
+    if not last.endswith(b"\n"):
+        yield b"\n"
+
+
 def _emit(values: np.ndarray, args, what: str, optimizer: str | None = None) -> str:
     """Write lrs (peak-normalised ``values`` times ``--peak-lr``) in the chosen format;
     ``optimizer`` (the refinement rule) names the optimizer in a snippet's usage comment."""
     out = _WRITERS[args.output](values, args.peak_lr, what, optimizer)
-    data = out if isinstance(out, bytes) else out.encode()
-    if not data.endswith(b"\n"):
-        data += b"\n"
+    write_out(args.out, _ending_in_newline([out.encode()] if isinstance(out, str) else out))
     if args.out:
-        write_atomic(args.out, data)
         return f"wrote {len(values):,} steps to {for_terminal(args.out)}"
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is not None:
-        buffer.write(data)
-        buffer.flush()
-    else:  # a text-only stream (e.g. a test capturing output)
-        sys.stdout.write(data.decode())
     return f"wrote {len(values):,} steps to stdout"
 
 
@@ -567,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:  # stdout's reader left (| head): stop quietly, as head users expect
+        return pipe_closed()
     except KeyboardInterrupt:
         print("lrcore: interrupted", file=sys.stderr)
         return 130
@@ -578,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
             text = _metric_wording(e, args) or _user_wording(text, parser, args)
         print(f"lrcore: error: {for_terminal(text)}", file=sys.stderr)
         return 2
+    finally:
+        release_locks()  # --out locks (lrcore._output.check_out)
 
 
 if __name__ == "__main__":  # pragma: no cover

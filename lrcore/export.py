@@ -22,7 +22,7 @@ import numpy as np
 
 from lrcore._output import write_atomic
 from lrcore._text import for_terminal
-from lrcore._validate import as_norms, check_lr
+from lrcore._validate import as_norms, as_reals, check_lr, check_lrs
 from lrcore.schedules import Schedule, evaluate
 
 __all__ = [
@@ -49,7 +49,7 @@ def as_values(schedule: Schedule | np.ndarray | list, total_steps: int | None = 
     if callable(schedule):
         if total_steps is None:
             raise ValueError("as_values: a schedule function needs total_steps")
-        return evaluate(schedule, total_steps)
+        return check_lrs("as_values", "schedule", evaluate(schedule, total_steps))
     values = as_norms("as_values", schedule, name="schedule", positive=False)
     if total_steps is not None and total_steps != len(values):
         raise ValueError(
@@ -66,6 +66,8 @@ def _write(text: str, path: str | Path | None) -> str:
 
 
 _ROWS_PER_THREAD = 1_000_000  # rows formatted per thread
+_ROWS_PER_CHUNK = 1 << 18  # rows per chunk when streaming (a closed pipe stops within one)
+_FIRST_ROWS = 1000  # the first chunk's rows
 
 
 def csv_rows(n: int, columns, header: bool = True) -> bytes:
@@ -78,27 +80,47 @@ def csv_rows(n: int, columns, header: bool = True) -> bytes:
     >>> csv_rows(3, lambda a, b: {"step": np.arange(a, b), "lr": np.full(b - a, 0.5)})
     b'step,lr\n0,0.5\n1,0.5\n2,0.5\n'
     """
+    return b"".join(csv_chunks(n, columns, header, _ROWS_PER_THREAD))
+
+
+def csv_chunks(n: int, columns, header: bool = True, rows: int = _ROWS_PER_CHUNK):
+    """:func:`csv_rows` as a generator of chunks of ``rows`` rows (the header first), formatted
+    a few at a time ahead in threads: memory stays at a few chunks whatever ``n``, and a
+    consumer that stops (a closed pipe) stops the formatting. The first chunk is a short one
+    made in the caller's thread, so a reader that leaves at once is noticed at once."""
     import os
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
+    from itertools import islice
 
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    def rows(start: int) -> bytes:
-        table = pa.table(columns(start, min(start + _ROWS_PER_THREAD, n)))
+    def part(start: int, stop: int) -> bytes:
+        table = pa.table(columns(start, stop))
         buf = pa.BufferOutputStream()
         pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False))
         return buf.getvalue().to_pybytes()
 
-    starts = range(0, n, _ROWS_PER_THREAD)
-    workers = min(len(starts), os.cpu_count() or 1, 8)
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(rows, starts))
-    else:
-        parts = [rows(0)]
-    head = [(",".join(columns(0, 0)) + "\n").encode()] if header else []
-    return b"".join(head + parts)
+    if header:
+        yield (",".join(columns(0, 0)) + "\n").encode()
+    first = min(n, _FIRST_ROWS)
+    if first:
+        yield part(0, first)
+    spans = iter([(a, min(a + rows, n)) for a in range(first, n, rows)])
+    workers = min(-(-(n - first) // rows), os.cpu_count() or 1, 8)
+    if workers <= 1:
+        yield from (part(a, b) for a, b in spans)
+        return
+    pool = ThreadPoolExecutor(workers)
+    ahead = deque(pool.submit(part, *ab) for ab in islice(spans, workers))
+    try:
+        while ahead:
+            done = ahead.popleft().result()
+            ahead.extend(pool.submit(part, *ab) for ab in islice(spans, 1))
+            yield done
+    finally:  # a consumer that stopped waits for no chunk
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def short(values: np.ndarray, scale: float) -> np.ndarray:
@@ -110,19 +132,40 @@ def short(values: np.ndarray, scale: float) -> np.ndarray:
     """
     if not (scale > 0 and np.isfinite(scale)):
         return values
-    return np.round(values, min(12 - int(np.ceil(np.log10(scale))), 300))
+    decimals = 12 - int(np.ceil(np.log10(scale)))
+    if abs(decimals) > 280:  # 10 ** decimals near the ends of float64: rounding would lose them
+        return values  # (an lr of 2.3e-308 rounded to 300 decimals was written as 0)
+    return np.round(values, decimals)
+
+
+def _scaled(fn: str, schedule, total_steps: int | None, peak_lr: float) -> np.ndarray:
+    """The schedule's lrs, refused when ``peak_lr`` times the largest leaves float64 (a file
+    never holds ``inf``)."""
+    check_lr(fn, "peak_lr", peak_lr)
+    values = as_values(schedule, total_steps)
+    top = float(values.max())
+    if not np.isfinite(top * peak_lr):
+        raise ValueError(
+            f"{fn}: peak_lr={peak_lr!r} times the schedule's largest value {top:.3g} is beyond "
+            "float64 (over 1.8e308); pass a smaller peak_lr or a peak-normalised schedule"
+        )
+    return values
 
 
 def csv_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0) -> bytes:
     """:func:`to_csv` as bytes (what a file or a download holds)."""
-    check_lr("csv_bytes", "peak_lr", peak_lr)
-    values = as_values(schedule, total_steps)
+    return b"".join(csv_stream(schedule, total_steps, peak_lr, _ROWS_PER_THREAD))
+
+
+def csv_stream(schedule, total_steps=None, peak_lr: float = 1.0, rows: int = _ROWS_PER_CHUNK):
+    """:func:`csv_bytes` in chunks (:func:`csv_chunks`): what a command streams to stdout."""
+    values = _scaled("csv_bytes", schedule, total_steps, peak_lr)
     scale = float(values.max()) * peak_lr
 
     def columns(a: int, b: int) -> dict:
         return {"step": np.arange(a, b), "lr": short(values[a:b] * peak_lr, scale)}
 
-    return csv_rows(len(values), columns)
+    return csv_chunks(len(values), columns, rows=rows)
 
 
 def to_csv(
@@ -136,11 +179,27 @@ def to_csv(
 def json_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0, **meta) -> bytes:
     """:func:`to_json` as bytes; the lrs are formatted by :func:`csv_rows` (exact, shortest
     form), seconds faster than ``json.dumps`` of a list for millions of steps."""
-    check_lr("json_bytes", "peak_lr", peak_lr)
-    values = as_values(schedule, total_steps) * peak_lr
-    doc = json.dumps({"total_steps": len(values), "peak_lr": peak_lr, **meta, "lr": []})
-    lrs = csv_rows(len(values), lambda a, b: {"lr": values[a:b]}, header=False)
-    return doc[:-2].encode() + lrs[:-1].replace(b"\n", b", ") + b"]}"
+    return b"".join(json_stream(schedule, total_steps, peak_lr, _ROWS_PER_THREAD, **meta))
+
+
+def json_stream(schedule, total_steps=None, peak_lr=1.0, rows: int = _ROWS_PER_CHUNK, **meta):
+    """:func:`json_bytes` in chunks (:func:`csv_chunks`): what a command streams to stdout."""
+    values = _scaled("json_bytes", schedule, total_steps, peak_lr) * peak_lr
+    try:  # strict JSON: a NaN or inf in meta is refused, not written as NaN
+        doc = json.dumps(
+            {"total_steps": len(values), "peak_lr": peak_lr, **meta, "lr": []}, allow_nan=False
+        )
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"json_bytes: meta must hold JSON values (finite numbers, text, lists, dicts): {e}"
+        ) from None
+    lrs = csv_chunks(len(values), lambda a, b: {"lr": values[a:b]}, header=False, rows=rows)
+    yield doc[:-2].encode()
+    sep = b""
+    for chunk in lrs:
+        yield sep + chunk[:-1].replace(b"\n", b", ")
+        sep = b", "
+    yield b"]}"
 
 
 def to_json(
@@ -173,8 +232,16 @@ def to_lambda_lr(schedule, optimizer, total_steps: int | None = None):
     """
     from torch.optim.lr_scheduler import LambdaLR  # torch only when asked for
 
-    values = as_values(schedule, total_steps)
+    values = _positive("to_lambda_lr", schedule, total_steps)
     return LambdaLR(optimizer, ScheduleFactor(values / values.max()))
+
+
+def _positive(fn: str, schedule, total_steps: int | None) -> np.ndarray:
+    """The schedule's lrs, refused when all are zero (its factors ``lr / max`` are 0 / 0)."""
+    values = as_values(schedule, total_steps)
+    if not values.max() > 0:
+        raise ValueError(f"{fn}: schedule must have a positive lr (all {len(values):,} are 0)")
+    return values
 
 
 STATE_MAX_ERROR = 1e-4  # a saved description's knots: within this fraction of the peak
@@ -429,7 +496,7 @@ def to_snippet(
     names = _OPTIMIZER_NAMES[flavour]
     if optimizer not in names:
         raise ValueError(f"to_snippet: optimizer must be 'sgd', 'adam' or None, got {optimizer!r}")
-    values = as_values(schedule, total_steps)
+    values = _positive("to_snippet", schedule, total_steps)
     factors = values / values.max()
     if len(factors) <= _MAX_EMBEDDED:
         ks, exactness, body = None, " (every step embedded)", _BODY_TABLE
@@ -464,8 +531,13 @@ def to_snippet(
 
 def log_to_csv(steps, grad_norms, path: str | Path | None = None) -> str:
     """A gradient-norm log as plain CSV ``step,grad_norm`` (what ``load_log`` reads back)."""
-    s = np.asarray(steps, dtype=np.int64)
-    g = np.asarray(grad_norms, dtype=np.float64)
+    g = as_reals("log_to_csv", "grad_norms", grad_norms)
+    s = as_reals("log_to_csv", "steps", steps)
+    if g.ndim == 1:
+        check_lrs("log_to_csv", "grad_norms", g)  # finite and >= 0: a log never holds inf
+    if s.ndim == 1 and not (np.isfinite(s) & (s == np.round(s)) & (np.abs(s) <= 2**53)).all():
+        raise ValueError("log_to_csv: steps must be whole numbers within +-2^53")
+    s = s.astype(np.int64)
     if s.shape != g.shape or s.ndim != 1:
         raise ValueError(
             f"log_to_csv: steps {s.shape} and grad_norms {g.shape} must be 1-D and match"

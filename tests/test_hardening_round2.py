@@ -95,8 +95,8 @@ OUT = [
     ),
     (
         "device",
-        ["refine", "run", "--out", "/dev/null"],
-        "refine: --out /dev/null is a character device; name a regular file",
+        ["refine", "run", "--out", "/dev/zero"],  # /dev/null is "write nowhere" (issue 27)
+        "refine: --out /dev/zero is a character device; name a regular file",
     ),
     (
         "folder",

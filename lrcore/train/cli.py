@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from lrcore._output import check_out, write_atomic
+from lrcore._output import check_out, is_null, write_atomic
 from lrcore._text import for_terminal
 from lrcore._validate import validate_peak_lr
 from lrcore.registry import REGISTRY
@@ -281,7 +281,7 @@ def cmd_run(args) -> int:
         f"{f['suboptimality']:>10.5g} {f['test_loss']:>10.5f} {f['test_accuracy']:>8.4f} "
         f"{result.wall_time:>7.2f} {result.device}"
     )
-    if args.out:
+    if args.out and not is_null(args.out):  # --out /dev/null: saved nowhere
         print(f"saved to {result.save(args.out)}", file=sys.stderr)
     return 0 if result.ok else 1
 
