@@ -417,7 +417,14 @@ def analyse(
     shapes = {"refined": shape}
     shapes.update({REGISTRY[k].label: evaluate(build_schedule(k, n), n) for k in names})
     linear = REGISTRY["linear"].label
-    table = compare_bounds(shapes, g, reference=linear)
+    try:  # finite bounds and normal best peak lrs, or a ValueError (lrcore.bound)
+        table = compare_bounds(shapes, g, reference=linear)
+    except ValueError as e:
+        raise ValueError(
+            f"analyse: norms from {float(g.min()):.3g} to {float(g.max()):.3g} are beyond what "
+            f"the bound can score ({str(e).split(': ', 1)[-1].split(' for D=')[0]}); rescale "
+            "them by a constant (the refined shape does not change)"
+        ) from None
     table = table.rename(columns={f"vs_{linear}": "vs_linear"})
     opt = None
     if optimum and n <= OPTIMUM_POINTS:

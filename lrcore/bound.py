@@ -191,7 +191,7 @@ def _best_scaled(fn: str, shape, grad_norms, D: float) -> _Best:
         if not (np.isfinite(v) and v >= _TINY):
             raise ValueError(
                 f"{fn}: the {what} is {v:.3g}, outside the normal float64 range lrcore accepts "
-                f"for a learning rate ({_TINY:.3g} to 1.8e308), for D={D!r} and grad_norms up to "
+                f"for a learning rate ({_TINY:.3g} to 1.8e308) for D={D!r} and grad_norms up to "
                 f"about {m:.3g}; scale D or grad_norms"
             )
     return _Best(k, r, D, L, m, bound, scale, peak)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lrcore._numeric import median, ratio
 from lrcore._validate import as_norms, check_finite
 from lrcore.refine import stretch
 
@@ -104,7 +105,7 @@ def refined_shape(
         check_finite("diagnose_refined", "tau", tau)
         s = grad_norms if grad_norms is not None else smoothed
         s = as_norms("diagnose_refined", s, name="grad_norms")
-        fall = _window_median(s, steps, FALL_FROM) / _window_median(s, steps, FALL_TO)
+        fall = ratio(_window_median(s, steps, FALL_FROM), _window_median(s, steps, FALL_TO))
     return RefinedShape(
         peak_fraction=float(np.argmax(on_progress) / 1000),
         above_half_fraction=float(np.mean(on_progress >= 0.5 * peak)),
@@ -128,7 +129,7 @@ def _window_median(values: np.ndarray, steps, window: tuple[float, float]) -> fl
     if not inside.any():
         inside = np.zeros(n, dtype=bool)
         inside[int(np.argmin(np.abs(prog - (lo + hi) / 2)))] = True
-    return float(np.median(values[inside]))
+    return median(values[inside])  # np.median of two 1e308s is inf
 
 
 def diagnose_refined(

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import median_filter
 
+from lrcore._numeric import RATIO_LIMIT, median
+from lrcore._numeric import ratio as _ratio
 from lrcore._validate import as_norms
 
 __all__ = [
@@ -104,7 +106,7 @@ def _median(values: np.ndarray, prog: np.ndarray, window: tuple[float, float]) -
     if not inside.any():  # a very short log: the nearest point
         inside = np.zeros(len(values), dtype=bool)
         inside[int(np.argmin(np.abs(prog - (lo + hi) / 2)))] = True
-    return float(np.median(values[inside]))
+    return median(values[inside])  # np.median of two 1e308s is inf
 
 
 def _crossing(values, prog, level: float, up: bool) -> float | None:
@@ -136,8 +138,12 @@ def late_rise(grad_norms, steps=None, loss=None, loss_steps=None) -> LateRise:
     prog = _progress(steps, len(g), "late_rise")
     mid, end = _median(g, prog, LATE_RISE_FROM), _median(g, prog, LATE_RISE_TO)
     # in logs: 1e300 / 1e-300 overflows; a ratio past 1e300 is reported as 1e300
-    ratio = float(np.exp(np.clip(np.log(end) - np.log(mid), -690.0, 690.0)))
-    rise_at = _crossing(g, prog, float(np.sqrt(mid * end)), up=True) if ratio >= 1.25 else None
+    ratio = _ratio(end, mid)  # lrcore._numeric.ratio
+    with np.errstate(over="ignore"):
+        halfway = float(np.sqrt(mid * end))
+    if not np.isfinite(halfway):  # the product overflowed
+        halfway = float(np.sqrt(mid) * np.sqrt(end))
+    rise_at = _crossing(g, prog, halfway, up=True) if ratio >= 1.25 else None
     drop = drop_at = None
     if loss is not None:
         lv = np.asarray(loss, dtype=np.float64).ravel()
@@ -147,9 +153,12 @@ def late_rise(grad_norms, steps=None, loss=None, loss_steps=None) -> LateRise:
             lv, lp = lv[ok], lp[ok]
             l_mid, l_end = _median(lv, lp, LATE_RISE_FROM), _median(lv, lp, LATE_RISE_TO)
             if l_mid > 0:
-                drop = (l_mid - l_end) / l_mid
+                with np.errstate(over="ignore"):
+                    drop = (l_mid - l_end) / l_mid
+                    if not np.isfinite(drop):  # l_mid - l_end overflowed (or l_mid ~ 1e-308)
+                        drop = float(np.clip(1.0 - l_end / l_mid, -RATIO_LIMIT, RATIO_LIMIT))
                 if l_end < l_mid:
-                    drop_at = _crossing(lv, lp, (l_mid + l_end) / 2, up=False)
+                    drop_at = _crossing(lv, lp, median([l_mid, l_end]), up=False)
     return LateRise(ratio, rise_at, drop, drop_at)
 
 
