@@ -20,6 +20,7 @@ from lrcore._extras import missing_extra
 from lrcore._procs import die_with_parent
 
 SCHEDULER_ENV = "LRCORE_DASK_SCHEDULER"  # the Dask scheduler's address, when no option gives one
+CONNECT_TIMEOUT_S = 20  # a scheduler that does not answer in this time is refused
 
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
@@ -98,7 +99,7 @@ def _dask_executor(address: str) -> Iterator[Executor]:
     except ImportError as e:
         raise missing_extra("a Dask scheduler (--dask, " + SCHEDULER_ENV + ")", "dask", e) from e
     try:
-        client = distributed.Client(address, set_as_default=False, timeout="20s")
+        client = distributed.Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as e:
         raise ValueError(
             f"get_executor: no Dask scheduler answered at {address!r} "

@@ -319,18 +319,21 @@ def cmd_compare(args) -> int:
         runs="--seeds, --peak-lrs, --schedules or --rounds",
     )
     progress = StderrProgress("compare")
+    address = _dask_address(args)
     try:
-        table, runs = compare(
-            cfg,
-            schedules,
-            seeds=seeds,
-            peak_lrs=peaks,
-            on_step=progress,
-            return_runs=True,
-            extend_grid=not args.no_extend,
-            tau=args.tau,
-            rounds=args.rounds,
-        )
+        with _executor(address) as executor:  # None: the runs train in this process
+            table, runs = compare(
+                cfg,
+                schedules,
+                seeds=seeds,
+                peak_lrs=peaks,
+                on_step=progress,
+                return_runs=True,
+                extend_grid=not args.no_extend,
+                tau=args.tau,
+                rounds=args.rounds,
+                executor=executor,
+            )
     finally:
         progress.close()
     best = best_rows(table)
@@ -400,7 +403,9 @@ def cmd_study(args) -> int:
     def on_problem(k, n, name, seconds):
         print(f"[{k}/{n}] {for_terminal(name)}: {seconds:.0f} s", file=sys.stderr, flush=True)
 
-    result = run_study(problems, on_problem=on_problem, jobs=args.jobs)
+    result = run_study(
+        problems, on_problem=on_problem, jobs=args.jobs, scheduler=_dask_address(args)
+    )
     if args.pickle:  # first: the report below must not be able to lose the runs
         import pickle
 
@@ -420,6 +425,30 @@ def cmd_study(args) -> int:
         update_readme(args.readme, readme_block(result))
         print(f"updated {args.readme}", file=sys.stderr)
     return 0
+
+
+def _dask_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help=f"send {what} to the Dask scheduler at ADDRESS (tcp://HOST:8786; default: "
+        "$LRCORE_DASK_SCHEDULER, else this host); same numbers; needs lrcore[dask]",
+    )
+
+
+def _dask_address(args) -> str | None:
+    from lrcore.executors import scheduler_address
+
+    return scheduler_address(args.dask)
+
+
+def _executor(address: str | None):
+    """A Dask executor for ``address``, or a context yielding None (run in this process)."""
+    from contextlib import nullcontext
+
+    from lrcore.executors import get_executor
+
+    return get_executor(scheduler=address) if address else nullcontext()
 
 
 def add_commands(sub, commands: dict) -> None:
@@ -477,6 +506,7 @@ def add_commands(sub, commands: dict) -> None:
         help="run even when the estimate is past the time limit (1 h); never past the memory "
         "limit (2 GB or the free memory, whichever is less)",
     )
+    _dask_arg(p, "each batch of runs (one task per batch)")
     commands["compare"] = cmd_compare
 
     p = sub.add_parser(
@@ -500,6 +530,7 @@ def add_commands(sub, commands: dict) -> None:
         help="worker processes, one problem each at a time (every run uses one CPU thread, so "
         "the numbers do not depend on it; default: 1)",
     )
+    _dask_arg(p, "the problems (one task per problem, instead of --jobs)")
     p.add_argument("--out", help="write the markdown report here (default: stdout)")
     p.add_argument(
         "--csv", help="write every best row in full precision to this CSV (default: none)"

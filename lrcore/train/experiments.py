@@ -12,7 +12,8 @@ error over held-out sequences, averaged over seeds).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import pandas as pd
 from lrcore.bound import best_scale
 from lrcore.refine import refine
 from lrcore.train.config import RunConfig
-from lrcore.train.loop import OnStep, run_many
+from lrcore.train.loop import OnStep, Progress, resolve_device, run_many
 from lrcore.train.result import RunResult
 
 METRICS = ("objective", "suboptimality", "train_loss", "test_loss", "test_accuracy")
@@ -165,6 +166,7 @@ def compare(
     tau: float = 0.1,
     rounds: int = 1,
     max_extensions: int = MAX_EXTENSIONS,
+    executor: Executor | None = None,
 ):
     """Run every schedule x seed x peak lr (batched); return the full table.
 
@@ -181,7 +183,9 @@ def compare(
     ``best`` marks each schedule's peak lr with the lowest mean objective (no diverged
     seed); ``at_grid_edge`` marks the smallest and largest peak lr a schedule tried;
     ``learned`` says every seed finished below its initial objective. With
-    ``return_runs``, also returns ``{(schedule, peak_lr, seed): RunResult}``.
+    ``return_runs``, also returns ``{(schedule, peak_lr, seed): RunResult}``. With an
+    ``executor`` (:func:`lrcore.executors.get_executor`: local processes or a Dask cluster),
+    each batch of runs is one task there (:func:`run_batches`): the same numbers.
     """
     named = _as_schedules(schedules)
     if not named:
@@ -203,7 +207,9 @@ def compare(
     tried: dict[str, set[float]] = {}
     todo = named
     for k in range(1, (rounds if want_refined else 0) + 2):
-        _tune(config, todo, seeds, grid, runs, tried, on_step, extend_grid, max_extensions)
+        _tune(
+            config, todo, seeds, grid, runs, tried, on_step, extend_grid, max_extensions, executor
+        )
         if k > (rounds if want_refined else 0):
             break
         source = "linear" if k == 1 else _label(k - 1)
@@ -230,7 +236,9 @@ def schedule_changes(config: RunConfig, sched) -> dict:
     }
 
 
-def _tune(config, named, seeds, grid, runs, tried, on_step, extend_grid, max_extensions) -> None:
+def _tune(
+    config, named, seeds, grid, runs, tried, on_step, extend_grid, max_extensions, executor=None
+) -> None:
     """Run ``named`` schedules on ``grid``, then extend each one whose best is at an edge."""
     pending = {label: list(grid) for label in named}
     for _ in range(max_extensions + 1):
@@ -246,7 +254,7 @@ def _tune(config, named, seeds, grid, runs, tried, on_step, extend_grid, max_ext
                             peak_lr=float(peak), seed=int(seed), **schedule_changes(config, sched)
                         )
                     )
-        runs.update(zip(keys, run_many(configs, on_step=on_step), strict=True))
+        runs.update(zip(keys, run_batches(configs, on_step, executor), strict=True))
         if not extend_grid:
             return
         table = table_from_runs(runs, list(named), tried)
@@ -261,6 +269,43 @@ def _tune(config, named, seeds, grid, runs, tried, on_step, extend_grid, max_ext
                 pending[label] = [hi * GRID_FACTOR]
         if not pending:
             return
+
+
+def run_batches(
+    configs: list[RunConfig], on_step: OnStep | None = None, executor: Executor | None = None
+) -> list[RunResult]:
+    """:func:`run_many` of ``configs``, each batch (configs that share a ``batch_key``: one
+    batched computation of run_many) as one task of ``executor`` (None: in this process).
+
+    A batch is the unit because a run's float32 numbers depend on the batch it trains in;
+    run_many trains each batch on its own, so a run's numbers are the same in-process or on any
+    worker (one CPU thread either way). Device "auto" is resolved here, by this host, so a
+    worker with a GPU does not change where the runs train. With an executor, ``on_step``
+    hears of each batch when it ends (its last step; its return value is not used).
+    """
+    if executor is None:
+        return run_many(configs, on_step=on_step)
+    groups: dict[tuple, list[int]] = {}
+    for i, cfg in enumerate(configs):
+        groups.setdefault(cfg.batch_key(), []).append(i)
+    tasks = []
+    for idx in groups.values():
+        c0 = configs[idx[0]]
+        device = str(resolve_device(c0.device, c0.convex))
+        batch = [configs[i].with_(device=device) for i in idx]
+        tasks.append((idx, executor.submit(run_many, batch)))
+    results: list[RunResult | None] = [None] * len(configs)
+    done = 0
+    for idx, fut in tasks:
+        for i, r in zip(idx, fut.result(), strict=True):
+            results[i] = replace(r, config=configs[i])  # the config as given ("auto" stays)
+        if on_step is not None:
+            last = [results[i] for i in idx]
+            loss = float(np.nanmean([r.loss[-1] if len(r.loss) else np.nan for r in last]))
+            steps = configs[idx[0]].steps
+            on_step(Progress(steps, steps, done, len(configs), loss, last[0].device))
+        done += len(idx)
+    return results  # type: ignore[return-value]
 
 
 def table_from_runs(
