@@ -265,6 +265,7 @@ class Pool:
                 self._context.__exit__(RuntimeError, RuntimeError("pool closed"), None)
                 self._executor = None
             if self._manager is not None:
+                self._flags = self._messages = None
                 self._manager.shutdown()
 
     # ------------------------------------------------------------------ inside
@@ -294,9 +295,10 @@ class Pool:
         now, slots = self.clock(), []
         for job in self._running.values():
             elapsed, share = now - (job.started or now), job.progress.get("share", 0.0)
-            slots.append(
-                elapsed * (1 - share) / share if share > 0.02 else max(0.0, job.estimate - elapsed)
-            )
+            # the cost model's estimate, or the progress so far extrapolated when longer (a
+            # slower machine; the share does not foresee lr-grid extensions: never below)
+            left = max(0.0, job.estimate - elapsed)
+            slots.append(max(left, elapsed * (1 - share) / share) if share > 0.02 else left)
         slots += [0.0] * (max(self.workers, 1) - len(slots))
         heapq.heapify(slots)
         waits = {}
@@ -313,9 +315,20 @@ class Pool:
             log.info("job %d: cancelled while queued (never started)", job.id)
         elif job.id in self._running:
             job.state = CANCELLED  # inline jobs poll this
-            if self._flags is not None:
-                self._flags[job.id] = True
+            self._flag(job.id, True)
             log.info("job %d: cancelled while running", job.id)
+
+    def _flag(self, job_id: int, value: bool | None) -> None:
+        """Set (or with None, drop) a running job's stop flag in the workers' shared dict."""
+        if self._flags is None:
+            return
+        try:
+            if value is None:
+                self._flags.pop(job_id, None)
+            else:
+                self._flags[job_id] = value
+        except (OSError, EOFError):  # the manager is gone (closing): nothing left to stop
+            pass
 
     def _dispatch(self) -> None:
         """Hand queued jobs to the executor while fewer than ``workers`` run."""
@@ -361,8 +374,7 @@ class Pool:
     def _settle(self, job: _Job, result, error: BaseException | None = None) -> None:
         with self._lock:
             self._running.pop(job.id, None)
-            if self._flags is not None:
-                self._flags.pop(job.id, None)
+            self._flag(job.id, None)
             if error is not None:  # an exception; BaseException: the page's own rerun
                 job.state = FAILED if isinstance(error, Exception) else CANCELLED
                 job.error = (

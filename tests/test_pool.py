@@ -1,0 +1,351 @@
+"""The app's worker pool (lrcore.train.pool) and its job (lrcore.train.job): queue positions
+and waits, identical jobs computed once, cancelling queued and running jobs, the per-session
+limit, the reaper (a fake clock), and the same numbers from a worker process as in-thread."""
+
+import time
+from concurrent.futures import Future
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lrcore
+from lrcore.train import RunConfig
+from lrcore.train.job import JobSpec, job_key, train_job
+from lrcore.train.pool import DONE, QUEUED, RUNNING, Pool, SessionLimit
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeExecutor:
+    """Holds every submitted job until the test finishes it."""
+
+    def __init__(self):
+        self.jobs: list[tuple[Future, tuple]] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        future = Future()
+        future.set_running_or_notify_cancel()
+        self.jobs.append((future, args))
+        return future
+
+    def specs(self) -> list:
+        return [args[1] for _, args in self.jobs]
+
+    def finish(self, spec, result=None) -> None:
+        future, _ = next(j for j in self.jobs if j[1][1] == spec and not j[0].done())
+        future.set_result({"value": spec} if result is None else result)
+
+    def flag(self, spec) -> bool:
+        """The stop flag the worker of ``spec`` would read."""
+        _, (_fn, _spec, job_id, _messages, flags) = next(j for j in self.jobs if j[1][1] == spec)
+        return bool(flags.get(job_id, False))
+
+    def report(self, spec, msg: dict) -> None:
+        """A progress message from ``spec``'s worker (through the pool's real channel)."""
+        _, (_fn, _spec, job_id, messages, _flags) = next(j for j in self.jobs if j[1][1] == spec)
+        messages.put((job_id, msg))
+
+
+def never(spec, on_progress, should_stop):  # FakeExecutor never calls it
+    raise AssertionError("not run")
+
+
+@pytest.fixture
+def fake():
+    ex, clock = FakeExecutor(), FakeClock()
+    pools = []
+
+    def make(workers=1, **kw):
+        pool = Pool(
+            workers,
+            fn=never,
+            key=repr,
+            clock=clock,
+            executor_factory=lambda n: ex,
+            reaper_every=None,
+            **kw,
+        )
+        pools.append(pool)
+        return pool
+
+    yield make, ex, clock
+    for pool in pools:
+        pool.close()
+
+
+def only(pool, session):
+    (status,) = pool.poll(session)
+    return status
+
+
+def test_queue_positions_and_the_wait_from_the_estimates(fake):
+    make, ex, clock = fake
+    pool = make(1)
+    a = pool.submit("s1", "A", 10.0)
+    assert pool.submit("s2", "B", 20.0).position == 1
+    pool.submit("s3", "C", 30.0)
+    b, c = only(pool, "s2"), only(pool, "s3")
+    assert (a.state, a.position) == (RUNNING, 0)
+    assert (b.state, b.position, b.queued, b.wait) == (QUEUED, 1, 2, 10.0)
+    assert (c.position, c.queued, c.wait) == (2, 2, 30.0)  # A's 10 s, then B's 20 s
+    clock.t += 4
+    assert only(pool, "s2").wait == 6.0
+    ex.report("A", {"share": 0.2})  # 4 s for a fifth: 16 s left, more than the estimate's 6
+    deadline = time.time() + 10
+    while only(pool, "s2").wait != 16.0 and time.time() < deadline:
+        time.sleep(0.05)
+    assert only(pool, "s2").wait == pytest.approx(16.0)
+    ex.finish("A")
+    assert ex.specs() == ["A", "B"]
+    assert (only(pool, "s3").position, only(pool, "s3").queued) == (1, 1)
+    # two workers: the queued job waits for the slot that frees first
+    two = make(2)
+    for s, spec, est in (("t1", "P", 50.0), ("t2", "Q", 8.0), ("t3", "R", 1.0)):
+        two.submit(s, spec, est)
+    assert only(two, "t3").wait == 8.0
+
+
+def test_identical_jobs_are_computed_once_and_a_changed_setting_is_a_new_job(fake):
+    make, ex, _ = fake
+    pool = make(1)
+    first, second = pool.submit("s1", "A", 5.0), pool.submit("s2", "A", 5.0)
+    assert first.job_id == second.job_id and second.watchers == 2
+    other = pool.submit("s3", "A2", 5.0)
+    assert other.position == 1  # a changed setting: its own job, queued
+    joined = pool.submit("s4", "A2", 5.0)
+    assert (joined.job_id, joined.position) == (other.job_id, 1)  # its position is the job's
+    ex.finish("A", {"value": 42})
+    for session in ("s1", "s2"):
+        status = only(pool, session)
+        assert (status.state, status.result) == (DONE, {"value": 42})
+    assert pool.poll("s1") == []  # delivered once
+    cached = pool.submit("s5", "A", 5.0)
+    assert (cached.state, cached.result) == (DONE, {"value": 42})
+    assert ex.specs() == ["A", "A2"]  # A ran once for three sessions
+
+
+def test_the_cache_keeps_the_latest_results(fake):
+    make, ex, _ = fake
+    pool = make(1, cache_size=2)
+    for spec in ("A", "B", "C"):
+        pool.submit("s", spec)
+        ex.finish(spec)
+        pool.poll("s")
+    assert pool.submit("s", "C").state == DONE
+    assert pool.submit("s", "A").state == RUNNING  # the oldest was dropped: computed again
+    assert ex.specs() == ["A", "B", "C", "A"]
+
+
+def test_cancelling_a_queued_job_removes_it_and_it_never_starts(fake):
+    make, ex, _ = fake
+    pool = make(1)
+    pool.submit("s1", "A")
+    pool.submit("s2", "B")
+    pool.submit("s3", "C")
+    pool.cancel("s2")
+    assert pool.poll("s2") == []
+    assert only(pool, "s3").position == 1
+    ex.finish("A")
+    assert ex.specs() == ["A", "C"]  # B never reached the executor
+
+
+def test_cancelling_a_running_job_sets_its_flag_and_a_shared_one_only_detaches(fake):
+    make, ex, _ = fake
+    pool = make(1)
+    pool.submit("s1", "A")
+    pool.submit("s2", "A")
+    pool.submit("s3", "B")
+    pool.cancel("s1")
+    assert not ex.flag("A") and only(pool, "s2").state == RUNNING  # s2 still watches it
+    pool.cancel("s2")
+    assert ex.flag("A")  # the last watcher left: the worker stops at its next step
+    assert pool.poll("s2") == []
+    assert only(pool, "s3").position == 1  # the worker is busy until A's step ends
+    ex.finish("A", {"cancelled": True})
+    assert only(pool, "s3").state == RUNNING
+    assert pool.submit("s6", "A").state == QUEUED  # a cancelled job is not cached
+
+
+def test_a_session_gets_one_active_job(fake):
+    make, _, _ = fake
+    pool = make(1)
+    first = pool.submit("s1", "A")
+    assert pool.submit("s1", "A").job_id == first.job_id  # pressing Start again: the same job
+    with pytest.raises(SessionLimit, match=r"1 run going \(at most 1 at a time per session\)"):
+        pool.submit("s1", "B")
+    pool.cancel("s1")
+    assert pool.submit("s1", "B").state == QUEUED  # after Stop, a new one
+    two = make(1, session_runs=2)
+    two.submit("s1", "A")
+    two.submit("s1", "B")
+    with pytest.raises(SessionLimit, match="at most 2"):
+        two.submit("s1", "C")
+
+
+def test_the_reaper_cancels_jobs_whose_watchers_are_all_silent(fake):
+    make, ex, clock = fake
+    alive = {"tab-open"}
+    pool = make(1, stale_after=15.0, alive=alive.__contains__)
+    pool.submit("gone", "A")
+    pool.submit("gone", "A")
+    pool.submit("other", "B")
+    pool.submit("tab-open", "C")
+    clock.t += 10
+    pool.heartbeat("other")
+    clock.t += 6  # "gone" silent for 16 s, "other" for 6 s, "tab-open" for 16 s but connected
+    assert pool.reap() == [1]
+    assert ex.flag("A")
+    assert pool.poll("other")[0].position == 1 and pool.poll("tab-open")[0].position == 2
+    clock.t += 16  # now "other" too (its polls above were its last heartbeat)
+    assert pool.reap() == [2]
+    ex.finish("A", {"cancelled": True})
+    assert ex.specs() == ["A", "C"]  # B, reaped while queued, never started
+
+
+def test_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LRCORE_WORKERS", "3")
+    monkeypatch.setenv("LRCORE_SESSION_RUNS", "2")
+    pool = Pool.from_env(reaper_every=None)
+    assert (pool.workers, pool.session_runs, pool.inline) == (3, 2, False)
+    monkeypatch.setenv("LRCORE_WORKERS", "0")
+    assert Pool.from_env(reaper_every=None).inline
+    monkeypatch.setenv("LRCORE_WORKERS", "two")
+    with pytest.raises(
+        ValueError, match=r"from_env: LRCORE_WORKERS must be an integer >= 0, got 'two'"
+    ):
+        Pool.from_env()
+    monkeypatch.setenv("LRCORE_WORKERS", "1")
+    monkeypatch.setenv("LRCORE_SESSION_RUNS", "0")
+    with pytest.raises(ValueError, match="LRCORE_SESSION_RUNS must be an integer >= 1, got '0'"):
+        Pool.from_env()
+    with pytest.raises(ValueError, match="Pool: workers must be an integer >= 0, got -1"):
+        Pool(-1)
+
+
+# ---------------------------------------------------------------- the job itself
+def tiny(steps: int = 30, **kw) -> JobSpec:
+    cfg = RunConfig.for_task("logreg", steps=steps, eval_every=5)
+    return JobSpec(cfg, (("linear", "linear"),), (0.5, 1.0), (0, 1), True, **kw)
+
+
+def page_path(spec: JobSpec) -> dict:
+    """What app/train_run.py's run() computed in the page's thread before the pool."""
+    from lrcore.train import compare
+    from lrcore.train.experiments import refine_from_runs, table_from_runs
+
+    seeds, schedules = list(spec.seeds), dict(spec.schedules)
+    table, runs = compare(
+        spec.cfg, schedules, seeds=seeds, peak_lrs=list(spec.peaks), return_runs=True
+    )
+    lin = table[(table.schedule == "linear") & table.best]
+    shape, _ = refine_from_runs([runs[("linear", float(lin.peak_lr.iloc[0]), s)] for s in seeds])
+    _, more = compare(
+        spec.cfg,
+        {"refined": tuple(shape)},
+        seeds=seeds,
+        peak_lrs=list(spec.peaks),
+        return_runs=True,
+    )
+    runs = {**runs, **more}
+    return {"table": table_from_runs(runs, [*schedules, "refined"]), "runs": runs}
+
+
+def test_the_key_names_the_code_version_and_every_setting(monkeypatch):
+    spec = tiny()
+    assert job_key(spec) == job_key(tiny())
+    assert job_key(spec) != job_key(tiny(steps=31))
+    assert job_key(spec) != job_key(JobSpec(spec.cfg, spec.schedules, spec.peaks, (0, 2), True))
+    before = job_key(spec)
+    monkeypatch.setattr(lrcore, "__version__", "9.9")
+    assert job_key(spec) != before
+
+
+def test_a_stopped_job_ends_at_its_next_step():
+    calls, messages = [0], []
+
+    def should_stop():
+        calls[0] += 1
+        return calls[0] > 5
+
+    t0 = time.perf_counter()
+    out = train_job(tiny(steps=5000), messages.append, should_stop)
+    assert out == {"cancelled": True}
+    assert calls[0] == 6 and time.perf_counter() - t0 < 30
+    assert all(m["share"] < 0.01 for m in messages)  # it stopped near the start
+
+
+def test_the_inline_pool_runs_in_this_thread_with_progress():
+    pool = Pool(0, reaper_every=None)
+    seen = []
+    status = pool.submit("s", tiny())
+    assert status.state == QUEUED
+    pool.run_inline("s", seen.append)
+    (done,) = pool.poll("s")
+    assert done.state == DONE and done.result["done"].startswith("Done: ")
+    assert seen[-1]["final"] and set(seen[-1]["live"]) == {"linear", "refined"}
+    assert pool.submit("t", tiny()).state == DONE  # cached for another session
+
+
+def slow(spec, on_progress, should_stop):
+    """A job that works (busy) until told to stop, reporting progress."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120:
+        if should_stop():
+            return {"cancelled": True}
+        on_progress({"share": 0.1, "final": False, "text": "busy"})
+        sum(range(20_000))
+    return {"value": "timeout"}
+
+
+def job(spec, on_progress, should_stop):
+    return (
+        slow(spec, on_progress, should_stop)
+        if spec == "slow"
+        else train_job(spec, on_progress, should_stop)
+    )
+
+
+def test_a_worker_process_gives_the_page_thread_numbers_and_stop_frees_it_at_once():
+    pool = Pool(1, fn=job, key=repr, reaper_every=None)
+    try:
+        pool.submit("a", "slow", 60.0)
+        spec = tiny()
+        queued = pool.submit("b", spec, 10.0)
+        assert queued.position == 1
+        deadline = time.time() + 120
+        while not only(pool, "a").progress and time.time() < deadline:
+            time.sleep(0.1)
+        assert only(pool, "a").progress["text"] == "busy"
+        t0 = time.monotonic()
+        pool.cancel("a")
+        while only(pool, "b").state == QUEUED and time.monotonic() - t0 < 30:
+            time.sleep(0.05)
+        freed = time.monotonic() - t0
+        assert freed < 5, freed  # the slow job stopped at its next check, the worker took b
+        while (status := only(pool, "b")).active and time.time() < deadline:
+            time.sleep(0.2)
+        assert status.state == DONE, status.error
+        ref = page_path(spec)
+        pd.testing.assert_frame_equal(status.result["table"], ref["table"])
+        assert status.result["runs"].keys() == ref["runs"].keys()
+        for k, run in ref["runs"].items():
+            got = status.result["runs"][k]
+            assert np.array_equal(got.loss, run.loss, equal_nan=True)
+            assert np.array_equal(got.grad_norm_l2, run.grad_norm_l2, equal_nan=True)
+            assert pd.Series(got.final).equals(pd.Series(run.final))
+        assert status.result["failure_tried"] is None and status.result["peaks"] == [0.5, 1.0]
+    finally:
+        pool.close()
