@@ -1,8 +1,9 @@
 """Offline: no request leaves the host at run time. The app is started as the container starts
 it (``lrcore app``, so the settings are the app's own config.toml, not a flag of the test's),
-every page is opened in headless Chromium, and every request and websocket the pages make is
-recorded: all must go to the app's own host and port (or be inline: data:, blob:). Requests to
-anywhere else are refused, so a page that needed one would also show up as broken here."""
+every page is opened in headless Chromium (and the teaching demo run, for its results), and
+every request and websocket the pages make is recorded: all must go to the app's own host and
+port (or be inline: data:, blob:). Requests to anywhere else are refused, so a page that needed
+one would also show up as broken here."""
 
 from __future__ import annotations
 
@@ -103,6 +104,9 @@ def test_every_page_makes_requests_to_its_own_host_only(server):
             assert page.locator('[data-testid="stHeading"]').count() > 0, name
             assert page.locator('[data-testid="stException"]').count() == 0, name
             charts += page.locator(".js-plotly-plot").count()
+        # results too: the teaching demo's runs, their charts and tables (the last page open)
+        shots.ACTIONS["demo"](page)
+        results = page.locator(".js-plotly-plot").count()
         icon = page.locator("link[rel='shortcut icon']").get_attribute("href")
         pages_seen = list(seen)
         # the recorder sees a fetch to another host (TEST-NET-1: never routed)
@@ -112,5 +116,6 @@ def test_every_page_makes_requests_to_its_own_host_only(server):
     assert outside(pages_seen, server) == []
     assert any("/_stcore/stream" in u for u in pages_seen)  # the app's websocket was recorded
     assert len(pages_seen) > 20 and charts >= 2  # real pages with charts, not an empty shell
+    assert results >= 2, results
     assert icon and icon.startswith("data:image/svg+xml"), icon  # the page icon is inline
     assert outside(seen, server) == ["http://192.0.2.1/probe"]
