@@ -167,3 +167,31 @@ def test_executor_errors(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "distributed", None)  # not installed
     with pytest.raises(ImportError, match=r"needs the 'dask' extra: pip install 'lrcore\[dask\]'"):
         _enter(scheduler="tcp://127.0.0.1:9")
+
+
+def test_the_readme_shows_how_to_start_a_cluster_and_point_lrcore_at_it():
+    from pathlib import Path
+
+    from lrcore.cli import build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    heading = "### When one host is not enough: a Dask cluster"
+    assert "(#when-one-host-is-not-enough-a-dask-cluster)" in readme  # the Install table's link
+    section = readme.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [ln.split("  #")[0].strip() for ln in block.splitlines()]
+    assert any(ln == "dask scheduler" for ln in lines)
+    assert any(
+        ln.startswith("dask worker tcp://HOST:8786") and "--nthreads 1" in ln for ln in lines
+    )
+    assert any("[dask]" in ln and "constraints.txt" in ln for ln in lines)
+    ran = set()
+    for ln in lines:
+        env, _, cmd = ln.rpartition("lrcore ")
+        if not cmd or ln.startswith(("pip", "dask")):
+            continue
+        args = build_parser().parse_args(cmd.split())
+        address = args.dask or env.strip().removeprefix(f"{executors.SCHEDULER_ENV}=")
+        assert address == "tcp://HOST:8786", ln
+        ran.add(args.command)
+    assert ran == {"study", "compare"}
