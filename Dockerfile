@@ -25,7 +25,8 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \
     && rm -rf /dist /tmp/constraints.txt
 
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin lrcore
-USER lrcore
+# numeric, so that a host or Kubernetes' runAsNonRoot can tell it is not root
+USER 10001
 WORKDIR /home/lrcore
 
 # Settings that bound a class (README.md, "Host it for a class"); change them with docker run -e.
@@ -39,8 +40,9 @@ ENV LRCORE_SESSION_RUNS=1 \
     STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
 EXPOSE 8501
 
+# (python: the slim image has no curl; an error exits 1, "unhealthy")
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
-    CMD python -c "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ.get('STREAMLIT_SERVER_PORT', '8501'), timeout=8)" || exit 1
+    CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ.get('STREAMLIT_SERVER_PORT', '8501'), timeout=8)"]
 
 # all interfaces (the published port reaches it); no file watcher (the code does not change)
 CMD ["sh", "-c", "export LRCORE_WORKERS=\"${LRCORE_WORKERS:-$(nproc)}\"; exec lrcore app --server.address=0.0.0.0 --server.fileWatcherType=none"]
