@@ -17,6 +17,7 @@ from lrcore.export import log_to_csv
 from lrcore.plot import seed_curve
 from lrcore.train.config import CONVEX_TASKS
 from lrcore.train.experiments import best_rows, own_norm_bounds
+from lrcore.train.result import DIVERGE_FACTOR, LEARN_RTOL
 
 # what the results call the score, the objective and the test metric, per kind of task
 NAMES = {
@@ -228,8 +229,11 @@ def show() -> None:
             for r in best[~learned].itertuples()
         ]
         st.warning(
-            "Did not learn: " + "; ".join(parts) + ": the objective ended higher than it started "
-            "in at least one seed, even at the best peak lr tried. The peak lr is probably far off "
+            "Did not learn: "
+            + "; ".join(parts)
+            + f": the objective ended less than {LEARN_RTOL:.1%} below where it started (or "
+            "above it) in at least one seed, even at the best peak lr tried. The peak lr is "
+            "probably far off "
             f"for {words.optimizer_name(cfg.optimizer)}: try its default grid "
             f"({presets.default_peaks(cfg.task, cfg.optimizer)})."
         )
@@ -248,7 +252,8 @@ def show() -> None:
         )
     if table.diverged.sum():
         st.warning(
-            f"{int(table.diverged.sum())} run(s) diverged (loss became nan or inf); their peak lr "
+            f"{int(table.diverged.sum())} run(s) diverged (loss became nan or inf, or the "
+            f"objective ended over {DIVERGE_FACTOR:,.0f} times where it started); their peak lr "
             "is never picked as best."
         )
     with st.expander("Every peak lr"):

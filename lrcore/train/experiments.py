@@ -182,7 +182,8 @@ def compare(
     seeds of the final objective, suboptimality, train/test loss and test accuracy;
     ``best`` marks each schedule's peak lr with the lowest mean objective (no diverged
     seed); ``at_grid_edge`` marks the smallest and largest peak lr a schedule tried;
-    ``learned`` says every seed finished below its initial objective. With
+    ``learned`` says every seed finished more than ``result.LEARN_RTOL`` below its initial
+    objective (False: "did not learn"). With
     ``return_runs``, also returns ``{(schedule, peak_lr, seed): RunResult}``. With an
     ``executor`` (:func:`lrcore.executors.get_executor`: local processes or a Dask cluster),
     each batch of runs is one task there (:func:`run_batches`): the same numbers.
@@ -323,7 +324,7 @@ def table_from_runs(
                 "seed": k[2],
                 "diverged": r.diverged_at is not None,
                 "cancelled": r.cancelled,
-                "learned": bool(r.ok and r.final["objective"] < r.evals["objective"].iloc[0]),
+                "learned": r.learned,  # the "did not learn" flag: result.LEARN_RTOL
                 **{m: r.final[m] for m in METRICS},
                 # lm: noise of the suboptimality estimate (s.e. over held-out sequences)
                 **({SE_METRIC: r.final[SE_METRIC]} if SE_METRIC in r.final else {}),

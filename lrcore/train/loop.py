@@ -29,7 +29,7 @@ from lrcore.train.models import build_model
 from lrcore.train.noise import noise_profile
 from lrcore.train.objective import f_star
 from lrcore.train.optim import BatchedOptimizer
-from lrcore.train.result import RunResult
+from lrcore.train.result import RunResult, runaway_from
 
 # held-out scoring in pieces of config.EVAL_CHUNK examples, by model (the sum order of each
 # mean is unchanged: the values per example are computed as in one piece)
@@ -81,7 +81,9 @@ def run_many(configs: list[RunConfig], on_step: OnStep | None = None) -> list[Ru
     """Run every config; configs that differ only in schedule, peak lr or seed run together
     as one batched computation. Results come back in the order of ``configs``.
 
-    A run whose loss becomes nan or inf is stopped and reported as diverged at that step.
+    A run whose loss becomes nan or inf is stopped and reported as diverged at that step; one
+    whose objective ends more than ``result.DIVERGE_FACTOR`` times its start is reported as
+    diverged where it last rose past that.
     ``on_step`` is called about 200 times per group; returning ``False`` cancels everything
     (finished groups keep their results, the current one returns what it has).
     """
@@ -329,6 +331,11 @@ def _results(group, lr_table, rec, evals, steps_done, cancelled, wall, device) -
         bad_eval = np.flatnonzero(~np.isfinite(eval_vals[:, :2, r]).all(1))
         if len(bad_eval) and (diverged_at is None or eval_steps[bad_eval[0]] < diverged_at):
             diverged_at = int(min(eval_steps[bad_eval[0]], max(steps_done - 1, 0)))
+        # a finite objective that ends orders of magnitude above its start diverged too (float64
+        # logreg at peak lr 1e300 ends at 2e298 with no overflow): see result.DIVERGE_FACTOR
+        away = runaway_from(eval_vals[:, 3, r]) if diverged_at is None and steps_done else None
+        if away is not None:
+            diverged_at = int(min(eval_steps[away], max(steps_done - 1, 0)))
         last = steps_done if diverged_at is None else diverged_at + 1
         frame = pd.DataFrame(
             {
