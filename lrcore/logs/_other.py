@@ -371,7 +371,7 @@ def _read_events(src: Source, readers: list, names: list[str]) -> dict[str, RawS
         unreadable += bad
         done, rows = fast_scalars(data, starts, lengths)  # the usual records, column-wise
         for tag, rec, steps, values in rows:
-            found.setdefault(tag, []).append((rec + offset, steps, values))
+            found.setdefault(tag, []).append((rec + offset if offset else rec, steps, values))
         slow: dict[str, tuple[list, list, list]] = {}
         for i in np.flatnonzero(~done):  # everything else: protobuf, record by record
             start = int(starts[i])
@@ -409,9 +409,12 @@ def _read_events(src: Source, readers: list, names: list[str]) -> dict[str, RawS
         raise LogError(f"{src.name}: TensorBoard event file(s) hold no scalar values{extra}")
     out = {}
     for tag, parts in found.items():
-        recs = np.concatenate([p[0] for p in parts])
-        order = np.argsort(recs, kind="stable")  # file order, then record order
-        steps = np.concatenate([p[1] for p in parts])[order]
-        values = np.concatenate([p[2] for p in parts])[order]
+        if len(parts) == 1:  # one file, one path: already in record order
+            _, steps, values = parts[0]
+        else:
+            recs = np.concatenate([p[0] for p in parts])
+            order = np.argsort(recs, kind="stable")  # file order, then record order
+            steps = np.concatenate([p[1] for p in parts])[order]
+            values = np.concatenate([p[2] for p in parts])[order]
         out[tag] = RawSeries(values=values, steps=steps, unreadable=unreadable)
     return out
