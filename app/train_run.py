@@ -215,8 +215,8 @@ def deliver(status: Status) -> None:
     if status.state == DONE:
         r = status.result
         cfg = r["cfg"]
-        shared = (
-            f" (computed once, shared by {status.watchers} sessions)" if status.watchers > 1 else ""
+        shared = {0: " (an identical setup's result, computed earlier: not run again)", 1: ""}.get(
+            status.watchers, f" (computed once, shared by {status.watchers} sessions)"
         )
         failure = r["failure_tried"] and linear_failure(
             r["failure_tried"], r["peaks"], cfg.task, cfg.optimizer

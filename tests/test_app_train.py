@@ -407,3 +407,44 @@ def test_a_refined_schedule_named_after_a_hostile_file_is_shown_as_text():
     assert r"**refined \(\[x\]\(http" in stuck and "](http" not in stuck
     assert "refined (&lt;b&gt;" not in stuck  # markdown escapes, not HTML entities, here
     assert "refined ([x](http:e.vil)&lt;b&gt;y.csv)" in charts(at)
+
+
+def test_a_queued_run_shows_its_place_then_its_results_and_an_identical_one_is_not_rerun(
+    monkeypatch,
+):
+    """With worker processes (here a fake executor the test finishes by hand): the queue line,
+    Stop, a second Start refused, then the results; another session's identical setup is
+    answered from the pool's cache."""
+    import train_run
+    from test_pool import FakeExecutor
+
+    from lrcore.train.job import train_job
+    from lrcore.train.pool import Pool
+
+    ex = FakeExecutor()
+    pool = Pool(1, executor_factory=lambda n: ex, reaper_every=None)
+    monkeypatch.setattr(train_run, "the_pool", lambda: pool)
+    try:
+        pool.submit("another student", "theirs", 30.0)  # holds the only worker
+        at = start(app(PAGE), tr_steps_logreg=30, tr_seeds=1, tr_sched=["linear"])
+        assert_clean(at)
+        (line,) = [i.value for i in at.info if "queued: position" in i.value]
+        assert re.match(r"Your run is queued: position 1 of 1, estimated wait ~\d+ s", line), line
+        assert any(b.key.startswith("tr_stop_") for b in at.button)
+        at.number_input(key="tr_steps_logreg").set_value(31).run()
+        at.button(key="tr_start").click().run()
+        assert any("You already have 1 run going" in e.value for e in at.error)
+        ex.finish("theirs")
+        (spec,) = [s for s in ex.specs() if s != "theirs"]  # this page's job reached a worker
+        assert spec.cfg.steps == 30
+        ex.finish(spec, train_job(spec))
+        at.run()
+        assert_clean(at)
+        assert shown_table(at)["schedule"].tolist() == ["Linear decay"]
+        assert at.get("progress")[0].proto.text.startswith("Done: ")
+        other = start(app(PAGE), tr_steps_logreg=30, tr_seeds=1, tr_sched=["linear"])
+        done = other.get("progress")[0].proto.text
+        assert "identical setup's result, computed earlier" in done, done
+        assert len(ex.specs()) == 2  # not computed again
+    finally:
+        pool.close()

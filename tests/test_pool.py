@@ -133,7 +133,7 @@ def test_identical_jobs_are_computed_once_and_a_changed_setting_is_a_new_job(fak
         assert (status.state, status.result) == (DONE, {"value": 42})
     assert pool.poll("s1") == []  # delivered once
     cached = pool.submit("s5", "A", 5.0)
-    assert (cached.state, cached.result) == (DONE, {"value": 42})
+    assert (cached.state, cached.result, cached.watchers) == (DONE, {"value": 42}, 0)
     assert ex.specs() == ["A", "A2"]  # A ran once for three sessions
 
 

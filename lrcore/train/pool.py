@@ -66,7 +66,7 @@ class Status:
     progress: dict = field(default_factory=dict)  # the job's latest progress message
     result: object = None
     error: str | None = None
-    watchers: int = 1  # sessions sharing it
+    watchers: int = 1  # sessions sharing it (0: answered from the cache)
 
     @property
     def active(self) -> bool:
@@ -171,14 +171,14 @@ class Pool:
             now = self.clock()
             if key in self._cache:
                 self._cache.move_to_end(key)
-                return Status(0, DONE, result=dict(self._cache[key]), watchers=2)
+                return Status(0, DONE, result=dict(self._cache[key]), watchers=0)
             same = next((j for j in self._active() if j.key == key), None)
             mine = [j for j in self._active() if session in j.watchers]
             if same is not None and session in same.watchers:
                 return self._status(same)
             if len(mine) >= self.session_runs:
                 raise SessionLimit(
-                    f"you already have {len(mine)} run{'s' * (len(mine) != 1)} going (at most "
+                    f"You already have {len(mine)} run{'s' * (len(mine) != 1)} going (at most "
                     f"{self.session_runs} at a time per session): press Stop to end it first"
                 )
             if same is not None:
