@@ -167,19 +167,23 @@ def shrink(path: Path) -> None:
     small.save(path, optimize=True)
 
 
-def press(label: str):
-    """An action: click the button labelled ``label`` and wait for the page to finish."""
+def press(label: str, until: str | None = None):
+    """An action: click the button labelled ``label`` and wait for the page to finish (and,
+    with ``until``, for that text: Train and check's runs go on in the worker pool while the
+    page idles between polls)."""
 
     def act(page) -> None:
         page.get_by_role("button", name=label).first.click()
         time.sleep(1.0)  # the click's rerun starts (then settle polls until it has ended)
+        if until:
+            page.wait_for_selector(f"text={until}", timeout=2 * PAGE_TIMEOUT * 1000)
         settle(page, timeout=2 * PAGE_TIMEOUT)
 
     return act
 
 
 # what a page should show in a picture: the results of its default setup, not an empty form
-ACTIONS = {"train": press("Start"), "demo": press("Run this experiment")}
+ACTIONS = {"train": press("Start", until="Done:"), "demo": press("Run this experiment")}
 
 
 def shoot(browser, url: str, out: Path, viewport: dict, suffix: str = ""):
