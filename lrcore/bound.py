@@ -75,9 +75,11 @@ def _scaled_terms(fn: str, lrs, grad_norms, D: float) -> tuple[float, float, flo
     del lr  # three arrays of the run's length at a time (10 million steps: 240 MB)
     a = np.square(np.divide(q, Q, out=q), out=q)  # (q / Q) ** 2, in place
     A1 = 1.0 / (2.0 * S[0])
-    with np.errstate(over="ignore"):  # a lr of ~1e-320 after a large one: the bound is inf
-        last = a[-1] / S[-1]
-        B1 = 0.5 * (np.sum(np.divide(a[:-1], S[1:], out=a[:-1])) + last)
+    # a lr of ~1e-320 after a large one: the bound is inf (refused by the callers); a term
+    # with a_t = 0 is 0 even where S underflowed to 0 (lrs below L * 1e-308 after scaling)
+    with np.errstate(over="ignore", divide="ignore"):
+        last = a[-1] / S[-1] if a[-1] > 0 else 0.0
+        B1 = 0.5 * (np.sum(np.divide(a[:-1], S[1:], out=a[:-1], where=a[:-1] > 0)) + last)
     return float(A1), float(B1), L, Q
 
 
@@ -88,9 +90,9 @@ def _ratio(num, den=()) -> float:
     """``prod(num) / prod(den)`` for positive (or zero, or inf) factors, without overflowing
     or vanishing on the way: directly when that stays in range, else in log space."""
     with np.errstate(all="ignore"):
-        v = float(np.prod(num)) / float(np.prod(den)) if den else float(np.prod(num))
+        v = np.prod(num) / np.prod(den) if den else np.prod(num)  # numpy: x / 0 is inf
         if np.isfinite(v) and v > 0:
-            return v
+            return float(v)
         return float(np.exp(np.sum(np.log(num)) - np.sum(np.log(den))))
 
 
@@ -141,12 +143,20 @@ def last_iterate_bound(lrs, grad_norms, D: float = 1.0) -> float:
 def bound_reference(lrs, grad_norms, D: float = 1.0) -> float:
     """The bound exactly as written in the paper, with plain loops (the test oracle)."""
     lr, g = _inputs("bound_reference", lrs, grad_norms, D)
+    D = np.float64(D)  # numpy scalars: an overflow is inf, not an OverflowError
     T = len(lr)
-    S = [sum(lr[k:]) for k in range(T)]
-    Q = [sum(lr[t] ** 2 * g[t] ** 2 for t in range(k, T)) for k in range(T)]
-    total = D**2 / (2 * S[0]) + Q[0] / (2 * S[0])
-    for k in range(T - 1):
-        total += 0.5 * (1 / S[k + 1] - 1 / S[k]) * Q[k]
+    with np.errstate(all="ignore"):
+        S = [sum(lr[k:]) for k in range(T)]
+        Q = [sum(lr[t] ** 2 * g[t] ** 2 for t in range(k, T)) for k in range(T)]
+        total = D**2 / (2 * S[0]) + Q[0] / (2 * S[0])
+        for k in range(T - 1):
+            total += 0.5 * (1 / S[k + 1] - 1 / S[k]) * Q[k]
+    if not np.isfinite(total):
+        raise ValueError(
+            f"bound_reference: the plain sums leave float64 for D={float(D)!r}, lrs up to "
+            f"{float(lr.max()):.3g} and grad_norms up to {float(g.max()):.3g}; "
+            "last_iterate_bound computes the bound without overflowing"
+        )
     return float(total)
 
 

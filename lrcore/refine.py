@@ -160,7 +160,15 @@ def _schedule_log(log_s: np.ndarray, power: int) -> np.ndarray:
 def refine_reference(grad_norms, tau: float = 0.1, optimizer: str = "sgd") -> np.ndarray:
     """The paper's procedure written as plain loops (the oracle for :func:`refine`)."""
     power = _check_optimizer("refine_reference", optimizer)
-    norms = [float(g) for g in as_norms("refine_reference", grad_norms)]
+    raw = as_norms("refine_reference", grad_norms)
+    lo, hi = float(raw.min()), float(raw.max())
+    if hi / _SAFE_RATIO > lo * _SAFE_RATIO:
+        raise ValueError(
+            f"refine_reference: grad_norms span more than 1e140 (from {lo:.3g} to {hi:.3g}), "
+            "beyond what its plain sums of s ** -2 hold; refine sums them in log space"
+        )
+    # divided by the middle of their range (the schedule does not change): no weight overflows
+    norms = [float(g) for g in raw / (np.sqrt(lo) * np.sqrt(hi))]
     n = len(norms)
     width = smoothing_width(tau, n)
     half = width // 2
@@ -232,7 +240,8 @@ def stretch(values, total_steps: int, steps=None) -> np.ndarray:
     vals = v if idx is None else v[idx]
     # huge values are interpolated divided by their largest, so that no slope overflows
     # ([1e308, 0] over a third of the run is a slope of -3e308): finite for any finite values
-    top = float(vals.max()) if vals.max() > _HUGE else 1.0
+    # (by a power of two, which is exact: stretch([1e308, 0, 1], 3) keeps its 1.0)
+    top = float(np.ldexp(1.0, np.frexp(vals.max())[1] - 1)) if vals.max() > _HUGE else 1.0
     return np.interp(queries, progress, vals / top) * top
 
 

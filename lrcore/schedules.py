@@ -251,7 +251,7 @@ def multi_step(peak_lr: float, milestones: Sequence[int], gamma: float = 0.1) ->
             ]
         )
     with np.errstate(over="ignore"):  # the lr after the last milestone is the largest or smallest
-        highest = peak_lr * max(1.0, float(gamma) ** len(ms))
+        highest = peak_lr * max(1.0, np.float64(gamma) ** len(ms))
     if not np.isfinite(highest):
         raise ValueError(
             f"multi_step: peak_lr * gamma ** {len(ms)} (the lr after the last milestone) must be "
@@ -344,7 +344,7 @@ def one_cycle(
 _CYCLIC_SCALE: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {
     # (cycle number from 1, step, gamma) -> factor on the amplitude (torch CyclicLR modes)
     "triangular": lambda cycle, t, gamma: np.ones_like(t),
-    "triangular2": lambda cycle, t, gamma: 1.0 / 2.0 ** (cycle - 1.0),
+    "triangular2": lambda cycle, t, gamma: 0.5 ** (cycle - 1.0),  # 2 ** -(cycle - 1)
     "exp_range": lambda cycle, t, gamma: gamma**t,
 }
 

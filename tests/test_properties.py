@@ -1,0 +1,541 @@
+"""Issue 27 items 2 and 6: every public function of the library is finite by contract.
+
+For any input (floats subnormal, huge, NaN and inf included; empty and length-1 sequences),
+each function either returns finite learning rates >= 0 and finite bounds, or raises a
+``ValueError`` whose message starts with the function's name; exports never write inf or NaN.
+Every property runs 50 examples in CI and 1,000 under ``-m fuzz``
+(``python -m pytest -m fuzz tests/test_properties.py``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lrcore
+from lrcore import schedules as S
+from lrcore._validate import MAX_EXACT_STEP
+from lrcore.bound import OptimalScheduleWarning, bound_reference
+from lrcore.export import csv_bytes, json_bytes, log_to_csv, to_csv, to_json, to_snippet
+from lrcore.fit import fit_family
+from lrcore.late_rise import late_rise
+from lrcore.logs import load_log
+
+FAST, FUZZ = 50, 1000
+_relaxed = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+TINY = float(np.finfo(np.float64).tiny)
+BIG = float(np.finfo(np.float64).max)
+
+
+def both(*strategies):
+    """The property at the CI budget, and the same at the fuzz budget (marked ``fuzz``)."""
+
+    def deco(check):
+        fast = settings(max_examples=FAST, **_relaxed)(given(*strategies)(check))
+        slow = pytest.mark.fuzz(settings(max_examples=FUZZ, **_relaxed)(given(*strategies)(check)))
+        return fast, slow
+
+    return deco
+
+
+# --------------------------------------------------------------------------- strategies
+
+EDGES = [0.0, -0.0, 5e-324, 1e-310, TINY, 1e-300, 1e-8, 0.1, 0.5, 1.0, 2.0, 3.0, 1e8]
+EDGES += [1e244, 1e300, 1e308, BIG, -1.0, -1e308, math.nan, math.inf, -math.inf]
+anyfloat = st.one_of(st.floats(), st.sampled_from(EDGES))
+nonneg = st.one_of(
+    st.floats(min_value=0.0, max_value=BIG),
+    st.sampled_from([x for x in EDGES if x >= 0]),
+)
+huge = st.floats(min_value=1e300, max_value=BIG)
+tiny = st.floats(min_value=5e-324, max_value=1e-300)
+
+
+def float_lists(max_size: int = 40):
+    """Mostly valid sequences (so the deep code runs), some wild, some of one scale extreme."""
+    return st.one_of(
+        st.lists(nonneg, max_size=max_size),
+        st.lists(anyfloat, max_size=max_size),
+        st.lists(huge, max_size=max_size),
+        st.lists(tiny, max_size=max_size),
+        st.lists(st.one_of(huge, tiny), max_size=max_size),
+        st.lists(st.floats(0.01, 100.0), max_size=max_size),
+    )
+
+
+steps_n = st.one_of(st.integers(-3, 300), st.sampled_from([0, 1, 2, 3]))
+fraction = st.one_of(st.floats(0.0, 1.0), anyfloat)
+
+# --------------------------------------------------------------------------- helpers
+
+_NAMED = re.compile(r"^[A-Za-z_][\w.]*(\(\))?: ")
+
+
+def call(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, or None when it raised a ValueError whose message names the
+    function (``name: ...``); numpy's RuntimeWarnings (overflow, invalid) are failures."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", OptimalScheduleWarning)
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as e:
+            assert _NAMED.match(str(e)), f"unnamed ValueError: {e}"
+            return None
+
+
+def assert_lrs(values) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    assert np.all(np.isfinite(v)), v
+    assert np.all(v >= 0), v
+    return v
+
+
+def assert_finite(*numbers) -> None:
+    for x in numbers:
+        assert isinstance(x, float | int | np.floating | np.integer), type(x)
+        assert math.isfinite(x), numbers
+
+
+def no_inf_or_nan(text: str) -> None:
+    low = text.lower()
+    assert "inf" not in low and "nan" not in low, text[:200]
+
+
+# --------------------------------------------------------------------------- schedules
+
+FACTORIES = {
+    "constant": (S.constant, st.tuples(anyfloat)),
+    "linear_decay": (S.linear_decay, st.tuples(anyfloat, steps_n, anyfloat)),
+    "cosine_decay": (S.cosine_decay, st.tuples(anyfloat, steps_n, anyfloat)),
+    "polynomial_decay": (S.polynomial_decay, st.tuples(anyfloat, steps_n, anyfloat, anyfloat)),
+    "step_decay": (S.step_decay, st.tuples(anyfloat, steps_n, anyfloat)),
+    "exponential_decay": (S.exponential_decay, st.tuples(anyfloat, steps_n, anyfloat)),
+    "inverse_sqrt": (S.inverse_sqrt, st.tuples(anyfloat, steps_n)),
+    "rsqrt": (S.rsqrt, st.tuples(anyfloat, steps_n)),
+    "multi_step": (S.multi_step, st.tuples(anyfloat, st.lists(anyfloat, max_size=5), anyfloat)),
+    "cosine_restarts": (
+        S.cosine_restarts,
+        st.tuples(anyfloat, steps_n, st.integers(-1, 20), anyfloat),
+    ),
+    "one_cycle": (
+        S.one_cycle,
+        st.tuples(
+            anyfloat, steps_n, fraction, anyfloat, anyfloat, st.sampled_from(["cos", "linear"])
+        ),
+    ),
+    "cyclic": (
+        S.cyclic,
+        st.tuples(
+            anyfloat,
+            anyfloat,
+            steps_n,
+            st.one_of(st.none(), steps_n),
+            st.sampled_from(["triangular", "triangular2", "exp_range"]),
+            anyfloat,
+        ),
+    ),
+    "warmup_stable_decay": (
+        S.warmup_stable_decay,
+        st.tuples(
+            anyfloat, steps_n, fraction, st.sampled_from(["linear", "cosine", "1-sqrt"]), anyfloat
+        ),
+    ),
+    "piecewise_constant": (
+        S.piecewise_constant,
+        st.integers(0, 4).flatmap(
+            lambda k: st.tuples(
+                st.lists(anyfloat, min_size=k + 1, max_size=k + 1),
+                st.lists(st.integers(0, 100), min_size=k, max_size=k, unique=True).map(sorted),
+            )
+        ),
+    ),
+    "from_array": (S.from_array, st.tuples(float_lists())),
+}
+# where a schedule is read: every step of a short run and far past its end
+FAR = np.array([0, 1, 2, 10, 1000, 2**31, MAX_EXACT_STEP], dtype=np.float64)
+
+
+def check_factory(name, args, total):
+    factory, _ = FACTORIES[name]
+    schedule = call(factory, *args)
+    if schedule is None:
+        return
+    values = call(S.evaluate, schedule, total)
+    if values is not None:
+        assert_lrs(values)
+        assert len(values) == total
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert_lrs(schedule(FAR))
+        assert_finite(schedule(7))
+
+
+def _factory_case():
+    return st.sampled_from(sorted(FACTORIES)).flatmap(
+        lambda n: st.tuples(st.just(n), FACTORIES[n][1], st.integers(-1, 300))
+    )
+
+
+@both(_factory_case())
+def _schedule_factories(case):
+    check_factory(*case)
+
+
+test_schedule_factories, test_schedule_factories_fuzz = _schedule_factories
+
+
+@st.composite
+def warmup_cases(draw):
+    base = draw(st.sampled_from(["linear", "constant", "join"]))
+    peak = draw(anyfloat)
+    schedule = call(S.linear_decay, peak, 50) if base == "linear" else call(S.constant, peak)
+    if base == "join" and schedule is not None:
+        schedule = call(S.join, [schedule, S.linear_decay(1.0, 10)], [draw(st.integers(-5, 60))])
+    return (
+        schedule,
+        draw(st.integers(-2, 60)),
+        draw(fraction),
+        draw(st.sampled_from(list(S.WARMUP_SHAPES))),
+    )
+
+
+@both(warmup_cases(), st.integers(1, 200))
+def _warmup_and_join(case, total):
+    schedule, steps, start, shape = case
+    if schedule is None:
+        return
+    wrapped = call(S.warmup, schedule, steps, start, shape)
+    if wrapped is not None:
+        assert_lrs(S.evaluate(wrapped, total))
+        assert_lrs(wrapped(FAR))
+
+
+test_warmup_and_join, test_warmup_and_join_fuzz = _warmup_and_join
+
+
+@st.composite
+def registry_cases(draw):
+    name = draw(st.sampled_from(sorted(lrcore.REGISTRY)))
+    params = {}
+    for p in lrcore.REGISTRY[name].params:
+        if not draw(st.booleans()):
+            continue
+        if p.choices:
+            params[p.name] = draw(st.sampled_from(p.choices))
+        elif p.kind is str:
+            params[p.name] = draw(st.sampled_from([p.default, "0.1,0.5", "0.9", "1,0", "1e308"]))
+        elif p.kind is int:
+            params[p.name] = draw(st.integers(int(p.minimum or 0) - 1, int(p.maximum or 50)))
+        else:  # the allowed range, its ends, or anything
+            lo, hi = p.minimum or 0.0, p.maximum or 1e6
+            params[p.name] = draw(st.one_of(st.floats(lo, hi), st.sampled_from([lo, hi]), anyfloat))
+    total = draw(st.integers(0, 400))
+    warm = draw(st.integers(0, max(0, total)))
+    return name, total, draw(anyfloat), warm, params
+
+
+@both(registry_cases())
+def _build_schedule(case):
+    name, total, peak, warm, params = case
+    schedule = call(lrcore.build_schedule, name, total, peak, warm, **params)
+    if schedule is not None:
+        values = assert_lrs(S.evaluate(schedule, total))
+        assert values.max() <= max(peak, 0) * (1 + 1e-9) + TINY  # no lr above the peak
+        assert_lrs(schedule(FAR))
+
+
+test_build_schedule, test_build_schedule_fuzz = _build_schedule
+
+
+# --------------------------------------------------------------------------- refinement
+
+
+@both(float_lists(), fraction, st.sampled_from(["sgd", "adam", "x"]))
+def _refine(norms, tau, optimizer):
+    out = call(lrcore.refine, norms, tau, optimizer)
+    if out is not None:
+        v = assert_lrs(out)
+        assert len(v) == len(norms) and v.max() == 1.0 and v[-1] == 0.0
+        if len(norms) <= 12:  # the plain reference agrees, or refuses alike
+            ref = call(lrcore.refine_reference, norms, tau, optimizer)
+            if ref is not None:  # its plain sums may overflow where the fast path does not
+                assert_lrs(ref)
+    smooth = call(lrcore.smooth_norms, norms, tau)
+    if smooth is not None:
+        assert_lrs(smooth)
+    width = call(lrcore.smoothing_width, tau, len(norms))
+    if width is not None:
+        assert width >= 1 and width % 2 == 1
+
+
+test_refine, test_refine_fuzz = _refine
+
+
+@st.composite
+def stretch_cases(draw):
+    values = draw(float_lists())
+    kind = draw(st.sampled_from(["none", "increasing", "floats", "wild"]))
+    n = len(values)
+    if kind == "none":
+        steps = None
+    elif kind == "increasing":
+        ints = st.integers(-(2**62), 2**62)
+        steps = sorted(draw(st.lists(ints, min_size=n, max_size=n, unique=True)))
+    elif kind == "floats":
+        steps = sorted(
+            draw(st.lists(st.floats(-1e300, 1e300), min_size=n, max_size=n, unique=True))
+        )
+    else:
+        steps = draw(st.lists(st.one_of(st.integers(-(2**62), 2**62), anyfloat), max_size=n + 1))
+    return values, draw(st.integers(-1, 500)), steps
+
+
+@both(stretch_cases())
+def _stretch(case):
+    values, total, steps = case
+    out = call(lrcore.stretch, values, total, steps)
+    if out is not None:
+        v = assert_lrs(out)
+        assert len(v) == total
+        assert v.max() <= max(values) * (1 + 1e-12)  # interpolation stays within the values
+
+
+test_stretch, test_stretch_fuzz = _stretch
+
+
+@both(float_lists())
+def _summarize(values):
+    s = call(lrcore.summarize, values)
+    if s is not None:
+        assert_finite(s.warmup_fraction, s.half_fraction, s.mean, s.final)
+        assert 0 <= s.mean <= 1 and 0 <= s.final <= 1
+        assert 0 <= s.warmup_fraction <= 1 and 0 <= s.half_fraction <= 1
+
+
+test_summarize, test_summarize_fuzz = _summarize
+
+
+@both(float_lists(), st.one_of(st.none(), float_lists()), fraction)
+def _diagnose(schedule, norms, tau):
+    shape = call(lrcore.refined_shape, schedule, grad_norms=norms, tau=tau)
+    if shape is not None:
+        assert_finite(shape.peak_fraction, shape.above_half_fraction, shape.rise_fraction)
+        if shape.norm_fall is not None:
+            assert_finite(shape.norm_fall)
+    msgs = call(lrcore.diagnose_refined, schedule, grad_norms=norms, tau=tau)
+    if msgs is not None:
+        for m in msgs:
+            no_inf_or_nan(m)
+
+
+test_diagnose, test_diagnose_fuzz = _diagnose
+
+
+@both(float_lists(), st.one_of(st.none(), float_lists()))
+def _late_rise(norms, loss):
+    if loss is not None and len(loss) != len(norms):
+        loss = None
+    r = call(late_rise, norms, loss=loss)
+    if r is not None:
+        assert_finite(r.ratio)
+        for x in (r.rise_at, r.loss_drop, r.loss_drop_at):
+            if x is not None:
+                assert_finite(x)
+
+
+test_late_rise, test_late_rise_fuzz = _late_rise
+
+
+@both(float_lists(), st.sampled_from(["warmup_poly", "wsd", "best", "x"]), st.integers(2, 300))
+def _fit_family(values, family, total):
+    fit = call(fit_family, values, family)
+    if fit is not None:
+        assert_finite(fit.r2, *(v for v in fit.params.values() if not isinstance(v, str)))
+        assert_lrs(S.evaluate(fit.to_schedule(total, 0.5), total))
+
+
+test_fit_family, test_fit_family_fuzz = _fit_family
+
+
+# --------------------------------------------------------------------------- the bound
+
+scalar_or_list = st.one_of(anyfloat, float_lists(12))
+
+
+@both(float_lists(12), scalar_or_list, anyfloat)
+def _bounds(lrs, norms, D):
+    b = call(lrcore.last_iterate_bound, lrs, norms, D)
+    if b is not None:
+        assert_finite(b)
+        assert b >= 0
+    terms = call(lrcore.bound_terms, lrs, norms, D)
+    if terms is not None:
+        assert_finite(*terms)
+    best = call(lrcore.best_scale, lrs, norms, D)
+    if best is not None:
+        bound, scale = best
+        assert_finite(bound, scale)
+        assert scale >= TINY  # a normal lr scale, as every lr lrcore takes
+        assert TINY <= scale * max(lrs) <= BIG
+    if b is not None and len(lrs) <= 8 and b < 1e300:  # the plain loops agree where they can
+        ref = call(bound_reference, lrs, norms, D)
+        if ref is not None and math.isfinite(ref):
+            assert b == pytest.approx(ref, rel=1e-6)
+
+
+test_bounds, test_bounds_fuzz = _bounds
+
+
+@both(float_lists(12), float_lists(12), scalar_or_list, anyfloat)
+def _compare_bounds(a, b, norms, D):
+    table = call(lrcore.compare_bounds, {"linear": a, "other": b}, norms, D)
+    if table is not None:
+        numbers = table[["bound", "best_peak_lr", "vs_linear"]].to_numpy(dtype=np.float64)
+        assert np.all(np.isfinite(numbers)), table
+        assert np.all(table.best_peak_lr >= TINY)
+
+
+test_compare_bounds, test_compare_bounds_fuzz = _compare_bounds
+
+
+@both(float_lists(10), anyfloat)
+def _optimal_schedule(norms, D):
+    out = call(lrcore.optimal_schedule, norms, D, maxiter=200, full_output=True)
+    if out is not None:
+        assert_lrs(out.lrs)
+        assert np.all(out.lrs >= 1e-8 * (1 - 1e-12))
+        assert_finite(out.bound)
+
+
+test_optimal_schedule, test_optimal_schedule_fuzz = _optimal_schedule
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _strict_json(text: str):
+    def refuse(name):
+        raise AssertionError(f"non-JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@both(float_lists(30), anyfloat)
+def _exports(values, peak):
+    csv = call(to_csv, values, peak_lr=peak)
+    if csv is not None:
+        no_inf_or_nan(csv)
+        lr = pd.read_csv(io.StringIO(csv)).lr.to_numpy(dtype=np.float64)
+        assert_lrs(lr)
+        assert len(lr) == len(values)
+        assert csv_bytes(values, peak_lr=peak).decode() == csv
+    doc = call(to_json, values, peak_lr=peak, note="x")
+    if doc is not None:
+        parsed = _strict_json(doc)
+        assert_lrs(parsed["lr"])
+        assert json_bytes(values, peak_lr=peak, note="x").decode() == doc
+    snippet = call(to_snippet, values)
+    if snippet is not None:
+        ns: dict = {}
+        exec(snippet, ns)  # noqa: S102 - our own generated code
+        assert_lrs([ns["lr_factor"](t) for t in range(len(values) + 2)])
+
+
+test_exports, test_exports_fuzz = _exports
+
+
+@both(float_lists(20), anyfloat)
+def _json_meta(values, meta):
+    doc = call(to_json, values, note=meta)
+    if doc is not None:
+        _strict_json(doc)
+
+
+test_json_meta, test_json_meta_fuzz = _json_meta
+
+
+@both(st.lists(st.one_of(st.integers(-(2**60), 2**60), anyfloat), max_size=20), float_lists(20))
+def _log_to_csv(steps, norms):
+    text = call(log_to_csv, steps, norms)
+    if text is not None:
+        no_inf_or_nan(text)
+
+
+test_log_to_csv, test_log_to_csv_fuzz = _log_to_csv
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@both(
+    float_lists(60),
+    st.one_of(st.none(), float_lists(60)),
+    st.one_of(st.none(), st.integers(-1, 500)),
+)
+def _analyse(norms, loss, steps):
+    rows = ["step,grad_norm" + (",loss" if loss is not None else "")]
+    for i, g in enumerate(norms):
+        extra = (
+            f",{loss[i]!r}"
+            if loss is not None and i < len(loss)
+            else ("," if loss is not None else "")
+        )
+        rows.append(f"{i},{g!r}{extra}")
+    try:
+        log = load_log(("\n".join(rows) + "\n").encode())
+    except ValueError:  # not a log: refused by the loader (its own tests cover how)
+        return
+    view = call(lrcore.analyse, log, steps=steps)
+    if view is None:
+        return
+    assert_lrs(view.shape)
+    assert_finite(
+        view.summary.mean, view.summary.final, *view.rise, view.fit.r2, view.late_rise.ratio
+    )
+    numbers = view.table[["bound", "best_peak_lr", "vs_linear"]].to_numpy(dtype=np.float64)
+    assert np.all(np.isfinite(numbers)) and np.all(numbers >= 0)  # vs_linear may underflow to 0
+    assert np.all(view.table.best_peak_lr >= TINY)
+    for text in (view.summary_sentence, view.fit_sentence, *view.warnings):
+        no_inf_or_nan(text)
+
+
+test_analyse, test_analyse_fuzz = _analyse
+
+
+def test_every_public_name_is_covered():
+    """A name added to ``lrcore.__all__`` must be added here too (and given a property)."""
+    covered = {
+        "LogAnalysis", "RefinementWarning", "ScheduleSummary", "MAX_STEPS", "REGISTRY",  # data
+        "analyse", "best_scale", "bound_terms", "compare_bounds", "build_schedule",
+        "diagnose_refined", "evaluate", "join", "last_iterate_bound", "optimal_schedule",
+        "refine", "refine_reference", "refined_shape", "smooth_norms", "smoothing_width",
+        "stretch", "summarize", "warmup", *FACTORIES,
+    }  # fmt: skip
+    assert set(lrcore.__all__) <= covered, sorted(set(lrcore.__all__) - covered)
+
+
+def test_the_issues_examples_are_finite_or_refused():
+    """The cases issue 27 names, each with its expected outcome."""
+    out = lrcore.stretch([1e308, 1e308, 0, 1], 3)  # was [1e308, -inf, 1]
+    assert out[0] == 1e308 and out[1] == pytest.approx(5e307, rel=1e-15) and out[2] == 1.0
+    assert lrcore.summarize([1e308, 1e308]).mean == 1.0
+    assert lrcore.last_iterate_bound([1e244] * 3, 1.0) == pytest.approx(1.25e244)
+    with pytest.raises(ValueError, match=r"^bound_terms: the distance term .* beyond float64"):
+        lrcore.last_iterate_bound([1.0, 1.0], 1.0, D=1e300)
+    with pytest.raises(ValueError, match=r"^best_scale: the best scale c\* is 5e-309, outside"):
+        lrcore.best_scale([1.0, 1.0], 1e308)
+    with pytest.raises(ValueError, match=r"^json_bytes: peak_lr=1e\+308 times .* largest value 2"):
+        to_json([1.0, 2.0], peak_lr=1e308)
+    assert _strict_json(to_json([1.0, 0.5], peak_lr=1e308))["lr"] == [1e308, 5e307]
+    with pytest.raises(ValueError, match=r"^step_decay: gamma must be in \[0, 1\]"):
+        S.step_decay(1.0, 1, 2.0)
