@@ -50,6 +50,31 @@ def input_files(path) -> list[Path]:
     return [p]
 
 
+def check_input_file(what: str, path, max_bytes: int, hint: str = "") -> None:
+    """Refuse, before reading it, an input that exists and is no regular file (a device such
+    as /dev/zero, a FIFO: reading never ends or blocks) or is larger than ``max_bytes``; a
+    missing file is left to the reader's own message. ``what`` names the option."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return
+    shown = for_terminal(str(path))
+    if stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"{what}: {shown} is a folder; name a file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = _kind(st) or "not a regular file"
+        raise ValueError(f"{what}: {shown} is {kind}, not a regular file; save it to a file first")
+    if st.st_size > max_bytes:
+        raise ValueError(
+            f"{what}: {shown} is {_mib(st.st_size)}; a file here may be at most "
+            f"{_mib(max_bytes)}{hint}"
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:,.0f} MiB" if n >= 10 * 1024**2 else f"{n / 1024**2:,.1f} MiB"
+
+
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)
 

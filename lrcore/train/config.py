@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -242,7 +242,7 @@ class RunConfig:
 
     def batch_key(self) -> tuple:
         """Configs with equal keys share data and model shape and can run as one batch."""
-        d = asdict(self)
+        d = _as_dict(self)
         for k in ("schedule", "schedule_params", "warmup_steps", "peak_lr", "seed"):
             d.pop(k)
         return tuple(sorted((k, repr(v)) for k, v in d.items()))
@@ -267,6 +267,17 @@ class RunConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = _as_dict(self)
         d["schedule"] = d["schedule"] if isinstance(d["schedule"], str) else list(d["schedule"])
         return d
+
+
+def _as_dict(cfg: RunConfig) -> dict:
+    """``dataclasses.asdict`` without its deep copy of every element: a schedule read from a
+    file of 1.4 million steps took 22 s of a 31 s ``lrcore run`` there. The fields are scalars,
+    the schedule (a str or a tuple of floats: immutable) and schedule_params (a dict: copied)."""
+    return {f.name: _copy(getattr(cfg, f.name)) for f in fields(cfg)}
+
+
+def _copy(v):
+    return dict(v) if isinstance(v, dict) else v

@@ -108,7 +108,10 @@ def _sizes(result: StudyResult) -> list[str]:
 
 def check_readme(path: str | Path) -> str:
     """The text of ``path``; ValueError when it lacks the study block's markers."""
+    from lrcore._output import check_input_file
+
     path = Path(path)
+    check_input_file("update_readme", path, 16 * 2**20)  # /dev/zero: no end to read
     try:
         text = path.read_text()
     except OSError as e:
