@@ -51,12 +51,12 @@ class FakeExecutor:
     def flag(self, spec) -> bool:
         """The stop flag the worker of ``spec`` would read."""
         _, (_fn, _spec, job_id, _messages, flags) = next(j for j in self.jobs if j[1][1] == spec)
-        return bool(flags.get(job_id, False))
+        return bool(flags().get(job_id, False))
 
     def report(self, spec, msg: dict) -> None:
         """A progress message from ``spec``'s worker (through the pool's real channel)."""
         _, (_fn, _spec, job_id, messages, _flags) = next(j for j in self.jobs if j[1][1] == spec)
-        messages.put((job_id, msg))
+        messages().put((job_id, msg))
 
 
 def never(spec, on_progress, should_stop):  # FakeExecutor never calls it
@@ -349,3 +349,34 @@ def test_a_worker_process_gives_the_page_thread_numbers_and_stop_frees_it_at_onc
         assert status.result["failure_tried"] is None and status.result["peaks"] == [0.5, 1.0]
     finally:
         pool.close()
+
+
+def test_the_pool_on_a_dask_cluster_gives_the_same_numbers_and_stops_a_job():
+    """LRCORE_DASK_SCHEDULER's cluster in place of local processes: progress arrives, the
+    table equals the in-thread one, and a cancelled job frees its worker."""
+    distributed = pytest.importorskip("distributed")  # the 'dask' extra (in 'test')
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        pool = Pool(1, scheduler=cluster.scheduler_address, reaper_every=None)
+        try:
+            spec, seen = tiny(), 0
+            pool.submit("a", spec, 5.0)
+            deadline = time.time() + 180
+            while (status := only(pool, "a")).active and time.time() < deadline:
+                seen += bool(status.progress)
+                time.sleep(0.1)
+            assert status.state == DONE, status.error
+            assert seen > 0  # progress came back from the Dask worker
+            pd.testing.assert_frame_equal(status.result["table"], train_job(spec)["table"])
+            pool.submit("b", tiny(steps=50_000), 60.0)
+            while not only(pool, "b").progress.get("share") and time.time() < deadline:
+                time.sleep(0.1)
+            t0 = time.monotonic()
+            pool.cancel("b")
+            pool.submit("c", tiny(steps=31), 1.0)
+            while only(pool, "c").state == QUEUED and time.monotonic() - t0 < 30:
+                time.sleep(0.05)
+            assert time.monotonic() - t0 < 5
+        finally:
+            pool.close()

@@ -19,6 +19,7 @@ tests), ``LRCORE_SESSION_RUNS`` (active jobs per session, default 1).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -73,10 +74,22 @@ class Status:
         return self.state in (QUEUED, RUNNING)
 
 
+def _portable(proxy) -> functools.partial:
+    """A manager proxy rebuilt with its manager's key wherever it is unpickled: a spawned
+    child inherits the key, a Dask worker (no child of this process) would not."""
+    from multiprocessing.managers import AutoProxy, RebuildProxy
+
+    kwds = {"authkey": bytes(proxy._authkey)}
+    if getattr(proxy, "_isauto", False):
+        kwds["exposed"] = proxy._exposed_
+    kind = AutoProxy if getattr(proxy, "_isauto", False) else type(proxy)
+    return functools.partial(RebuildProxy, kind, proxy._token, proxy._serializer, kwds)
+
+
 def _work(fn, spec, job_id: int, messages, flags):
     """In the worker: run ``fn`` with throttled progress into ``messages`` and the stop flag
-    ``flags[job_id]``."""
-    last = [0.0]
+    ``flags[job_id]`` (both :func:`_portable`)."""
+    messages, flags, last = messages(), flags(), [0.0]
 
     def on_progress(msg: dict) -> None:
         now = time.monotonic()
@@ -257,16 +270,26 @@ class Pool:
                     raise
 
     def close(self) -> None:
+        """Cancel every job and end the executor and the manager (never raises). The executor
+        is left outside the lock: its futures' callbacks (a Dask client's event loop among
+        them) take the lock, and leaving waits for that loop."""
         self._closed.set()
         with self._lock:
             for job in list(self._active()):
                 self._cancel(job)
-            if self._executor is not None:  # leaving by an error: nothing waits for the jobs
-                self._context.__exit__(RuntimeError, RuntimeError("pool closed"), None)
-                self._executor = None
-            if self._manager is not None:
-                self._flags = self._messages = None
-                self._manager.shutdown()
+            context, manager = (
+                (self._context if self._executor is not None else None),
+                self._manager,
+            )
+            self._context = self._executor = self._manager = None
+        try:
+            if context is not None:  # leaving by an error: nothing waits for the jobs
+                context.__exit__(RuntimeError, RuntimeError("pool closed"), None)
+        except Exception as e:  # the pool is going away: say so, do not fail the caller
+            log.warning("closing the pool's executor: %s", e)
+        if manager is not None:
+            self._flags = self._messages = None
+            manager.shutdown()
 
     # ------------------------------------------------------------------ inside
     def _active(self) -> list[_Job]:
@@ -340,10 +363,8 @@ class Pool:
                 self._start_executor()
             job.state, job.started = RUNNING, self.clock()
             self._running[job.id] = job
-            future = self._executor.submit(
-                _work, self.fn, job.spec, job.id, self._messages, self._flags
-            )
-            future.add_done_callback(lambda f, job=job: self._done(job, f))
+            future = self._executor.submit(_work, self.fn, job.spec, job.id, *self._channels)
+            future.add_done_callback(lambda f, job=job: self._on_done(job, f))
             log.info("job %d: started", job.id)
 
     def _start_executor(self) -> None:
@@ -355,9 +376,22 @@ class Pool:
             with _workers_skip_main():  # the manager's process skips a page's script too
                 self._manager = multiprocessing.get_context("spawn").Manager()
             self._messages, self._flags = self._manager.Queue(), self._manager.dict()
+            self._channels = (_portable(self._messages), _portable(self._flags))
             threading.Thread(target=self._pump, daemon=True).start()
         self._context = self._factory(self.workers)
         self._executor = self._context.__enter__()
+
+    def _on_done(self, job: _Job, future) -> None:
+        """Settle at once when the lock is free, else on a thread of its own: a Dask client
+        calls back on its event loop, which must not wait for the lock while a holder of the
+        lock waits for that loop."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._done(job, future)
+            finally:
+                self._lock.release()
+        else:
+            threading.Thread(target=self._done, args=(job, future), daemon=True).start()
 
     def _done(self, job: _Job, future) -> None:
         try:
