@@ -213,6 +213,14 @@ def test_the_reaper_cancels_jobs_whose_watchers_are_all_silent(fake):
     assert pool.reap() == [2]
     ex.finish("A", {"cancelled": True})
     assert ex.specs() == ["A", "C"]  # B, reaped while queued, never started
+    ex.finish("C")  # "tab-open" is on another page: its result waits for it
+    clock.t += 100
+    assert pool.reap() == [] and only(pool, "tab-open").state == DONE
+    pool.submit("left", "D")
+    ex.finish("D")
+    clock.t += 16
+    pool.reap()  # "left" closed its tab before collecting D: forgotten, D stays cached
+    assert pool._finished == {} and pool.submit("x", "D").state == DONE
 
 
 def test_settings_from_the_environment(monkeypatch):

@@ -233,14 +233,19 @@ class Pool:
                         self._cancel(job)
 
     def reap(self) -> list[int]:
-        """Cancel the jobs whose every watcher is silent (and not alive); their ids."""
+        """Cancel the jobs whose every watcher is silent (and not alive); their ids. Finished
+        jobs that such sessions never collected are forgotten too (their results stay cached)."""
         with self._lock:
             now, reaped = self.clock(), []
-            for job in list(self._active()):
+            for job in [*self._active(), *self._finished.values()]:
                 for s, seen in list(job.watchers.items()):
                     if now - seen > self.stale_after and not (self.alive and self.alive(s)):
                         del job.watchers[s]
-                if not job.watchers:
+                if job.watchers:
+                    continue
+                if job.id in self._finished:
+                    del self._finished[job.id]
+                else:
                     self._cancel(job)
                     reaped.append(job.id)
             return reaped
