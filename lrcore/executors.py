@@ -143,6 +143,23 @@ def _check_versions(client, address: str) -> None:
         )
 
 
+def worker_count(executor: Executor) -> int | None:
+    """How many tasks ``executor`` (one of :func:`get_executor`'s) runs at once: the local
+    pool's processes, or the Dask cluster's worker threads now; None when it cannot say.
+
+    >>> worker_count(object()) is None
+    True
+    """
+    client = getattr(executor, "_client", None)  # distributed's ClientExecutor
+    if client is not None:
+        try:
+            return sum(client.nthreads().values())
+        except (OSError, TimeoutError):
+            return None
+    n = getattr(executor, "_max_workers", None)  # ProcessPoolExecutor
+    return n if isinstance(n, int) else None
+
+
 _MAIN_LOCK = threading.RLock()  # one thread at a time hides (and restores) __main__'s file
 
 

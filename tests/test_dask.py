@@ -17,7 +17,7 @@ import pytest
 import lrcore
 from lrcore import executors
 from lrcore.cli import main
-from lrcore.executors import get_executor
+from lrcore.executors import get_executor, worker_count
 from lrcore.study.problems import smoke_problems
 from lrcore.study.run import run_study
 from lrcore.train.config import RunConfig
@@ -45,8 +45,15 @@ def test_a_smoke_study_on_the_cluster_equals_the_local_one(scheduler, tmp_path, 
     argv = ["study", "--smoke", "--dask", scheduler, "--pickle", str(out), "--out", os.devnull]
     with _tasks(scheduler) as tasks:
         assert main(argv) == 0
-    assert sorted(tasks()) == ["_one_problem"] * len(smoke_problems())  # one task per problem
+    # one task per problem, and one that asks a worker for its machine and versions
+    assert sorted(tasks()) == ["_one_problem"] * len(smoke_problems()) + ["versions"]
     remote = pickle.loads(out.read_bytes())
+    # the report names where the numbers came from: a worker's machine, the cluster's size
+    assert remote.versions["cpu"].endswith(f"on the Dask cluster at {scheduler}")
+    assert remote.jobs == 2 and local.jobs == 1
+    assert {k: v for k, v in remote.versions.items() if k != "cpu"} == {
+        k: v for k, v in local.versions.items() if k != "cpu"
+    }
     # the CSV table, every column in full precision, but the wall time
     a, b = (r.csv_table().drop(columns="problem_wall_s") for r in (local, remote))
     assert a.to_csv() == b.to_csv() and len(a) >= 3 * 4
@@ -135,6 +142,7 @@ def test_compare_takes_an_executor_and_a_local_pool_gives_the_same_table(schedul
     here = compare(cfg, ["linear", "constant"], **kw)
     with get_executor(1) as pool:  # a local spawn process
         there = compare(cfg, ["linear", "constant"], executor=pool, **kw)
+        assert worker_count(pool) == 1
     pd.testing.assert_frame_equal(here, there, check_exact=True)
 
 
@@ -146,6 +154,7 @@ def test_the_executor_is_dask_from_the_variable_and_checks_the_workers_version(
     with get_executor(workers=1) as ex:  # workers is the cluster's business
         assert isinstance(ex, distributed.cfexecutor.ClientExecutor)
         assert ex.submit(os.getpid).result() != os.getpid()
+        assert worker_count(ex) == 2  # 2 workers x 1 thread
     monkeypatch.setattr(lrcore, "__version__", "0.0.0-other")
     with pytest.raises(ValueError, match=r"must run lrcore 0\.0\.0-other .* 2 of 2 do not"):
         _enter()
@@ -163,7 +172,8 @@ def test_executor_errors(monkeypatch, capsys):
         _enter(scheduler="tcp://127.0.0.1:9")
     assert main(["compare", "--steps", "20", "--dask", "tcp://127.0.0.1:9"]) == 2
     errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
-    assert len(errors) == 1 and errors[0].startswith("lrcore: error: get_executor: no Dask")
+    assert len(errors) == 1 and errors[0].startswith("lrcore: error: ")
+    assert "no Dask scheduler answered at 'tcp://127.0.0.1:9'" in errors[0]
     monkeypatch.setitem(sys.modules, "distributed", None)  # not installed
     with pytest.raises(ImportError, match=r"needs the 'dask' extra: pip install 'lrcore\[dask\]'"):
         _enter(scheduler="tcp://127.0.0.1:9")

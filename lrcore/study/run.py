@@ -14,6 +14,7 @@ from lrcore.executors import (
     _workers_skip_main,  # noqa: F401 (tests import it from here)
     get_executor,
     scheduler_address,
+    worker_count,
 )
 from lrcore.late_rise import late_rise
 from lrcore.study.problems import Problem
@@ -48,6 +49,7 @@ def run_study(
     problems = list(problems)
     out: list[ProblemResult | None] = [None] * len(problems)
     scheduler = scheduler_address(scheduler)
+    ran_on, workers = versions(), max(int(jobs), 1)  # what the report says the numbers came from
     if scheduler is None and (jobs <= 1 or len(problems) <= 1):
         for i, prob in enumerate(problems):
             out[i] = _one_problem(prob, tau, on_step)
@@ -61,12 +63,16 @@ def run_study(
         # local: spawn workers that die with this process and skip its __main__ script
         with get_executor(max(int(jobs), 1), scheduler) as pool:
             futures = {pool.submit(_one_problem, problems[i], tau, None): i for i in order}
+            if scheduler is not None:  # a worker's machine and versions; the cluster's size
+                ran_on = pool.submit(versions).result()
+                ran_on["cpu"] += f" on the Dask cluster at {scheduler}"
+                workers = worker_count(pool) or workers
             for k, fut in enumerate(as_completed(futures), 1):
                 i = futures[fut]
                 out[i] = fut.result()
                 if on_problem is not None:
                     on_problem(k, len(problems), problems[i].name, out[i].wall_time)
-    return StudyResult(out, time.perf_counter() - start, versions(), max(int(jobs), 1))  # type: ignore[arg-type]
+    return StudyResult(out, time.perf_counter() - start, ran_on, workers)  # type: ignore[arg-type]
 
 
 def _cost(prob: Problem) -> float:
