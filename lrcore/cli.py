@@ -103,6 +103,26 @@ def _number(text: str) -> int | float:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def whole(text: str) -> int:
+    """An integer option (``type=``): a whole number that a float64 holds exactly (a larger
+    one reached numpy as an object and failed with a TypeError)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if abs(value) > 2**53:
+        raise argparse.ArgumentTypeError(f"{text} is too large (at most {2**53:,})")
+    return value
+
+
+def _port(text: str) -> int:
+    """``lrcore app --port``: 1 to 65535."""
+    value = whole(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 65535, got {text}")
+    return value
+
+
 def _schedule_names(text: str) -> str:
     """``--schedules``: comma-separated registry names, each known."""
     unknown = [n for n in (s.strip() for s in text.split(",")) if n not in REGISTRY]
@@ -439,13 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
         q = names.add_parser(spec.name, help=spec.label)
         q.add_argument("--total-steps", type=_number, required=True, help="steps of the schedule")
         q.add_argument(
-            "--warmup-steps", type=int, default=0, help="linear warm-up from 0 to the peak"
+            "--warmup-steps", type=whole, default=0, help="linear warm-up from 0 to the peak"
         )
         for prm in spec.params:
             q.add_argument(
                 f"--{prm.name.replace('_', '-')}",
                 dest=prm.name,
-                type=prm.kind,
+                type=whole if prm.kind is int else prm.kind,
                 default=prm.default,
                 choices=prm.choices or None,
                 help=prm.help,
@@ -476,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the dashboard (Streamlit); other options go to `streamlit run`",
         usage="lrcore app [-h] [--port PORT] [STREAMLIT OPTIONS ...]",
     )
-    p.add_argument("--port", type=int, help="port to serve on (default: Streamlit's, 8501)")
+    p.add_argument("--port", type=_port, help="port to serve on (default: Streamlit's, 8501)")
     return parser
 
 
@@ -489,21 +509,112 @@ def _add_train_commands(sub) -> None:
     train_cli.add_commands(sub, COMMANDS)
 
 
-def _one_line(e: BaseException) -> str:
-    """An exception as one short line (messages are capped; newlines collapse)."""
+_PACKAGE = Path(__file__).resolve().parent  # lrcore's own source files
+
+
+def _raised_in(e: BaseException) -> str | None:
+    """The installed package (or standard-library module) whose code raised ``e`` (its
+    traceback's innermost frame), or None when it was lrcore, code beside it, or unknown."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return None
+    path = Path(tb.tb_frame.f_code.co_filename).resolve()
+    top = str(tb.tb_frame.f_globals.get("__name__", "") or "").split(".")[0]
+    if path.is_relative_to(_PACKAGE):
+        return None
+    installed = {"site-packages", "dist-packages"} & set(path.parts)
+    return top or None if installed or top in sys.stdlib_module_names else None
+
+
+def _one_line(e: BaseException, command: str = "") -> str:
+    """An exception as one short line (messages are capped; newlines collapse). A message
+    that is not one of lrcore's own sentences gets one in front (``command``: what ran): an
+    error raised inside another package says which, any other exception type is a bug."""
     text = " ".join(str(e).split())
+    where = f"{command}: " if command else ""
     if isinstance(e, OSError) and e.strerror:
         text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
     if isinstance(e, MemoryError):
         text = "out of memory" + (f" ({text})" if text else "")
     elif not isinstance(e, ValueError | OSError):  # a bug or an unforeseen input: still one line
         text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+        text = f"{where}unexpected error (please report the command that caused it): {text}"
+    elif isinstance(e, ValueError) and (package := _raised_in(e)) is not None:
+        text = f"{where}an input was refused inside {package}, not by an lrcore check: {text}"
     return text if len(text) <= 500 else text[:497] + "..."
 
 
 # "function: parameter must ..." (house style; "schedule.parameter" for a registry
 # schedule's); a file name ("log.csv: ...") has a dot before the colon and never matches
 _LIB_PREFIX = re.compile(r"^[A-Za-z_]\w*: (?:[A-Za-z_]\w*\.)?([A-Za-z_]\w*)(?= must )")
+
+
+# library parameter names that the CLI sets through an option of another name
+ALIASES = {"total_steps": "steps", "random_state": "seed", "peak_lrs": "peak_lrs"}
+
+
+def _options(parser: argparse.ArgumentParser, args) -> tuple[dict[str, str], str]:
+    """``{dest: "--option"}`` of the command that ran (and of a nested one: schedule NAME),
+    and that command's name as typed (``schedule join``)."""
+    p, options, prog = parser, {}, parser.prog
+    while p is not None:
+        sub = None
+        prog = p.prog
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                sub = action.choices.get(getattr(args, action.dest, None))
+            elif action.option_strings and action.dest != "help":
+                options[action.dest] = max(action.option_strings, key=len)
+        p = sub
+    for lib, dest in ALIASES.items():
+        if dest in options:
+            options.setdefault(lib, options[dest])
+    return options, prog.removeprefix("lrcore").strip()
+
+
+def _typed(args) -> set[str]:
+    """Every text value the user gave (a file name, a metric): never a function's name."""
+    return {v for v in vars(args).values() if isinstance(v, str)}
+
+
+def _without_internal_name(text: str, parser: argparse.ArgumentParser, args) -> str:
+    """``function: sentence`` with the command's name in place of a library function's
+    (``build_schedule: piecewise needs ... boundaries`` -> ``schedule piecewise: piecewise
+    needs ... --boundaries``); the option names the sentence uses as the user's options
+    (``schedule.param`` too). A file name or any text the user typed stays as it was."""
+    m = re.match(r"^([A-Za-z_]\w*): ", text)
+    if not m or m.group(1) in _typed(args):
+        return text
+    options, command = _options(parser, args)
+    if m.group(1) == command.split(" ")[0]:
+        return text
+    head, sep, tail = text[m.end() :].partition(", got ")
+
+    def option(mm: re.Match) -> str:
+        return options.get(mm.group(1), mm.group(0))
+
+    # a dotted parameter (join.schedules), or a word that names only an option (snake_case or
+    # a registry schedule's own parameter: the prose words of a sentence are left alone)
+    head = re.sub(r"\b[A-Za-z_]\w*\.([A-Za-z_]\w*)\b", option, head)
+    own = {a.dest for a in _deepest(parser, args)._actions if a.option_strings} - {
+        "steps", "out", "seed", "seeds", "metric", "help", "total_steps", "peak_lr"
+    }  # fmt: skip
+    words = [d for d in options if "_" in d or d in own]
+    if words:
+        head = re.sub(rf"(?<![-\w])({'|'.join(map(re.escape, words))})\b", option, head)
+    return f"{command}: {head}{sep}{tail}"
+
+
+def _deepest(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    p = parser
+    while True:
+        sub = next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
+        nxt = sub.choices.get(getattr(args, sub.dest, None)) if sub else None
+        if nxt is None:
+            return p
+        p = nxt
 
 
 def _user_wording(text: str, parser: argparse.ArgumentParser, args) -> str:
@@ -513,15 +624,7 @@ def _user_wording(text: str, parser: argparse.ArgumentParser, args) -> str:
     m = _LIB_PREFIX.match(text)
     if not m:
         return text
-    p, options = parser, {}
-    while p is not None:  # the command's parser (and a nested one: schedule NAME)
-        sub = None
-        for action in p._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                sub = action.choices.get(getattr(args, action.dest, None))
-            elif action.option_strings and action.dest != "help":
-                options[action.dest] = max(action.option_strings, key=len)
-        p = sub
+    options, _ = _options(parser, args)
     if m.group(1) not in options:
         return text
     rest = text[m.end() :]
@@ -529,6 +632,7 @@ def _user_wording(text: str, parser: argparse.ArgumentParser, args) -> str:
     for dest, opt in options.items():  # other options the sentence names (before "got")
         if "_" in dest:
             head = re.sub(rf"\b{dest}\b", opt, head)
+        head = re.sub(rf"(?<![-\w]){dest}=", f"{opt} ", head)  # "[0, steps=1000)"
     return f"{args.command}: {options[m.group(1)]}{head}{sep}{tail}"
 
 
@@ -572,11 +676,12 @@ def main(argv: list[str] | None = None) -> int:
         print("lrcore: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # last resort (MemoryError included): one line, exit 2, no traceback
-        text = _one_line(e)
+        text = _one_line(e, _options(parser, args)[1])
         if isinstance(e, ImportError) and (extra := _extras.extra_for(e)):
             text = _extras.needs(f"lrcore {args.command}", extra, e.name)
         if isinstance(e, ValueError):
             text = _metric_wording(e, args) or _user_wording(text, parser, args)
+            text = _without_internal_name(text, parser, args)
         print(f"lrcore: error: {for_terminal(text)}", file=sys.stderr)
         return 2
     finally:

@@ -90,9 +90,14 @@ def test_unexpected_exceptions_become_one_line(monkeypatch, capsys):
         (MemoryError(), "lrcore: error: out of memory\n"),
         (
             RecursionError("maximum recursion depth exceeded"),
-            "lrcore: error: RecursionError: maximum recursion depth exceeded\n",
+            "lrcore: error: inspect: unexpected error (please report the command that caused "
+            "it): RecursionError: maximum recursion depth exceeded\n",
         ),
-        (KeyError("Step"), "lrcore: error: KeyError: 'Step'\n"),
+        (
+            KeyError("Step"),
+            "lrcore: error: inspect: unexpected error (please report the command that caused "
+            "it): KeyError: 'Step'\n",
+        ),
         (
             OSError(28, "No space left on device", "o.csv"),
             "lrcore: error: o.csv: No space left on device\n",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
+import warnings
 
 import numpy as np
 
 from lrcore._output import check_out, is_null, write_atomic
 from lrcore._text import for_terminal
-from lrcore._validate import validate_peak_lr
+from lrcore._validate import MAX_STEPS, check_unit, validate_peak_lr
+from lrcore.cli import whole
 from lrcore.registry import REGISTRY
 
 RUN_FILES = ("grad_norms.csv", "evals.csv", "result.json")  # what lrcore run --out writes
@@ -114,13 +118,13 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
     p.add_argument(
         "--steps",
-        type=int,
+        type=whole,
         default=None,
         help=f"optimizer steps (default: 1000; lm: {lm['steps']})",
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=whole,
         default=None,
         help=f"examples per step (default: 32; lm: {lm['batch_size']})",
     )
@@ -138,7 +142,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--warmup-steps",
-        type=int,
+        type=whole,
         default=None,
         help="default: 0 (lm: 5%% of --steps, the paper's warm-up)",
     )
@@ -147,7 +151,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--eval-every",
-        type=int,
+        type=whole,
         default=None,
         help=f"steps between evaluations (default: 100; lm: {lm['eval_every']})",
     )
@@ -162,29 +166,32 @@ def _config_args(p: argparse.ArgumentParser) -> None:
         "options below change either",
     )
     p.add_argument(
-        "--lm-vocab", type=int, default=None, help="lm: tokens of the source (default: 16)"
+        "--lm-vocab", type=whole, default=None, help="lm: tokens of the source (default: 16)"
     )
     p.add_argument(
         "--lm-alpha",
-        type=float,
+        type=_finite_positive,
         default=None,
         help="lm: Dirichlet concentration of each transition row (default: 0.5; converged: 0.3)",
     )
-    p.add_argument("--lm-heads", type=int, default=None, help="lm: attention heads (default: 4)")
+    p.add_argument("--lm-heads", type=whole, default=None, help="lm: attention heads (default: 4)")
     p.add_argument(
-        "--lm-order", type=int, default=None, help="lm: order of the Markov chain (default: 2)"
+        "--lm-order",
+        type=_in_range(1, MAX_LM_ORDER),
+        default=None,
+        help="lm: order of the Markov chain (default: 2)",
     )
     p.add_argument(
-        "--lm-seq-len", type=int, default=None, help="lm: tokens per sequence (default: 32)"
+        "--lm-seq-len", type=whole, default=None, help="lm: tokens per sequence (default: 32)"
     )
     p.add_argument(
-        "--lm-d-model", type=int, default=None, help="lm: transformer width (default: 64)"
+        "--lm-d-model", type=whole, default=None, help="lm: transformer width (default: 64)"
     )
     p.add_argument(
-        "--lm-layers", type=int, default=None, help="lm: transformer blocks (default: 2)"
+        "--lm-layers", type=whole, default=None, help="lm: transformer blocks (default: 2)"
     )
     p.add_argument(
-        "--lm-heldout", type=int, default=None, help="lm: held-out sequences (default: 256)"
+        "--lm-heldout", type=whole, default=None, help="lm: held-out sequences (default: 256)"
     )
     p.add_argument(
         "--noise",
@@ -201,6 +208,75 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_SEED = 2**32 - 1  # scikit-learn's random_state (the data split) takes seeds below 2**32
+MAX_LM_ORDER = 16  # RunConfig needs lm_vocab ** lm_order <= 2**16 with lm_vocab >= 2
+
+
+def _in_range(lo: int, hi: int):
+    """An ``type=`` for a whole number in ``[lo, hi]`` (argparse names the option)."""
+
+    def parse(text: str) -> int:
+        value = whole(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {lo:,} to {hi:,}, got {text}"
+            )
+        return value
+
+    return parse
+
+
+_seed = _in_range(0, MAX_SEED)
+
+
+def _finite_positive(text: str) -> float:
+    """A finite number > 0 (``--lm-alpha inf`` reached LAPACK, which printed its own line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _seed_list(text: str) -> list[int]:
+    """``--seeds``: distinct seeds, comma-separated (``0,1,2``)."""
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give seeds as 0,1,2")
+    seeds = []
+    for item in items:
+        try:
+            seeds.append(_seed(item))
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(f"seed {item!r}: {e}") from None
+    if len(set(seeds)) < len(seeds):
+        twice = next(s for s in seeds if seeds.count(s) > 1)
+        raise argparse.ArgumentTypeError(f"seed {twice} is given twice in {text!r}")
+    return seeds
+
+
+def _peak_list(text: str) -> list[float]:
+    """``--peak-lrs``: numbers, comma-separated (``0.05,0.1,0.2``; their range: cmd_compare)."""
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give peak lrs as 0.1,0.2")
+    try:
+        return [float(item) for item in items]
+    except ValueError:
+        bad = next(i for i in items if not _is_float(i))
+        raise argparse.ArgumentTypeError(f"{bad!r} is not a number") from None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _base_config(args):
     from lrcore.train.config import RunConfig
 
@@ -211,20 +287,69 @@ def _base_config(args):
     return RunConfig.for_task(task, size=size, **given)
 
 
-def _schedule(value: str):
-    """A registry name, or a CSV with an ``lr`` column (e.g. from ``lrcore refine``)."""
+MAX_SCHEDULE_BYTES = 64 * 2**20  # a --schedule file: read in a few seconds, < 1 GB
+
+
+def _schedule(value: str, option: str = "--schedule", fn: str = "run"):
+    """A registry name, or a CSV with an ``lr`` column (e.g. from ``lrcore refine``): at
+    least 2 finite values >= 0, not all 0, at most MAX_STEPS rows. Every refusal names
+    ``option`` and the file as typed."""
     if value in REGISTRY:
         return value
+    where = f"{fn}: {option} {for_terminal(value)}"
     try:
-        data = np.genfromtxt(value, delimiter=",", names=True)
-    except OSError:
+        st = os.stat(value)
+    except OSError as e:
         raise ValueError(
-            f"--schedule: {value!r} is neither a schedule name {sorted(REGISTRY)} "
-            "nor a readable CSV file"
+            f"{where}: neither a schedule name ({', '.join(sorted(REGISTRY))}) nor a file "
+            f"that can be read ({e.strerror})"
         ) from None
-    if data.dtype.names is None or "lr" not in data.dtype.names:
-        raise ValueError(f"--schedule: {value} has no 'lr' column")
-    return tuple(np.atleast_1d(data["lr"]).tolist())
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise ValueError(f"{where}: is {kind}; give a schedule name or a CSV file")
+    if st.st_size == 0:
+        raise ValueError(f"{where}: the file is empty; expected a CSV with an 'lr' column")
+    if st.st_size > MAX_SCHEDULE_BYTES:  # a 466 MB file (20M rows) took 28 s and 2.1 GB
+        raise ValueError(
+            f"{where}: {st.st_size / 2**20:,.0f} MiB, more than the {MAX_SCHEDULE_BYTES >> 20} "
+            "MiB a schedule file may have (about 2.5 million steps); a run stretches the "
+            "schedule to its --steps, so fewer points do (lrcore refine --steps N)"
+        )
+    with open(value, "rb") as f:
+        head = f.read(4096)
+    try:
+        if b"\0" in head:
+            raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
+        head.decode("utf-8-sig", errors="strict") if len(head) < 4096 else None
+    except UnicodeDecodeError:
+        raise ValueError(f"{where}: binary content, not a CSV with an 'lr' column") from None
+    import pandas as pd
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' own warnings print a source line
+            table = pd.read_csv(value, encoding="utf-8-sig", nrows=MAX_STEPS + 1)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        reason = " ".join(str(e).split()).removeprefix("Error tokenizing data. C error: ")[:160]
+        raise ValueError(
+            f"{where}: cannot be read as a CSV with an 'lr' column ({reason})"
+        ) from None
+    if "lr" not in table.columns:
+        cols = ", ".join(repr(str(c))[:40] for c in list(table.columns)[:8])
+        raise ValueError(f"{where}: has no 'lr' column (its columns: {for_terminal(cols)})")
+    if len(table) > MAX_STEPS:
+        raise ValueError(f"{where}: more than {MAX_STEPS:,} rows, the most a schedule may have")
+    lr = pd.to_numeric(table["lr"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(lr) | (lr < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{where}: row {i + 1} has lr {for_terminal(repr(str(table['lr'].iloc[i])))}; "
+            "every lr must be a finite number >= 0"
+        )
+    if len(lr) < 2 or lr.max() <= 0:
+        raise ValueError(f"{where}: needs at least 2 lr values, not all 0 (got {len(lr)})")
+    return tuple(lr.tolist())
 
 
 def _fmt(x: float) -> str:
@@ -273,17 +398,38 @@ def cmd_run(args) -> int:
         progress.close()
     f = result.final
     print(
-        f"{'schedule':<10} {'status':<22} {'objective':>10} {'subopt':>10} {'test_loss':>10} "
+        f"{'schedule':<10} {'status':<23} {'objective':>10} {'subopt':>10} {'test_loss':>10} "
         f"{'test_acc':>8} {'wall_s':>7} device"
     )
     print(
-        f"{cfg.schedule_name:<10} {result.status():<22} {f['objective']:>10.5f} "
+        f"{cfg.schedule_name:<10} {result.status():<23} {f['objective']:>10.5f} "
         f"{f['suboptimality']:>10.5g} {f['test_loss']:>10.5f} {f['test_accuracy']:>8.4f} "
         f"{result.wall_time:>7.2f} {result.device}"
     )
+    _say_flags(result)
     if args.out and not is_null(args.out):  # --out /dev/null: saved nowhere
         print(f"saved to {result.save(args.out)}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def _say_flags(result) -> None:
+    """Why a run is flagged diverged or "did not learn", on stderr (thresholds: result.py)."""
+    from lrcore.train.result import DIVERGE_FACTOR, LEARN_RTOL
+
+    start = float(result.evals["objective"].iloc[0]) if len(result.evals) else float("nan")
+    if result.diverged_at is not None:
+        print(
+            f"note: diverged: the loss or objective became nan or inf, or ended over "
+            f"{DIVERGE_FACTOR:,.0f} times its start ({start:.5g}); try a smaller --peak-lr",
+            file=sys.stderr,
+        )
+    elif result.ok and not result.learned:
+        print(
+            f"note: did not learn: the objective ended {result.final['objective']:.6g}, not "
+            f"more than {LEARN_RTOL:.1%} below its start ({start:.6g}); the peak lr is "
+            "probably far off (--peak-lr)",
+            file=sys.stderr,
+        )
 
 
 def cmd_compare(args) -> int:
@@ -292,13 +438,15 @@ def cmd_compare(args) -> int:
     names = args.schedules.split(",")
     check_out("compare", args.out, [n for n in names if n != "refined" and n not in REGISTRY])
     cfg = _base_config(args)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    peaks = [float(x) for x in args.peak_lrs.split(",")] if args.peak_lrs else None
+    seeds, peaks = args.seeds, args.peak_lrs  # lists of numbers, parsed by argparse
+    check_unit("compare", "--tau", args.tau)  # before training, not when refined is built
     for x in peaks or ([] if args.peak_lr is None else [args.peak_lr]):
         validate_peak_lr("compare", "--peak-lrs" if peaks else "--peak-lr", x)
+    if not all(n.strip() for n in names):
+        raise ValueError(f"compare: --schedules {for_terminal(args.schedules)!r} has an empty item")
     schedules = {
-        name: "refined" if name == "refined" else _schedule(name)
-        for name in args.schedules.split(",")
+        name: "refined" if name == "refined" else _schedule(name, "--schedules", "compare")
+        for name in names
     }
     from lrcore.train.cost import estimate_compare
     from lrcore.train.experiments import MAX_EXTENSIONS
@@ -457,7 +605,9 @@ def add_commands(sub, commands: dict) -> None:
     p.add_argument(
         "--schedule", default="linear", help="a schedule name, or a CSV with an lr column"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of data, init and batches")
+    p.add_argument(
+        "--seed", type=_seed, default=0, help="seed of data, init and batches (0 to 4294967295)"
+    )
     p.add_argument(
         "--out",
         help="save the run in this folder (grad_norms.csv, evals.csv, result.json; default: not saved)",
@@ -477,9 +627,12 @@ def add_commands(sub, commands: dict) -> None:
         default="linear,cosine,refined",
         help="comma-separated names; 'refined' refines from a linear run first",
     )
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument(
+        "--seeds", default="0,1,2", type=_seed_list, help="comma-separated distinct seeds"
+    )
     p.add_argument(
         "--peak-lrs",
+        type=_peak_list,
         help="comma-separated grid (default: --peak-lr x 1/4, 1/2, 1, 2, 4); "
         "each schedule keeps its best",
     )
@@ -491,7 +644,7 @@ def add_commands(sub, commands: dict) -> None:
     p.add_argument("--tau", type=float, default=0.1, help="smoothing for 'refined'")
     p.add_argument(
         "--rounds",
-        type=int,
+        type=whole,
         default=1,
         help="rounds of refinement: round k refines round k-1's runs (refined, refined_2, ...)",
     )
@@ -519,13 +672,13 @@ def add_commands(sub, commands: dict) -> None:
     )
     p.add_argument(
         "--seeds",
-        type=int,
+        type=whole,
         help="tuning, build and scoring seeds per convex problem (default: 10, as "
         "docs/protocol.md; the lm and CNN problems keep theirs)",
     )
     p.add_argument(
         "--jobs",
-        type=int,
+        type=whole,
         default=1,
         help="worker processes, one problem each at a time (every run uses one CPU thread, so "
         "the numbers do not depend on it; default: 1)",
