@@ -152,11 +152,10 @@ def _lock(fn: str, target: Path, shown: str) -> None:
         import fcntl
     except ImportError:  # Windows
         return
-    key = hashlib.sha256(os.path.realpath(target).encode()).hexdigest()[:24]
+    lock = lock_file(target)
+    key, where, name = lock.stem, lock.parent, str(lock)
     if key in _HELD:
         return
-    where = Path(tempfile.gettempdir()) / f"lrcore-locks-{os.getuid()}"
-    name = str(where / f"{key}.lock")
     for _ in range(10):  # the file may be removed by its holder between open and flock
         try:
             where.mkdir(mode=0o700, exist_ok=True)
@@ -183,6 +182,16 @@ def _lock(fn: str, target: Path, shown: str) -> None:
 
 
 atexit.register(lambda: release_locks())  # a library caller that never releases its locks
+
+
+def lock_file(target) -> Path:
+    """Where the lock of an ``--out`` target lives (see :func:`check_out`)."""
+    key = hashlib.sha256(os.path.realpath(target).encode()).hexdigest()[:24]
+    return (
+        Path(tempfile.gettempdir())
+        / f"lrcore-locks-{getattr(os, 'getuid', lambda: 0)()}"
+        / f"{key}.lock"
+    )
 
 
 def release_locks() -> None:
