@@ -305,9 +305,6 @@ def optimal_schedule(
     to_caller = _ratio([D_in], [m])  # lrs in the caller's units = lrs here * to_caller
     floor = _ratio([_LR_FLOOR, m], [D_in])
     T = len(g)
-    if floor > 1e8:  # far above the best scale (about 1 / sqrt(T)): the floor binds at every step
-        lrs = np.full(T, _LR_FLOOR)
-        return _optimum(lrs, g_in, D_in, full_output, True, 0, "the floor 1e-8 binds at every step")
     g2 = g**2
     # start from whichever is better: linear decay, or the unsmoothed refined schedule
     # (close to the optimum for noisy norms)
@@ -318,13 +315,17 @@ def optimal_schedule(
         starts.append(np.maximum(refine(g, tau=0.0), 1e-3))
     shape = min(starts, key=lambda s: best_scale(s, g, D)[0])
     _, c0 = best_scale(shape, g, D)
+    if floor >= c0 * float(shape.max()):  # the floor is above the best peak lr: it binds everywhere
+        lrs = np.full(T, _LR_FLOOR)
+        return _optimum(lrs, g_in, D_in, full_output, True, 0, "the floor 1e-8 binds at every step")
     # lr = c0 * exp(u): u is O(1) and the objective is rescaled to ~1 at the start
     scale = 1.0 / max(last_iterate_bound(c0 * shape, g, D), 1e-300)
 
     def fun(u):
-        lr = c0 * np.exp(u)
-        value, grad = _bound_and_grad(lr, g2, D)
-        return value * scale, grad * lr * scale
+        with np.errstate(over="ignore", invalid="ignore"):  # a line search's far trial: inf
+            lr = c0 * np.exp(u)
+            value, grad = _bound_and_grad(lr, g2, D)
+            return value * scale, grad * lr * scale
 
     res = minimize(
         fun,

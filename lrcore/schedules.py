@@ -194,8 +194,15 @@ def exponential_decay(peak_lr: float, total_steps: int, final_lr: float = 0.01) 
             f"peak_lr={peak_lr}, final_lr={final_lr}"
         )
 
+    ratio = final_lr / peak_lr
+    # final / peak may leave float64 (1e244 / 1e-98): then the same formula in log space
+    log_ratio = None if np.isfinite(ratio) and ratio > 0 else np.log(final_lr) - np.log(peak_lr)
+
     def schedule(step):
-        return _out(step, peak_lr * (final_lr / peak_lr) ** _progress(step, total_steps))
+        x = _progress(step, total_steps)
+        if log_ratio is None:
+            return _out(step, peak_lr * ratio**x)
+        return _out(step, np.exp(np.log(peak_lr) + log_ratio * x))
 
     return schedule
 
@@ -424,9 +431,11 @@ def warmup_stable_decay(
         )
     shape = _COOLDOWNS[cooldown]
     t0 = total_steps * (1.0 - decay_fraction)
+    span = total_steps - t0 if total_steps > t0 else total_steps * decay_fraction  # 5e-324: > 0
 
     def schedule(step):
-        x = np.clip((_steps(step) - t0) / (total_steps - t0), 0.0, 1.0)
+        with np.errstate(over="ignore"):  # a span of 5e-324 steps: the drop is a step
+            x = np.clip((_steps(step) - t0) / span, 0.0, 1.0)
         return _out(step, final_lr + (peak_lr - final_lr) * shape(x))
 
     return schedule
