@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -652,6 +653,27 @@ def _metric_wording(e: ValueError, args) -> str | None:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning on stderr as one ``warning:`` line: lrcore's own as it is, another
+    package's with the package named (numpy's default shows the file and its source line)."""
+    path = Path(filename).resolve() if filename else _PACKAGE
+    where, owner = "", category.__module__.split(".")[0]  # pandas.errors.ParserWarning
+    if owner not in ("builtins", "lrcore", "warnings"):
+        where = f"(from {owner}) "
+    elif not path.is_relative_to(_PACKAGE):
+        parts = path.parts
+        i = max(
+            (k for k, d in enumerate(parts) if d in ("site-packages", "dist-packages")), default=-1
+        )
+        package = parts[i + 1] if 0 <= i < len(parts) - 1 else path.stem
+        where = f"(from {package.removesuffix('.py')}) "
+    text = " ".join(str(message).split())[:300]
+    if issubclass(category, RuntimeWarning):  # numpy's floating-point warnings, from our line
+        text = f"a computation overflowed or lost precision (numpy: {text})"
+        where = ""
+    print(f"warning: {where}{for_terminal(text)}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -669,7 +691,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # one line, never the source line
+            return COMMANDS[args.command](args)
     except BrokenPipeError:  # stdout's reader left (| head): stop quietly, as head users expect
         return pipe_closed()
     except KeyboardInterrupt:

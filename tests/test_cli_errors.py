@@ -93,6 +93,8 @@ TRAIN_CASES = [
     (["compare", "--schedules", "linear,,cosine"], "--schedules"),
     (["compare", "--rounds", "0"], "--rounds"),
     (["compare", "--tau", "2"], "--tau"),
+    (["compare", "--dask", "abc"], "--dask"),
+    (["study", "--dask", "tcp://host:99999"], "--dask"),
     (["study", "--seeds", "1"], "--seeds"),
     (["study", "--jobs", "0"], "--jobs"),
 ]
@@ -161,3 +163,31 @@ def test_a_good_schedule_file_still_trains(files, capsys):
     (files / "good.csv").write_text("step,lr\n" + "".join(f"{i},{1 - i / 10}\n" for i in range(10)))
     assert main(["run", "--schedule", "good.csv", "--steps", "20", "--eval-every", "10"]) == 0
     assert "custom" in capsys.readouterr().out
+
+
+def test_warnings_are_one_line_without_a_source_line(monkeypatch, capsys):
+    import io
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from lrcore import cli
+
+    def noisy(args):
+        warnings.simplefilter("always")
+        np.array([1e308]) * 10  # numpy: overflow encountered in multiply
+        pd.read_csv(io.StringIO("a,b\n1,2\n"), sep=None)  # pandas' ParserWarning
+        warnings.warn("a warning raised here", stacklevel=1)
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "inspect", noisy)
+    assert main(["inspect", "x.csv"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "warning: a computation overflowed or lost precision (numpy: overflow encountered in "
+        "multiply)",
+        "warning: (from pandas) Falling back to the 'python' engine because the 'c' engine does "
+        "not support sep=None; you can avoid this warning by specifying engine='python'.",
+        "warning: (from test_cli_errors) a warning raised here",
+    ]

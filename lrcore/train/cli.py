@@ -575,9 +575,25 @@ def cmd_study(args) -> int:
     return 0
 
 
+def _dask_option(text: str) -> str:
+    """``--dask``: blank (the environment variable's scheduler) or HOST:PORT, with or without
+    a protocol (``tcp://10.0.0.5:8786``), checked here so the error names the option."""
+    import re
+
+    m = re.fullmatch(
+        r"(?:[a-z][a-z0-9+.-]*://)?(?:\[[^\]]+\]|[^\s:/\[\]]+):(\d{1,5})/?", text.strip()
+    )
+    if text.strip() and not (m and 1 <= int(m.group(1)) <= 65535):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a scheduler address such as tcp://HOST:8786 (a host and a port)"
+        )
+    return text
+
+
 def _dask_arg(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--dask",
+        type=_dask_option,
         metavar="ADDRESS",
         help=f"send {what} to the Dask scheduler at ADDRESS (tcp://HOST:8786; default: "
         "$LRCORE_DASK_SCHEDULER, else this host); same numbers; needs lrcore[dask]",
