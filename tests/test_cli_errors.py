@@ -97,6 +97,7 @@ TRAIN_CASES = [
     (["study", "--dask", "tcp://host:99999"], "--dask"),
     (["study", "--seeds", "1"], "--seeds"),
     (["study", "--jobs", "0"], "--jobs"),
+    (["study", "--jobs", "100000"], "--jobs"),
 ]
 
 

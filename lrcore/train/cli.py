@@ -229,6 +229,21 @@ def _in_range(lo: int, hi: int):
 _seed = _in_range(0, MAX_SEED)
 
 
+def _jobs(text: str) -> int:
+    """``study --jobs``: at most twice the host's CPUs, 8 at least (a process pool starts
+    every worker at once: --jobs 1000 started 1000 Python processes, each importing torch);
+    below 1 is refused by the command."""
+    cpus = os.cpu_count() or 1
+    most = max(8, 2 * cpus)
+    value = whole(text)
+    if value > most:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {most} on this host ({cpus} CPUs; each worker runs one CPU "
+            f"thread), got {text}"
+        )
+    return value
+
+
 def _finite_positive(text: str) -> float:
     """A finite number > 0 (``--lm-alpha inf`` reached LAPACK, which printed its own line)."""
     try:
@@ -694,10 +709,10 @@ def add_commands(sub, commands: dict) -> None:
     )
     p.add_argument(
         "--jobs",
-        type=whole,
+        type=_jobs,
         default=1,
         help="worker processes, one problem each at a time (every run uses one CPU thread, so "
-        "the numbers do not depend on it; default: 1)",
+        "the numbers do not depend on it; at most the host's CPUs; default: 1)",
     )
     _dask_arg(p, "the problems (one task per problem, instead of --jobs)")
     p.add_argument("--out", help="write the markdown report here (default: stdout)")
