@@ -22,6 +22,9 @@ from lrcore._validate import name_list
 from lrcore.logs._types import LogError
 
 HEAD_BYTES = 65536  # how much of a file format detection looks at
+# an empty tar archive is its end blocks: 10 KiB at tar's default blocking factor; a larger
+# file of zeros is read no further (a 2 GiB one was read whole, 6 s, to call it a tar)
+_EMPTY_TAR = 1024**2
 # archives are refused as soon as they unpack to more than this: the unpacked log is held
 # in memory, and its parse takes about as much again (a plain file is read where it lies)
 MAX_UNPACKED = 384 * 1024**2
@@ -155,7 +158,8 @@ def _archive_kind(src: Source, head: bytes) -> str | None:
         return "zip"
     if head[257:262] == b"ustar":
         return "tar"
-    if len(head) >= 1024 and src.size() % 512 == 0 and _all_zero(src, head):
+    empty_tar_size = len(head) >= 1024 and src.size() % 512 == 0 and src.size() <= _EMPTY_TAR
+    if empty_tar_size and _all_zero(src, head):
         return "tar"  # an empty tar archive is only its end-of-archive blocks of zeros
     return None
 
