@@ -130,6 +130,11 @@ def _varint(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return np.bitwise_or.reduce(parts, axis=1), n, ok
 
 
+# values per record read column-wise; a record with more (100,000 tags in one record took a
+# numpy pass per value position over the few records that long) is left to protobuf
+_FAST_VALUES = 256
+
+
 def fast_scalars(data: bytes, starts: np.ndarray, lengths: np.ndarray):
     """Scalars of the records with the usual shape, column-wise.
 
@@ -156,7 +161,9 @@ def fast_scalars(data: bytes, starts: np.ndarray, lengths: np.ndarray):
     done = ok.copy()
     active = ok.copy()  # records still being walked
     found = []  # per value position: (record indices, tag positions, tag lengths, values)
-    while active.any():
+    for _ in range(_FAST_VALUES):
+        if not active.any():
+            break
         idx = np.flatnonzero(active)
         q = p[idx]
         vlen = buf[q + 1].astype(np.int64)
@@ -172,6 +179,7 @@ def fast_scalars(data: bytes, starts: np.ndarray, lengths: np.ndarray):
         finished = p[idx] >= end[idx]
         done[idx[finished & (p[idx] > end[idx])]] = False  # ran past the record
         active[idx[finished]] = False
+    done[active] = False  # more values than _FAST_VALUES: protobuf reads the record whole
     if not found:
         return done, []
     rec, at, tlen, val = (np.concatenate(a) for a in zip(*found, strict=True))
