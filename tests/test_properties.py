@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import lrcore
@@ -68,10 +68,13 @@ def float_lists(max_size: int = 40):
         st.lists(huge, max_size=max_size),
         st.lists(tiny, max_size=max_size),
         st.lists(st.one_of(huge, tiny), max_size=max_size),
-        st.lists(st.floats(0.01, 100.0), max_size=max_size),
+        st.lists(st.floats(0.01, 100.0), min_size=2, max_size=max_size),
+        st.lists(st.floats(0.0, 1e10), min_size=2, max_size=max_size),
     )
 
 
+# mostly valid (the deep code runs), sometimes anything
+positive = st.one_of(st.floats(TINY, 10.0), st.floats(TINY, BIG), anyfloat)
 steps_n = st.one_of(st.integers(-3, 300), st.sampled_from([0, 1, 2, 3]))
 fraction = st.one_of(st.floats(0.0, 1.0), anyfloat)
 
@@ -87,10 +90,13 @@ def call(fn, *args, **kwargs):
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", OptimalScheduleWarning)
         try:
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
         except ValueError as e:
             assert _NAMED.match(str(e)), f"unnamed ValueError: {e}"
+            event(f"{getattr(fn, '__name__', fn)}: refused")
             return None
+    event(f"{getattr(fn, '__name__', fn)}: returned")  # --hypothesis-show-statistics: how often
+    return out
 
 
 def assert_lrs(values) -> np.ndarray:
@@ -238,10 +244,12 @@ def registry_cases(draw):
             params[p.name] = draw(st.integers(int(p.minimum or 0) - 1, int(p.maximum or 50)))
         else:  # the allowed range, its ends, or anything
             lo, hi = p.minimum or 0.0, p.maximum or 1e6
-            params[p.name] = draw(st.one_of(st.floats(lo, hi), st.sampled_from([lo, hi]), anyfloat))
+            params[p.name] = draw(
+                st.one_of(st.floats(lo, hi), st.floats(lo, hi), st.sampled_from([lo, hi]), anyfloat)
+            )
     total = draw(st.integers(0, 400))
-    warm = draw(st.integers(0, max(0, total)))
-    return name, total, draw(anyfloat), warm, params
+    warm = draw(st.one_of(st.just(0), st.integers(0, max(0, total))))
+    return name, total, draw(positive), warm, params
 
 
 @both(registry_cases())
@@ -369,11 +377,31 @@ test_fit_family, test_fit_family_fuzz = _fit_family
 
 # --------------------------------------------------------------------------- the bound
 
-scalar_or_list = st.one_of(anyfloat, float_lists(12))
+
+@st.composite
+def norms_for(draw, n: int):
+    """Gradient norms for ``n`` lrs: one number, ``n`` values, or any list."""
+    return draw(
+        st.one_of(
+            positive,
+            st.lists(st.floats(0.01, 100.0), min_size=n, max_size=n),
+            st.lists(nonneg, min_size=n, max_size=n),
+            st.lists(st.one_of(huge, tiny), min_size=n, max_size=n),
+            float_lists(12),
+        )
+    )
 
 
-@both(float_lists(12), scalar_or_list, anyfloat)
-def _bounds(lrs, norms, D):
+@st.composite
+def bound_cases(draw):
+    lrs = draw(float_lists(12))
+    norms = draw(st.one_of(st.floats(0.01, 100.0), norms_for(len(lrs))))
+    return lrs, norms, draw(st.one_of(st.just(1.0), positive))
+
+
+@both(bound_cases())
+def _bounds(case):
+    lrs, norms, D = case
     b = call(lrcore.last_iterate_bound, lrs, norms, D)
     if b is not None:
         assert_finite(b)
@@ -396,8 +424,19 @@ def _bounds(lrs, norms, D):
 test_bounds, test_bounds_fuzz = _bounds
 
 
-@both(float_lists(12), float_lists(12), scalar_or_list, anyfloat)
-def _compare_bounds(a, b, norms, D):
+@st.composite
+def compare_cases(draw):
+    a = draw(float_lists(12))
+    b = draw(
+        st.one_of(st.lists(st.floats(0.0, 10.0), min_size=len(a), max_size=len(a)), float_lists(12))
+    )
+    norms = draw(st.one_of(st.floats(0.01, 100.0), norms_for(len(a))))
+    return a, b, norms, draw(st.one_of(st.just(1.0), positive))
+
+
+@both(compare_cases())
+def _compare_bounds(case):
+    a, b, norms, D = case
     table = call(lrcore.compare_bounds, {"linear": a, "other": b}, norms, D)
     if table is not None:
         numbers = table[["bound", "best_peak_lr", "vs_linear"]].to_numpy(dtype=np.float64)
@@ -408,7 +447,7 @@ def _compare_bounds(a, b, norms, D):
 test_compare_bounds, test_compare_bounds_fuzz = _compare_bounds
 
 
-@both(float_lists(10), anyfloat)
+@both(float_lists(10), positive)
 def _optimal_schedule(norms, D):
     out = call(lrcore.optimal_schedule, norms, D, maxiter=200, full_output=True)
     if out is not None:
@@ -430,7 +469,7 @@ def _strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-@both(float_lists(30), anyfloat)
+@both(float_lists(30), positive)
 def _exports(values, peak):
     csv = call(to_csv, values, peak_lr=peak)
     if csv is not None:
