@@ -4,6 +4,8 @@ polls it: its place in the queue and the wait, then a progress line, an ETA and 
 of each schedule's loss. The runs never execute in the page's own thread (except with
 ``LRCORE_WORKERS=0``, for tests: see :mod:`lrcore.train.pool`)."""
 
+import threading
+import time
 from dataclasses import dataclass
 
 import charts
@@ -20,9 +22,9 @@ from lrcore._text import for_markdown
 from lrcore.train import RunConfig
 from lrcore.train import cost as model
 from lrcore.train.cost import Cost, duration, estimate_compare
+from lrcore.train.devices import device_type
 from lrcore.train.experiments import MAX_EXTENSIONS
 from lrcore.train.job import JobSpec
-from lrcore.train.loop import resolve_device
 from lrcore.train.pool import CANCELLED, DONE, Pool, Status
 
 POLL_SECONDS = 1.0  # the page asks the pool this often (a heartbeat: see lrcore.train.pool)
@@ -142,7 +144,7 @@ def show_estimate(form: TrainForm) -> None:
     except ValueError as e:
         st.caption(f"Estimate: not available ({for_markdown(str(e))})")
         return
-    device = resolve_device(s.cfg.device, s.cfg.convex).type
+    device = device_type(s.cfg.device, s.cfg.convex)
     note = model.cpu_note(device)
     st.caption(f"**Estimate**: {cost.runs} runs, {cost.text()}{note}")
     try:
@@ -190,7 +192,7 @@ def run(form: TrainForm) -> None:
     try:
         s = setup(form)
         cost = estimate(s)
-        check(cost, resolve_device(s.cfg.device, s.cfg.convex).type)
+        check(cost, device_type(s.cfg.device, s.cfg.convex))
         status = pool.submit(session, job_spec(s), cost.seconds)
         if status.state == DONE:  # computed before (by anyone): no wait
             deliver(status)
@@ -258,18 +260,45 @@ class Panel:
                 "at a time on this server)."
             )
         else:
-            self.show_progress(status.progress, always=True)
+            self.show_progress(status.progress, polled=True)
 
-    def show_progress(self, msg: dict, always: bool = False) -> None:
+    def show_progress(self, msg: dict, polled: bool = False) -> None:
+        """A progress message: the bar, and the live chart (every 20th report in the page's
+        thread; on every poll from the pool, the job's figure built at most every
+        ``FIGURE_SECONDS`` and shared by every session watching it)."""
         if not msg:
             self.line.progress(0.0, text="Starting…")
             return
         self.line.progress(min(1.0, msg["fraction"]), text=msg["text"])
-        if msg["live"] and (always or msg["final"] or msg.get("reports", 0) % 20 == 0):
-            self.draws += 1
-            self.chart.plotly_chart(
-                live_figure(msg["live"]), key=f"live_{self.job_id}_{self.draws}"
-            )
+        if not msg["live"]:
+            return
+        if polled:
+            fig = _shared_figure(self.job_id, msg)
+        elif msg["final"] or msg.get("reports", 0) % 20 == 0:
+            fig = live_figure(msg["live"])
+        else:
+            return
+        self.draws += 1
+        self.chart.plotly_chart(fig, key=f"live_{self.job_id}_{self.draws}")
+
+
+FIGURE_SECONDS = 2.0  # a running job's live figure is rebuilt at most this often
+_FIGURES: dict[int, tuple[float, int, object]] = {}  # job id -> (built at, reports, figure)
+_FIGURES_LOCK = threading.Lock()
+
+
+def _shared_figure(job_id: int, msg: dict):
+    """The live figure of ``msg``, rebuilt only when it is older than ``FIGURE_SECONDS`` (or
+    the batch ended): building one takes 20-50 ms, and every watcher of the job polls."""
+    now, reports = time.monotonic(), msg.get("reports", 0)
+    with _FIGURES_LOCK:
+        built, seen, fig = _FIGURES.get(job_id, (0.0, -1, None))
+        if fig is None or (reports != seen and (now - built >= FIGURE_SECONDS or msg["final"])):
+            fig = live_figure(msg["live"])
+            _FIGURES[job_id] = (now, reports, fig)
+            for old in sorted(_FIGURES)[:-16]:  # a few running jobs at a time
+                del _FIGURES[old]
+        return fig
 
 
 def live_figure(live: dict):
