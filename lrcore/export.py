@@ -189,10 +189,8 @@ def json_stream(schedule, total_steps=None, peak_lr=1.0, rows: int = _ROWS_PER_C
         doc = json.dumps(
             {"total_steps": len(values), "peak_lr": peak_lr, **meta, "lr": []}, allow_nan=False
         )
-    except (TypeError, ValueError) as e:
-        raise ValueError(
-            f"json_bytes: meta must hold JSON values (finite numbers, text, lists, dicts): {e}"
-        ) from None
+    except (TypeError, ValueError):
+        raise ValueError(f"json_bytes: {_bad_meta(meta)}") from None
     lrs = csv_chunks(len(values), lambda a, b: {"lr": values[a:b]}, header=False, rows=rows)
     yield doc[:-2].encode()
     sep = b""
@@ -200,6 +198,24 @@ def json_stream(schedule, total_steps=None, peak_lr=1.0, rows: int = _ROWS_PER_C
         yield sep + chunk[:-1].replace(b"\n", b", ")
         sep = b", "
     yield b"]}"
+
+
+def _json_ok(value) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _bad_meta(meta: dict) -> str:
+    """Which ``meta`` entry JSON cannot hold (NaN, inf, an object), in one line."""
+    bad = [k for k, v in meta.items() if not _json_ok(v)] or ["(a key that is not text)"]
+    value = meta.get(bad[0], meta)
+    return (
+        f"meta {bad[0]}={value!r} is not a JSON value (allowed: finite numbers, text, true/false, "
+        "null, lists and dicts of them)"
+    )[:300]
 
 
 def to_json(
@@ -535,8 +551,14 @@ def log_to_csv(steps, grad_norms, path: str | Path | None = None) -> str:
     s = as_reals("log_to_csv", "steps", steps)
     if g.ndim == 1:
         check_lrs("log_to_csv", "grad_norms", g)  # finite and >= 0: a log never holds inf
-    if s.ndim == 1 and not (np.isfinite(s) & (s == np.round(s)) & (np.abs(s) <= 2**53)).all():
-        raise ValueError("log_to_csv: steps must be whole numbers within +-2^53")
+    if s.ndim == 1:
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(s) & (s == np.round(s)) & (np.abs(s) <= 2**53))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"log_to_csv: steps[{i}] = {float(s[i])!r} must be a whole number within +-2^53"
+            )
     s = s.astype(np.int64)
     if s.shape != g.shape or s.ndim != 1:
         raise ValueError(

@@ -202,7 +202,8 @@ def exponential_decay(peak_lr: float, total_steps: int, final_lr: float = 0.01) 
         x = _progress(step, total_steps)
         if log_ratio is None:
             return _out(step, peak_lr * ratio**x)
-        return _out(step, np.exp(np.log(peak_lr) + log_ratio * x))
+        inside = np.exp(np.log(peak_lr) + log_ratio * x)
+        return _out(step, np.where(x == 0, peak_lr, np.where(x == 1, final_lr, inside)))
 
     return schedule
 

@@ -578,3 +578,56 @@ def test_the_issues_examples_are_finite_or_refused():
     assert _strict_json(to_json([1.0, 0.5], peak_lr=1e308))["lr"] == [1e308, 5e307]
     with pytest.raises(ValueError, match=r"^step_decay: gamma must be in \[0, 1\]"):
         S.step_decay(1.0, 1, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: S.piecewise_constant([1.0, -0.5], [3]), r"^piecewise_constant: values\[1\] = -0.5 must be a finite number >= 0$"),
+        (lambda: S.from_array([1.0, math.inf]), r"^from_array: values\[1\] = inf must be a finite number >= 0$"),
+        (lambda: S.multi_step(1e300, [1, 2], 1e10), r"^multi_step: peak_lr \* gamma \*\* 2 \(the lr after the last milestone\) must be finite, got peak_lr=1e\+300, gamma=10000000000.0$"),
+        (lambda: S.one_cycle(1e308, 10, div_factor=0.001), r"^one_cycle: peak_lr / div_factor \(the start lr\) must be finite, got 1e\+308 / 0.001$"),
+        (lambda: S.cyclic(1.0, 0.1, 2, mode="exp_range", gamma=1.5), r"^cyclic: gamma must be in \[0, 1\] \(a decay; above 1 the lr grows without bound\), got 1.5$"),
+        (lambda: S.warmup(lambda t: math.nan, 3), r"^warmup: schedule\(0\) must be a finite lr >= 0, got nan$"),
+        (lambda: to_csv([1.0, 2.0], peak_lr=1e308), r"^csv_bytes: peak_lr=1e\+308 times the schedule's largest value 2 is beyond float64"),
+        (lambda: to_csv(lambda t: -t, 3), r"^as_values: schedule\[1\] = -1.0 must be a finite number >= 0$"),
+        (lambda: to_snippet([0.0, 0.0]), r"^to_snippet: schedule must have a positive lr \(all 2 are 0\)$"),
+        (lambda: to_json([1.0, 0.5], name=math.nan), r"^json_bytes: meta name=nan is not a JSON value"),
+        (lambda: log_to_csv([0, 1], [1.0, math.inf]), r"^log_to_csv: grad_norms\[1\] = inf must be a finite number >= 0$"),
+        (lambda: log_to_csv([0, 0.5], [1.0, 1.0]), r"^log_to_csv: steps\[1\] = 0.5 must be a whole number within \+-2\^53$"),
+        (lambda: lrcore.refine_reference([1e-100, 1e100]), r"^refine_reference: grad_norms span more than 1e140 \(from 1e-100 to 1e\+100\)"),
+        (lambda: bound_reference([1.0, 1.0], 1e200), r"^bound_reference: the plain sums leave float64 .* grad_norms up to 1e\+200"),
+        (lambda: lrcore.best_scale([1.0, 1.0], [1e-320, 1e-320]), r"^best_scale: the best scale c\* is inf, outside the normal float64 range"),
+        (lambda: lrcore.compare_bounds({"linear": [1.0, 0.5]}, 1e308), r"^compare_bounds: the best scale c\* is .*e-309, outside"),
+    ],
+)  # fmt: skip
+def test_new_refusals_name_the_function_the_parameter_and_the_value(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_values_at_the_ends_of_float64_are_exact_where_they_can_be():
+    """Scale-free computing gives the right finite answer, not merely a finite one."""
+    big = lrcore.stretch([1e308, 0.0], 3)
+    assert big.tolist() == [1e308, 5e307, 0.0]
+    assert lrcore.summarize([1.7e308, 0.85e308]).mean == pytest.approx(0.75)
+    # the bound scales as D * G: norms of 1e300 give 1e300 times the bound of norms of 1
+    lrs = [1.0, 0.75, 0.5, 0.25]
+    b1, c1 = lrcore.best_scale(lrs, 1.0)
+    b2, c2 = lrcore.best_scale(lrs, 1e300)
+    assert b2 == pytest.approx(b1 * 1e300, rel=1e-12) and c2 == pytest.approx(c1 / 1e300, rel=1e-12)
+    # the optimum for norms G is 1 / G times the optimum for norms 1 (floor kept in lr units)
+    g = np.array([3.0, 1.0, 2.0, 1.0, 0.5])
+    small = lrcore.optimal_schedule(g)
+    scaled = lrcore.optimal_schedule(g * 1e-200)
+    np.testing.assert_allclose(scaled, small * 1e200, rtol=1e-6)
+    # a floor above the best peak lr binds at every step, and says so
+    opt = lrcore.optimal_schedule([1e10, 1e10], D=1e-10, full_output=True)
+    assert opt.lrs.tolist() == [1e-8, 1e-8] and opt.message == "the floor 1e-8 binds at every step"
+    # exponential decay from a tiny peak to a huge final lr (the ratio leaves float64)
+    v = S.evaluate(S.exponential_decay(1e-98, 2, final_lr=1e244), 3)
+    assert v[0] == 1e-98 and v[1] == pytest.approx(1e73, rel=1e-9) and v[2] == pytest.approx(1e244)
+    # a log's median of two 1e308s
+    from lrcore._numeric import median
+
+    assert median([1e308, 1.7e308]) == 1.35e308 and median([3.0, 1.0, 2.0, 4.0]) == 2.5
