@@ -100,6 +100,14 @@ def _work(fn, spec, job_id: int, messages, flags):
     return fn(spec, on_progress, lambda: bool(flags.get(job_id, False)))
 
 
+def _cores() -> int:
+    """The cores this process may use (``nproc``: a container's CPU set, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _default_executor(workers: int, scheduler: str | None):
     """:func:`lrcore.executors.get_executor` (a context manager: entered here, left by close)."""
     from lrcore.executors import get_executor
@@ -109,7 +117,19 @@ def _default_executor(workers: int, scheduler: str | None):
 
 class Pool:
     """See the module docstring. ``fn(spec, on_progress, should_stop) -> dict`` is the job
-    (``{"cancelled": True}`` when stopped); ``clock`` is injectable for tests."""
+    (``{"cancelled": True}`` when stopped); ``clock`` is injectable for tests. On a Dask
+    cluster, the jobs handed over at once are the cluster's worker threads.
+
+    >>> double = lambda spec, on_progress, should_stop: {"twice": 2 * spec}
+    >>> pool = Pool(0, fn=double, key=repr, reaper_every=None)  # 0: in the caller's thread
+    >>> pool.submit("ann", 21).state, pool.submit("bob", 21).watchers  # bob joins ann's job
+    ('queued', 2)
+    >>> pool.run_inline("ann")
+    >>> [(s.state, s.result) for s in pool.poll("bob")]
+    [('done', {'twice': 42})]
+    >>> pool.submit("cy", 21).watchers  # answered from the cache
+    0
+    """
 
     def __init__(
         self,
@@ -126,7 +146,7 @@ class Pool:
         scheduler: str | None = None,
         reaper_every: float | None = 2.0,
     ):
-        workers = (os.cpu_count() or 1) if workers is None else workers
+        workers = _cores() if workers is None else workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise ValueError(f"Pool: workers must be an integer >= 0, got {workers!r}")
         if isinstance(session_runs, bool) or not isinstance(session_runs, int) or session_runs < 1:
@@ -383,8 +403,12 @@ class Pool:
             self._messages, self._flags = self._manager.Queue(), self._manager.dict()
             self._channels = (_portable(self._messages), _portable(self._flags))
             threading.Thread(target=self._pump, daemon=True).start()
+        from lrcore.executors import worker_count
+
         self._context = self._factory(self.workers)
         self._executor = self._context.__enter__()
+        if hasattr(self._executor, "_client"):  # a Dask cluster: its threads, not ours
+            self.workers = worker_count(self._executor) or self.workers
 
     def _on_done(self, job: _Job, future) -> None:
         """Settle at once when the lock is free, else on a thread of its own: a Dask client
