@@ -553,7 +553,7 @@ _LIB_PREFIX = re.compile(r"^[A-Za-z_]\w*: (?:[A-Za-z_]\w*\.)?([A-Za-z_]\w*)(?= m
 
 
 # library parameter names that the CLI sets through an option of another name
-ALIASES = {"total_steps": "steps", "random_state": "seed", "peak_lrs": "peak_lrs"}
+ALIASES = {"total_steps": "steps", "random_state": "seed"}
 
 
 def _options(parser: argparse.ArgumentParser, args) -> tuple[dict[str, str], str]:
@@ -598,24 +598,15 @@ def _without_internal_name(text: str, parser: argparse.ArgumentParser, args) -> 
 
     # a dotted parameter (join.schedules), or a word that names only an option (snake_case or
     # a registry schedule's own parameter: the prose words of a sentence are left alone)
-    head = re.sub(r"\b[A-Za-z_]\w*\.([A-Za-z_]\w*)\b", option, head)
-    own = {a.dest for a in _deepest(parser, args)._actions if a.option_strings} - {
-        "steps", "out", "seed", "seeds", "metric", "help", "total_steps", "peak_lr"
-    }  # fmt: skip
+    names = "|".join(map(re.escape, REGISTRY))  # join.schedules, not a file name (e.csv)
+    head = re.sub(rf"(?<![-\w./\\])(?:{names})\.([A-Za-z_]\w*)(?![-\w./\\])", option, head)
+    # a registry schedule's own parameters (boundaries, values) read as prose words only there
+    own = {prm.name for spec in REGISTRY.values() for prm in spec.params}
     words = [d for d in options if "_" in d or d in own]
-    if words:
-        head = re.sub(rf"(?<![-\w])({'|'.join(map(re.escape, words))})\b", option, head)
+    if words:  # whole words only: not "e.csv" (--csv) or "readme.md"
+        alt = "|".join(map(re.escape, words))
+        head = re.sub(rf"(?<![-\w./\\])({alt})(?![-\w./\\])", option, head)
     return f"{command}: {head}{sep}{tail}"
-
-
-def _deepest(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
-    p = parser
-    while True:
-        sub = next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
-        nxt = sub.choices.get(getattr(args, sub.dest, None)) if sub else None
-        if nxt is None:
-            return p
-        p = nxt
 
 
 def _user_wording(text: str, parser: argparse.ArgumentParser, args) -> str:

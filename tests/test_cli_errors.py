@@ -97,6 +97,12 @@ TRAIN_CASES = [
     (["study", "--dask", "tcp://host:99999"], "--dask"),
     (["study", "--seeds", "1"], "--seeds"),
     (["study", "--jobs", "0"], "--jobs"),
+    (["study", "--readme", ""], "--readme"),
+    (["study", "--readme", "bin.csv"], "--readme bin.csv"),
+    (["study", "--readme", "text.txt"], "text.txt"),
+    (["study", "--readme", "empty.csv"], "empty.csv"),  # a file name, not the option --csv
+    (["study", "--csv", "folder"], "--csv folder"),
+    (["study", "--pickle", ""], "--pickle"),
     (["study", "--jobs", "100000"], "--jobs"),
 ]
 

@@ -539,14 +539,24 @@ def cmd_study(args) -> int:
     )
     from lrcore.study.run import run_study
 
+    if args.readme is not None and not args.readme.strip():
+        raise ValueError("study: --readme is empty; name the README whose study block to rewrite")
     if args.readme:
-        check_readme(args.readme)  # before the study, not after it
+        try:
+            check_readme(args.readme)  # before the study, not after it
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"study: --readme {for_terminal(args.readme)} is not UTF-8 text (a README.md)"
+            ) from None
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     outs = (("--out", args.out), ("--csv", args.csv), ("--pickle", args.pickle))
     for opt, value in outs:
         if value is not None:  # the README is read and rewritten by design; nothing else
-            check_out("study", value, [args.readme])  # before the study, not after it
+            try:
+                check_out("study", value, [args.readme])  # before the study, not after it
+            except ValueError as e:  # check_out says --out: name the option the user typed
+                raise ValueError(str(e).replace("study: --out", f"study: {opt}", 1)) from None
             for other, v2 in outs:
                 if other != opt and v2 is not None and Path(value).resolve() == Path(v2).resolve():
                     raise ValueError(f"study: {opt} {for_terminal(value)} is also {other}")
