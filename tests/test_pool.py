@@ -223,6 +223,19 @@ def test_the_reaper_cancels_jobs_whose_watchers_are_all_silent(fake):
     assert pool._finished == {} and pool.submit("x", "D").state == DONE
 
 
+def test_an_executor_that_cannot_start_is_an_error_and_queues_nothing():
+    def broken(workers):
+        raise ValueError("get_executor: no Dask scheduler answered at 'tcp://nowhere:1'")
+
+    pool = Pool(1, fn=never, key=repr, executor_factory=broken, reaper_every=None)
+    with pytest.raises(ValueError, match="no Dask scheduler answered"):
+        pool.submit("s1", "A")
+    assert pool.poll("s1") == []
+    with pytest.raises(ValueError, match="no Dask scheduler answered"):
+        pool.submit("s1", "B")  # not refused as a second run: the first was never queued
+    pool.close()
+
+
 def test_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("LRCORE_WORKERS", "3")
     monkeypatch.setenv("LRCORE_SESSION_RUNS", "2")

@@ -221,7 +221,12 @@ class Pool:
             job = _Job(next(self._ids), key, spec, float(estimate), {session: now})
             self._queue.append(job)
             log.info("job %d: queued at position %d", job.id, len(self._queue))
-            self._dispatch()
+            try:
+                self._dispatch()
+            except Exception:  # no executor (an unreachable Dask scheduler): not queued
+                if job in self._queue:
+                    self._queue.remove(job)
+                raise
             return self._status(job)
 
     def poll(self, session: str) -> list[Status]:
@@ -383,9 +388,9 @@ class Pool:
         if self.inline:
             return
         while self._queue and len(self._running) < self.workers:
-            job = self._queue.pop(0)
-            if self._executor is None:
+            if self._executor is None:  # may fail (an unreachable Dask scheduler): jobs stay queued
                 self._start_executor()
+            job = self._queue.pop(0)
             job.state, job.started = RUNNING, self.clock()
             self._running[job.id] = job
             future = self._executor.submit(_work, self.fn, job.spec, job.id, *self._channels)
