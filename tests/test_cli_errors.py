@@ -51,6 +51,7 @@ LOG_CASES = [
     (["schedule", "linear", "--total-steps", "10", "--warmup-steps", "nan"], "--warmup-steps"),
     (["schedule", "piecewise", "--total-steps", "10", "--values", "1"], "--boundaries"),
     (["schedule", "join", "--total-steps", "10", "--schedules", "a,b"], "--schedules"),
+    (["schedule", "join", "--total-steps", "10", "--schedules", "linear"], "--schedules"),
     (
         ["schedule", "cosine_restarts", "--total-steps", "10", "--num-cycles", "1" + "0" * 20],
         "--num-cycles",
