@@ -21,7 +21,7 @@ from sources import _PerLog, name_log, parsed
 
 from lrcore import REGISTRY
 from lrcore._text import for_markdown as md
-from lrcore.analysis import OPTIMUM_POINTS, RULES, default_steps
+from lrcore.analysis import OPTIMUM_POINTS, RULES, default_steps, steps_from_zero
 from lrcore.logs import GradNormLog
 
 RECIPES = (Path(__file__).parent / "app_pages" / "grad_norm_recipes.md").read_text()
@@ -204,7 +204,7 @@ def _log_settings(log: GradNormLog, many: bool) -> LogSettings:
             f"{series.norm_type} norms: the rule is defined on {RULE_NORMS[optimizer]} norms, "
             "so this is an approximation."
         )
-    length, assumed = default_steps(series.steps, series.total_steps)
+    length, assumed = default_steps(series.steps, series.total_steps, steps_from_zero(series))
     capped = min(length, ui.MAX_STEPS)
     state.widget_default(f"steps:{lkey}", capped)
     steps = int(

@@ -54,6 +54,7 @@ __all__ = [
     "RefinementWarning",
     "analyse",
     "default_steps",
+    "steps_from_zero",
     "describe_fit",
     "fmt_pct",
 ]
@@ -87,11 +88,16 @@ def fmt_pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def default_steps(steps, total_steps: int | None = None) -> tuple[int, str]:
+def default_steps(
+    steps, total_steps: int | None = None, zero_based: bool | None = None
+) -> tuple[int, str]:
     """How many steps the logged run had (the next run's default length), and the sentence
     that says what was assumed: ``total_steps`` when the log records it (a
     :attr:`~lrcore.logs.GradNormLog.total_steps`, e.g. trainer_state.json's global step),
-    else the last logged step, or one more when steps count from 0.
+    else the last logged step, or one more when steps count from 0: ``zero_based`` when the
+    format says so (:func:`steps_from_zero`), else when the first step is 0 or every logged
+    step is one short of a multiple of the logging interval (Lightning logs steps 4, 9, ...,
+    39 of a 40-step run every 5).
 
     >>> default_steps(np.array([10, 20, 500_500]))
     (500500, 'the last logged step is 500,500; steps start at 10, so the run had 500,500 steps')
@@ -99,7 +105,12 @@ def default_steps(steps, total_steps: int | None = None) -> tuple[int, str]:
     100
     >>> default_steps(np.array([9, 19, 1199]), total_steps=1200)[0]  # HF logged every 10
     1200
+    >>> default_steps(np.arange(4, 40, 5))
+    (40, 'steps count from 0 (logged every 5, at 4, 9, ...) and the last logged step is 39, so the run had 40 steps')
+    >>> default_steps(np.arange(5000, 6000), zero_based=True)[0]  # lrcore's own, resumed
+    6000
     """
+    steps = np.asarray(steps)
     first, last = int(steps[0]), int(steps[-1])
     if not (abs(first) <= 2**53 and abs(last) <= 2**53 and last > first):
         raise ValueError(
@@ -111,9 +122,16 @@ def default_steps(steps, total_steps: int | None = None) -> tuple[int, str]:
             f"the log records a run of {total_steps:,} steps (steps counted from 0; the "
             f"last logged step is {last:,})"
         )
-    if first == 0:
+    why = ""
+    if zero_based is None and first != 0 and len(steps) >= 3:
+        every = int(np.median(np.diff(steps)))
+        ints = steps.astype(np.int64)
+        if every > 1 and np.all((ints + 1) % every == 0) and not np.all(ints % every == 0):
+            zero_based = True
+            why = f" (logged every {every:,}, at {first:,}, {int(steps[1]):,}, ...)"
+    if first == 0 or zero_based:
         return last + 1, (
-            f"steps count from 0 and the last logged step is {last:,}, so the run had "
+            f"steps count from 0{why} and the last logged step is {last:,}, so the run had "
             f"{last + 1:,} steps"
         )
     n = max(last, 2)
@@ -121,6 +139,17 @@ def default_steps(steps, total_steps: int | None = None) -> tuple[int, str]:
         n,
         f"the last logged step is {last:,}; steps start at {first:,}, so the run had {n:,} steps",
     )
+
+
+def steps_from_zero(log) -> bool | None:
+    """Whether ``log``'s format numbers its steps from 0 (None: it does not say): Lightning's
+    metrics.csv, lrcore's own grad_norms.csv (a CSV with an optimizer column), and Hugging
+    Face's trainer_state.json (read 0-based: its step minus 1)."""
+    if log.fmt in ("lightning", "hf_trainer"):
+        return True
+    if log.fmt == "csv" and log.optimizer_name is not None:
+        return True
+    return None
 
 
 def describe_fit(fit: FamilyFit) -> str:
@@ -382,7 +411,7 @@ def analyse(
     (:func:`lrcore.late_rise.late_rise`, with the log's training loss when it has one) and
     gathers every warning: the log's continuity, the refined shape's, the late rise's.
     Raises ``ValueError`` on bad input."""
-    default, note = default_steps(log.steps, log.total_steps)
+    default, note = default_steps(log.steps, log.total_steps, steps_from_zero(log))
     if steps is None:
         steps = min(default, MAX_STEPS)
     if not isinstance(steps, int | np.integer) or not 2 <= steps <= MAX_STEPS:
