@@ -267,6 +267,10 @@ def write_atomic(path, data: bytes | Iterable[bytes]) -> None:
     """Write ``data`` (bytes, or chunks of bytes) to a temporary file beside ``path``, then
     rename it over ``path``: a failed or interrupted write leaves the old file whole. Keeps an
     existing file's mode. The null device is written nowhere (the chunks are not made)."""
+    if str(path).endswith(("/", os.sep)):  # Path() drops the slash: it wrote a file "newdir"
+        raise ValueError(
+            f"{for_terminal(str(path))}: ends with '/', so it names a folder; name a file to write"
+        )
     if is_null(path):
         if hasattr(data, "close"):
             data.close()  # a generator: none of its chunks is made

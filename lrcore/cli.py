@@ -606,10 +606,6 @@ def _without_internal_name(text: str, parser: argparse.ArgumentParser, args) -> 
     if words:  # whole words only: not "e.csv" (--csv) or "readme.md"
         alt = "|".join(map(re.escape, words))
         head = re.sub(rf"(?<![-\w./\\])({alt})(?![-\w./\\])", option, head)
-    counted = [d for d in options if d in own]  # "got 1 values and 2 boundaries"
-    if counted and sep:
-        alt = "|".join(map(re.escape, counted))
-        tail = re.sub(rf"\b(\d+) ({alt})\b", lambda c: f"{c[1]} in {options[c[2]]}", tail)
     return f"{command}: {head}{sep}{tail}"
 
 
@@ -688,7 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning  # one line, never the source line
-            return COMMANDS[args.command](args)
+            code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that left (| head) is noticed here, not at exit
+        return code
     except BrokenPipeError:  # stdout's reader left (| head): stop quietly, as head users expect
         return pipe_closed()
     except KeyboardInterrupt:

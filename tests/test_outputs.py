@@ -176,3 +176,31 @@ def test_out_dev_null_writes_nowhere_and_succeeds(tmp_path, monkeypatch, capsys,
     assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
     assert list(tmp_path.iterdir()) == []  # run saved no folder anywhere
     assert not [p for p in Path("/dev").glob(".null.*")]  # no temporary file beside it
+
+
+@posix_only
+@pytest.mark.parametrize("argv", [["inspect", str(LOG)], ["bound", str(LOG)]])
+def test_a_reader_gone_before_the_output_is_a_quiet_exit_too(argv):
+    """Output printed in pieces is flushed inside the command: a reader gone before it
+    (``| true``) is a quiet exit 141, not Python's 'Exception ignored ... BrokenPipeError'
+    at shutdown (exit 120)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as users run it
+    proc = subprocess.Popen(
+        [*LRCORE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert b"BrokenPipe" not in err and b"Exception ignored" not in err and b"error" not in err
+
+
+def test_exports_refuse_a_folder_name_and_write_nothing_to_dev_null(tmp_path):
+    from lrcore import export
+
+    with pytest.raises(ValueError, match=r"newdir/: ends with '/', so it names a folder"):
+        export.to_csv([1.0, 0.5], path=str(tmp_path / "newdir") + "/")
+    assert list(tmp_path.iterdir()) == []
+    before = os.stat(os.devnull)
+    assert export.to_json([1.0, 0.5], path=os.devnull).startswith('{"total_steps": 2')
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
