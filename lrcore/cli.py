@@ -606,6 +606,10 @@ def _without_internal_name(text: str, parser: argparse.ArgumentParser, args) -> 
     if words:  # whole words only: not "e.csv" (--csv) or "readme.md"
         alt = "|".join(map(re.escape, words))
         head = re.sub(rf"(?<![-\w./\\])({alt})(?![-\w./\\])", option, head)
+    counted = [d for d in options if d in own]  # "got 1 values and 2 boundaries"
+    if counted and sep:
+        alt = "|".join(map(re.escape, counted))
+        tail = re.sub(rf"\b(\d+) ({alt})\b", lambda c: f"{c[1]} in {options[c[2]]}", tail)
     return f"{command}: {head}{sep}{tail}"
 
 
