@@ -339,6 +339,10 @@ def test_the_image_command_serves_offline_and_answers_its_health_check(image_whe
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    said = server.stdout.read().decode()
+    # headless Streamlit asks checkip.amazonaws.com for an External URL unless
+    # browser.serverAddress is set (config.toml): offline, it says it could not
+    assert "external IP" not in said and "External URL" not in said, said[-2000:]
     assert argv[1:4] == ["-m", "streamlit", "run"]
     python = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     assert argv[4] == str(venv / "lib" / python / "site-packages" / "lrcore" / "_app" / "main.py")
