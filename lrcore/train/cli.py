@@ -556,9 +556,11 @@ def cmd_study(args) -> int:
             try:
                 check_out("study", value, [args.readme])  # before the study, not after it
             except ValueError as e:  # check_out says --out: name the option the user typed
-                raise ValueError(str(e).replace("study: --out", f"study: {opt}", 1)) from None
+                text = str(e).replace("(or leave --out out for stdout)", f"(or leave {opt} out)")
+                raise ValueError(text.replace("study: --out", f"study: {opt}", 1)) from None
             for other, v2 in outs:
-                if other != opt and v2 is not None and Path(value).resolve() == Path(v2).resolve():
+                same = Path(value).resolve() == Path(v2 or "").resolve() and not is_null(value)
+                if other != opt and v2 is not None and same:  # /dev/null twice writes nowhere
                     raise ValueError(f"study: {opt} {for_terminal(value)} is also {other}")
 
     for opt, n in (("--seeds", args.seeds), ("--jobs", args.jobs)):
