@@ -337,6 +337,11 @@ def one_cycle(
             f"one_cycle: peak_lr / div_factor (the start lr) must be finite, got {peak_lr!r} / "
             f"{div_factor!r}"
         )
+    if not np.isfinite(end):
+        raise ValueError(
+            f"one_cycle: peak_lr / div_factor / final_div_factor (the final lr) must be finite, "
+            f"got {peak_lr!r} / {div_factor!r} / {final_div_factor!r}"
+        )
     last = total_steps - 1.0
 
     def schedule(step):

@@ -119,48 +119,60 @@ def no_inf_or_nan(text: str) -> None:
 
 # --------------------------------------------------------------------------- schedules
 
+peak = st.one_of(positive, st.sampled_from(EDGES))
+final = st.one_of(st.just(0.0), positive)
+factor = st.one_of(st.floats(0.0, 1.0), positive)  # decay factors: mostly in [0, 1]
+
+
+def sorted_if_finite(xs):
+    return sorted(xs) if all(math.isfinite(x) for x in xs) else xs
+
+
 FACTORIES = {
-    "constant": (S.constant, st.tuples(anyfloat)),
-    "linear_decay": (S.linear_decay, st.tuples(anyfloat, steps_n, anyfloat)),
-    "cosine_decay": (S.cosine_decay, st.tuples(anyfloat, steps_n, anyfloat)),
-    "polynomial_decay": (S.polynomial_decay, st.tuples(anyfloat, steps_n, anyfloat, anyfloat)),
-    "step_decay": (S.step_decay, st.tuples(anyfloat, steps_n, anyfloat)),
-    "exponential_decay": (S.exponential_decay, st.tuples(anyfloat, steps_n, anyfloat)),
-    "inverse_sqrt": (S.inverse_sqrt, st.tuples(anyfloat, steps_n)),
-    "rsqrt": (S.rsqrt, st.tuples(anyfloat, steps_n)),
-    "multi_step": (S.multi_step, st.tuples(anyfloat, st.lists(anyfloat, max_size=5), anyfloat)),
+    "constant": (S.constant, st.tuples(peak)),
+    "linear_decay": (S.linear_decay, st.tuples(peak, steps_n, final)),
+    "cosine_decay": (S.cosine_decay, st.tuples(peak, steps_n, final)),
+    "polynomial_decay": (S.polynomial_decay, st.tuples(peak, steps_n, final, positive)),
+    "step_decay": (S.step_decay, st.tuples(peak, steps_n, factor)),
+    "exponential_decay": (S.exponential_decay, st.tuples(peak, steps_n, final)),
+    "inverse_sqrt": (S.inverse_sqrt, st.tuples(peak, steps_n)),
+    "rsqrt": (S.rsqrt, st.tuples(peak, steps_n)),
+    "multi_step": (
+        S.multi_step,
+        st.tuples(
+            peak,
+            st.lists(st.one_of(st.integers(0, 50), anyfloat), max_size=5).map(sorted_if_finite),
+            factor,
+        ),
+    ),
     "cosine_restarts": (
         S.cosine_restarts,
-        st.tuples(anyfloat, steps_n, st.integers(-1, 20), anyfloat),
+        st.tuples(peak, steps_n, st.integers(-1, 20), final),
     ),
     "one_cycle": (
         S.one_cycle,
-        st.tuples(
-            anyfloat, steps_n, fraction, anyfloat, anyfloat, st.sampled_from(["cos", "linear"])
-        ),
+        st.tuples(peak, steps_n, fraction, positive, positive, st.sampled_from(["cos", "linear"])),
     ),
     "cyclic": (
         S.cyclic,
         st.tuples(
-            anyfloat,
-            anyfloat,
+            peak,
+            final,
             steps_n,
             st.one_of(st.none(), steps_n),
             st.sampled_from(["triangular", "triangular2", "exp_range"]),
-            anyfloat,
+            factor,
         ),
     ),
     "warmup_stable_decay": (
         S.warmup_stable_decay,
-        st.tuples(
-            anyfloat, steps_n, fraction, st.sampled_from(["linear", "cosine", "1-sqrt"]), anyfloat
-        ),
+        st.tuples(peak, steps_n, fraction, st.sampled_from(["linear", "cosine", "1-sqrt"]), final),
     ),
     "piecewise_constant": (
         S.piecewise_constant,
         st.integers(0, 4).flatmap(
             lambda k: st.tuples(
-                st.lists(anyfloat, min_size=k + 1, max_size=k + 1),
+                st.lists(st.one_of(positive, anyfloat), min_size=k + 1, max_size=k + 1),
                 st.lists(st.integers(0, 100), min_size=k, max_size=k, unique=True).map(sorted),
             )
         ),
@@ -503,8 +515,22 @@ def _json_meta(values, meta):
 test_json_meta, test_json_meta_fuzz = _json_meta
 
 
-@both(st.lists(st.one_of(st.integers(-(2**60), 2**60), anyfloat), max_size=20), float_lists(20))
-def _log_to_csv(steps, norms):
+@st.composite
+def log_cases(draw):
+    norms = draw(float_lists(20))
+    n = len(norms)
+    steps = draw(
+        st.one_of(
+            st.lists(st.integers(0, 2**53), min_size=n, max_size=n),
+            st.lists(st.one_of(st.integers(-(2**60), 2**60), anyfloat), max_size=20),
+        )
+    )
+    return steps, norms
+
+
+@both(log_cases())
+def _log_to_csv(case):
+    steps, norms = case
     text = call(log_to_csv, steps, norms)
     if text is not None:
         no_inf_or_nan(text)
