@@ -148,3 +148,50 @@ def test_die_with_parent_keeps_a_worker_whose_parent_lives(tmp_path):
     code += "time.sleep(1.2); print('still here')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "still here"
+
+
+APP_POOL_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, threading, time
+    from lrcore.train.pool import Pool
+    import slowjob
+
+    if __name__ == "__main__":
+        pool = Pool(2, fn=slowjob.job, key=repr, reaper_every=None)
+        # submitted from a thread that ends, as a Streamlit script thread does
+        t = threading.Thread(target=lambda: [pool.submit(f"s{i}", i) for i in range(2)])
+        t.start()
+        t.join()
+        time.sleep(600)
+    """
+)
+
+SLOW_JOB = textwrap.dedent(
+    """
+    import os, time
+
+    def job(spec, on_progress, should_stop):
+        open(os.path.join(os.environ["READY_DIR"], str(os.getpid())), "w").close()
+        time.sleep(600)
+        return {}
+    """
+)
+
+
+def test_the_app_pool_leaves_no_process_when_killed(tmp_path):
+    """lrcore.train.pool.Pool: its workers and its multiprocessing Manager (a plain
+    ``Manager()`` outlived a SIGKILLed parent, with the resource tracker)."""
+    (tmp_path / "app_pool.py").write_text(APP_POOL_SCRIPT)
+    (tmp_path / "slowjob.py").write_text(SLOW_JOB)
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    env = {**os.environ, "READY_DIR": str(ready), "PYTHONPATH": str(tmp_path)}
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "app_pool.py")], env=env)
+    try:
+        _wait_for("2 pool jobs running", lambda: len(os.listdir(ready)) >= 2, 180)
+        kids = psutil.Process(parent.pid).children(recursive=True)
+        assert len(kids) >= 4  # 2 workers, the manager, the resource tracker
+        _kill_and_check(parent, signal.SIGKILL)
+    finally:
+        if parent.poll() is None:
+            parent.kill()

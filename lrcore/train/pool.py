@@ -399,12 +399,16 @@ class Pool:
 
     def _start_executor(self) -> None:
         import multiprocessing
+        from multiprocessing.managers import SyncManager
 
+        from lrcore._procs import die_with_parent
         from lrcore.executors import _workers_skip_main
 
         if self._manager is None:
             with _workers_skip_main():  # the manager's process skips a page's script too
-                self._manager = multiprocessing.get_context("spawn").Manager()
+                self._manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
+                # it ends with this process (a plain Manager() outlived a SIGKILLed parent)
+                self._manager.start(initializer=die_with_parent)
             self._messages, self._flags = self._manager.Queue(), self._manager.dict()
             self._channels = (_portable(self._messages), _portable(self._flags))
             threading.Thread(target=self._pump, daemon=True).start()
