@@ -81,8 +81,13 @@ def chosen_logs() -> tuple[list[GradNormLog], list[str]]:
         errors += failed
         for log in loaded:
             p = parsed(source)
-            if p.file is not None and p.default is not None:  # several series: a rule may switch
-                _FILES.put(log, (source.key, p.default.metric, weakref.ref(p.file)))
+            # several series and the box on auto: a rule may switch the series; a series
+            # named in the box is kept (the same log object as auto's, so say it each run)
+            auto = state.series_is_auto("refine", source)
+            if p.file is not None and p.default is not None:
+                _FILES.put(
+                    log, (source.key, p.default.metric, weakref.ref(p.file)) if auto else None
+                )
             logs.append(log)
     return logs, errors
 
@@ -100,14 +105,14 @@ def _rule_log(_file, key: str, optimizer: str) -> GradNormLog:
 def series_for_rule(log: GradNormLog, optimizer: str) -> GradNormLog:
     """The series ``optimizer``'s rule reads, chosen as ``lrcore refine --optimizer`` chooses
     it: ``log`` itself when it is what the file's rule reads already, when the file holds one
-    series, or when the user picked it in the series box (like ``--metric``); else the file's
+    series, or when the user named it in the series box (like ``--metric``); else the file's
     series for that rule (l1 norms for Adam's, l2 for SGD's)."""
     found = _FILES.get(log)
     if found is None or optimizer == log.suggested_optimizer:
         return log
     key, default_metric, file = found
     file = file()
-    if file is None or log.metric != default_metric:
+    if file is None or log.metric != default_metric:  # (a named series is never registered)
         return log
     chosen = _rule_log(file, key, optimizer)
     name_log(chosen, f"{key}:{chosen.metric}:{optimizer}")

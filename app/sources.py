@@ -176,6 +176,21 @@ def widget_id(log: GradNormLog) -> str:
     return _WIDGET_IDS.get(log) or log_key(log)
 
 
+AUTO_SERIES = "\x00auto"  # the series box's first entry: the series the rule reads
+
+
+def _both_norms(metrics) -> bool:
+    """Whether a file holds l1 and l2 series, so that the rule picks between them."""
+    from lrcore.logs._meta import norm_of
+
+    return {norm_of(m) for m in metrics} == {"l1", "l2"}
+
+
+def series_is_auto(key_prefix: str, source: LogSource) -> bool:
+    """Whether ``source``'s series box (if any) is on auto: the rule may switch the series."""
+    return st.session_state.get(f"{key_prefix}:metric:{source.key}", AUTO_SERIES) == AUTO_SERIES
+
+
 def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNormLog], list[str]]:
     """Load every source; a select box appears for a source with several norm series.
     Returns the logs that loaded and one message per source that did not."""
@@ -186,14 +201,23 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
             metrics = p.metrics
             metric = None
             if len(metrics) > 1:
-                # the default series is the one the rule needs (the log's optimizer: l1 for Adam)
+                # auto (the default): the series the rule needs (l1 for Adam, l2 for SGD), as
+                # `lrcore refine` without --metric; a named series is kept whatever the rule
                 first = p.default.metric if p.default is not None else None
-                metric = st.selectbox(
+                choice = st.selectbox(
                     f"Series in **{for_markdown(source.name)}**",
-                    metrics,
-                    index=metrics.index(first) if first in metrics else 0,
+                    [AUTO_SERIES, *metrics]
+                    if first in metrics and _both_norms(metrics)
+                    else metrics,
+                    index=0,
                     key=f"{key_prefix}:metric:{source.key}",
+                    format_func=lambda m, first=first: (
+                        f"auto: the rule's norm (now {m if m != AUTO_SERIES else first})"
+                        if m == AUTO_SERIES
+                        else m
+                    ),
                 )
+                metric = None if choice == AUTO_SERIES else choice
             logs.append(cached_log(source, metric))
         except (LogError, ValueError, OSError) as e:
             errors.append(read_error(source.name, str(e)))

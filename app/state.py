@@ -11,7 +11,16 @@ from __future__ import annotations
 import hashlib
 
 import streamlit as st
-from sources import NONE, LogSource, _read, load_sources, sample_names, sample_source, widget_id  # noqa: F401
+from sources import (  # noqa: F401
+    NONE,
+    LogSource,
+    _read,
+    load_sources,
+    sample_names,
+    sample_source,
+    series_is_auto,
+    widget_id,
+)
 
 from lrcore._text import for_markdown
 

@@ -590,3 +590,34 @@ def test_rule_notes_on_the_page_name_the_app_s_switch_and_the_rule_preselected()
         notes = [i.value for i in at.info if "does not say which optimizer" in i.value]
         assert len(notes) == (rule == "sgd")  # a note only where the log does not say
         assert all(md("app: 'Refinement rule'") in n for n in notes)
+
+
+def test_the_series_box_is_on_auto_until_a_series_is_named():
+    """A file with l1 and l2 norms: on auto the rule picks the series (Adam l1, SGD l2), as
+    `lrcore refine --optimizer` does; a series named in the box is kept whatever the rule, as
+    with --metric (fresh-eyes review: the box said l1 while the page refined l2, and naming a
+    series there was ignored)."""
+    l1, l2 = [8.0, 6.0, 5.0, 9.0], [1.0, 2.0, 2.0, 1.0]
+    text = "step,grad_norm_l1,grad_norm_l2\n" + "".join(
+        f"{i},{a},{b}\n" for i, (a, b) in enumerate(zip(l1, l2, strict=True))
+    )
+    at = upload(app(), "refine_uploads", ("both.csv", text.encode()))
+    assert_clean(at)
+
+    def box():
+        return [s for s in at.selectbox if "Series in" in s.label][0]
+
+    def rule():
+        return [r for r in at.sidebar.radio if r.label == "Refinement rule"][0]
+
+    assert box().options[0].startswith("auto: the rule's norm") and len(box().options) == 3
+    assert rule().value == "sgd"  # nothing recorded: l2 and the SGD rule
+    np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine(l2, 0.1, "sgd"))
+    rule().set_value("adam").run()  # on auto, Adam's rule reads the l1 series
+    assert_clean(at)
+    np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine(l1, 0.1, "adam"))
+    box().set_value("grad_norm_l2").run()  # named: kept under Adam's rule too
+    rule().set_value("adam").run()
+    assert_clean(at)
+    assert box().value == "grad_norm_l2" and rule().value == "adam"
+    np.testing.assert_allclose(charts(at)["refined"]["y"], 0.1 * refine(l2, 0.1, "adam"))
