@@ -376,9 +376,15 @@ def test_the_pool_on_a_dask_cluster_gives_the_same_numbers_and_stops_a_job():
     """LRCORE_DASK_SCHEDULER's cluster in place of local processes: progress arrives, the
     table equals the in-thread one, and a cancelled job frees its worker."""
     distributed = pytest.importorskip("distributed")  # the 'dask' extra (in 'test')
-    with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+    from lrcore.executors import _workers_skip_main
+
+    # after an AppTest in this process, __main__ is app/main.py: the nanny's spawned worker
+    # would run the page and die ('Nanny failed to start')
+    with _workers_skip_main():
+        cluster = distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    with cluster:
         pool = Pool(1, scheduler=cluster.scheduler_address, reaper_every=None)
         try:
             spec, seen = tiny(), 0
