@@ -209,6 +209,15 @@ def open_log(source, fmt: str | None = None) -> LogFile:
         raise LogError(f"{src.name}: nested too deeply to read (not a log)") from None
     except MemoryError:
         raise LogError(f"{src.name}: too large to read in the memory available") from None
+    except ImportError as e:  # a format whose reader needs an extra (TensorBoard's)
+        from lrcore._extras import extra_for, needs
+
+        extra = extra_for(e)
+        if extra is None:
+            raise
+        module = (getattr(e, "name", None) or "").split(".")[0] or None
+        reading = f"reading a {FORMATS[name].label}"
+        raise LogError(f"{src.name}: {needs(reading, extra, module)}") from None
     except Exception as e:  # OverflowError, ValueError, KeyError, pyarrow errors, ...
         label = FORMATS[name].label
         detail = " ".join(str(e).split())[:200] or type(e).__name__
