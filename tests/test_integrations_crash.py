@@ -183,3 +183,32 @@ def test_recorder_in_a_compiled_step_does_not_recompile_every_step(tmp_path):
     assert frames[-1] <= 6  # a few graphs (before / after the eager record), not one a step
     assert rec.steps.tolist() == list(range(10)) and np.isfinite(rec.loss).all()
     assert pd.read_csv(rec.flush())["step"].tolist() == list(range(10))
+
+
+def test_a_run_with_hf_s_default_logging_keeps_rows_flushed_on_time(tmp_path):
+    """logging_steps=500 and no checkpoints (the README's own example): the rows still reach
+    the file, every FLUSH_SECONDS (here 0.2 s, so that 30 tiny steps span several flushes)."""
+    out = tmp_path / "run"
+    code = (
+        KILLED_RUN.replace(
+            "from lrcore.integrations.hf import GradNormCallback",
+            "from lrcore.integrations.hf import GradNormCallback\n"
+            "import time, lrcore.integrations._hf_callback as cbmod\n"
+            "cbmod.FLUSH_SECONDS = 0.2",
+        )
+        .replace(
+            "if state.global_step == 30:",
+            "time.sleep(0.02)\n        if state.global_step == 30:",
+        )
+        .replace(
+            'logging_steps=5, save_strategy="steps", save_steps=10',
+            'logging_steps=500, save_strategy="no"',
+        )
+        .format(tests=str(TESTS), root=str(TESTS.parent), out=str(out))
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    killed = pd.read_csv(out / "grad_norms.csv")
+    assert list(killed.columns) == COLUMNS
+    assert len(killed) >= 20 and killed["step"].tolist() == list(range(len(killed)))

@@ -11,6 +11,10 @@ from lrcore.analysis import analyse
 from lrcore.export import as_values
 
 FILENAME = "grad_norms.csv"
+# the callbacks also flush the rows so far when this many seconds have passed since the last
+# flush, whatever the logging interval: with Hugging Face's default logging_steps=500 and no
+# checkpoints, a run killed at step 30 left no file (fresh-eyes review)
+FLUSH_SECONDS = 30.0
 
 
 def schedule_values(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 import weakref
 from pathlib import Path
@@ -12,7 +13,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from lrcore.integrations._common import FILENAME
+from lrcore.integrations._common import FILENAME, FLUSH_SECONDS
 from lrcore.logs._meta import optimizer_family, optimizer_label
 from lrcore.train import _normfile
 from lrcore.train.recorder import GradNormRecorder
@@ -235,6 +236,10 @@ class GradNormCallback(TrainerCallback, ExportableState):
                     rec.set_loss(float(logs["loss"]))
         self._flush(state)
 
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - getattr(self, "_flushed_at", 0.0) >= FLUSH_SECONDS:
+            self._flush(state)  # between logging steps too: a crash keeps what ran
+
     def on_save(self, args, state, control, **kwargs):
         self._flush(state, sync=True)
 
@@ -247,6 +252,7 @@ class GradNormCallback(TrainerCallback, ExportableState):
         if rec is not None and state.is_world_process_zero and (len(rec) or rec.path.exists()):
             rec.path.parent.mkdir(parents=True, exist_ok=True)
             self.path = rec.flush(sync=sync)
+        self._flushed_at = time.monotonic()
 
 
 def _calling_trainer():

@@ -30,6 +30,7 @@ gradients are already unscaled there.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 from lrcore._extras import missing_extra
@@ -41,7 +42,7 @@ except ImportError as e:
     raise missing_extra("lrcore.integrations.lightning", "lightning", e) from e
 
 from lrcore.export import to_lambda_lr
-from lrcore.integrations._common import FILENAME, schedule_values
+from lrcore.integrations._common import FILENAME, FLUSH_SECONDS, schedule_values
 from lrcore.logs._meta import optimizer_family
 from lrcore.train.recorder import GradNormRecorder
 
@@ -110,7 +111,8 @@ class GradNormCallback(Callback):
             rec.set_loss(self._loss)
         self._loss, self._with_loss = None, len(rec)
         every = getattr(trainer, "log_every_n_steps", 0) or 0
-        if every and trainer.global_step % every == 0:
+        late = time.monotonic() - getattr(self, "_flushed_at", 0.0) >= FLUSH_SECONDS
+        if (every and trainer.global_step % every == 0) or late:
             self._flush(trainer)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
@@ -124,6 +126,7 @@ class GradNormCallback(Callback):
 
     def _flush(self, trainer, sync: bool = False) -> None:
         rec = self.recorder
+        self._flushed_at = time.monotonic()
         if rec is None or not len(rec) or not trainer.is_global_zero:
             return
         rec.path.parent.mkdir(parents=True, exist_ok=True)
