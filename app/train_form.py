@@ -12,8 +12,8 @@ from demo_runs import RESULTS_CSV
 
 from lrcore import REGISTRY
 from lrcore.train.config import NOISES, OPTIMIZERS, TASKS, RunConfig
+from lrcore.train.devices import device_type
 from lrcore.train.findings import converged_summary, lm_gap_closed
-from lrcore.train.loop import resolve_device
 
 TASK_LABELS = {  # short: three fit side by side on a phone
     "logreg": "Logistic regression",
@@ -228,7 +228,7 @@ def form() -> TrainForm:
         )
         st.warning("Training was stopped before it finished." + kept)
 
-    device = resolve_device("auto").type
+    device = device_type("auto")  # without torch on a CPU build (seconds at first visit)
     st.caption(
         f"Runs on **{device.upper()}**"
         + (" (CUDA found)" if device == "cuda" else " (no CUDA found)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,10 @@ import pandas as pd
 from lrcore.bound import best_scale
 from lrcore.refine import refine
 from lrcore.train.config import RunConfig
-from lrcore.train.loop import OnStep, Progress, resolve_device, run_many
 from lrcore.train.result import RunResult
+
+if TYPE_CHECKING:  # the loop (torch) is imported by the first run, not with this module
+    from lrcore.train.loop import OnStep
 
 METRICS = ("objective", "suboptimality", "train_loss", "test_loss", "test_accuracy")
 SE_METRIC = "suboptimality_se"  # lm runs only: s.e. of the suboptimality over held-out tokens
@@ -81,6 +84,14 @@ class RefineRetrain:
     def schedule(self) -> np.ndarray:
         """The last round's shape."""
         return self.rounds[-1].schedule
+
+
+def run_many(configs: list[RunConfig], on_step: OnStep | None = None) -> list[RunResult]:
+    """:func:`lrcore.train.loop.run_many`, imported on the first call: a page that shows this
+    module's tables (the app's Train page) does not load torch (seconds, ~300 MB)."""
+    from lrcore.train.loop import run_many as _run_many
+
+    return _run_many(configs, on_step=on_step)
 
 
 def refined_from_linear(
@@ -289,6 +300,8 @@ def run_batches(
     groups: dict[tuple, list[int]] = {}
     for i, cfg in enumerate(configs):
         groups.setdefault(cfg.batch_key(), []).append(i)
+    from lrcore.train.loop import Progress, resolve_device
+
     tasks = []
     for idx in groups.values():
         c0 = configs[idx[0]]
