@@ -2,6 +2,7 @@
 
 import contextlib
 
+import machine
 import numpy as np
 import state
 import streamlit as st
@@ -41,4 +42,5 @@ with st.sidebar:
         f"lrcore {lrcore.__version__} · schedules from "
         "[schedule refinement](https://arxiv.org/abs/2310.07831)"
     )
+machine.start()  # the cost model's speed, measured in a child process (no torch here)
 page.run()

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import charts
+import machine
 import numpy as np
 import presets
 import state
@@ -122,6 +123,7 @@ def estimate(s: Setup) -> Cost:
         peaks=len(s.peaks),
         refined_rounds=int(s.want_refined),
         max_extensions=MAX_EXTENSIONS,
+        speed=machine.speed(),  # None: measured here
     )
 
 

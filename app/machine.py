@@ -1,0 +1,65 @@
+"""This machine's speed for the cost model (:func:`lrcore.train.cost.machine_speed`), measured
+once per server in a child process.
+
+The measurement runs a small torch kernel, and importing torch takes seconds of the server's
+one interpreter (every session waits on its lock) and ~300 MB that the server never needs
+otherwise: its runs go to the worker pool. ``start()`` (main.py) begins the measurement in
+the background, ``DELAY`` seconds later so that the server's first page loads first; ``speed()`` waits for it (None when the child failed: the
+cost model then measures in this process, as before).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+import lrcore
+
+CODE = "from lrcore.train.cost import machine_speed; print(machine_speed())"
+TIMEOUT = 300  # seconds for the child (a cold torch import on a loaded 2-core host: ~30 s)
+DELAY = 10  # seconds before it starts, unless asked for: the first page loads first
+
+
+def _measure(box: dict) -> None:
+    box["wanted"].wait(DELAY)
+    root = str(Path(lrcore.__file__).resolve().parents[1])  # this lrcore, in the child too
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", CODE],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=True,
+            env=env,
+        )
+        box["speed"] = float(out.stdout.split()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        box["speed"] = None
+    finally:
+        box["done"].set()
+
+
+@st.cache_resource(show_spinner=False)
+def _measurement() -> dict:
+    box = {"done": threading.Event(), "wanted": threading.Event(), "speed": None}
+    threading.Thread(target=_measure, args=(box,), daemon=True, name="machine-speed").start()
+    return box
+
+
+def start() -> None:
+    """Begin the measurement (once per server; returns at once)."""
+    _measurement()
+
+
+def speed() -> float | None:
+    """The measured speed (waits for the child), or None when it could not be measured."""
+    box = _measurement()
+    box["wanted"].set()
+    box["done"].wait(DELAY + TIMEOUT + 5)
+    return box["speed"]
