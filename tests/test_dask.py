@@ -27,9 +27,13 @@ from lrcore.train.loop import run_many
 
 @pytest.fixture(scope="module")
 def scheduler():
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+    # after an AppTest in the same pytest process, __main__ is app/main.py: the nanny's worker
+    # would run the page while it starts (test_pool.py found it), so hide it as lrcore does
+    with executors._workers_skip_main():
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    with cluster:
         yield cluster.scheduler_address
 
 
