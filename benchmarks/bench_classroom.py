@@ -1,0 +1,528 @@
+"""A class at once: N students open the dashboard together (issue 26, item 6).
+
+Starts the app server itself (``streamlit run app/main.py --server.headless true`` on a free
+local port, a fresh server for each N so that no cache is carried from one N to the next) and
+drives N students in one headless Chromium (Playwright, ``/usr/bin/chromium``), one browser
+context (a session of its own) per student, all starting together. Each student opens one
+page by its address (a new session; the first page differs from student to student), visits
+every other page through the sidebar, then does one thing, by turn (student i does
+``ROLES[i % 5]``):
+
+- ``train default``: Start on 'Train and check' with the default setup (identical for all);
+- ``train changed``: the same with Steps changed (1000 - 10 (k + 1) for the k-th such student:
+  a different run for each);
+- ``see it work``: Run this experiment on 'See it work' (computed once, shared);
+- ``upload``: a small log generated with the student's seed uploaded on 'Refine a log';
+- ``visit``: one more tour of the pages.
+
+With ``--students 1`` one student does each of the five in turn (each in a fresh session).
+``--mix default``: every student presses Start on the default setup (the issue's
+"10 students, results <= 60 s" target).
+
+Measured: page time (from navigation to the page's heading, every visible chart and table
+drawn, the script idle), p50 and p95 over all visits, and per page below the table; wait for
+results (Start to the "Done:" line; Run to the results drawn; upload to the log's charts); the
+server's peak RSS (psutil: the server and its child processes, sampled every 0.2 s); errors
+(exceptions or st.error shown, tracebacks, JavaScript errors, lost sessions: a closed
+websocket or a connection-error dialog, and timeouts). Any queue line the page shows while a
+run waits ("queued: position 3 ...") is collected and its first few are printed.
+
+Named baseline: N = 1 in the same run (the ratio of each N's p95 page time to it).
+Targets (issue 26, 2 cores): 10 students' default runs all have results <= 60 s; with 30
+students every page's p95 <= 5 s, no error, no lost session, server RSS <= 4 GB.
+
+    python benchmarks/bench_classroom.py                  # N = 1, 10, 30
+    python benchmarks/bench_classroom.py --students 1,10
+    python benchmarks/bench_classroom.py --students 10 --mix default
+    python benchmarks/bench_classroom.py --cold           # each page first on a cold server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# page -> (address, the start of its heading, its label in the sidebar)
+PAGES = {
+    "Refine": ("", "Refine a gradient-norm log", "Refine a log"),
+    "Schedules": ("schedules", "Compare schedules", "Schedules"),
+    "Train": ("train", "Train and check", "Train and check"),
+    "Learn": ("learn", "Why linear decay", "Learn"),
+    "See it work": ("demo", "See it work", "See it work"),
+}
+ROLES = ("train default", "train changed", "see it work", "upload", "visit")
+QUEUE = re.compile(r"[^\n]*\b(?:queued|queue|position)\b[^\n]*", re.IGNORECASE)
+MiB = 1024**2
+VERBOSE = False  # --verbose: every step on stderr
+
+# the page has finished: its heading is shown, nothing spins, no element is left stale from
+# the last run (the script state is not asked: a page that polls in an st.fragment(run_every)
+# runs every second), and every visible chart and table has been drawn
+DRAWN_JS = """([title, name]) => {
+  if (document.querySelector('[data-testid="stSpinner"]')) return false;
+  if (document.querySelector('[data-testid="stMain"] [data-stale="true"]')) return false;
+  const live = e => e.offsetParent !== null && !e.closest('[data-stale="true"]');
+  const heads = [...document.querySelectorAll('h1')].filter(live);
+  if (!heads.some(h => h.innerText.trim().startsWith(title))) return false;
+  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(live);
+  if (charts.some(c => !c.querySelector('.main-svg'))) return false;
+  // a table draws its canvas once scrolled into view
+  const seen = e => e.getBoundingClientRect().top < window.innerHeight;
+  const tables = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+    .filter(live).filter(seen);
+  if (tables.some(t => !t.querySelector('canvas'))) return false;
+  if (name) {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const up = main && main.querySelector('[data-testid="stFileUploader"]');
+    const text = (main ? main.innerText : '').replace(up ? up.innerText : '', '');
+    if (!text.includes(name)) return false;
+  }
+  return true;
+}"""
+STATE_JS = """() => ({
+  state: [...document.querySelectorAll('[data-test-script-state]')].map(
+    e => e.getAttribute('data-test-script-state')),
+  spinners: document.querySelectorAll('[data-testid="stSpinner"]').length,
+  stale: document.querySelectorAll('[data-stale="true"]').length,
+  h1: [...document.querySelectorAll('h1')].map(h => h.innerText.slice(0, 40)),
+  charts: [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].map(
+    c => [c.offsetParent !== null, !!c.querySelector('.main-svg')]),
+  tables: [...document.querySelectorAll('[data-testid="stDataFrame"]')].map(
+    c => [c.offsetParent !== null, !!c.querySelector('canvas'),
+          Math.round(c.getBoundingClientRect().top)]),
+})"""
+PROBLEMS_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const out = [];
+  for (const e of document.querySelectorAll('[data-testid="stException"]'))
+    out.push('exception: ' + e.innerText.slice(0, 200));
+  for (const e of document.querySelectorAll('[data-testid="stAlertContentError"]'))
+    out.push('st.error: ' + e.innerText.slice(0, 200));
+  const text = document.body.innerText;
+  if (text.includes('Traceback (most recent call last)')) out.push('traceback shown');
+  if (text.includes('Connection error') || text.includes('Is Streamlit still running'))
+    out.push('lost session: connection error shown');
+  return out;
+}"""
+
+
+# ----------------------------------------------------------------------------- the server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(timeout: float = 180):
+    """``streamlit run app/main.py`` on a free port; yields (url, psutil.Process)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py")]
+    cmd += ["--server.headless", "true", "--server.port", str(port)]
+    cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        # this checkout's lrcore, also where another one is installed (a benchmark of an
+        # older commit unpacked elsewhere)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + timeout
+            while True:
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r,
+                ):
+                    if r.status == 200:
+                        break
+                if time.time() > deadline or proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"the server did not start: {log.read()[-3000:]!r}")
+                time.sleep(0.3)
+            yield url, psutil.Process(proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class Sampler(threading.Thread):
+    """The peak RSS of a process and all its children, sampled every ``every`` seconds."""
+
+    def __init__(self, proc: psutil.Process, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.proc, self.every, self.peak = proc, every, 0
+        self.halt = threading.Event()
+
+    def rss(self) -> int:
+        total = 0
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for p in [self.proc, *self.proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += p.memory_info().rss
+        return total
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.every)
+
+
+# ----------------------------------------------------------------------------- one student
+@dataclass
+class Record:
+    pages: dict[str, list[float]] = field(default_factory=dict)  # page -> seconds per visit
+    waits: dict[str, list[float]] = field(default_factory=dict)  # action -> seconds
+    errors: list[str] = field(default_factory=list)
+    queue: list[str] = field(default_factory=list)  # queue lines seen while waiting
+
+
+class Student:
+    def __init__(self, name: str, browser, url: str, rec: Record, timeout: float):
+        self.name, self.browser, self.url, self.rec, self.timeout = name, browser, url, rec, timeout
+        self.page = None
+        self.current = None
+
+    async def open(self, first: str) -> None:
+        self.ctx = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page = await self.ctx.new_page()
+        self.page.set_default_timeout(self.timeout * 1000)
+        self.page.on("pageerror", lambda e: self.error(f"javascript error: {str(e)[:150]}"))
+        self.page.on("websocket", self._watch)
+        await self.visit(first, by_address=True)
+
+    def _watch(self, ws) -> None:
+        ws.on("close", lambda _: self.closing or self.error("lost session: websocket closed"))
+
+    closing = False
+
+    async def close(self) -> None:
+        if self.page is not None:
+            await self.problems()
+        self.closing = True
+        with contextlib.suppress(Exception):
+            await self.ctx.close()
+
+    def error(self, what: str) -> None:
+        self.rec.errors.append(f"{self.name}: {what}")
+        self.say(f"ERROR {what}")
+
+    def say(self, what: str) -> None:
+        if VERBOSE:
+            print(f"  {time.strftime('%H:%M:%S')} {self.name}: {what}", file=sys.stderr, flush=True)
+
+    async def problems(self) -> None:
+        with contextlib.suppress(Exception):
+            for p in await self.page.evaluate(PROBLEMS_JS):
+                if f"{self.name}: {p}" not in self.rec.errors:
+                    self.error(p)
+
+    async def drawn(self, page: str, name: str | None = None) -> bool:
+        """Wait until ``page`` is drawn (and names ``name``); False (an error) on a timeout."""
+        try:
+            await self.page.wait_for_function(
+                DRAWN_JS, arg=[PAGES[page][1], name], polling=100, timeout=self.timeout * 1000
+            )
+            return True
+        except Exception as e:  # noqa: BLE001 - a timeout (or a closed page) is a result
+            self.error(f"timeout: {page} not drawn ({type(e).__name__})")
+            with contextlib.suppress(Exception):
+                self.say(f"the page then: {await self.page.evaluate(STATE_JS)}")
+            return False
+
+    async def visit(self, page: str, by_address: bool = False) -> None:
+        start = time.perf_counter()
+        if by_address:
+            await self.page.goto(f"{self.url}/{PAGES[page][0]}")
+        else:
+            nav = self.page.locator('[data-testid="stSidebarNav"] a')
+            await nav.filter(has_text=PAGES[page][2]).first.click()
+        if await self.drawn(page):
+            self.rec.pages.setdefault(page, []).append(took := time.perf_counter() - start)
+            self.say(f"{page} drawn in {took:.2f} s")
+        self.current = page
+        await self.problems()
+
+    async def tour(self, first: str) -> None:
+        names = list(PAGES)
+        k = names.index(first)
+        for page in names[k + 1 :] + names[:k]:
+            await self.visit(page)
+
+    async def wait_text(self, text: str, action: str, start: float) -> bool:
+        """Poll the page until ``text`` shows; collect queue lines meanwhile."""
+        while time.perf_counter() - start < self.timeout:
+            body = await self.page.evaluate(
+                "() => (document.querySelector('[data-testid=\"stMain\"]') || {}).innerText || ''"
+            )
+            for line in QUEUE.findall(body):
+                if line.strip() and line.strip() not in self.rec.queue:
+                    self.rec.queue.append(line.strip()[:120])
+            if text in body:
+                return True
+            if "Traceback (most recent call last)" in body:
+                self.error(f"traceback while waiting for {action}")
+                return False
+            await asyncio.sleep(0.5)
+        self.error(f"timeout: no '{text}' for {action} in {self.timeout:.0f} s")
+        return False
+
+    async def train(self, steps: int | None) -> None:
+        action = "train default" if steps is None else "train changed"
+        if self.current != "Train":
+            await self.visit("Train")
+        if steps is not None:
+            box = self.page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps")
+            await box.locator("input").fill(str(steps))
+            await box.locator("input").press("Enter")
+            await asyncio.sleep(0.5)  # the change's rerun starts
+            await self.drawn("Train")
+        start = time.perf_counter()
+        await self.page.get_by_role("button", name="Start").first.click()
+        self.say(f"{action}: Start pressed")
+        if await self.wait_text("Done:", action, start):
+            self.rec.waits.setdefault(action, []).append(took := time.perf_counter() - start)
+            self.say(f"{action}: Done after {took:.1f} s")
+        await self.drawn("Train")
+
+    async def demo(self) -> None:
+        if self.current != "See it work":
+            await self.visit("See it work")
+        start = time.perf_counter()
+        await self.page.get_by_role("button", name="Run this experiment").click()
+        # the experiment's own result (the page's language-model section has metrics too)
+        if await self.wait_text("refined: objective", "see it work", start) and await self.drawn(
+            "See it work"
+        ):
+            self.rec.waits.setdefault("see it work", []).append(took := time.perf_counter() - start)
+            self.say(f"see it work: results after {took:.1f} s")
+
+    async def upload(self, path: Path) -> None:
+        if self.current != "Refine":
+            await self.visit("Refine")
+        start = time.perf_counter()
+        await self.page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            str(path)
+        )
+        await asyncio.sleep(0.3)  # the upload's rerun starts
+        if await self.drawn("Refine", name=path.name):
+            self.rec.waits.setdefault("upload", []).append(time.perf_counter() - start)
+
+
+def make_log(folder: Path, seed: int, n: int = 2000) -> Path:
+    """A small gradient-norm log (plain CSV), different for every seed."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(n)
+    norms = (1 + steps / n) * np.exp(0.3 * rng.standard_normal(n))
+    path = folder / f"student_{seed}.csv"
+    rows = "".join(f"{s},{g:.6g}\n" for s, g in zip(steps, norms, strict=True))
+    path.write_text("step,grad_norm\n" + rows)
+    return path
+
+
+async def one_student(
+    i: int, role: str, k: int, browser, url: str, rec: Record, folder: Path, timeout: float
+) -> None:
+    """Student ``i`` (the ``k``-th with this role): a page by address, the tour, the role."""
+    names = list(PAGES)
+    first = names[i % len(names)]
+    s = Student(f"student {i + 1} ({role})", browser, url, rec, timeout)
+    try:
+        await s.open(first)
+        await s.tour(first)
+        if role == "train default":
+            await s.train(None)
+        elif role == "train changed":
+            await s.train(1000 - 10 * (k + 1))
+        elif role == "see it work":
+            await s.demo()
+        elif role == "upload":
+            await s.upload(make_log(folder, seed=i + 1))
+        else:
+            await s.tour(s.current)
+            await s.visit(first)
+    except Exception as e:  # noqa: BLE001 - one student's failure is a result, not the end
+        s.error(f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+    finally:
+        await s.close()
+
+
+def plan(n: int, mix: str) -> list[list[str]]:
+    """Which roles run together: rounds of students started at once."""
+    if mix == "default":
+        return [["train default"] * n]
+    if n == 1:  # one student does each part in turn
+        return [[r] for r in ROLES]
+    return [[ROLES[i % len(ROLES)] for i in range(n)]]
+
+
+async def classroom(n: int, mix: str, timeout: float, folder: Path) -> tuple[Record, dict]:
+    from playwright.async_api import async_playwright
+
+    rec = Record()
+    with serve() as (url, server):
+        sampler = Sampler(server)
+        sampler.start()
+        idle = sampler.rss()
+        start = time.perf_counter()
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            try:
+                for roles in plan(n, mix):
+                    seen: dict[str, int] = {}
+                    jobs = []
+                    for i, role in enumerate(roles):
+                        k = seen[role] = seen.get(role, -1) + 1
+                        jobs.append(one_student(i, role, k, browser, url, rec, folder, timeout))
+                    await asyncio.gather(*jobs)
+            finally:
+                await browser.close()
+        sampler.halt.set()
+        sampler.join()
+        info = {"idle": idle, "peak": sampler.peak, "wall": time.perf_counter() - start}
+    return rec, info
+
+
+async def cold(timeout: float) -> dict[str, tuple[float, float]]:
+    """Each page as the first page of a fresh server, then again in a second new session."""
+    from playwright.async_api import async_playwright
+
+    out = {}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            for page in PAGES:
+                times = []
+                with serve() as (url, _):
+                    for _ in range(2):
+                        rec = Record()
+                        s = Student("cold", browser, url, rec, timeout)
+                        await s.open(page)
+                        await s.close()
+                        if rec.errors:
+                            raise RuntimeError(rec.errors)
+                        times.append(rec.pages[page][0])
+                out[page] = tuple(times)
+        finally:
+            await browser.close()
+    return out
+
+
+# ----------------------------------------------------------------------------- the report
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def fmt_wait(values: list[float] | None) -> str:
+    if not values:
+        return "-"
+    return f"{pct(values, 50):.1f} / {max(values):.1f}"
+
+
+def report(results: dict[int, tuple[Record, dict]]) -> None:
+    cols = ["train default", "train changed", "see it work", "upload"]
+    print(
+        "| students | page visits | page p50 s | page p95 s | p95 vs N=1 | "
+        + " | ".join(f"{c}: wait p50 / max s" for c in cols)
+        + " | server RSS idle / peak MB | errors |"
+    )
+    print("|" + "---|" * (9 + len(cols) - 2 + 1))
+    base = None
+    for n, (rec, info) in results.items():
+        times = [t for v in rec.pages.values() for t in v]
+        p95 = pct(times, 95)
+        base = p95 if n == 1 else base
+        ratio = f"{p95 / base:.1f}x" if base else "-"
+        waits = " | ".join(fmt_wait(rec.waits.get(c)) for c in cols)
+        print(
+            f"| {n} | {len(times)} | {pct(times, 50):.2f} | {p95:.2f} | {ratio} | {waits} | "
+            f"{info['idle'] / MiB:,.0f} / {info['peak'] / MiB:,.0f} | {len(rec.errors)} |"
+        )
+    print()
+    print("Per page, p50 / p95 s (visits):")
+    print("| students | " + " | ".join(PAGES) + " |")
+    print("|---|" + "---|" * len(PAGES))
+    for n, (rec, _) in results.items():
+        cells = [
+            f"{pct(v, 50):.2f} / {pct(v, 95):.2f} ({len(v)})" if (v := rec.pages.get(p)) else "-"
+            for p in PAGES
+        ]
+        print(f"| {n} | " + " | ".join(cells) + " |")
+    for n, (rec, info) in results.items():
+        print(f"\nN={n}: wall {info['wall']:.0f} s")
+        for e in rec.errors[:20]:
+            print(f"  error: {e}")
+        if len(rec.errors) > 20:
+            print(f"  ... {len(rec.errors) - 20} more errors")
+        for q in rec.queue[:8]:
+            print(f"  queue text seen: {q}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--students", default="1,10,30", help="comma-separated class sizes")
+    ap.add_argument("--mix", choices=("mixed", "default"), default="mixed")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds for any one wait")
+    ap.add_argument("--cold", action="store_true", help="each page first on a cold server")
+    ap.add_argument("--verbose", action="store_true", help="print every step on stderr")
+    args = ap.parse_args(argv)
+    global VERBOSE
+    VERBOSE = args.verbose
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium")
+    print(f"host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
+    if args.cold:
+        times = asyncio.run(cold(args.timeout))
+        print("| page | first page of a cold server, s | a second new session, s |")
+        print("|---|---|---|")
+        for page, (first, second) in times.items():
+            print(f"| {page} | {first:.2f} | {second:.2f} |")
+        return
+    try:
+        sizes = [int(s) for s in args.students.split(",")]
+    except ValueError:
+        sizes = [0]
+    if any(n < 1 for n in sizes):
+        raise ValueError(
+            f"bench_classroom: --students must be positive integers, got {args.students!r}"
+        )
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        for n in sizes:
+            results[n] = asyncio.run(classroom(n, args.mix, args.timeout, Path(d)))
+            print(f"N={n} done at load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"\nmix: {args.mix}")
+    report(results)
+
+
+if __name__ == "__main__":
+    main()
