@@ -410,8 +410,9 @@ async def classroom(n: int, mix: str, timeout: float, folder: Path) -> tuple[Rec
     return rec, info
 
 
-async def cold(timeout: float) -> dict[str, tuple[float, float]]:
-    """Each page as the first page of a fresh server, then again in a second new session."""
+async def cold(timeout: float) -> dict[str, tuple[float, float, int]]:
+    """Each page as the first page of a fresh server, then again in a second new session;
+    the server's own RSS after them."""
     from playwright.async_api import async_playwright
 
     out = {}
@@ -422,7 +423,7 @@ async def cold(timeout: float) -> dict[str, tuple[float, float]]:
         try:
             for page in PAGES:
                 times = []
-                with serve() as (url, _):
+                with serve() as (url, server):
                     for _ in range(2):
                         rec = Record()
                         s = Student("cold", browser, url, rec, timeout)
@@ -431,6 +432,7 @@ async def cold(timeout: float) -> dict[str, tuple[float, float]]:
                         if rec.errors:
                             raise RuntimeError(rec.errors)
                         times.append(rec.pages[page][0])
+                    times.append(server.memory_info().rss)  # the server alone, no workers
                 out[page] = tuple(times)
         finally:
             await browser.close()
@@ -502,10 +504,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
     if args.cold:
         times = asyncio.run(cold(args.timeout))
-        print("| page | first page of a cold server, s | a second new session, s |")
-        print("|---|---|---|")
-        for page, (first, second) in times.items():
-            print(f"| {page} | {first:.2f} | {second:.2f} |")
+        print(
+            "| page | first page of a cold server, s | a second new session, s | "
+            "server RSS then (no children), MB |"
+        )
+        print("|---|---|---|---|")
+        for page, (first, second, rss) in times.items():
+            print(f"| {page} | {first:.2f} | {second:.2f} | {rss / MiB:,.0f} |")
         return
     try:
         sizes = [int(s) for s in args.students.split(",")]
