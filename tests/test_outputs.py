@@ -24,23 +24,37 @@ LRCORE = [sys.executable, "-m", "lrcore"]
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="pipes, wait4, /dev/null")
 
 
-def _read_then_close(argv: list[str], n: int) -> tuple[bytes, float, int, float, bytes]:
+# A child's ru_maxrss keeps the high-water mark of the process it was forked from (a pytest
+# process of gigabytes late in a full run): a small launcher starts the command and writes its
+# exit status and peak KiB to a file.
+LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
+def _read_then_close(argv: list[str], n: int, tmp: Path) -> tuple[bytes, float, int, float, bytes]:
     """Start ``lrcore argv`` with stdout to a pipe, read ``n`` bytes, close the pipe (as
     ``| head -c N``; ``head -1`` for a first line of ``n`` bytes). Returns (the bytes,
     seconds from the close to the exit, exit status, peak memory in MiB, stderr)."""
+    report = tmp / "usage.txt"
     err = os.pipe2(0) if hasattr(os, "pipe2") else os.pipe()
-    proc = subprocess.Popen([*LRCORE, *argv], stdout=subprocess.PIPE, stderr=err[1])
+    cmd = [sys.executable, "-c", LAUNCHER, str(report), *LRCORE, *argv]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err[1])
     os.close(err[1])
     line = proc.stdout.read(n)
     proc.stdout.close()
     closed = time.monotonic()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     after = time.monotonic() - closed
-    proc.returncode = os.waitstatus_to_exitcode(status)
     with os.fdopen(err[0], "rb") as f:
         stderr = f.read()
-    rss_mib = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
-    return line, after, proc.returncode, rss_mib, stderr
+    code, kib = report.read_text().split()
+    rss_mib = int(kib) / 1024 if sys.platform != "darwin" else int(kib) / 2**20
+    return line, after, int(code), rss_mib, stderr
 
 
 @posix_only
@@ -52,12 +66,12 @@ def _read_then_close(argv: list[str], n: int) -> tuple[bytes, float, int, float,
     ],
     ids=["csv-20M", "json-2M"],
 )
-def test_a_closed_pipe_stops_the_command_at_once_and_quietly(argv, first):
+def test_a_closed_pipe_stops_the_command_at_once_and_quietly(argv, first, tmp_path):
     """``lrcore schedule --total-steps 20000000 | head -1`` (``head -c 14`` for JSON, one line) built the whole 377 MB CSV
     (1.23 GB peak), wrote on after the reader left and said 'wrote 20,000,000 steps to
     stdout' with exit 0. Now it writes as it formats: exit 141 (SIGPIPE's status) soon after
     the close, no message, memory of the schedule and a few chunks only."""
-    line, after, code, rss_mib, stderr = _read_then_close(argv, len(first))
+    line, after, code, rss_mib, stderr = _read_then_close(argv, len(first), tmp_path)
     assert line == first
     assert code == 141, stderr
     assert stderr == b""  # quiet: no 'wrote ...', no 'Broken pipe', no traceback
