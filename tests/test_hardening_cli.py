@@ -147,7 +147,7 @@ def test_refine_and_bound_are_scale_invariant_at_the_float_limits(scale):
     np.testing.assert_allclose(scaled.best_peak_lr * scale, base.best_peak_lr, rtol=1e-12)
 
 
-@pytest.mark.parametrize("level", [1e308, 1e-320])
+@pytest.mark.parametrize("level", [1e300, 1e-300])
 def test_extreme_norms_through_the_cli_give_finite_numbers(tmp_path, capsys, level):
     norms = level * np.r_[np.linspace(1.0, 0.5, 30), np.full(30, 0.5)]
     log = tmp_path / "g.csv"
@@ -161,3 +161,16 @@ def test_extreme_norms_through_the_cli_give_finite_numbers(tmp_path, capsys, lev
     assert len(ratios) == 5 and all(np.isfinite(ratios)) and 1.0 in ratios
     assert main(["inspect", str(log)]) == 0
     assert f"median {np.median(norms):.4g}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("level", [1e308, 1e-320])
+def test_norms_whose_best_peak_lr_leaves_float64_are_refused_in_one_line(tmp_path, capsys, level):
+    """Issue 27: the best peak lr of norms of 1e308 is subnormal (~1e-309), of 1e-320 inf;
+    every command says so in one line instead of printing inf or a subnormal lr."""
+    norms = level * np.r_[np.linspace(1.0, 0.5, 30), np.full(30, 0.5)]
+    log = tmp_path / "g.csv"
+    log.write_text("step,grad_norm\n" + "".join(f"{i},{float(g)!r}\n" for i, g in enumerate(norms)))
+    for cmd in ("refine", "bound", "inspect"):
+        assert main([cmd, str(log)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "outside the normal float64 range" in err[0], err

@@ -141,9 +141,13 @@ def check_valid_log_loads_exactly(log: tuple[np.ndarray, np.ndarray]) -> None:
     assert loaded.grad_norms.tolist() == norms.tolist()
     shape = refine(loaded.grad_norms)
     assert np.all(np.isfinite(shape)) and shape.max() == 1.0
-    table = compare_bounds(
-        {"linear": 1 - np.arange(len(norms)) / len(norms), "refined": shape}, norms
-    )
+    try:
+        table = compare_bounds(
+            {"linear": 1 - np.arange(len(norms)) / len(norms), "refined": shape}, norms
+        )
+    except ValueError as e:  # issue 27: a best peak lr outside float64's normal range is refused
+        assert str(e).startswith("compare_bounds: the best "), e
+        return
     assert not table.isna().any().any() and np.all(table.bound >= 0)  # 0: below 5e-324
     assert np.all(np.isfinite(table.vs_linear))
 
