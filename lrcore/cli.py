@@ -313,7 +313,8 @@ def _median(x: np.ndarray) -> float:
     """
     k = len(x) // 2
     part = np.partition(x, k)
-    return float(part[k]) if len(x) % 2 else float((part[k] + part[:k].max()) / 2)
+    # halves first: (a + b) / 2 overflows for norms near 1.8e308
+    return float(part[k]) if len(x) % 2 else float(part[k] / 2 + part[:k].max() / 2)
 
 
 @command
