@@ -2,6 +2,7 @@
 and waits, identical jobs computed once, cancelling queued and running jobs, the per-session
 limit, the reaper (a fake clock), and the same numbers from a worker process as in-thread."""
 
+import os
 import time
 from concurrent.futures import Future
 
@@ -50,12 +51,16 @@ class FakeExecutor:
 
     def flag(self, spec) -> bool:
         """The stop flag the worker of ``spec`` would read."""
-        _, (_fn, _spec, job_id, _messages, flags) = next(j for j in self.jobs if j[1][1] == spec)
+        _, (_fn, _spec, job_id, _messages, flags, _home) = next(
+            j for j in self.jobs if j[1][1] == spec
+        )
         return bool(flags().get(job_id, False))
 
     def report(self, spec, msg: dict) -> None:
         """A progress message from ``spec``'s worker (through the pool's real channel)."""
-        _, (_fn, _spec, job_id, messages, _flags) = next(j for j in self.jobs if j[1][1] == spec)
+        _, (_fn, _spec, job_id, messages, _flags, _home) = next(
+            j for j in self.jobs if j[1][1] == spec
+        )
         messages().put((job_id, msg))
 
 
@@ -407,3 +412,24 @@ def test_the_pool_on_a_dask_cluster_gives_the_same_numbers_and_stops_a_job():
             assert time.monotonic() - t0 < 5
         finally:
             pool.close()
+
+
+def _niceness(spec, on_progress, should_stop):
+    return os.nice(0)
+
+
+def test_workers_train_below_the_server_s_priority():
+    """Page renders first on a small host: a worker process runs its jobs WORKER_NICE below
+    the server; the server's own process (an inline pool) is never lowered."""
+    import multiprocessing as mp
+    import queue
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lrcore.train import pool as pool_mod
+
+    here = os.nice(0)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+        args = (_niceness, None, 1, queue.SimpleQueue, dict, os.getpid())
+        got = ex.submit(pool_mod._work, *args).result(timeout=120)
+    assert got == min(here + pool_mod.WORKER_NICE, 19)
+    assert pool_mod._work(_niceness, None, 1, queue.SimpleQueue, dict, os.getpid()) == here
