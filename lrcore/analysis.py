@@ -23,6 +23,7 @@ Python helpers (:func:`lrcore.integrations.schedule_values`, which issue the war
 
 from __future__ import annotations
 
+import os
 import warnings as _warnings
 from dataclasses import dataclass, field
 
@@ -109,6 +110,8 @@ def default_steps(
     (40, 'steps count from 0 (logged every 5, at 4, 9, ...) and the last logged step is 39, so the run had 40 steps')
     >>> default_steps(np.arange(5000, 6000), zero_based=True)[0]  # lrcore's own, resumed
     6000
+    >>> default_steps(np.arange(-1000, -700))[0]
+    300
     """
     steps = np.asarray(steps)
     first, last = int(steps[0]), int(steps[-1])
@@ -121,6 +124,12 @@ def default_steps(
         return total_steps, (
             f"the log records a run of {total_steps:,} steps (steps counted from 0; the "
             f"last logged step is {last:,})"
+        )
+    if first < 0:  # numbered from some negative origin: the run spans the logged steps
+        n = last - first + 1
+        return n, (
+            f"steps run from {first:,} to {last:,} (negative step numbers), so the run spanned "
+            f"{n:,} steps"
         )
     why = ""
     if zero_based is None and first != 0 and len(steps) >= 3:
@@ -411,6 +420,15 @@ def analyse(
     (:func:`lrcore.late_rise.late_rise`, with the log's training loss when it has one) and
     gathers every warning: the log's continuity, the refined shape's, the late rise's.
     Raises ``ValueError`` on bad input."""
+    if isinstance(log, str | os.PathLike):  # a file's path: read it as lrcore inspect does
+        from lrcore.logs import load_log
+
+        log = load_log(log)
+    if not hasattr(log, "grad_norms") or not hasattr(log, "steps"):
+        raise ValueError(
+            "analyse: log must be a GradNormLog (lrcore.logs.load_log(path)) or a file's path, got "
+            f"{type(log).__name__}"
+        )
     default, note = default_steps(log.steps, log.total_steps, steps_from_zero(log))
     if steps is None:
         steps = min(default, MAX_STEPS)

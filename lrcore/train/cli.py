@@ -500,6 +500,17 @@ def cmd_compare(args) -> int:
     finally:
         progress.close()
     best = best_rows(table)
+    for name, rows in table.groupby("schedule", observed=True, sort=False):
+        if str(name) not in set(best.schedule.astype(str)):  # no peak lr gave a result
+            peaks = ", ".join(f"{p:g}" for p in sorted(rows.peak_lr.unique()))
+            print(
+                f"warning: compare: every run of {for_terminal(str(name))} diverged (peak lrs "
+                f"{peaks}): lower --peak-lrs",
+                file=sys.stderr,
+            )
+    if best.empty:
+        print("compare: no schedule has a result (every run diverged)", file=sys.stderr)
+        return 1
     best["bound_vs_linear"] = own_norm_bounds(best, runs)
     if args.out:
         data = best.to_csv(index=False, float_format="%.9g").encode()
@@ -542,12 +553,19 @@ def cmd_study(args) -> int:
     if args.readme is not None and not args.readme.strip():
         raise ValueError("study: --readme is empty; name the README whose study block to rewrite")
     if args.readme:
+        if args.readme.endswith(("/", os.sep)) or Path(args.readme).is_dir():
+            raise ValueError(
+                f"study: --readme {for_terminal(args.readme)} is a folder; name the README.md "
+                "whose study block to rewrite"
+            )
         try:
             check_readme(args.readme)  # before the study, not after it
         except UnicodeDecodeError:
             raise ValueError(
                 f"study: --readme {for_terminal(args.readme)} is not UTF-8 text (a README.md)"
             ) from None
+        except ValueError as e:  # check_readme speaks as update_readme: name the option
+            raise ValueError(str(e).replace("update_readme: ", "study: --readme: ", 1)) from None
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     outs = (("--out", args.out), ("--csv", args.csv), ("--pickle", args.pickle))
