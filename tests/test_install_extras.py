@@ -85,7 +85,11 @@ _ALLOWED = [
     ("lrcore/logs/", {"tensorboard"}),
     ("lrcore/export", {"train"}),  # to_lambda_lr: torch, imported when called
     ("lrcore/plot", {"app"}),  # plotly figures (imported lazily; the app extra brings plotly)
-    ("lrcore/executors", {"dask"}),  # distributed, imported when a scheduler is given
+    ("lrcore/executors", {"dask"}),
+    (
+        "lrcore/_app_args",
+        {"app"},
+    ),  # lrcore app's settings: streamlit's list of them  # distributed, imported when a scheduler is given
     ("lrcore/", set()),
     ("app/", {"app"}),
 ]

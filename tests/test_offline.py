@@ -84,6 +84,17 @@ def _wait_for_health(url: str, proc, log) -> None:
         time.sleep(0.3)
 
 
+def _plots(page, at_least: int = 1, wait_s: float = 15.0) -> int:
+    """Plotly charts on the page, once ``at_least`` are drawn or ``wait_s`` has passed: their
+    frames mount after the script has finished (settle() can return before), so count late."""
+    deadline = time.monotonic() + wait_s
+    while (n := page.locator(".js-plotly-plot").count()) < at_least:
+        if time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(250)
+    return n
+
+
 def test_every_page_makes_requests_to_its_own_host_only(server):
     seen: list[str] = []
     with shots.chromium() as browser:
@@ -103,10 +114,10 @@ def test_every_page_makes_requests_to_its_own_host_only(server):
             shots.settle(page, pause=0.5)
             assert page.locator('[data-testid="stHeading"]').count() > 0, name
             assert page.locator('[data-testid="stException"]').count() == 0, name
-            charts += page.locator(".js-plotly-plot").count()
+            charts += _plots(page)
         # results too: the teaching demo's runs, their charts and tables (the last page open)
         shots.ACTIONS["demo"](page)
-        results = page.locator(".js-plotly-plot").count()
+        results = _plots(page, at_least=2)
         icon = page.locator("link[rel='shortcut icon']").get_attribute("href")
         pages_seen = list(seen)
         # the recorder sees a fetch to another host (TEST-NET-1: never routed)
