@@ -255,11 +255,17 @@ def _finite_positive(text: str) -> float:
     return value
 
 
-def _seed_list(text: str) -> list[int]:
-    """``--seeds``: distinct seeds, comma-separated (``0,1,2``)."""
+def _comma_items(text: str, example: str) -> list[str]:
+    """The comma-separated items of an option's value; an empty one is refused."""
     items = [t.strip() for t in text.split(",")]
     if not all(items):
-        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give seeds as 0,1,2")
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give {example}")
+    return items
+
+
+def _seed_list(text: str) -> list[int]:
+    """``--seeds``: distinct seeds, comma-separated (``0,1,2``)."""
+    items = _comma_items(text, "seeds as 0,1,2")
     seeds = []
     for item in items:
         try:
@@ -274,9 +280,7 @@ def _seed_list(text: str) -> list[int]:
 
 def _peak_list(text: str) -> list[float]:
     """``--peak-lrs``: numbers, comma-separated (``0.05,0.1,0.2``; their range: cmd_compare)."""
-    items = [t.strip() for t in text.split(",")]
-    if not all(items):
-        raise argparse.ArgumentTypeError(f"{text!r} has an empty item; give peak lrs as 0.1,0.2")
+    items = _comma_items(text, "peak lrs as 0.1,0.2")
     try:
         return [float(item) for item in items]
     except ValueError:
