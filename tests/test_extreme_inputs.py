@@ -12,10 +12,12 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _measured import launcher, read_report
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="devices, FIFOs, wait4")
 
@@ -26,28 +28,16 @@ MEMORY_MIB = 1536  # the issue's 1.5 GB
 HANG_S = 120.0  # wall clock after which a command counts as hung (and is killed)
 
 
-# A child's ru_maxrss counts the resident size of the process it was forked from (Linux keeps
-# the old memory's high-water mark at exec): started from a pytest process that has grown to
-# gigabytes, every command would read as gigabytes. So a small launcher starts the command and
-# reports its usage: (exit status, CPU seconds, peak KiB) as the launcher's last stdout line.
-LAUNCHER = """
-import os, subprocess, sys, threading
-proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-timer = threading.Timer(float(sys.argv[1]), proc.kill)
-timer.start()
-_, status, usage = os.wait4(proc.pid, 0)
-timer.cancel()
-print(os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
-"""
-
-
 def lrcore(argv: list[str], cwd: Path) -> tuple[int, str, float, float]:
-    """(exit status, stderr, CPU seconds, peak MiB) of ``lrcore argv``."""
-    cmd = [sys.executable, "-c", LAUNCHER, str(HANG_S), sys.executable, "-m", "lrcore", *argv]
-    proc = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True)
-    code, cpu, kib = proc.stdout.decode().split()[-3:]
-    assert int(code) != -9, f"lrcore {' '.join(argv)} still ran after {HANG_S:.0f} s"
-    return int(code), proc.stderr.decode(), float(cpu), int(kib) / 1024
+    """(exit status, stderr, CPU seconds, peak MiB) of ``lrcore argv`` (see tests/_measured.py)."""
+    report = Path(tempfile.mkdtemp()) / "usage.txt"
+    cmd = launcher(report, [sys.executable, "-m", "lrcore", *argv], HANG_S)
+    proc = subprocess.run(
+        cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    code, cpu, peak = read_report(report)
+    assert code != -9, f"lrcore {' '.join(argv)} still ran after {HANG_S:.0f} s"
+    return code, proc.stderr.decode(), cpu, peak
 
 
 def _sparse(path: Path, size: int) -> Path:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _measured import launcher, read_report
 
 from lrcore._output import check_out, lock_file, release_locks
 from lrcore.cli import main
@@ -24,25 +25,13 @@ LRCORE = [sys.executable, "-m", "lrcore"]
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="pipes, wait4, /dev/null")
 
 
-# A child's ru_maxrss keeps the high-water mark of the process it was forked from (a pytest
-# process of gigabytes late in a full run): a small launcher starts the command and writes its
-# exit status and peak KiB to a file.
-LAUNCHER = """
-import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(proc.pid, 0)
-with open(sys.argv[1], "w") as f:
-    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
-"""
-
-
 def _read_then_close(argv: list[str], n: int, tmp: Path) -> tuple[bytes, float, int, float, bytes]:
     """Start ``lrcore argv`` with stdout to a pipe, read ``n`` bytes, close the pipe (as
     ``| head -c N``; ``head -1`` for a first line of ``n`` bytes). Returns (the bytes,
     seconds from the close to the exit, exit status, peak memory in MiB, stderr)."""
     report = tmp / "usage.txt"
     err = os.pipe2(0) if hasattr(os, "pipe2") else os.pipe()
-    cmd = [sys.executable, "-c", LAUNCHER, str(report), *LRCORE, *argv]
+    cmd = launcher(report, [*LRCORE, *argv])  # peak memory: see tests/_measured.py
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err[1])
     os.close(err[1])
     line = proc.stdout.read(n)
@@ -52,9 +41,8 @@ def _read_then_close(argv: list[str], n: int, tmp: Path) -> tuple[bytes, float, 
     after = time.monotonic() - closed
     with os.fdopen(err[0], "rb") as f:
         stderr = f.read()
-    code, kib = report.read_text().split()
-    rss_mib = int(kib) / 1024 if sys.platform != "darwin" else int(kib) / 2**20
-    return line, after, int(code), rss_mib, stderr
+    code, _, rss_mib = read_report(report)
+    return line, after, code, rss_mib, stderr
 
 
 @posix_only
