@@ -211,8 +211,9 @@ def load_sources(sources: list[LogSource], key_prefix: str) -> tuple[list[GradNo
                     else metrics,
                     index=0,
                     key=f"{key_prefix}:metric:{source.key}",
-                    format_func=lambda m, first=first: (
-                        f"auto: the rule's norm (now {m if m != AUTO_SERIES else first})"
+                    # the rule is chosen below the box: name both norms, not the one now used
+                    format_func=lambda m: (
+                        "auto: the rule's norm (l1 for Adam's rule, l2 for SGD's)"
                         if m == AUTO_SERIES
                         else m
                     ),
