@@ -6,7 +6,8 @@
 Every timing is normalised by the timing kernel (``cost._kernel``) measured just before it,
 so a fit made on a loaded machine still gives seconds at the kernel's reference speed. The
 1-minute load average is printed beside every timing. Peak memory is measured in a fresh
-process (ru_maxrss minus the resident size after imports and a warm-up).
+process (the resident size sampled every 2 ms during the runs, minus the resident size after
+imports and a warm-up run).
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ class Timed:
         f = getattr(self.loop, name)
 
         def g(*a, **k):
-            s = time.process_time()
+            s = time.thread_time()
             out = f(*a, **k)
-            self.t[name] = self.t.get(name, 0.0) + time.process_time() - s
+            self.t[name] = self.t.get(name, 0.0) + time.thread_time() - s
             return out
 
         setattr(self.loop, name, g)
@@ -58,9 +59,9 @@ class Timed:
         the wall clock, not the work), the kernel's CPU time just before."""
         self.t = {}
         k = cost._kernel()[0]
-        s, w = time.process_time(), time.perf_counter()
+        s, w = time.thread_time(), time.perf_counter()
         self.loop.run_many(configs)
-        cpu, wall = time.process_time() - s, time.perf_counter() - w
+        cpu, wall = time.thread_time() - s, time.perf_counter() - w
         steps = cpu - sum(self.t.values())
         return {"cpu": cpu, "wall": wall, "kernel": k, "steps": steps, **self.t, "load": load()}
 
@@ -69,50 +70,61 @@ def _lm(**kw) -> RunConfig:
     return RunConfig.for_task("lm", **kw)
 
 
-def fit_cases() -> dict[str, list[tuple[list[RunConfig], int]]]:
-    """Short runs per task: (configs of one group, its steps)."""
+def fit_cases() -> dict[str, list[list[RunConfig]]]:
+    """Short runs per task, each the configs of one group: the defaults of ``lrcore run`` and of
+    the Train page (one run and a batch), shortened, and every size the extreme cases grow
+    (batch size, runs, layers, sequence length, held-out sequences)."""
 
     def grp(cfg, R):
         return [cfg.with_(seed=i % 3, peak_lr=cfg.peak_lr * (1 + i)) for i in range(R)]
 
     lr = RunConfig(steps=300, eval_every=50)
+    lrs = RunConfig(dataset="synthetic", steps=300, eval_every=50, weight_decay=1e-3)
     sv = RunConfig(task="svm", dataset="synthetic", steps=300, eval_every=50)
-    cn = RunConfig(task="cnn", optimizer="adam", peak_lr=3e-3, steps=30, eval_every=10)
-    lm = _lm(steps=16, eval_every=8)
+    svd = RunConfig(task="svm", steps=300, eval_every=50)
+    big = {"steps": 10, "eval_every": 10, "batch_size": 20_000}
+    cn = RunConfig(task="cnn", optimizer="adam", peak_lr=3e-3, steps=60, eval_every=20)
+    cn_sgd = cn.with_(optimizer="sgd", peak_lr=0.1)
+    lm, lm4 = _lm(steps=16, eval_every=8), _lm(steps=4, eval_every=4)
     return {
         "logreg": [
-            grp(lr, 1),
-            grp(lr, 6),
-            grp(lr, 18),
+            *(grp(lr, R) for R in (1, 6, 18)),
             grp(lr.with_(batch_size=256), 1),
             grp(lr.with_(batch_size=128), 6),
+            grp(lrs, 1),
+            grp(lrs, 18),
+            grp(lr.with_(**big), 1),
+            grp(lr.with_(**big).with_(batch_size=50_000), 1),
+            grp(lr.with_(steps=3000, eval_every=3000), 1),
         ],
-        "svm": [grp(sv, 1), grp(sv, 9), grp(sv.with_(batch_size=256), 3)],
-        "cnn": [grp(cn, 1), grp(cn, 4), grp(cn, 12), grp(cn.with_(batch_size=128), 2)],
+        "svm": [
+            *(grp(sv, R) for R in (1, 9, 18)),
+            grp(sv.with_(batch_size=256), 3),
+            grp(svd, 1),
+            grp(svd, 6),
+            grp(svd.with_(**big), 1),
+        ],
+        "cnn": [
+            *(grp(cn, R) for R in (1, 4, 12)),
+            grp(cn.with_(batch_size=128), 2),
+            grp(cn_sgd.with_(steps=200, eval_every=200), 1),
+            grp(cn_sgd.with_(steps=30, eval_every=10), 12),
+        ],
         "lm": [
-            grp(lm, 1),
-            grp(lm, 6),
-            grp(lm, 30),
+            *(grp(lm, R) for R in (1, 6, 30)),
             grp(lm.with_(lm_seq_len=64, lm_d_model=48, batch_size=32), 2),
             grp(lm.with_(lm_d_model=32, lm_layers=4, batch_size=8), 2),
             grp(lm.with_(lm_seq_len=128, lm_d_model=32, lm_layers=1), 2),
             grp(lm.with_(lm_heldout=1024), 2),
+            grp(lm.with_(lm_heldout=512), 12),
+            grp(lm.with_(steps=60, eval_every=60), 1),
+            grp(lm4.with_(lm_seq_len=256, lm_heldout=64), 1),
+            grp(lm4.with_(lm_seq_len=192, lm_heldout=64), 3),
+            grp(lm4.with_(lm_layers=50), 1),
+            grp(lm4.with_(lm_layers=24, lm_heldout=1000), 1),
+            grp(lm4.with_(lm_heldout=2000), 1),
         ],
     }
-
-
-def _features(cfg: RunConfig, R: int):
-    P, (w, w_att) = cost.params(cfg), cost.work(cfg)
-    B, n_eval = cfg.batch_size, cost.data_shape(cfg)[3]
-    layers = cfg.lm_layers if cfg.is_lm else 0
-    step = [1.0, layers, R * P, R * B * w, R * B * w_att]
-    scale = 1.0
-    if cfg.is_lm:  # the scoring activations' size: see cost.eval_scale
-        D, V, L, H = cfg.lm_d_model, cfg.lm_vocab, cfg.lm_seq_len, cfg.lm_heads
-        piece = min(n_eval, cost.EVAL_CHUNK["lm"])
-        scale = cost.eval_scale(R * piece * L * (6 * D + 3 * H * L + 3 * V) * 4)
-    ev = [1.0, R * n_eval * w * scale, R * n_eval * w_att * scale]
-    return step, ev
 
 
 def _nnls(rows, y):
@@ -130,6 +142,7 @@ def _nnls(rows, y):
 def fit() -> None:
     timed = Timed()
     import lrcore.train.data as data
+    from lrcore.train.objective import f_star
 
     kernels = []
     out = {}
@@ -138,10 +151,13 @@ def fit() -> None:
         timed.run(cases[0][:1])  # warm-up: imports, caches
         for group in cases:
             cfg, R = group[0], len(group)
+            for c in group:  # data and f* first (fitted apart below): the steps alone
+                if c.convex:
+                    f_star(c)
             m = timed.run(group)
             kernels.append(m["kernel"])
             n_ev = cost._evals(cfg)
-            f_s, e_s = _features(cfg, R)
+            f_s, e_s = cost.features(cfg, R)
             # seconds at this case's kernel speed -> divide by the kernel time (units)
             srows.append(f_s)
             sy.append(m["steps"] / cfg.steps / m["kernel"])
@@ -154,33 +170,34 @@ def fit() -> None:
                 flush=True,
             )
         cs, ce = _nnls(srows, sy), _nnls(erows, ey)
-        out[task] = dict(zip(("a", "a_layer", "c_par", "c_ex", "c_att"), cs, strict=True))
-        out[task] |= dict(zip(("e", "e_ex", "e_att"), ce, strict=True))
-    # data: lm sampling, the stationary distribution, sklearn loads, f*, index and record
+        out[task] = dict(zip(cost.STEP_TERMS, cs, strict=True))
+        out[task] |= dict(zip(cost.EVAL_TERMS, ce, strict=True))
+    # data: lm sampling, the stationary distribution, sklearn loads, f*, index and record;
+    # each the least CPU time of 3 (fresh seeds: nothing cached)
     k = cost._kernel()[0]
     g = {}
-    data._lm.cache_clear()
-    s = time.process_time()
-    data.lm_dataset(_lm(steps=400, batch_size=16, seed=7))
-    g["g_lm"] = (time.process_time() - s) / ((6400 + 256) * 33 * 16) / k
-    src = data.MarkovSource(32, 2, 0.5, 3)
-    s = time.process_time()
-    src.stationary  # noqa: B018
-    g["g_ctx"] = (time.process_time() - s) / 1024**3 / k
-    spec = data.data_spec(RunConfig(seed=11))
-    s = time.process_time()
-    data._load(spec)
-    g["g_sklearn"] = (time.process_time() - s) / k
-    syn = RunConfig(dataset="synthetic", seed=12, synthetic_samples=20000)
-    s = time.process_time()
-    data._load(data.data_spec(syn))
-    g["g_syn"] = (time.process_time() - s) / (20000 * 20 * 20) / k
-    img = RunConfig(task="cnn", dataset="synthetic_images", seed=12, synthetic_samples=20000)
-    s = time.process_time()
-    data._load(data.data_spec(img))
-    g["g_img"] = (time.process_time() - s) / 20000 / k
-    from lrcore.train.objective import f_star
 
+    def least(make, n=3) -> float:
+        out = []
+        for i in range(n):
+            todo = make(i)
+            s = time.process_time()
+            todo()
+            out.append(time.process_time() - s)
+        return min(out)
+
+    def loads(cfg):
+        return lambda: data._load(data.data_spec(cfg))
+
+    lm_data = lambda i: lambda: data.lm_dataset(_lm(steps=400, batch_size=16, seed=70 + i))  # noqa: E731
+    g["g_lm"] = least(lm_data) / ((6400 + 256) * 33 * 16) / k
+    ctx = lambda i: lambda: data.MarkovSource(32, 2, 0.5, 30 + i).stationary  # noqa: E731
+    g["g_ctx"] = least(ctx) / 1024**3 / k
+    g["g_sklearn"] = least(lambda i: loads(RunConfig(seed=110 + i))) / k
+    syn = RunConfig(dataset="synthetic", synthetic_samples=20000)
+    g["g_syn"] = least(lambda i: loads(syn.with_(seed=120 + i))) / (20000 * 20 * 20) / k
+    img = RunConfig(task="cnn", dataset="synthetic_images", synthetic_samples=20000)
+    g["g_img"] = least(lambda i: loads(img.with_(seed=120 + i))) / 20000 / k
     fstar = {}
     for task in ("logreg", "svm"):
         for ds in TASKS_DATA[task]:
@@ -296,8 +313,10 @@ def defaults(lm_full: bool = False) -> dict[str, list[RunConfig]]:
 
 
 def extremes() -> dict[str, list[RunConfig]]:
-    """Issue 27's extreme cases, scaled down so that the same term dominates and they run."""
-    lm = RunConfig.for_task("lm", steps=4, eval_every=4)
+    """Issue 27's extreme cases, scaled down so that the same term dominates and they run (the
+    lm's for 16 steps: at 4 steps, --lm-seq-len 256 took 1.4-2.6 s from one process to the
+    next, its first steps' allocations)."""
+    lm = RunConfig.for_task("lm", steps=16, eval_every=16)
     return {
         "run --steps 60000 (of 20000000)": [RunConfig(steps=60_000, eval_every=60_000)],
         "run --batch-size 100000 (of 10000000)": [RunConfig(steps=10, batch_size=100_000)],
@@ -324,21 +343,29 @@ def measure_time(configs) -> tuple[float, float, float]:
 
 
 MEM_CODE = """
-import json, resource, sys
-from lrcore.train.config import TASKS as TASKS_DATA
+import json, sys, threading, time
 from lrcore.train.config import RunConfig
 from lrcore.train.loop import run_many
 from lrcore.train.cost import estimate
 cfgs = [RunConfig(**c) for c in json.loads(sys.argv[1])]
-run_many([cfgs[0].with_(steps=2, eval_every=1)])  # imports, kernels
+# imports and kernels, on the task's default sizes: a warm-up of the same sizes would leave
+# its memory resident (the allocators keep it) and hide the run's own
+run_many([RunConfig.for_task(cfgs[0].task, steps=2, eval_every=1, warmup_steps=0)])
 def rss():
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * 4096
-base = rss()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+base, peak, done = rss(), [0], threading.Event()
+def sample():  # ru_maxrss would keep the imports' peak: the resident size every 2 ms instead
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.002)
+t = threading.Thread(target=sample, daemon=True)
+t.start()
 run_many(cfgs)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"measured": peak - max(base, before) if peak > before else 0, "base": base,
+done.set()
+t.join()
+peak[0] = max(peak[0], rss())
+print(json.dumps({"measured": peak[0] - base, "base": base,
                   "estimated": estimate(cfgs, speed=1.0).peak_bytes}))
 """
 
@@ -371,7 +398,9 @@ def main() -> None:
                 flush=True,
             )
     if args.only in (None, "memory"):
-        print("== peak memory: measured (fresh process, ru_maxrss over the warm resident size)")
+        print(
+            "== peak memory: measured (fresh process, resident size sampled every 2 ms, over the warm base)"
+        )
         for name, cfgs in {**defaults(), **extremes()}.items():
             r = measure_memory(cfgs)
             print(

@@ -104,6 +104,14 @@ def check_out(
             "file; name a file (inside that folder if you like)"
         )
     st_out = _stat(target)
+    slash = out.endswith(("/", os.sep))  # Path() dropped it: /dev/null/ -> /dev/null
+    if st_out is not None and folder and slash and not stat.S_ISDIR(st_out.st_mode):
+        what = _kind(st_out) or "a file"
+        raise ValueError(
+            f"{fn}: --out {shown} ends with '/', so it names a folder, but "
+            f"{for_terminal(str(target))} is {what}; name a folder to save the run in "
+            "(or /dev/null, without the '/', to write nowhere)"
+        )
     if st_out is not None:
         kind = _kind(st_out)
         if kind is not None:

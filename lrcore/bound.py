@@ -115,11 +115,14 @@ def bound_terms(lrs, grad_norms, D: float = 1.0) -> tuple[float, float]:
     >>> bound_terms([1.0, 1.0], 1.0)
     (0.25, 1.0)
     """
-    A1, B1, L, m = _scaled_terms("bound_terms", lrs, grad_norms, D)
-    A = _finite(
-        "bound_terms", "the distance term D^2 / (2 sum lrs)", _ratio([D, D, A1], [L]), L, m, D
-    )
-    B = _finite("bound_terms", "the gradient term", _ratio([L, m, m, B1]), L, m, D)
+    return _bound_terms("bound_terms", lrs, grad_norms, D)
+
+
+def _bound_terms(fn: str, lrs, grad_norms, D: float) -> tuple[float, float]:
+    """:func:`bound_terms`, its errors naming ``fn`` (the public function called)."""
+    A1, B1, L, m = _scaled_terms(fn, lrs, grad_norms, D)
+    A = _finite(fn, "the distance term D^2 / (2 sum lrs)", _ratio([D, D, A1], [L]), L, m, D)
+    B = _finite(fn, "the gradient term", _ratio([L, m, m, B1]), L, m, D)
     return A, B
 
 
@@ -131,7 +134,7 @@ def last_iterate_bound(lrs, grad_norms, D: float = 1.0) -> float:
     >>> round(last_iterate_bound([0.1] * 100, 1.0), 4)  # constant lr pays a log(T) factor
     0.3589
     """
-    A, B = bound_terms(lrs, grad_norms, D)
+    A, B = _bound_terms("last_iterate_bound", lrs, grad_norms, D)
     if not np.isfinite(A + B):
         raise ValueError(
             f"last_iterate_bound: the bound {A:.3g} + {B:.3g} is beyond float64 (over 1.8e308) "

@@ -289,7 +289,7 @@ def cmd_refine(args) -> int:
 @command
 def cmd_schedule(args) -> int:
     validate_peak_lr("schedule", "--peak-lr", args.peak_lr)
-    args.total_steps = validate_steps("schedule", "--total-steps", args.total_steps, minimum=1)
+    args.total_steps = validate_steps("schedule", "--total-steps", args.total_steps, minimum=2)
     _check_out(args, "schedule")
     params = {p.name: getattr(args, p.name) for p in REGISTRY[args.name].params}
     sched = build_schedule(
@@ -580,8 +580,11 @@ def _options(parser: argparse.ArgumentParser, args) -> tuple[dict[str, str], str
 
 
 def _typed(args) -> set[str]:
-    """Every text value the user gave (a file name, a metric): never a function's name."""
-    return {v for v in vars(args).values() if isinstance(v, str)}
+    """Every text value the user gave (a file name, a metric), and the last part of each path
+    (errors name a file or folder by it: ``tbdir: ...`` for ``/runs/tbdir/``): never a
+    function's name."""
+    typed = {v for v in vars(args).values() if isinstance(v, str)}
+    return typed | {os.path.basename(v.rstrip("/" + os.sep)) for v in typed}
 
 
 def _without_internal_name(text: str, parser: argparse.ArgumentParser, args) -> str:

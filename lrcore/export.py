@@ -44,16 +44,19 @@ __all__ = [
 _MAX_EMBEDDED = 2000
 
 
-def as_values(schedule: Schedule | np.ndarray | list, total_steps: int | None = None) -> np.ndarray:
-    """The schedule as a 1-D float64 array of lrs, one per step."""
+def as_values(
+    schedule: Schedule | np.ndarray | list, total_steps: int | None = None, *, fn: str = "as_values"
+) -> np.ndarray:
+    """The schedule as a 1-D float64 array of lrs, one per step; errors name ``fn`` (the public
+    function the user called)."""
     if callable(schedule):
         if total_steps is None:
-            raise ValueError("as_values: a schedule function needs total_steps")
-        return check_lrs("as_values", "schedule", evaluate(schedule, total_steps))
-    values = as_norms("as_values", schedule, name="schedule", positive=False)
+            raise ValueError(f"{fn}: a schedule function needs total_steps")
+        return check_lrs(fn, "schedule", evaluate(schedule, total_steps))
+    values = as_norms(fn, schedule, name="schedule", positive=False)
     if total_steps is not None and total_steps != len(values):
         raise ValueError(
-            f"as_values: total_steps={total_steps} differs from the schedule's length {len(values)};"
+            f"{fn}: total_steps={total_steps} differs from the schedule's length {len(values)};"
             " use lrcore.stretch to resample"
         )
     return values
@@ -142,7 +145,7 @@ def _scaled(fn: str, schedule, total_steps: int | None, peak_lr: float) -> np.nd
     """The schedule's lrs, refused when ``peak_lr`` times the largest leaves float64 (a file
     never holds ``inf``)."""
     check_lr(fn, "peak_lr", peak_lr)
-    values = as_values(schedule, total_steps)
+    values = as_values(schedule, total_steps, fn=fn)
     top = float(values.max())
     if not np.isfinite(top * peak_lr):
         raise ValueError(
@@ -154,12 +157,21 @@ def _scaled(fn: str, schedule, total_steps: int | None, peak_lr: float) -> np.nd
 
 def csv_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0) -> bytes:
     """:func:`to_csv` as bytes (what a file or a download holds)."""
-    return b"".join(csv_stream(schedule, total_steps, peak_lr, _ROWS_PER_THREAD))
+    return _csv_bytes("csv_bytes", schedule, total_steps, peak_lr)
+
+
+def _csv_bytes(fn: str, schedule, total_steps, peak_lr) -> bytes:
+    return b"".join(_csv_stream(fn, schedule, total_steps, peak_lr, _ROWS_PER_THREAD))
 
 
 def csv_stream(schedule, total_steps=None, peak_lr: float = 1.0, rows: int = _ROWS_PER_CHUNK):
     """:func:`csv_bytes` in chunks (:func:`csv_chunks`): what a command streams to stdout."""
-    values = _scaled("csv_bytes", schedule, total_steps, peak_lr)
+    return _csv_stream("csv_stream", schedule, total_steps, peak_lr, rows)
+
+
+def _csv_stream(fn: str, schedule, total_steps, peak_lr, rows):
+    """:func:`csv_stream`, its errors naming ``fn`` (the public function called)."""
+    values = _scaled(fn, schedule, total_steps, peak_lr)
     scale = float(values.max()) * peak_lr
 
     def columns(a: int, b: int) -> dict:
@@ -173,24 +185,33 @@ def to_csv(
 ) -> str:
     """CSV text with header ``step,lr`` (``lr`` = ``peak_lr`` times the schedule, rounded
     to 1e-12 of its peak)."""
-    return _write(csv_bytes(schedule, total_steps, peak_lr).decode(), path)
+    return _write(_csv_bytes("to_csv", schedule, total_steps, peak_lr).decode(), path)
 
 
 def json_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0, **meta) -> bytes:
     """:func:`to_json` as bytes; the lrs are formatted by :func:`csv_rows` (exact, shortest
     form), seconds faster than ``json.dumps`` of a list for millions of steps."""
-    return b"".join(json_stream(schedule, total_steps, peak_lr, _ROWS_PER_THREAD, **meta))
+    return _json_bytes("json_bytes", schedule, total_steps, peak_lr, meta)
+
+
+def _json_bytes(fn: str, schedule, total_steps, peak_lr, meta: dict) -> bytes:
+    return b"".join(_json_stream(fn, schedule, total_steps, peak_lr, _ROWS_PER_THREAD, meta))
 
 
 def json_stream(schedule, total_steps=None, peak_lr=1.0, rows: int = _ROWS_PER_CHUNK, **meta):
     """:func:`json_bytes` in chunks (:func:`csv_chunks`): what a command streams to stdout."""
-    values = _scaled("json_bytes", schedule, total_steps, peak_lr) * peak_lr
+    return _json_stream("json_stream", schedule, total_steps, peak_lr, rows, meta)
+
+
+def _json_stream(fn: str, schedule, total_steps, peak_lr, rows, meta: dict):
+    """:func:`json_stream`, its errors naming ``fn`` (the public function called)."""
+    values = _scaled(fn, schedule, total_steps, peak_lr) * peak_lr
     try:  # strict JSON: a NaN or inf in meta is refused, not written as NaN
         doc = json.dumps(
             {"total_steps": len(values), "peak_lr": peak_lr, **meta, "lr": []}, allow_nan=False
         )
     except (TypeError, ValueError):
-        raise ValueError(f"json_bytes: {_bad_meta(meta)}") from None
+        raise ValueError(f"{fn}: {_bad_meta(meta)}") from None
     lrs = csv_chunks(len(values), lambda a, b: {"lr": values[a:b]}, header=False, rows=rows)
     yield doc[:-2].encode()
     sep = b""
@@ -231,7 +252,7 @@ def to_json(
     >>> print(to_json([1.0, 0.5, 0.0], peak_lr=0.1, name="refined"))
     {"total_steps": 3, "peak_lr": 0.1, "name": "refined", "lr": [0.1, 0.05, 0]}
     """
-    return _write(json_bytes(schedule, total_steps, peak_lr, **meta).decode(), path)
+    return _write(_json_bytes("to_json", schedule, total_steps, peak_lr, meta).decode(), path)
 
 
 def to_lambda_lr(schedule, optimizer, total_steps: int | None = None):
@@ -254,7 +275,7 @@ def to_lambda_lr(schedule, optimizer, total_steps: int | None = None):
 
 def _positive(fn: str, schedule, total_steps: int | None) -> np.ndarray:
     """The schedule's lrs, refused when all are zero (its factors ``lr / max`` are 0 / 0)."""
-    values = as_values(schedule, total_steps)
+    values = as_values(schedule, total_steps, fn=fn)
     if not values.max() > 0:
         raise ValueError(f"{fn}: schedule must have a positive lr (all {len(values):,} are 0)")
     return values

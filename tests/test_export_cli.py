@@ -98,7 +98,7 @@ def test_cli_schedule(capsys):
         (["refine", "{bad}", "--tau", "3"], "tau must be in"),
         (
             ["schedule", "linear", "--total-steps", "0"],
-            "--total-steps must be a whole number from 1",
+            "--total-steps must be a whole number from 2",
         ),
         (
             ["schedule", "exponential", "--total-steps", "5", "--final-fraction", "0"],

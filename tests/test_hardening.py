@@ -663,17 +663,17 @@ OPTIONS = [
     (
         "total-steps-1e12",
         ["schedule", "linear", "--total-steps", "1e12"],
-        "schedule: --total-steps must be a whole number from 1 to 20,000,000, got 1000000000000.0",
+        "schedule: --total-steps must be a whole number from 2 to 20,000,000, got 1000000000000.0",
     ),
     (
         "total-steps-0",
         ["schedule", "cosine", "--total-steps", "0"],
-        "schedule: --total-steps must be a whole number from 1 to 20,000,000, got 0",
+        "schedule: --total-steps must be a whole number from 2 to 20,000,000, got 0",
     ),
     (
         "total-steps-negative",
         ["schedule", "cosine", "--total-steps", "-5"],
-        "schedule: --total-steps must be a whole number from 1 to 20,000,000, got -5",
+        "schedule: --total-steps must be a whole number from 2 to 20,000,000, got -5",
     ),
     (
         "schedule-peak-nan",

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 import lrcore
+import lrcore.export
+import lrcore.logs
 from lrcore.cli import main
 
 
@@ -63,3 +65,55 @@ def test_study_readme_errors_name_the_option(tmp_path, monkeypatch, capsys, read
     monkeypatch.chdir(tmp_path)
     assert main(["study", "--smoke", "--readme", readme]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_tensorboard_folder_read_as_csv_says_what_it_is(tmp_path, capsys):
+    # said "tbdir: file holds only whitespace"
+    from lrcore.logs._write import write_log
+
+    folder = write_log(tmp_path / "tbdir", np.arange(20), np.linspace(2, 1, 20), "tensorboard")
+    assert main(["refine", str(folder), "--fmt", "csv"]) == 2
+    err = capsys.readouterr().err
+    assert "tbdir: a folder of TensorBoard event files, which cannot be read as plain CSV" in err
+    assert "read it as 'tensorboard' or let the format be detected" in err
+    event = next(folder.glob("*tfevents*"))
+    with pytest.raises(lrcore.logs.LogError, match=r": a TensorBoard event file, which cannot"):
+        lrcore.logs.load_log(event, fmt="wandb")
+    assert lrcore.logs.load_log(folder, fmt="tensorboard").fmt == "tensorboard"
+
+
+def test_schedule_total_steps_range_is_the_one_it_needs(capsys):
+    # said "from 1 to 20,000,000" and then "schedule needs at least 2 values, got 1"
+    assert main(["schedule", "linear", "--total-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--total-steps must be a whole number from 2 to 20,000,000, got 1" in err
+    assert main(["schedule", "linear", "--total-steps", "2"]) == 0
+
+
+def test_out_with_a_slash_on_a_device_or_file_names_the_folder_rule(tmp_path, capsys):
+    # said "--out /dev/null/ is a character device; name a regular file"
+    plain = tmp_path / "afile"
+    plain.write_text("keep")
+    for out, kind in (("/dev/null/", "a character device"), (f"{plain}/", "a file")):
+        assert main(["run", "--steps", "5", "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {out} ends with '/', so it names a folder, but" in err
+        assert f"is {kind}; name a folder to save the run in" in err
+    assert plain.read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: lrcore.last_iterate_bound([1.0, float("nan")], 1.0), "last_iterate_bound"),
+        (lambda: lrcore.export.to_csv([1.0, float("nan")]), "to_csv"),
+        (lambda: lrcore.export.to_json([1.0, 0.5], total_steps=5), "to_json"),
+        (lambda: lrcore.export.to_csv(lambda t: 1.0), "to_csv"),
+        (lambda: lrcore.export.to_json([1.0, 2.0], peak_lr=1e308), "to_json"),
+        (lambda: lrcore.export.csv_bytes([1.0, -1.0]), "csv_bytes"),
+    ],
+)
+def test_errors_name_the_function_the_user_called(call, name):
+    # said "bound_terms:", "as_values:", "csv_bytes:" or "json_bytes:" (functions called inside)
+    with pytest.raises(ValueError, match=rf"^{name}: "):
+        call()

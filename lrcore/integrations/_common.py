@@ -57,7 +57,9 @@ def schedule_values(
         view.warn()  # what the CLI prints as warning:, as RefinementWarning
         values = view.full_values(schedule)
     else:
-        values = as_values(schedule, total_steps if callable(schedule) else None)
+        values = as_values(
+            schedule, total_steps if callable(schedule) else None, fn="schedule_values"
+        )
         if len(values) != total_steps:
             raise ValueError(
                 f"schedule_values: the schedule has {len(values)} steps but the run has "

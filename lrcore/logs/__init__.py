@@ -111,6 +111,19 @@ def _detect(src: Source, fmt: str | None = None) -> tuple[str, str]:
         raise LogError(f"load_log: fmt must be one of {sorted(FORMATS)}, got {fmt!r}")
     head = src.head() if not src.event_files else b""
     if fmt is not None:
+        if not FORMATS[fmt].binary and (
+            src.event_files or FORMATS["tensorboard"].detect(head, src)
+        ):
+            what = (
+                "a folder of TensorBoard event files"
+                if src.event_files
+                else ("a TensorBoard event file")
+            )
+            raise LogError(
+                f"{src.name}: {what}, which cannot be read as {FORMATS[fmt].label} "
+                f"(format {fmt!r} was asked for); read it as 'tensorboard' or let the format "
+                "be detected"
+            )
         return fmt, (head if FORMATS[fmt].binary else _head_text(src, head))
     if FORMATS["tensorboard"].detect(head, src):
         return "tensorboard", head

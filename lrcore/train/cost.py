@@ -5,12 +5,15 @@ would batch them, before anything runs (no torch here, except the tiny timing ke
 (R runs of batch B for T steps), one group after another, on one CPU thread. A group costs
 
 - **steps**: ``T * speed * (a + a_layer * layers + c_par * R * P + c_ex * R * B * w
-  + c_att * R * B * w_att + c_noise * seeds * P)``; ``P`` = parameters of one run, ``w`` the
-  flops-ish work of one example: ``d * k`` (logreg, svm), the conv and head multiply-adds of
-  one 8x8 image (cnn), ``L * (12 * D**2 * layers + D * V)`` (lm, with
-  ``w_att = L**2 * D * layers`` for attention);
-- **held-out scoring**: ``evals * speed * (e + e_ex * R * N * w + e_att * R * N * w_att)``,
-  ``N`` = examples scored (the whole split; lm: ``lm_heldout`` + 64 training sequences),
+  + c_att * R * B * w_att + c_in * R * B * x + c_noise * seeds * P)``; ``P`` = parameters of
+  one run, ``w`` the flops-ish work of one example: ``d * k`` (logreg, svm), the conv and head
+  multiply-adds of one 8x8 image (cnn), ``L * (12 * D**2 * layers + D * V)`` (lm, with
+  ``w_att = L**2 * D * layers`` for attention), ``x`` the numbers one example holds (``d``, 64
+  pixels, ``L`` tokens: gathering the minibatch), ``+ c_cache * R * B * x * log2(1 + MB)`` for
+  a minibatch of that many MB past the caches;
+- **held-out scoring**: ``evals * speed * (e + e_piece * R * pieces * (1 + layers)
+  + e_ex * R * N * w + e_att * R * N * w_att)``, ``N`` = examples scored (the whole split;
+  lm: ``lm_heldout`` + 64 training sequences) in ``pieces`` of :data:`EVAL_CHUNK`,
   ``evals = T // eval_every + 1`` (+ 1 when ``eval_every`` does not divide ``T``);
 - **data**: per seed, the dataset (lm: ``g_lm * sequences * (L + 1) * V`` to sample the
   Markov chain, ``g_ctx * C**3`` for its stationary distribution, ``C = V**order``), the
@@ -41,83 +44,95 @@ from functools import lru_cache
 from lrcore.train.config import EVAL_CHUNK, RunConfig
 
 # fitted by `python benchmarks/bench_cost.py --fit` (seconds at KERNEL_SECONDS), see CALIBRATION
-CALIBRATION = "2026-12-05 at dce3e43, load 12.4"
-KERNEL_SECONDS = 0.00190276
+CALIBRATION = "2026-12-05 at 396c0af, load 1.1"
+KERNEL_SECONDS = 0.00187649
 COEF: dict[str, dict[str, float]] = {
     "logreg": {
-        "a": 0.0001086,
+        "a": 0.0001238,
         "a_layer": 0,
-        "c_par": 1.765e-08,
-        "c_ex": 6.949e-10,
+        "c_par": 9.863e-09,
+        "c_ex": 0,
         "c_att": 0,
-        "e": 0,
-        "e_ex": 4.2e-10,
+        "c_in": 5.984e-09,
+        "c_cache": 1.573e-09,
+        "e": 0.0002492,
+        "e_piece": 0.0001402,
+        "e_ex": 2.693e-10,
         "e_att": 0,
-        "f": 6.373e-08,
+        "f": 6.215e-08,
     },
     "svm": {
-        "a": 0.0001388,
+        "a": 0.0001565,
         "a_layer": 0,
-        "c_par": 2.059e-07,
-        "c_ex": 2.08e-09,
+        "c_par": 4.714e-09,
+        "c_ex": 0,
         "c_att": 0,
-        "e": 7.446e-05,
-        "e_ex": 1.421e-09,
+        "c_in": 6.228e-09,
+        "c_cache": 3.686e-10,
+        "e": 0.0002148,
+        "e_piece": 7.272e-05,
+        "e_ex": 1.822e-10,
         "e_att": 0,
-        "f": 3.624e-06,
+        "f": 3.929e-06,
     },
     "cnn": {
-        "a": 0.001966,
+        "a": 0.001046,
         "a_layer": 0,
         "c_par": 0,
-        "c_ex": 1.35e-10,
+        "c_ex": 1.333e-10,
         "c_att": 0,
-        "e": 0.009733,
-        "e_ex": 6.979e-11,
+        "c_in": 0,
+        "c_cache": 0,
+        "e": 0.002816,
+        "e_piece": 0.002447,
+        "e_ex": 0,
         "e_att": 0,
     },
     "lm": {
-        "a": 4.291e-05,
-        "a_layer": 0.00151,
-        "c_par": 2.939e-08,
-        "c_ex": 2.435e-11,
-        "c_att": 1.888e-09,
-        "e": 0.03986,
-        "e_ex": 9.156e-12,
-        "e_att": 9.452e-11,
+        "a": 0.0005624,
+        "a_layer": 0.00155,
+        "c_par": 1.112e-08,
+        "c_ex": 6.261e-11,
+        "c_att": 1.027e-09,
+        "c_in": 1.347e-06,
+        "c_cache": 3.779e-05,
+        "e": 0,
+        "e_piece": 0.0005081,
+        "e_ex": 1.725e-11,
+        "e_att": 5.05e-10,
     },
 }
 DATA_COEF = {
-    "g_lm": 9.7e-09,
-    "g_ctx": 4.595e-10,
-    "g_sklearn": 0.04089,
-    "g_syn": 3.881e-09,
-    "g_img": 5.729e-06,
-    "g_idx": 3.663e-08,
-    "g_rec": 1.718e-08,
-    "g_run": 0.0003435,
-    "c_noise": 9.766e-09,
-    "g_import": 0.5328,  # sklearn, imported after torch and the loop
+    "g_lm": 9.461e-09,
+    "g_ctx": 2.869e-10,
+    "g_sklearn": 0.03465,
+    "g_syn": 3.334e-09,
+    "g_img": 2.942e-06,
+    "g_idx": 3.691e-08,
+    "g_rec": 2.36e-08,
+    "g_run": 0.000472,
+    "c_noise": 9.1e-09,
+    "g_import": 0.5209,  # sklearn, imported after torch and the loop
 }
 
 # CPU seconds of the exact optimum f* of one data split (task/dataset/L2 term), at
 # KERNEL_SECONDS; synthetic data scale with n * d * k from its default (1500 x 20 x 4)
 FSTAR_SECONDS = {
-    "logreg/digits/none": 0.03459,
-    "logreg/digits/l2": 0.02857,
-    "logreg/breast_cancer/none": 0.006322,
-    "logreg/breast_cancer/l2": 0.01202,
-    "logreg/wine/none": 0.002396,
-    "logreg/wine/l2": 0.00163,
-    "logreg/iris/none": 0.006708,
-    "logreg/iris/l2": 0.001155,
-    "logreg/synthetic/none": 0.01166,
-    "logreg/synthetic/l2": 0.006625,
-    "svm/digits/none": 0.01555,
-    "svm/breast_cancer/none": 0.004448,
-    "svm/wine/none": 0.002801,
-    "svm/iris/none": 0.003517,
-    "svm/synthetic/none": 0.3395,
+    "logreg/digits/none": 0.02233,
+    "logreg/digits/l2": 0.0565,
+    "logreg/breast_cancer/none": 0.00887,
+    "logreg/breast_cancer/l2": 0.01526,
+    "logreg/wine/none": 0.002543,
+    "logreg/wine/l2": 0.002654,
+    "logreg/iris/none": 0.003067,
+    "logreg/iris/l2": 0.006746,
+    "logreg/synthetic/none": 0.02207,
+    "logreg/synthetic/l2": 0.009662,
+    "svm/digits/none": 0.0238,
+    "svm/breast_cancer/none": 0.01178,
+    "svm/wine/none": 0.006567,
+    "svm/iris/none": 0.003077,
+    "svm/synthetic/none": 0.4878,
 }
 
 MEMORY_LIMIT = 2 * 1024**3  # bytes: a setup past this (or the free memory, if less) is refused
@@ -199,28 +214,32 @@ def size(nbytes: float) -> str:
 
 
 # ---------------------------------------------------------------- the machine's speed
-def _kernel(reps: int = 15) -> tuple[float, float]:
+def _kernel(reps: int = 30) -> tuple[float, float]:
     """(CPU seconds of a fixed mix of small batched matmuls, softmaxes and elementwise ops on
     one thread, the kind of work these small models do: median of ``reps``; wall time over
-    CPU time for all of them: 1 on an idle core, 4 when the process gets a quarter of one)."""
+    CPU time: 1 on an idle core, 4 when the process gets a quarter of one: the mean of the
+    middle half of the reps' ratios, so that one preemption in 60 ms does not read as load)."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         x, w = torch.ones(8, 32, 64), torch.full((8, 64, 64), 1e-3)
-        cpu = []
-        wall0, cpu0 = time.perf_counter(), time.process_time()
+        cpu, ratio = [], []
         for _ in range(reps):
-            t0 = time.process_time()
+            # this thread's CPU time: the process's would count other threads (an OpenMP pool
+            # left spinning by a run just before made it read 3x slow every other rep)
+            t0, w0 = time.thread_time(), time.perf_counter()
             y = x
             for _ in range(40):
                 y = torch.bmm(y, w).softmax(-1).mul_(0.5).add_(x)
-            cpu.append(time.process_time() - t0)
-        wall, total = time.perf_counter() - wall0, time.process_time() - cpu0
+            c = time.thread_time() - t0
+            cpu.append(c)
+            ratio.append((time.perf_counter() - w0) / max(c, 1e-9))
     finally:
         torch.set_num_threads(before)
-    return sorted(cpu)[len(cpu) // 2], max(1.0, wall / max(total, 1e-9))
+    mid = sorted(ratio)[reps // 4 : reps - reps // 4]
+    return sorted(cpu)[reps // 2], max(1.0, sum(mid) / len(mid))
 
 
 @lru_cache(maxsize=1)
@@ -228,7 +247,7 @@ def machine_speed() -> float:
     """How much longer a run takes here than on the calibration machine's idle core (2 =
     twice as long): this CPU's time for :func:`_kernel` over the calibration's, times the
     wall/CPU ratio of that kernel (the share of a core this process gets now). Measured once
-    per process (about 40 ms of CPU)."""
+    per process (about 60 ms of CPU)."""
     cpu, share = _kernel()
     return cpu / KERNEL_SECONDS * share
 
@@ -275,6 +294,28 @@ def _evals(cfg: RunConfig) -> int:
     return T // e + 1 + (T % e != 0)
 
 
+STEP_TERMS = ("a", "a_layer", "c_par", "c_ex", "c_att", "c_in", "c_cache")  # per training step
+EVAL_TERMS = ("e", "e_piece", "e_ex", "e_att")  # per held-out scoring
+
+
+def features(cfg: RunConfig, R: int) -> tuple[list[float], list[float]]:
+    """What one training step and one held-out scoring of a group of ``R`` runs of ``cfg``
+    cost in units of :data:`COEF`'s coefficients (:data:`STEP_TERMS`, :data:`EVAL_TERMS`); the
+    fit (``benchmarks/bench_cost.py --fit``) and the estimate use this one function."""
+    P, (w, w_att) = params(cfg), work(cfg)
+    d, _, _, n_eval = data_shape(cfg)
+    B = cfg.batch_size
+    layers = cfg.lm_layers if cfg.is_lm else 0
+    x = cfg.lm_seq_len if cfg.is_lm else (64 if cfg.task == "cnn" else d)
+    pieces = math.ceil(n_eval / min(n_eval, EVAL_CHUNK.get(cfg.task, n_eval)))
+    # a minibatch past the caches costs more per number (batch 20,000 -> 100,000 of logreg:
+    # 0.013 -> 0.1 s a step): c_cache * numbers * log2(1 + its MB)
+    cache = R * B * x * math.log2(1 + R * B * x * 4 / 2**20)
+    step = [1.0, layers, R * P, R * B * w, R * B * w_att, R * B * x, cache]
+    ev = [1.0, R * pieces * (1 + layers), R * n_eval * w, R * n_eval * w_att]
+    return [float(v) for v in step], [float(v) for v in ev]
+
+
 # ---------------------------------------------------------------- one group of runs
 Group = tuple[RunConfig, int, int]  # a group's config, its runs R, its distinct seeds
 
@@ -284,19 +325,14 @@ def _group_terms(group: Group, speed: float, data_paid: bool = False) -> list[Te
     cfg, R, seeds = group
     c, g = COEF[cfg.task], DATA_COEF
     T, B = cfg.steps, cfg.batch_size
-    P, (w, w_att) = params(cfg), work(cfg)
+    P = params(cfg)
     d, k, n_train, n_eval = data_shape(cfg)
     dsize = 8 if cfg.float64 else 4
     layers = cfg.lm_layers if cfg.is_lm else 0
     noise = cfg.noise != "none"
-    per_step = (
-        c["a"]
-        + c["a_layer"] * layers
-        + c["c_par"] * R * P
-        + c["c_ex"] * R * B * w
-        + c["c_att"] * R * B * w_att
-        + (g["c_noise"] * seeds * P if noise else 0.0)
-    )
+    f_step, f_eval = features(cfg, R)
+    per_step = sum(c.get(n, 0.0) * v for n, v in zip(STEP_TERMS, f_step, strict=True))
+    per_step += g["c_noise"] * seeds * P if noise else 0.0
     lm = ("lm_seq_len", "lm_d_model", "lm_layers") if cfg.is_lm else ()
     model = ("lm_d_model", "lm_layers", "lm_vocab") if cfg.is_lm else ()
     # parameters, gradients, their flat copy, the optimizer's state, the noise
@@ -305,16 +341,21 @@ def _group_terms(group: Group, speed: float, data_paid: bool = False) -> list[Te
     piece = min(n_eval, EVAL_CHUNK.get(cfg.task, n_eval))  # scored this many at a time
     if cfg.is_lm:
         D, V, L, H = cfg.lm_d_model, cfg.lm_vocab, cfg.lm_seq_len, cfg.lm_heads
-        act = R * B * L * (layers * (20 * D + 3 * H * L) + 3 * V) * dsize
-        act_eval = R * piece * L * (6 * D + 3 * H * L + 3 * V) * dsize
+        # numbers kept per token, fitted to the resident size of 9 lm setups (bench_cost.py
+        # --only memory): 22 D + 6 H L per layer (attention scores and probabilities, per
+        # head), 45 D outside the layers (embeddings, norms, the head's input and gradients)
+        act = R * B * L * (layers * (22 * D + 6 * H * L) + 45 * D + 3 * V) * dsize
+        act_eval = R * piece * L * (12 * D + 6 * H * L + 3 * V) * dsize
     elif cfg.task == "cnn":
-        act = R * B * 64 * (16 * 3 + 32 * 4) * dsize
-        act_eval = R * piece * 64 * (16 + 32 * 2) * dsize
+        # per image: the convolutions' unfolded inputs (9 x 16 x 64 for the second) and
+        # outputs, kept for the backward pass in training (measured: 17,000 numbers an image
+        # in training; scoring 12,000 in 2 scorings, 20,000 over the 11 of the Train page's
+        # batch: the allocator's pieces grow)
+        act = R * B * 17_000 * dsize
+        act_eval = R * piece * 20_000 * dsize
     else:
         act, act_eval = R * B * (d + 4 * k) * dsize, R * n_eval * 4 * k * dsize
-    per_eval = c["e"] + (c["e_ex"] * R * n_eval * w + c["e_att"] * R * n_eval * w_att) * (
-        eval_scale(act_eval) if cfg.is_lm else 1.0
-    )
+    per_eval = sum(c.get(n, 0.0) * v for n, v in zip(EVAL_TERMS, f_eval, strict=True))
     terms = [
         Term("training steps", T * per_step * speed, 0, ("steps", "runs", "batch_size", *lm)),
         Term(
@@ -342,13 +383,6 @@ def _group_terms(group: Group, speed: float, data_paid: bool = False) -> list[Te
     return terms + _data(group, speed, data_paid)
 
 
-def eval_scale(nbytes: float) -> float:
-    """The lm's scoring slows per example as its tensors outgrow the caches (measured: 2.7x
-    per example from 1 to 30 runs of 320 sequences in one piece): its cost is multiplied by
-    ``log2(1 + MB)`` of the activations of one piece (:data:`EVAL_CHUNK` sequences)."""
-    return math.log2(1 + nbytes / 2**20)
-
-
 def _peak(terms: list[Term]) -> float:
     """Bytes held at once: everything kept, plus the largest transient term (the training
     activations, the scoring activations and data generation's temporaries come one after
@@ -371,7 +405,7 @@ def _data(group: Group, speed: float, paid: bool) -> list[Term]:
         seqs = n_train + cfg.lm_heldout
         sample = 0.0 if paid else seeds * g["g_lm"] * seqs * (L + 1) * V * speed
         ctx = 0.0 if paid else seeds * g["g_ctx"] * C**3 * speed
-        kept = seeds * seqs * (L + 1) + R * seqs * 2 * L + cfg.lm_heldout * L * 8
+        kept = seeds * seqs * (L + 1) + R * seqs * 2 * L + cfg.lm_heldout * L * 24
         return [
             Term(
                 "training and held-out tokens",
@@ -380,7 +414,7 @@ def _data(group: Group, speed: float, paid: bool) -> list[Term]:
                 ("steps", "batch_size", "lm_seq_len", "runs", "lm_heldout"),
             ),
             Term(
-                "Markov chain tables", ctx, 5 * C * C * 8 + 2 * C * V * 8, ("lm_vocab", "lm_order")
+                "Markov chain tables", ctx, 3 * C * C * 8 + 2 * C * V * 8, ("lm_vocab", "lm_order")
             ),
         ]
     seconds = 0.0
