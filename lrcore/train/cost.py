@@ -44,7 +44,7 @@ from functools import lru_cache
 from lrcore.train.config import EVAL_CHUNK, RunConfig
 
 # fitted by `python benchmarks/bench_cost.py --fit` (seconds at KERNEL_SECONDS), see CALIBRATION
-CALIBRATION = "2026-12-05 at 396c0af, load 1.1"
+CALIBRATION = "2026-12-05 03:40 UTC, load 1.1 (fit committed in 4256747)"
 KERNEL_SECONDS = 0.00187649
 COEF: dict[str, dict[str, float]] = {
     "logreg": {
