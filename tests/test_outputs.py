@@ -6,6 +6,7 @@ same time: the second is refused, naming the first."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -67,6 +68,25 @@ def test_a_closed_pipe_stops_the_command_at_once_and_quietly(argv, first, tmp_pa
     assert rss_mib < 800, f"peak {rss_mib:.0f} MiB"  # 539 MiB measured for 20M steps
 
 
+def _held(lock: Path) -> bool:
+    """Whether another process holds ``lock`` now (the file stays after its writer is done)."""
+    import fcntl  # POSIX only
+
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 @posix_only
 def test_two_writers_to_one_out_the_second_is_refused(tmp_path):
     target = tmp_path / "same.csv"
@@ -78,15 +98,21 @@ def test_two_writers_to_one_out_the_second_is_refused(tmp_path):
     try:
         lock = lock_file(target)
         end = time.monotonic() + 120
-        while not lock.exists() and first.poll() is None and time.monotonic() < end:
+        while not _held(lock) and first.poll() is None and time.monotonic() < end:
             time.sleep(0.02)
-        assert lock.exists(), "the first writer never locked its --out"
-        second = subprocess.run(
-            [*LRCORE, "schedule", "cosine", "--total-steps", "1000", "--out", str(target)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        assert _held(lock), "the first writer never locked its --out"
+        # the first writer is paused while it holds the lock: on a loaded machine it could
+        # otherwise finish before the second has started (CI at load 3: both succeeded)
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            second = subprocess.run(
+                [*LRCORE, "schedule", "cosine", "--total-steps", "1000", "--out", str(target)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
         _, err_first = first.communicate(timeout=300)
     finally:
         if first.poll() is None:
