@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lrcore._validate import MAX_STEPS
+from lrcore._validate import MAX_STEPS, check_unit
 from lrcore.bound import compare_bounds, optimal_schedule
 from lrcore.diagnose import diagnose_refined
 from lrcore.fit import FamilyFit, fit_family
@@ -436,6 +436,7 @@ def analyse(
         raise ValueError(
             f"analyse: steps must be a whole number from 2 to {MAX_STEPS:,}, got {steps!r}"
         )
+    check_unit("analyse", "tau", tau)
     optimizer = log.suggested_optimizer if optimizer is None else optimizer
     if optimizer not in RULES:
         raise ValueError(f"analyse: optimizer must be one of {sorted(RULES)}, got {optimizer!r}")

@@ -95,16 +95,21 @@ def refined_shape(
     >>> round(s.peak_fraction, 2), round(s.above_half_fraction, 2), s.norm_fall
     (0.0, 0.51, 1.0)
     """
-    v = as_norms("diagnose_refined", schedule, name="schedule", positive=False)
+    return _shape("refined_shape", schedule, steps, grad_norms, tau, smoothed)
+
+
+def _shape(fn: str, schedule, steps, grad_norms, tau, smoothed) -> RefinedShape:
+    """:func:`refined_shape`, its errors naming ``fn`` (the public function called)."""
+    v = as_norms(fn, schedule, name="schedule", positive=False)
     if v.max() <= 0:
-        raise ValueError("diagnose_refined: schedule must have a positive value")
+        raise ValueError(f"{fn}: schedule must have a positive value")
     on_progress = stretch(v, 1001, steps=steps)  # evenly spaced in steps, gaps included
     peak = on_progress.max()
     fall = None
     if smoothed is not None or grad_norms is not None:
-        check_finite("diagnose_refined", "tau", tau)
+        check_finite(fn, "tau", tau)
         s = grad_norms if grad_norms is not None else smoothed
-        s = as_norms("diagnose_refined", s, name="grad_norms")
+        s = as_norms(fn, s, name="grad_norms")
         fall = ratio(_window_median(s, steps, FALL_FROM), _window_median(s, steps, FALL_TO))
     return RefinedShape(
         peak_fraction=float(np.argmax(on_progress) / 1000),
@@ -167,7 +172,7 @@ def diagnose_refined(
     >>> print(warning[:66])
     This refined schedule looks degenerate: it peaks at 92% of the run
     """
-    shape = refined_shape(schedule, steps=steps, grad_norms=grad_norms, tau=tau, smoothed=smoothed)
+    shape = _shape("diagnose_refined", schedule, steps, grad_norms, tau, smoothed)
     found = []
     late_rise = shape.rise_fraction > LATE_PEAK
     if late_rise or (shape.peak_fraction > LATE_PEAK and shape.half_fraction > SLOW_START):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from lrcore._output import write_atomic
 from lrcore._text import for_terminal
-from lrcore._validate import as_norms, as_reals, check_lr, check_lrs
+from lrcore._validate import MAX_STEPS, as_norms, as_reals, check_int, check_lr, check_lrs
 from lrcore.schedules import Schedule, evaluate
 
 __all__ = [
@@ -52,6 +54,7 @@ def as_values(
     if callable(schedule):
         if total_steps is None:
             raise ValueError(f"{fn}: a schedule function needs total_steps")
+        check_int(fn, "total_steps", total_steps, minimum=1, maximum=MAX_STEPS)
         return check_lrs(fn, "schedule", evaluate(schedule, total_steps))
     values = as_norms(fn, schedule, name="schedule", positive=False)
     if total_steps is not None and total_steps != len(values):
@@ -533,6 +536,8 @@ def to_snippet(
     names = _OPTIMIZER_NAMES[flavour]
     if optimizer not in names:
         raise ValueError(f"to_snippet: optimizer must be 'sgd', 'adam' or None, got {optimizer!r}")
+    if not (isinstance(max_error, numbers.Real) and math.isfinite(max_error) and max_error > 0):
+        raise ValueError(f"to_snippet: max_error must be a finite number > 0, got {max_error!r}")
     values = _positive("to_snippet", schedule, total_steps)
     factors = values / values.max()
     if len(factors) <= _MAX_EMBEDDED:

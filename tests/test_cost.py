@@ -84,7 +84,7 @@ def _refused(capsys, *argv) -> str:
         (["run", "--task", "lm", "--lm-d-model", "100000", "--lm-heads", "1"], "--lm-d-model"),
         (["run", "--task", "lm", "--lm-vocab", "256", "--lm-order", "2"], "--lm-vocab"),
         (["compare", "--seeds", ",".join(map(str, range(1000)))], "--seeds"),
-        (["compare", "--rounds", "1000", "--steps", "200000"], "--steps"),
+        (["compare", "--rounds", "20", "--steps", "2000000"], "--steps"),
         (["study", "--smoke", "--seeds", "1000000"], "--seeds"),
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ import lrcore
 import lrcore.export
 import lrcore.logs
 from lrcore.cli import main
+from lrcore.train import cost
 
 
 def test_a_compare_whose_every_run_diverges_says_so(capsys):
@@ -117,3 +120,66 @@ def test_errors_name_the_function_the_user_called(call, name):
     # said "bound_terms:", "as_values:", "csv_bytes:" or "json_bytes:" (functions called inside)
     with pytest.raises(ValueError, match=rf"^{name}: "):
         call()
+
+
+@pytest.mark.parametrize("task", ["logreg", "svm"])
+def test_peak_lr_1e300_at_the_default_steps_is_diverged(task, capsys):
+    # 1,000 steps on separable digits: the objective fell to 0, the test loss reached 8e298,
+    # and the run said "finished" (at 100 steps it said diverged)
+    assert main(["run", "--task", task, "--peak-lr", "1e300"]) == 1
+    out, err = capsys.readouterr()
+    assert "diverged at step" in out and "finished" not in out
+    assert "held-out loss became nan or inf, or ended over 1,000 times its start" in err
+
+
+# ---- issue 27's second fresh-eyes round (files of its own), 04:32 UTC
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: cost.duration(float("inf")), r"^duration: seconds must be a finite number >= 0, got inf$"),
+        (lambda: cost.duration(-1), r"^duration: seconds must be a finite number >= 0, got -1$"),
+        (lambda: cost.size(float("nan")), r"^size: nbytes must be a finite number >= 0, got nan$"),
+        (lambda: lrcore.export.to_snippet([1.0, 0.5], max_error=float("nan")), r"^to_snippet: max_error must be a finite number > 0, got nan$"),
+        (lambda: lrcore.export.to_csv(lrcore.linear_decay(1.0, 10), 0), r"^to_csv: total_steps must be > 0, got 0$"),
+        (lambda: lrcore.export.to_json(lrcore.linear_decay(1.0, 10), 10**12), r"^to_json: total_steps must be at most 20,000,000"),
+        (lambda: lrcore.export.to_snippet(lrcore.linear_decay(1.0, 10), 2.5), r"^to_snippet: total_steps must be"),
+        (lambda: lrcore.refined_shape(np.array([])), r"^refined_shape: schedule needs at least 2 values, got 0$"),
+    ],
+)  # fmt: skip
+def test_the_second_round_s_calls_name_themselves(call, message):
+    # raised OverflowError, returned 'nan GB' or '1 s', accepted nan, or named evaluate /
+    # diagnose_refined
+    with pytest.raises(ValueError, match=message):
+        call()
+    assert cost.duration(np.float64(3.0)) == "3 s" and cost.size(np.int64(10)) == "1 MB"
+
+
+def test_analyse_checks_tau_itself(tmp_path):
+    path = tmp_path / "ok.csv"
+    path.write_text("step,grad_norm\n0,3\n1,2\n2,1\n3,1\n")
+    for tau, said in ((float("nan"), "a finite number, got nan"), (5.0, "in [0, 1], got 5.0")):
+        with pytest.raises(ValueError, match=rf"^analyse: tau must be {re.escape(said)}$"):
+            lrcore.analyse(path, tau=tau)
+
+
+def test_compare_rounds_are_bounded_before_the_estimate(capsys):
+    # --rounds 100000 spent 31 s planning before its refusal; --rounds 0 printed an estimate
+    for rounds in ("100000", "0"):
+        assert main(["compare", "--rounds", rounds]) == 2
+        err = capsys.readouterr().err
+        assert f"compare: --rounds must be a whole number from 1 to 20, got {rounds}" in err
+        assert "estimate" not in err
+
+
+def test_a_refusal_names_kept_results_when_they_are_the_largest_part():
+    # said "~101 GB ... its data take ~32 MB"
+    from lrcore.train.config import RunConfig
+
+    c = cost.estimate_compare(RunConfig(steps=2_000_000), 2, 3, refined_rounds=20, speed=1.0)
+    assert c.largest().what in (
+        "results of earlier runs, kept",
+        "minibatch index and per-step record",
+    )
+    assert c.largest().nbytes > 0.3 * c.peak_bytes

@@ -246,7 +246,7 @@ def test_cli_compare_out_csv_done_when_command(tmp_path, capsys):
     assert "refined" in text and "suboptimality_mean" in text
     assert main(["compare", "--steps", "50", "--noise", "loud"]) == 2
     assert main(["compare", "--steps", "50", "--rounds", "0"]) == 2
-    assert "rounds must be an integer >= 1" in capsys.readouterr().err
+    assert "--rounds must be a whole number from 1 to 20, got 0" in capsys.readouterr().err
 
 
 def test_refinement_survives_steps_without_loss():

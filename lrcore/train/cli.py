@@ -438,7 +438,7 @@ def _say_flags(result) -> None:
     start = float(result.evals["objective"].iloc[0]) if len(result.evals) else float("nan")
     if result.diverged_at is not None:
         print(
-            f"note: diverged: the loss or objective became nan or inf, or ended over "
+            f"note: diverged: the loss, objective or held-out loss became nan or inf, or ended over "
             f"{DIVERGE_FACTOR:,.0f} times its start ({start:.5g}); try a smaller --peak-lr",
             file=sys.stderr,
         )
@@ -468,7 +468,12 @@ def cmd_compare(args) -> int:
         for name in names
     }
     from lrcore.train.cost import estimate_compare
-    from lrcore.train.experiments import MAX_EXTENSIONS
+    from lrcore.train.experiments import MAX_EXTENSIONS, MAX_ROUNDS
+
+    if not 1 <= args.rounds <= MAX_ROUNDS:  # before the estimate: planning grows with them
+        raise ValueError(
+            f"compare: --rounds must be a whole number from 1 to {MAX_ROUNDS}, got {args.rounds}"
+        )
 
     refined = "refined" in schedules
     named = len(schedules) - refined + (refined and "linear" not in schedules)

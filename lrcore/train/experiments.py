@@ -33,6 +33,9 @@ GRID_FACTOR = 2.0  # neighbouring peak lrs of the default grid, and of each exte
 GRID_POINTS = 5  # default grid: peak_lr * 2^-2 .. peak_lr * 2^2
 NORM_FLOOR = 1e-12  # zero norms are raised to this times the largest before refinement
 MAX_EXTENSIONS = 4  # at most this many extra peak lrs per schedule when the best is at an edge
+# rounds of refinement a compare may run: each tunes a schedule of its own (the paper's
+# refinement is one round; the cost of planning grows with the rounds: 100,000 took 31 s)
+MAX_ROUNDS = 20
 BEST_COLUMNS = [
     "schedule",
     "peak_lr",
@@ -204,8 +207,12 @@ def compare(
         raise ValueError("compare: schedules is empty")
     if not seeds:
         raise ValueError("compare: seeds is empty")
-    if isinstance(rounds, bool) or not isinstance(rounds, int | np.integer) or rounds < 1:
-        raise ValueError(f"compare: rounds must be an integer >= 1, got {rounds!r}")
+    if (
+        isinstance(rounds, bool)
+        or not isinstance(rounds, int | np.integer)
+        or not 1 <= rounds <= MAX_ROUNDS
+    ):
+        raise ValueError(f"compare: rounds must be an integer in [1, {MAX_ROUNDS}], got {rounds!r}")
     grid = sorted({float(p) for p in peak_lrs}) if peak_lrs else default_grid(config.peak_lr)
     if any(not np.isfinite(p) or p <= 0 for p in grid):
         raise ValueError(f"compare: peak_lrs must be finite and > 0, got {list(peak_lrs or [])}")

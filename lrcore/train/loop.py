@@ -333,7 +333,12 @@ def _results(group, lr_table, rec, evals, steps_done, cancelled, wall, device) -
             diverged_at = int(min(eval_steps[bad_eval[0]], max(steps_done - 1, 0)))
         # a finite objective that ends orders of magnitude above its start diverged too (float64
         # logreg at peak lr 1e300 ends at 2e298 with no overflow): see result.DIVERGE_FACTOR
-        away = runaway_from(eval_vals[:, 3, r]) if diverged_at is None and steps_done else None
+        # ... and so does a held-out loss that does (logreg on separable digits at peak lr
+        # 1e300: the training objective falls to 0 while the test loss reaches 8e298)
+        away = None
+        if diverged_at is None and steps_done:
+            found = [runaway_from(eval_vals[:, i, r]) for i in (3, 1)]
+            away = min((a for a in found if a is not None), default=None)
         if away is not None:
             diverged_at = int(min(eval_steps[away], max(steps_done - 1, 0)))
         last = steps_done if diverged_at is None else diverged_at + 1
