@@ -271,10 +271,12 @@ def _probe(fn: str, target: Path, shown: str, folder: bool) -> None:
     os.unlink(tmp)
 
 
-def write_atomic(path, data: bytes | Iterable[bytes]) -> None:
+def write_atomic(path, data: bytes | Iterable[bytes], fn: str = "") -> None:
     """Write ``data`` (bytes, or chunks of bytes) to a temporary file beside ``path``, then
     rename it over ``path``: a failed or interrupted write leaves the old file whole. Keeps an
-    existing file's mode. The null device is written nowhere (the chunks are not made)."""
+    existing file's mode. The null device is written nowhere (the chunks are not made). Any
+    other special file or folder is refused (``fn``: the public function called, named in
+    the error with its ``path`` parameter)."""
     if str(path).endswith(("/", os.sep)):  # Path() drops the slash: it wrote a file "newdir"
         raise ValueError(
             f"{for_terminal(str(path))}: ends with '/', so it names a folder; name a file to write"
@@ -284,6 +286,16 @@ def write_atomic(path, data: bytes | Iterable[bytes]) -> None:
             data.close()  # a generator: none of its chunks is made
         return
     path = _real(Path(path))  # through a symbolic link: the file it names is replaced, not the link
+    st = _stat(path)
+    # never replace what is not a regular file: as root, the rename turned /dev/zero into a
+    # JSON file (lrcore.export.to_json(..., path="/dev/zero"))
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else (_kind(st) or "not a regular file")
+        where = f"{fn}: path {for_terminal(str(path))}" if fn else for_terminal(str(path)) + ":"
+        raise ValueError(f"{where} is {kind}; name a regular file to write")
+    if str(path.resolve()).startswith(("/dev/", "/proc/", "/sys/")):
+        where = f"{fn}: path {for_terminal(str(path))}" if fn else for_terminal(str(path)) + ":"
+        raise ValueError(f"{where} is under /dev, /proc or /sys; name a regular file to write")
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:

@@ -7,6 +7,7 @@ stderr; errors are one line and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import sys
@@ -533,6 +534,10 @@ def _raised_in(e: BaseException) -> str | None:
     return top or None if installed or top in sys.stdlib_module_names else None
 
 
+# a write without a file name that failed: standard output (a full disk, a quota)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT}
+
+
 def _one_line(e: BaseException, command: str = "") -> str:
     """An exception as one short line (messages are capped; newlines collapse). A message
     that is not one of lrcore's own sentences gets one in front (``command``: what ran): an
@@ -541,6 +546,8 @@ def _one_line(e: BaseException, command: str = "") -> str:
     where = f"{command}: " if command else ""
     if isinstance(e, OSError) and e.strerror:
         text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+        if not e.filename and e.errno in _WRITE_ERRNOS:  # `lrcore schedule ... > /dev/full`
+            text = f"{where}cannot write to standard output: {e.strerror}"
     if isinstance(e, MemoryError):
         text = "out of memory" + (f" ({text})" if text else "")
     elif not isinstance(e, ValueError | OSError):  # a bug or an unforeseen input: still one line

@@ -65,9 +65,9 @@ def as_values(
     return values
 
 
-def _write(text: str, path: str | Path | None) -> str:
+def _write(text: str, path: str | Path | None, fn: str) -> str:
     if path is not None:
-        write_atomic(path, text.encode())  # a failed write leaves the old file whole
+        write_atomic(path, text.encode(), fn)  # a failed write leaves the old file whole
     return text
 
 
@@ -188,7 +188,7 @@ def to_csv(
 ) -> str:
     """CSV text with header ``step,lr`` (``lr`` = ``peak_lr`` times the schedule, rounded
     to 1e-12 of its peak)."""
-    return _write(_csv_bytes("to_csv", schedule, total_steps, peak_lr).decode(), path)
+    return _write(_csv_bytes("to_csv", schedule, total_steps, peak_lr).decode(), path, "to_csv")
 
 
 def json_bytes(schedule, total_steps: int | None = None, peak_lr: float = 1.0, **meta) -> bytes:
@@ -255,7 +255,8 @@ def to_json(
     >>> print(to_json([1.0, 0.5, 0.0], peak_lr=0.1, name="refined"))
     {"total_steps": 3, "peak_lr": 0.1, "name": "refined", "lr": [0.1, 0.05, 0]}
     """
-    return _write(_json_bytes("to_json", schedule, total_steps, peak_lr, meta).decode(), path)
+    text = _json_bytes("to_json", schedule, total_steps, peak_lr, meta).decode()
+    return _write(text, path, "to_json")
 
 
 def to_lambda_lr(schedule, optimizer, total_steps: int | None = None):
@@ -593,4 +594,4 @@ def log_to_csv(steps, grad_norms, path: str | Path | None = None) -> str:
     buf = io.StringIO()
     buf.write("step,grad_norm\n")
     np.savetxt(buf, np.column_stack([s, g]), fmt=["%d", "%.10g"], delimiter=",")
-    return _write(buf.getvalue(), path)
+    return _write(buf.getvalue(), path, "log_to_csv")

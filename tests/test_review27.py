@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -183,3 +185,38 @@ def test_a_refusal_names_kept_results_when_they_are_the_largest_part():
         "minibatch index and per-step record",
     )
     assert c.largest().nbytes > 0.3 * c.peak_bytes
+
+
+def test_library_writers_never_replace_a_special_file(tmp_path):
+    # lrcore.export.to_json(..., path="/dev/zero") as root renamed a JSON file over /dev/zero
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, r"a FIFO \(named pipe\)"), (tmp_path, "a folder")):
+        for write, fn in ((lrcore.export.to_json, "to_json"), (lrcore.export.to_csv, "to_csv")):
+            with pytest.raises(ValueError, match=rf"^{fn}: path .* is {kind}; name a regular file"):
+                write([1.0, 0.5], path=path)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    with pytest.raises(ValueError, match=r"^log_to_csv: path .* is under /dev, /proc or /sys"):
+        lrcore.export.log_to_csv([0, 1], [1.0, 2.0], path="/proc/self/comm")
+    assert lrcore.export.to_csv([1.0, 0.5], path=os.devnull).startswith("step,lr")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_full_disk_on_stdout_is_named():
+    # printed only "lrcore: error: No space left on device"
+    import subprocess
+    import sys
+
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lrcore", "schedule", "linear", "--total-steps", "20"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "lrcore: error: schedule linear: cannot write to standard output: No space left on device\n"
+    )
