@@ -233,5 +233,10 @@ def name_list(names, limit: int = 8, quote: bool = True) -> str:
     """
     names = list(names)
     show = repr if quote else str
-    shown = ", ".join(show(str(n)[:60]) for n in names[:limit])
+
+    def clip(n) -> str:  # a clipped name says so: pasted back, it would not match
+        n = str(n)
+        return n if len(n) <= 60 else n[:59] + "…"
+
+    shown = ", ".join(show(clip(n)) for n in names[:limit])
     return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")

@@ -221,6 +221,11 @@ def compare_bounds(shapes, grad_norms, D: float = 1.0, reference: str | None = "
     """
     import pandas as pd
 
+    if not hasattr(shapes, "items") or not len(shapes):
+        raise ValueError(
+            "compare_bounds: shapes must be a non-empty dict of name -> schedule values, got "
+            f"{shapes!r}"[:300]
+        )
     rows, best = [], []
     for name, shape in shapes.items():
         best.append(_best_scaled("compare_bounds", shape, grad_norms, D))

@@ -378,7 +378,16 @@ def cmd_bound(args) -> int:
     for name in args.schedules.split(","):
         if name != "refined":
             shapes[name] = evaluate(build_schedule(name, n), n)
-    table = compare_bounds(shapes, g)
+    try:
+        table = compare_bounds(shapes, g)
+    except ValueError as e:  # said "scale D or grad_norms": the API's names, not this command's
+        if "float64" not in str(e):
+            raise
+        reason = str(e).partition(": ")[2].split("; scale D")[0].split(" for D=")[0]
+        raise ValueError(
+            f"bound: norms from {g.min():.3g} to {g.max():.3g} are beyond what the bound can "
+            f"score ({reason}); rescale them by a constant (the refined shape does not change)"
+        ) from None
     print(table.sort_values("bound").to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(
         f"last-iterate bound of each shape at its best peak scale under the {n:,} logged "
@@ -594,6 +603,19 @@ def _typed(args) -> set[str]:
     return typed | {os.path.basename(v.rstrip("/" + os.sep)) for v in typed}
 
 
+def _path_as_typed(text: str, args) -> str:
+    """A log's error names the file by its last part (``empty.csv: file is empty``); the
+    user typed ``./runs/../empty.csv``: put that in front, as typed."""
+    for typed in sorted(_typed(args) - {""}, key=len, reverse=True):
+        path = typed.rstrip("/" + os.sep)
+        base = os.path.basename(path)
+        if not base or base == path or not os.path.exists(path):
+            continue
+        if text.startswith((f"{base}: ", f"{base}/", f"{base}, line ")):
+            return path + text[len(base) :]
+    return text
+
+
 def _without_internal_name(text: str, parser: argparse.ArgumentParser, args) -> str:
     """``function: sentence`` with the command's name in place of a library function's
     (``build_schedule: piecewise needs ... boundaries`` -> ``schedule piecewise: piecewise
@@ -717,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, ValueError):
             text = _metric_wording(e, args) or _user_wording(text, parser, args)
             text = _without_internal_name(text, parser, args)
+            text = _path_as_typed(text, args)
         print(f"lrcore: error: {for_terminal(text)}", file=sys.stderr)
         return 2
     finally:

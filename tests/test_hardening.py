@@ -557,6 +557,10 @@ def test_cli_prints_the_same_message_on_one_line(
         shown = message
         if message.startswith("load_log: "):  # the CLI names its command, not the function
             shown = f"{command}: " + message.removeprefix("load_log: ")
+        # the file as the user typed it, where the library names it by its last part
+        base = os.path.basename(src)
+        if shown.startswith((f"{base}: ", f"{base}/", f"{base}, line ")):
+            shown = src + shown[len(base) :]
         assert err == f"lrcore: error: {shown.replace('{tmp}', str(tmp_path))}\n"
 
 
@@ -648,7 +652,7 @@ OPTIONS = [
     (
         "span-over-cap",
         ["refine", "{span}"],
-        "span.csv: steps 0..200,000,000 span 200,000,001 steps, more than the 20,000,000 a schedule may have; choose the length (CLI: --steps)",
+        "{span}: steps 0..200,000,000 span 200,000,001 steps, more than the 20,000,000 a schedule may have; choose the length (CLI: --steps)",
     ),
     (
         "tau-out-of-range",
@@ -711,6 +715,7 @@ def test_cli_options_are_checked(tmp_path, capsys, case, argv, message):
     assert main(argv) == 2
     out, err = capsys.readouterr()
     expected = f"lrcore: error: {message.replace('{log}', names['{log}'])}\n"
+    expected = expected.replace("{span}", names["{span}"])  # the file as typed
     assert out == ""
     if message.endswith("..."):
         assert err.startswith(expected[:-4]) and err.count("\n") == 1, err

@@ -220,3 +220,24 @@ def test_a_full_disk_on_stdout_is_named():
     assert proc.stderr == (
         "lrcore: error: schedule linear: cannot write to standard output: No space left on device\n"
     )
+
+
+def test_more_second_round_wording(tmp_path, capsys):
+    # bound said "scale D or grad_norms" (API names); inspect said "empty.csv" for
+    # ./adir/../empty.csv; a clipped tag name had no mark; compare_bounds({}) gave a table
+    huge = tmp_path / "huge.csv"
+    huge.write_text("step,grad_norm\n" + "".join(f"{i},1e308\n" for i in range(50)))
+    assert main(["bound", str(huge)]) == 2
+    err = capsys.readouterr().err
+    assert "bound: norms from 1e+308 to 1e+308 are beyond what the bound can score" in err
+    assert "scale D" not in err and "grad_norms" not in err
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "empty.csv").write_text("")
+    typed = str(tmp_path / "adir" / ".." / "empty.csv")
+    assert main(["inspect", typed]) == 2
+    assert capsys.readouterr().err == f"lrcore: error: {typed}: file is empty\n"
+    from lrcore._validate import name_list
+
+    assert name_list(["x" * 65]) == "'" + "x" * 59 + "…'"
+    with pytest.raises(ValueError, match=r"^compare_bounds: shapes must be a non-empty dict"):
+        lrcore.compare_bounds({}, [1.0, 1.0])
