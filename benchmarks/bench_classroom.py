@@ -130,9 +130,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_LOGS: list[str] = []  # each server's output, kept for the report (its exceptions)
+
+
 @contextlib.contextmanager
 def serve(timeout: float = 180):
-    """``streamlit run app/main.py`` on a free port; yields (url, psutil.Process)."""
+    """``streamlit run app/main.py`` on a free port; yields (url, psutil.Process). The
+    server's output is kept in :data:`SERVER_LOGS` (a page's "This app has encountered an
+    error" is explained there only)."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py")]
     cmd += ["--server.headless", "true", "--server.port", str(port)]
@@ -167,15 +172,21 @@ def serve(timeout: float = 180):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            log.seek(0)
+            SERVER_LOGS.append(log.read().decode(errors="replace"))
 
 
 class Sampler(threading.Thread):
-    """The peak RSS of a process and all its children, sampled every ``every`` seconds."""
+    """The peak RSS of a process and all its children, sampled every ``every`` seconds, and
+    the CPU seconds of the server, its worker processes and this benchmark's own Chromium
+    processes (last value seen per process: the students' browsers share the host's cores
+    with the server in this benchmark, not in a classroom)."""
 
     def __init__(self, proc: psutil.Process, every: float = 0.2):
         super().__init__(daemon=True)
         self.proc, self.every, self.peak = proc, every, 0
         self.halt = threading.Event()
+        self.cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "browsers": {}}
 
     def rss(self) -> int:
         total = 0
@@ -185,9 +196,27 @@ class Sampler(threading.Thread):
                     total += p.memory_info().rss
         return total
 
+    def _cpu(self) -> None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = self.proc.cpu_times()
+            self.cpu["server"][self.proc.pid] = t.user + t.system
+            for p in self.proc.children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    t = p.cpu_times()
+                    self.cpu["workers"][p.pid] = t.user + t.system
+        for p in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if "chrom" in p.name() or "headless_shell" in p.name():
+                    t = p.cpu_times()
+                    self.cpu["browsers"][p.pid] = t.user + t.system
+
+    def cpu_seconds(self) -> dict[str, float]:
+        return {k: sum(v.values()) for k, v in self.cpu.items()}
+
     def run(self) -> None:
         while not self.halt.is_set():
             self.peak = max(self.peak, self.rss())
+            self._cpu()
             time.sleep(self.every)
 
 
@@ -407,6 +436,10 @@ async def classroom(n: int, mix: str, timeout: float, folder: Path) -> tuple[Rec
         sampler.halt.set()
         sampler.join()
         info = {"idle": idle, "peak": sampler.peak, "wall": time.perf_counter() - start}
+        info["cpu"] = sampler.cpu_seconds()
+    info["log"] = SERVER_LOGS[-1] if SERVER_LOGS else ""
+    if os.environ.get("BENCH_SERVER_LOG"):  # the whole log, for a closer look
+        Path(os.environ["BENCH_SERVER_LOG"]).write_text(info["log"])
     return rec, info
 
 
@@ -440,6 +473,21 @@ async def cold(timeout: float) -> dict[str, tuple[float, float, int]]:
 
 
 # ----------------------------------------------------------------------------- the report
+def server_errors(log: str, limit: int = 8) -> list[str]:
+    """The distinct exceptions in the server's output: each traceback's last line with the
+    last lrcore or app frame above it."""
+    out: list[str] = []
+    frame = ""
+    for line in log.splitlines():
+        if line.lstrip().startswith("File ") and ("/app/" in line or "/lrcore/" in line):
+            frame = line.strip()
+        elif re.match(r"^[A-Za-z_.]*(Error|Exception)\b", line):
+            item = f"{line.strip()[:200]} ({frame[:160]})"
+            if item not in out:
+                out.append(item)
+    return out[:limit]
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -480,7 +528,14 @@ def report(results: dict[int, tuple[Record, dict]]) -> None:
         ]
         print(f"| {n} | " + " | ".join(cells) + " |")
     for n, (rec, info) in results.items():
-        print(f"\nN={n}: wall {info['wall']:.0f} s")
+        cpu = info["cpu"]
+        print(
+            f"\nN={n}: wall {info['wall']:.0f} s; CPU s: server {cpu['server']:.0f}, workers "
+            f"{cpu['workers']:.0f}, browsers {cpu['browsers']:.0f} (of {os.cpu_count()} x "
+            f"{info['wall']:.0f} = {os.cpu_count() * info['wall']:.0f} core-s)"
+        )
+        for line in server_errors(info.get("log", "")):
+            print(f"  server: {line}")
         for e in rec.errors[:20]:
             print(f"  error: {e}")
         if len(rec.errors) > 20:
