@@ -304,9 +304,14 @@ def write_atomic(path, data: bytes | Iterable[bytes], fn: str = "") -> None:
         mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in [data] if isinstance(data, bytes | bytearray) else data:
-                f.write(chunk)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in [data] if isinstance(data, bytes | bytearray) else data:
+                    f.write(chunk)
+        except OSError as e:  # a full disk: name the file (the write's error names none)
+            if e.filename is None and e.errno is not None:
+                raise OSError(e.errno, e.strerror, str(path)) from None
+            raise
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

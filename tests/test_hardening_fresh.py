@@ -123,7 +123,7 @@ def test_an_excel_workbook_is_named_and_the_fix_said(tmp_path, capsys):
             z.writestr(part, "<x/>")
     assert main(["inspect", str(book)]) == 2
     assert capsys.readouterr().err == (
-        "lrcore: error: log.xlsx: an Excel workbook, not a log; save the sheet as CSV "
+        f"lrcore: error: {book}: an Excel workbook, not a log; save the sheet as CSV "
         "(File > Save As > CSV) and pass that file\n"
     )
 

@@ -140,6 +140,9 @@ def test_the_readme_intro_quotes_the_same_numbers():
     lo, hi = STUDY["noise_gain"]
     assert f"by {100 * lo:.0f}-{100 * hi:.0f} % of linear's" in intro
     assert f"rising {STUDY['noise_rise'][0]:.2g}-{STUDY['noise_rise'][1]:.2g}x" in intro
-    assert f"rise {STUDY['rise']:.3g}x late while its loss falls {100 * STUDY['loss_drop']:.0f} %" in intro
+    assert (
+        f"rise {STUDY['rise']:.3g}x late while its loss falls {100 * STUDY['loss_drop']:.0f} %"
+        in intro
+    )
     assert f"loses {STUDY['worse_by']:.2g} nats/token ({STUDY['times_linear']:.2g} times" in intro
     assert f"{STUDY['seeds_worse']} scoring seeds worse" in intro

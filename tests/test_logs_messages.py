@@ -58,7 +58,7 @@ def test_an_empty_tar_on_disk_through_the_cli(tmp_path, capsys):
     (tmp_path / "run.tar").write_bytes(_tar({}))
     assert main(["inspect", str(tmp_path / "run.tar")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "lrcore: error: run.tar: an empty tar archive with no log inside"
+    assert err == f"lrcore: error: {tmp_path / 'run.tar'}: an empty tar archive with no log inside"
 
 
 def test_zero_bytes_that_are_not_a_tar_block_size_stay_binary():

@@ -595,7 +595,9 @@ def test_the_issues_examples_are_finite_or_refused():
     assert out[0] == 1e308 and out[1] == pytest.approx(5e307, rel=1e-15) and out[2] == 1.0
     assert lrcore.summarize([1e308, 1e308]).mean == 1.0
     assert lrcore.last_iterate_bound([1e244] * 3, 1.0) == pytest.approx(1.25e244)
-    with pytest.raises(ValueError, match=r"^last_iterate_bound: the distance term .* beyond float64"):
+    with pytest.raises(
+        ValueError, match=r"^last_iterate_bound: the distance term .* beyond float64"
+    ):
         lrcore.last_iterate_bound([1.0, 1.0], 1.0, D=1e300)
     with pytest.raises(ValueError, match=r"^best_scale: the best scale c\* is 5e-309, outside"):
         lrcore.best_scale([1.0, 1.0], 1e308)

@@ -159,7 +159,13 @@ def test_saved_run_loads_with_load_log(tmp_path):
     folder = result.save(tmp_path / "run")
     # the plain format (issue 25): pandas keeps every column, the optimizer on every row
     plain = pd.read_csv(folder / "grad_norms.csv")
-    assert plain.columns.tolist()[:5] == ["step", "grad_norm_l2", "grad_norm_l1", "loss", "optimizer"]
+    assert plain.columns.tolist()[:5] == [
+        "step",
+        "grad_norm_l2",
+        "grad_norm_l1",
+        "loss",
+        "optimizer",
+    ]
     assert set(plain.optimizer) == {"Adam"} and len(plain) == len(result.loss)
     log = load_log(folder)  # the run's optimizer picks the series and the rule: l1, Adam
     assert (log.metric, log.suggested_optimizer, log.rule_note) == ("grad_norm_l1", "adam", None)

@@ -522,18 +522,13 @@ def compare_plan(
     """The ``run_many`` calls of :func:`lrcore.train.experiments.compare` with ``schedules``
     named schedules (linear included when refined is asked for), ``seeds`` seeds and
     ``peaks`` peak lrs, then ``refined_rounds`` refined schedules tuned one after another:
-    (the calls it makes, one grid extension per tuning included; the further extensions it
-    may add: one peak lr per schedule, at most ``max_extensions`` times per tuning)."""
-    # one extension per tuning is expected (the default compare and the study's smoke
-    # problems extend once per tuning: estimated without it, they took 1.5-2x the estimate)
-    once = min(1, max_extensions)
+    (the calls it makes, the grid extensions it may add: one peak lr per schedule, at most
+    ``max_extensions`` times per tuning)."""
     certain = [[(config, schedules * peaks * seeds, seeds)]]
-    certain += [[(config, schedules * seeds, seeds)]] * once
-    extra = [[(config, schedules * seeds, seeds)]] * (max_extensions - once)
+    extra = [[(config, schedules * seeds, seeds)]] * max_extensions
     for _ in range(refined_rounds):
         certain.append([(config, peaks * seeds, seeds)])
-        certain += [[(config, seeds, seeds)]] * once
-        extra += [[(config, seeds, seeds)]] * (max_extensions - once)
+        extra += [[(config, seeds, seeds)]] * max_extensions
     return certain, extra
 
 
@@ -541,8 +536,8 @@ def estimate_compare(config: RunConfig, schedules: int, seeds: int, speed=None, 
     """:func:`compare_plan`'s cost (``seconds_max`` counts every grid extension).
 
     >>> c = estimate_compare(RunConfig(steps=100), 3, 3, refined_rounds=1, speed=1.0)
-    >>> c.runs, c.seconds_max > c.seconds   # 3 x 5 peak lrs x 3 seeds + 9, refined 15 + 3
-    (72, True)
+    >>> c.runs, c.seconds_max > c.seconds   # 3 x 5 peak lrs x 3 seeds, then refined's 15
+    (60, True)
     """
     certain, extra = compare_plan(config, schedules, seeds, **kw)
     return plan_cost(certain, speed, extra)
