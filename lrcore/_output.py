@@ -289,12 +289,11 @@ def write_atomic(path, data: bytes | Iterable[bytes], fn: str = "") -> None:
     st = _stat(path)
     # never replace what is not a regular file: as root, the rename turned /dev/zero into a
     # JSON file (lrcore.export.to_json(..., path="/dev/zero"))
+    where = f"{fn}: path {for_terminal(str(path))}" if fn else for_terminal(str(path)) + ":"
     if st is not None and not stat.S_ISREG(st.st_mode):
         kind = "a folder" if stat.S_ISDIR(st.st_mode) else (_kind(st) or "not a regular file")
-        where = f"{fn}: path {for_terminal(str(path))}" if fn else for_terminal(str(path)) + ":"
         raise ValueError(f"{where} is {kind}; name a regular file to write")
     if str(path.resolve()).startswith(("/dev/", "/proc/", "/sys/")):
-        where = f"{fn}: path {for_terminal(str(path))}" if fn else for_terminal(str(path)) + ":"
         raise ValueError(f"{where} is under /dev, /proc or /sys; name a regular file to write")
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)

@@ -403,6 +403,17 @@ def _pct(ratio: float) -> str:
     return f"{1 - ratio:.0%} below" if ratio < 1 else f"{ratio - 1:.0%} above"
 
 
+def unscorable(fn: str, g: np.ndarray, e: ValueError) -> ValueError:
+    """The error for norms the bound cannot score (``e``: lrcore.bound's refusal, whose
+    advice names its own parameters), in words for someone holding a log: rescale it."""
+    reason = str(e).split(": ", 1)[-1].split(" for D=")[0]
+    return ValueError(
+        f"{fn}: norms from {float(g.min()):.3g} to {float(g.max()):.3g} are beyond what the "
+        f"bound can score ({reason}); rescale them by a constant (the refined shape does not "
+        "change)"
+    )
+
+
 def analyse(
     log,
     tau: float = 0.1,
@@ -468,11 +479,7 @@ def analyse(
     try:  # finite bounds and normal best peak lrs, or a ValueError (lrcore.bound)
         table = compare_bounds(shapes, g, reference=linear)
     except ValueError as e:
-        raise ValueError(
-            f"analyse: norms from {float(g.min()):.3g} to {float(g.max()):.3g} are beyond what "
-            f"the bound can score ({str(e).split(': ', 1)[-1].split(' for D=')[0]}); rescale "
-            "them by a constant (the refined shape does not change)"
-        ) from None
+        raise unscorable("analyse", g, e) from None
     table = table.rename(columns={f"vs_{linear}": "vs_linear"})
     opt = None
     if optimum and n <= OPTIMUM_POINTS:

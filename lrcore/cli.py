@@ -27,7 +27,7 @@ from lrcore._validate import (
     validate_span,
     validate_steps,
 )
-from lrcore.analysis import analyse
+from lrcore.analysis import analyse, unscorable
 from lrcore.refine import OPTIMIZERS, refine, smoothing_width
 from lrcore.registry import REGISTRY, build_schedule
 from lrcore.schedules import evaluate
@@ -383,11 +383,7 @@ def cmd_bound(args) -> int:
     except ValueError as e:  # said "scale D or grad_norms": the API's names, not this command's
         if "float64" not in str(e):
             raise
-        reason = str(e).partition(": ")[2].split("; scale D")[0].split(" for D=")[0]
-        raise ValueError(
-            f"bound: norms from {g.min():.3g} to {g.max():.3g} are beyond what the bound can "
-            f"score ({reason}); rescale them by a constant (the refined shape does not change)"
-        ) from None
+        raise unscorable("bound", g, e) from None
     print(table.sort_values("bound").to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(
         f"last-iterate bound of each shape at its best peak scale under the {n:,} logged "
