@@ -132,3 +132,45 @@ def test_make_screenshots_writes_small_pictures_at_both_widths(tmp_path):
         [sys.executable, str(script), "--pages", "nope"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "unknown page(s) ['nope']" in bad.stderr
+
+
+def test_a_session_over_the_protocol_alone(server, tmp_path):
+    """benchmarks/streamlit_client.py (bench_classroom's students without a browser) does what
+    the browser does: pages by address and by link, a widget changed, Start pressed and the
+    result polled in the page's fragment, a file uploaded; a missing page is an error."""
+    import asyncio
+    import concurrent.futures
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from streamlit_client import ProtocolError, Session
+
+    log = write_log(tmp_path / "proto.csv", np.arange(300), 1 + np.linspace(3, 0, 300), "csv")
+
+    async def student() -> list[str]:
+        s = Session(server, timeout=shots.PAGE_TIMEOUT * 2)
+        await s.connect()
+        try:
+            await s.open("learn")
+            assert s.shows("Why linear decay") and not s.shows("Train and check")
+            assert {"", "schedules", "train", "learn", "demo"} <= set(s.pages)
+            await s.navigate("train")
+            assert s.shows("Train and check")
+            await s.set_number("Steps", 40)  # a run of its own, quick
+            await s.click("Start")
+            assert await s.wait_for("Done:", shots.PAGE_TIMEOUT * 4), s.problems
+            assert s.shows(", 40 steps, "), "the results are those of the changed Steps"
+            await s.navigate("")
+            uploader = next(k for k, (kind, _) in s.widgets.items() if kind == "file_uploader")
+            await s.upload(uploader, log.name, log.read_bytes())
+            assert s.shows(log.name, besides="file_uploader")  # named by the page, not the box
+            with pytest.raises(ProtocolError, match="no page at /nowhere"):
+                await s.navigate("nowhere")
+            with pytest.raises(ProtocolError, match="no button 'Launch'"):
+                await s.click("Launch")
+            return s.problems
+        finally:
+            await s.close()
+
+    # a thread of its own: Playwright's sync API keeps an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, student()).result() == []
