@@ -165,6 +165,30 @@ def worker_count(executor: Executor) -> int | None:
 
 
 _MAIN_LOCK = threading.RLock()  # one thread at a time hides (and restores) __main__'s file
+_SKIPPING = threading.local()  # .depth > 0: this thread's spawns start without a __main__
+
+
+def _preparation_data(name):
+    """``multiprocessing.spawn.get_preparation_data`` without the parent's ``__main__`` in a
+    thread inside :func:`_workers_skip_main` (installed by it, in place of the original)."""
+    data = _ORIGINAL_PREPARATION(name)
+    if getattr(_SKIPPING, "depth", 0):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+_ORIGINAL_PREPARATION = None
+
+
+def _install_preparation() -> None:
+    global _ORIGINAL_PREPARATION  # noqa: PLW0603
+    import multiprocessing.spawn as spawn
+
+    with _MAIN_LOCK:
+        if spawn.get_preparation_data is not _preparation_data:
+            _ORIGINAL_PREPARATION = spawn.get_preparation_data
+            spawn.get_preparation_data = _preparation_data
 
 
 class _SpawnPool(ProcessPoolExecutor):
@@ -211,18 +235,30 @@ def _workers_skip_main():
     """Spawned workers re-run the parent's ``__main__`` script before they start, unless it
     has no ``__file__``. Under Streamlit (AppTest included) or a notebook that script is not
     the caller's: a page's main.py would run in every worker and break it. The workers need
-    only the submitted functions, which they import from lrcore's modules, so hide the
-    script while they start."""
-    with _MAIN_LOCK:
-        main = sys.modules.get("__main__")
-        if main is None:
-            yield
-            return
-        saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
-        main.__dict__.pop("__file__", None)
-        main.__dict__["__spec__"] = None
-        try:
-            yield
-        finally:
-            main.__dict__.pop("__spec__", None)
-            main.__dict__.update(saved)
+    only the submitted functions, which they import from lrcore's modules, so:
+
+    - a process this thread spawns gets no ``__main__`` to run (:func:`_preparation_data`).
+      Hiding the module's file alone was not enough: Streamlit puts each script run's own
+      ``__main__`` in ``sys.modules`` as it starts, so with 10 students at once a worker
+      started while another session's run began, ran main.py, died, and broke the pool
+      ("BrokenProcessPool", benchmarks/bench_classroom.py);
+    - ``__main__``'s file is also hidden meanwhile, for processes that other threads start
+      on this thread's behalf (a Dask nanny's workers)."""
+    _install_preparation()
+    _SKIPPING.depth = getattr(_SKIPPING, "depth", 0) + 1
+    try:
+        with _MAIN_LOCK:
+            main = sys.modules.get("__main__")
+            if main is None:
+                yield
+                return
+            saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+            try:
+                yield
+            finally:
+                main.__dict__.pop("__spec__", None)
+                main.__dict__.update(saved)
+    finally:
+        _SKIPPING.depth -= 1

@@ -436,3 +436,41 @@ def test_workers_train_below_the_server_s_priority():
         got = future.result(timeout=120)
     assert got == min(here + pool_mod.WORKER_NICE, 19)
     assert pool_mod._work(_niceness, None, 1, queue.SimpleQueue, dict, os.getpid()) == here
+
+
+def test_a_worker_started_while_another_script_run_takes_main_does_not_run_it(tmp_path):
+    """Streamlit puts each script run's own ``__main__`` (app/main.py) in sys.modules as the
+    run starts. A worker spawned just then used to re-run that script at start-up, die and
+    break the pool ('BrokenProcessPool' for 2 of 10 students in bench_classroom.py). Here
+    the swap happens inside _workers_skip_main, as another session's run would do it."""
+    import multiprocessing
+    import os
+    import sys
+    import types
+
+    from lrcore.executors import _workers_skip_main
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit(3)\n")
+    page = types.ModuleType("__main__")
+    page.__file__, page.__spec__ = str(script), None
+    real = sys.modules["__main__"]
+    with _workers_skip_main():
+        sys.modules["__main__"] = page  # another session's script run begins
+        try:
+            proc = multiprocessing.get_context("spawn").Process(target=os.getpid)
+            proc.start()
+            proc.join(60)
+        finally:
+            sys.modules["__main__"] = real
+    assert proc.exitcode == 0 and not marker.exists()
+    # outside the context manager the standard behaviour holds: the script does run
+    sys.modules["__main__"] = page
+    try:
+        proc = multiprocessing.get_context("spawn").Process(target=os.getpid)
+        proc.start()
+        proc.join(60)
+    finally:
+        sys.modules["__main__"] = real
+    assert marker.exists() and proc.exitcode != 0
