@@ -57,6 +57,13 @@ def start() -> None:
     _measurement()
 
 
+def ready() -> bool:
+    """The measurement has ended (:func:`speed` returns at once); asks for it to start now."""
+    box = _measurement()
+    box["wanted"].set()
+    return box["done"].is_set()
+
+
 def speed() -> float | None:
     """The measured speed (waits for the child), or None when it could not be measured."""
     box = _measurement()

@@ -138,8 +138,29 @@ def check(cost: Cost, device: str) -> None:
     )
 
 
+MEASURING = "Estimate: measuring this server's speed (once, a few seconds)…"
+
+
 def show_estimate(form: TrainForm) -> None:
-    """The estimate of Start, under the form; a warning when Start would be refused."""
+    """The estimate of Start, under the form; a warning when Start would be refused. While
+    the server's one speed measurement runs (its first minute), a line that says so, redrawn
+    every 2 s until the estimate can be shown: the page does not wait for it (every student
+    opening Train at once on a fresh server waited 5-10 s). With ``LRCORE_WORKERS=0`` (runs
+    in the page's own thread: the tests) the page waits, as Start does."""
+    if not the_pool().inline and not machine.ready():
+        _estimate_when_measured(form)
+        return
+    _show_estimate(form)
+
+
+@st.fragment(run_every=2.0)
+def _estimate_when_measured(form: TrainForm) -> None:
+    if machine.ready():  # the whole page once: it then has no fragment left polling
+        st.rerun(scope="app")
+    st.caption(MEASURING)
+
+
+def _show_estimate(form: TrainForm) -> None:
     try:
         s = setup(form)
         cost = estimate(s)

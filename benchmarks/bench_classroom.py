@@ -579,8 +579,9 @@ async def classroom(
         info["browsers"] = sum(in_browser(i, n, browsers) for i in range(n))
         info["cpu"] = sampler.cpu_seconds()
     info["log"] = SERVER_LOGS[-1] if SERVER_LOGS else ""
-    if os.environ.get("BENCH_SERVER_LOG"):  # the whole log, for a closer look
-        Path(os.environ["BENCH_SERVER_LOG"]).write_text(info["log"])
+    if os.environ.get("BENCH_SERVER_LOG"):  # every class's whole log, for a closer look
+        with open(os.environ["BENCH_SERVER_LOG"], "a") as out:
+            out.write(f"===== N={n} =====\n{info['log']}\n")
     return rec, info
 
 

@@ -106,11 +106,15 @@ class Session:
             self.session_id = ns.initialize.session_id or self.session_id
             self._pages(ns.app_pages)
             if not msg.metadata.run.fragment_ids:  # a full run: a new page
-                self.texts, self.page_hash = [], ns.page_script_hash
+                for task in self._fragments.values():  # it registers its own fragments
+                    task.cancel()
+                self._fragments.clear()
+                self.texts = []
                 self.widgets, self.alerts = {}, []
                 self._started = True
-        elif kind == "navigation":
+        elif kind == "navigation":  # the page this run drew (the frontend's current page)
             self._pages(msg.navigation.app_pages)
+            self.page_hash = msg.navigation.page_script_hash or self.page_hash
         elif kind == "delta":
             element = ""
             if msg.delta.WhichOneof("type") == "new_element":
