@@ -174,3 +174,36 @@ def test_a_session_over_the_protocol_alone(server, tmp_path):
     # a thread of its own: Playwright's sync API keeps an event loop running in this one
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         assert pool.submit(asyncio.run, student()).result() == []
+
+
+def test_train_on_a_fresh_server_does_not_wait_for_the_speed_measurement():
+    """The server measures its speed once, in a child process that imports torch (seconds).
+    The first Train page says so at once instead of waiting, then shows the estimate by
+    itself, and stops polling after that."""
+    import asyncio
+    import concurrent.futures
+    import time
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from streamlit_client import Session
+
+    async def student(url: str) -> tuple[bool, bool, bool, int]:
+        s = Session(url, timeout=shots.PAGE_TIMEOUT)
+        await s.connect()
+        try:
+            await s.open("train")
+            measuring = s.shows("measuring this server's speed") and not s.shows("**Estimate**")
+            shown = await s.wait_for("**Estimate**", shots.PAGE_TIMEOUT)
+            await asyncio.sleep(1)
+            before = len(s.texts)
+            await asyncio.sleep(5)  # the fragment polled every 2 s while measuring
+            return measuring, shown, s.shows("measuring this server's speed"), len(s.texts) - before
+        finally:
+            await s.close()
+
+    with shots.serve() as url, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        start = time.monotonic()
+        measuring, shown, still, later = pool.submit(asyncio.run, student(url)).result()
+    assert measuring and shown and not still, (measuring, shown, still)
+    assert later == 0  # nothing redrawn once the estimate is there
+    assert time.monotonic() - start < shots.PAGE_TIMEOUT
