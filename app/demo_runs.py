@@ -2,6 +2,7 @@
 
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sources import DATA_ROOT
 
 from lrcore import REGISTRY
 from lrcore._text import for_markdown
+from lrcore.executors import get_executor
 from lrcore.train import RunConfig
 from lrcore.train.findings import UNIT, fmt_pm, fmt_short, lm_findings
 from lrcore.train.pool import DONE, Pool
@@ -102,7 +104,14 @@ def _demo_pool() -> Pool:
     with 30 students, holding the interpreter lock while every other student's page waited.
     ``LRCORE_WORKERS=0`` (the tests): in the page's thread."""
     inline = os.environ.get("LRCORE_WORKERS", "").strip() == "0"
-    return Pool(0 if inline else 1, fn=demo_job.job, key=repr, session_runs=len(EXPERIMENTS))
+    return Pool(
+        0 if inline else 1,
+        fn=demo_job.job,
+        key=repr,
+        # this host, also where LRCORE_DASK_SCHEDULER sends Train's runs to a cluster: the
+        # job's module is the app's, which a cluster's workers cannot import
+        executor_factory=lambda n: get_executor(n, local=True),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -112,13 +121,16 @@ def run_experiment(key: str) -> dict:
     instantly, and computed once when several students ask at the same time."""
     setup = EXPERIMENTS[key].setup
     spec = (config_of(setup), tuple(float(p) for p in setup["peaks"].split(",")), tuple(SEEDS))
-    pool, session = _demo_pool(), state.session_id()
-    status = pool.submit(session, spec)
+    # a watcher of its own for this call: a page rerun leaves the old call waiting in its own
+    # thread of the same session, and the pool hands a finished job to each watcher once (with
+    # the session as the watcher, the new call could take the old one's result and lose it)
+    pool, me = _demo_pool(), f"{state.session_id()}#{uuid.uuid4().hex}"
+    status = pool.submit(me, spec)
     if pool.inline:
-        pool.run_inline(session)
+        pool.run_inline(me)
     while status is not None and status.active:
         time.sleep(0.25)
-        status = next((s for s in pool.poll(session) if s.job_id == status.job_id), None)
+        status = next((s for s in pool.poll(me) if s.job_id == status.job_id), None)
     if status is None or status.state != DONE:
         why = status.error if status is not None else None
         raise ValueError(why or f"the experiment {EXPERIMENTS[key].title!r} was stopped")

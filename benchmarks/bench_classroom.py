@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -398,10 +399,19 @@ class ProtoStudent(Student):
         super().__init__(name, None, url, rec, timeout)
         self.s: Session | None = None
 
+    assets: list[str] = []  # what a browser downloads first (record_assets)
+
     async def open(self, first: str) -> None:
         self.s = Session(self.url, self.timeout)
-        await self.s.connect()
-        await self._page(first, self.s.open(PAGES[first][0]))
+
+        async def first_page() -> float:  # as a browser: the app's files, then the page
+            start = time.perf_counter()
+            await self.s.load_assets(self.assets)
+            await self.s.connect()
+            await self.s.open(PAGES[first][0])
+            return time.perf_counter() - start
+
+        await self._page(first, first_page())
 
     async def _page(self, page: str, run) -> None:
         try:
@@ -412,7 +422,7 @@ class ProtoStudent(Student):
         finally:
             self.current = page
             await self.problems()
-        if self.s.shows(PAGES[page][1]):
+        if any(h.strip().startswith(PAGES[page][1]) for h in self.s.headings):
             self.rec.server_pages.setdefault(page, []).append(took)
             self.say(f"{page} computed in {took:.2f} s")
         else:
@@ -542,8 +552,47 @@ def plan(n: int, mix: str) -> list[list[str]]:
 def in_browser(i: int, n: int, browsers: int) -> bool:
     """Student ``i`` of ``n`` is one of the ``browsers`` in Chromium: spread over the class
     and over the roles and first pages (0, 11, 22 of 30), the others over the protocol."""
-    step = n // max(1, browsers)
-    return browsers >= n or i in {j * step + j for j in range(browsers)}
+    if browsers >= n:
+        return True
+    step, chosen = n // max(1, browsers), []
+    for j in range(browsers):
+        k = (j * step + j) % n
+        while k in chosen:
+            k = (k + 1) % n
+        chosen.append(k)
+    return i in chosen
+
+
+async def record_assets(browser, timeout: float) -> list[str]:
+    """The files a fresh browser downloads from the app's server over a tour of every page
+    (HTML, scripts, styles, fonts, the Plotly bundle), recorded on a throwaway server so
+    that the class's own server starts cold."""
+    seen: list[str] = []
+    with serve() as (url, _):
+        ctx = await browser.new_context()
+        page = await ctx.new_page()
+
+        def note(request) -> None:
+            path = request.url[len(url) :] if request.url.startswith(url) else None
+            known = [p.split("?")[0] for p in seen]
+            if (
+                request.method == "GET"
+                and path is not None
+                and "/_stcore/stream" not in path  # the websocket: Session.connect
+                and "/media/" not in path  # a session's own files (downloads), gone with it
+                and path.split("?")[0] not in known
+            ):
+                seen.append(path)
+
+        page.on("request", note)
+        rec = Record()
+        s = Student("assets", browser, url, rec, timeout)
+        s.ctx, s.page = ctx, page
+        page.set_default_timeout(timeout * 1000)
+        await s.visit("Refine", by_address=True)
+        await s.tour("Refine")
+        await ctx.close()
+    return seen
 
 
 async def teacher(url: str, timeout: float) -> float:
@@ -582,6 +631,12 @@ async def classroom(
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
             )
             try:
+                ProtoStudent.assets = await record_assets(browser, timeout)
+                # every protocol student fetches the app's files as a browser does, several
+                # at a time: more threads than asyncio's default 6 for the whole class
+                asyncio.get_running_loop().set_default_executor(
+                    concurrent.futures.ThreadPoolExecutor(max(32, 8 * n))
+                )
                 for roles in plan(n, mix):
                     seen: dict[str, int] = {}
                     jobs = []
@@ -597,6 +652,7 @@ async def classroom(
         info = {"idle": idle, "peak": sampler.peak, "wall": time.perf_counter() - start}
         info["browsers"] = sum(in_browser(i, n, browsers) for i in range(n))
         info["warmed"] = warmed
+        info["assets"] = len(ProtoStudent.assets)
         info["cpu"] = sampler.cpu_seconds()
     info["log"] = SERVER_LOGS[-1] if SERVER_LOGS else ""
     if os.environ.get("BENCH_SERVER_LOG"):  # every class's whole log, for a closer look
@@ -695,6 +751,10 @@ def report(results: dict[int, tuple[Record, dict]]) -> None:
             )
     for n, (rec, info) in results.items():
         cpu = info["cpu"]
+        print(
+            f"\nN={n}: each student without a browser first fetched the {info['assets']} files "
+            "a browser fetched on its tour of the pages"
+        )
         if info.get("warmed") is not None:
             print(f"\nN={n}: the teacher's tour of the 5 pages first, {info['warmed']:.1f} s")
         print(

@@ -53,6 +53,7 @@ class Session:
         # the deltas of the current page's run and its fragments': (element kind, bytes)
         self.texts: list[tuple[str, bytes]] = []
         self.alerts: list[str] = []  # the current page's st.info/warning/error texts
+        self.headings: list[str] = []  # and its headings (st.title, st.header...)
         self.problems: list[str] = []  # exceptions and st.error shown, lost session
         self.closed = False
         self._finished = asyncio.Event()  # the last full-page run finished
@@ -63,6 +64,23 @@ class Session:
         self._reader: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ connection
+    async def load_assets(self, paths: list[str], at_once: int = 6) -> int:
+        """What a browser downloads before its first page: ``paths`` (the app's HTML, scripts,
+        styles, fonts, as recorded from a real browser's first visit), ``at_once`` at a time
+        like a browser, gzip accepted; the bytes received."""
+        gate = asyncio.Semaphore(at_once)
+
+        def get(path: str) -> int:
+            req = urllib.request.Request(self.url + path, headers={"Accept-Encoding": "gzip"})
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return len(r.read())
+
+        async def one(path: str) -> int:
+            async with gate:
+                return await asyncio.to_thread(get, path)
+
+        return sum(await asyncio.gather(*(one(p) for p in paths)))
+
     async def connect(self) -> None:
         ws_url = "ws" + self.url[len("http") :] + "/_stcore/stream"
         self.ws = await websockets.connect(
@@ -110,7 +128,7 @@ class Session:
                     task.cancel()
                 self._fragments.clear()
                 self.texts = []
-                self.widgets, self.alerts = {}, []
+                self.widgets, self.alerts, self.headings = {}, [], []
                 self._started = True
         elif kind == "navigation":  # the page this run drew (the frontend's current page)
             self._pages(msg.navigation.app_pages)
@@ -154,6 +172,8 @@ class Session:
         if kind in ("button", "number_input", "file_uploader", "selectbox", "checkbox"):
             w = getattr(el, kind)
             self.widgets[w.label] = (kind, w)
+        elif kind == "heading":
+            self.headings.append(el.heading.body)
         elif kind == "exception":
             self.problems.append(f"exception: {el.exception.type}: {el.exception.message[:200]}")
         elif kind == "alert":

@@ -46,8 +46,13 @@ def scheduler_address(scheduler: str | None = None) -> str | None:
 
 
 @contextmanager
-def get_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
+def get_executor(
+    workers: int | None = None, scheduler: str | None = None, *, local: bool = False
+) -> Iterator[Executor]:
     """A ``concurrent.futures.Executor`` for lrcore's work, as a context manager.
+
+    ``local=True``: this host's processes whatever ``scheduler`` and the environment say
+    (work whose functions live outside lrcore, which a cluster's workers cannot import).
 
     - ``scheduler`` (or, when it is None, the environment variable ``LRCORE_DASK_SCHEDULER``)
       is the address of a running Dask scheduler (``tcp://HOST:8786``): the executor is
@@ -80,7 +85,7 @@ def get_executor(workers: int | None = None, scheduler: str | None = None) -> It
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise ValueError(f"get_executor: workers must be an integer >= 1 or None, got {workers!r}")
-    address = scheduler_address(scheduler)
+    address = None if local else scheduler_address(scheduler)
     if address is not None:
         with _dask_executor(address) as ex:
             yield ex

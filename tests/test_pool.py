@@ -474,3 +474,19 @@ def test_a_worker_started_while_another_script_run_takes_main_does_not_run_it(tm
     finally:
         sys.modules["__main__"] = real
     assert marker.exists() and proc.exitcode != 0
+
+
+def test_a_local_executor_ignores_the_dask_scheduler_variable(monkeypatch):
+    """See it work's pool runs the app's own job module, which a cluster's workers cannot
+    import: get_executor(local=True) stays on this host where LRCORE_DASK_SCHEDULER is set
+    (without it, an unreachable address would be tried and refused)."""
+    import operator
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lrcore.executors import get_executor, scheduler_address
+
+    monkeypatch.setenv("LRCORE_DASK_SCHEDULER", "tcp://127.0.0.1:9")
+    assert scheduler_address(None) == "tcp://127.0.0.1:9"  # what local=True overrides
+    with get_executor(1, local=True) as ex:
+        assert isinstance(ex, ProcessPoolExecutor)
+        assert ex.submit(operator.add, 2, 3).result() == 5
