@@ -391,22 +391,30 @@ class Student:
 class ProtoStudent(Student):
     """A student whose browser is elsewhere (a laptop in the class): the app's own websocket
     protocol (:class:`streamlit_client.Session`), nothing drawn on this host. Their page time
-    is the server's: from the page asked for to the script finished, every element received."""
+    is the server's: from the page asked for to the script finished, every element received,
+    after the files its browser would fetch for that page (once per student)."""
 
     server = True
+
+    assets: dict[str, list[str]] = {}  # page -> the files a browser needs for it
 
     def __init__(self, name: str, url: str, rec: Record, timeout: float):
         super().__init__(name, None, url, rec, timeout)
         self.s: Session | None = None
+        self.fetched: set[str] = set()  # a browser keeps the app's files (immutable cache)
 
-    assets: list[str] = []  # what a browser downloads first (record_assets)
+    async def _files(self, page: str) -> None:
+        """The files this page needs that this student's browser has not fetched yet."""
+        todo = [p for p in self.assets.get(page, []) if p not in self.fetched]
+        self.fetched.update(todo)
+        await self.s.load_assets(todo)
 
     async def open(self, first: str) -> None:
         self.s = Session(self.url, self.timeout)
 
-        async def first_page() -> float:  # as a browser: the app's files, then the page
+        async def first_page() -> float:  # as a browser: the page's files, then the page
             start = time.perf_counter()
-            await self.s.load_assets(self.assets)
+            await self._files(first)
             await self.s.connect()
             await self.s.open(PAGES[first][0])
             return time.perf_counter() - start
@@ -430,7 +438,14 @@ class ProtoStudent(Student):
 
     async def visit(self, page: str, by_address: bool = False) -> None:
         path = PAGES[page][0]
-        await self._page(page, self.s.open(path) if by_address else self.s.navigate(path))
+
+        async def go() -> float:
+            start = time.perf_counter()
+            await self._files(page)
+            await (self.s.open(path) if by_address else self.s.navigate(path))
+            return time.perf_counter() - start
+
+        await self._page(page, go())
 
     async def problems(self) -> None:
         for p in self.s.problems if self.s else []:
@@ -563,36 +578,36 @@ def in_browser(i: int, n: int, browsers: int) -> bool:
     return i in chosen
 
 
-async def record_assets(browser, timeout: float) -> list[str]:
-    """The files a fresh browser downloads from the app's server over a tour of every page
-    (HTML, scripts, styles, fonts, the Plotly bundle), recorded on a throwaway server so
-    that the class's own server starts cold."""
-    seen: list[str] = []
+async def record_assets(browser, timeout: float) -> dict[str, list[str]]:
+    """For each page, the files a fresh browser downloads to show it (HTML, scripts, styles,
+    fonts, the chart library's bundle), each page opened by its address in a new browser
+    context, on a throwaway server so that the class's own server starts cold."""
+    out: dict[str, list[str]] = {}
     with serve() as (url, _):
-        ctx = await browser.new_context()
-        page = await ctx.new_page()
+        for name in PAGES:
+            ctx = await browser.new_context()
+            page = await ctx.new_page()
+            seen: list[str] = []
 
-        def note(request) -> None:
-            path = request.url[len(url) :] if request.url.startswith(url) else None
-            known = [p.split("?")[0] for p in seen]
-            if (
-                request.method == "GET"
-                and path is not None
-                and "/_stcore/stream" not in path  # the websocket: Session.connect
-                and "/media/" not in path  # a session's own files (downloads), gone with it
-                and path.split("?")[0] not in known
-            ):
-                seen.append(path)
+            def note(request, seen=seen) -> None:
+                path = request.url[len(url) :] if request.url.startswith(url) else None
+                if (
+                    request.method == "GET"
+                    and path is not None
+                    and "/_stcore/stream" not in path  # the websocket: Session.connect
+                    and "/media/" not in path  # a session's own files (downloads), gone with it
+                    and path not in seen
+                ):
+                    seen.append(path)
 
-        page.on("request", note)
-        rec = Record()
-        s = Student("assets", browser, url, rec, timeout)
-        s.ctx, s.page = ctx, page
-        page.set_default_timeout(timeout * 1000)
-        await s.visit("Refine", by_address=True)
-        await s.tour("Refine")
-        await ctx.close()
-    return seen
+            page.on("request", note)
+            s = Student("assets", browser, url, Record(), timeout)
+            s.ctx, s.page = ctx, page
+            page.set_default_timeout(timeout * 1000)
+            await s.visit(name, by_address=True)
+            await ctx.close()
+            out[name] = seen
+    return out
 
 
 async def teacher(url: str, timeout: float) -> float:
@@ -652,7 +667,7 @@ async def classroom(
         info = {"idle": idle, "peak": sampler.peak, "wall": time.perf_counter() - start}
         info["browsers"] = sum(in_browser(i, n, browsers) for i in range(n))
         info["warmed"] = warmed
-        info["assets"] = len(ProtoStudent.assets)
+        info["assets"] = {p: len(v) for p, v in ProtoStudent.assets.items()}
         info["cpu"] = sampler.cpu_seconds()
     info["log"] = SERVER_LOGS[-1] if SERVER_LOGS else ""
     if os.environ.get("BENCH_SERVER_LOG"):  # every class's whole log, for a closer look
@@ -752,8 +767,8 @@ def report(results: dict[int, tuple[Record, dict]]) -> None:
     for n, (rec, info) in results.items():
         cpu = info["cpu"]
         print(
-            f"\nN={n}: each student without a browser first fetched the {info['assets']} files "
-            "a browser fetched on its tour of the pages"
+            f"\nN={n}: students without a browser fetched, at their first visit of a page, the "
+            f"files a fresh browser fetched for it (not fetched again): {info['assets']}"
         )
         if info.get("warmed") is not None:
             print(f"\nN={n}: the teacher's tour of the 5 pages first, {info['warmed']:.1f} s")

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import http.cookiejar
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -72,8 +73,11 @@ class Session:
 
         def get(path: str) -> int:
             req = urllib.request.Request(self.url + path, headers={"Accept-Encoding": "gzip"})
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                return len(r.read())
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                    return len(r.read())
+            except urllib.error.HTTPError as e:  # as for the browser (it probes /PAGE/_stcore/)
+                return len(e.read())
 
         async def one(path: str) -> int:
             async with gate:
