@@ -148,6 +148,8 @@ def test_a_session_over_the_protocol_alone(server, tmp_path):
 
     async def student() -> list[str]:
         s = Session(server, timeout=shots.PAGE_TIMEOUT * 2)
+        # the app's page and a path that answers 404, as a browser's probes do
+        assert await s.load_assets(["/", "/learn/_stcore/health"]) > 1000
         await s.connect()
         try:
             await s.open("learn")
