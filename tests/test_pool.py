@@ -490,3 +490,32 @@ def test_a_local_executor_ignores_the_dask_scheduler_variable(monkeypatch):
     with get_executor(1, local=True) as ex:
         assert isinstance(ex, ProcessPoolExecutor)
         assert ex.submit(operator.add, 2, 3).result() == 5
+
+
+def test_the_queue_s_waits_follow_how_long_finished_jobs_really_took():
+    """The cost model's speed is measured once, maybe while the host is busy: a job estimated
+    at 10 s that took 30 s makes the queue count the next ones at 30 s each (a class saw
+    "~1 min 34 s" for waits of 27 s at most, with the factor the other way round)."""
+    now = [0.0]
+
+    def job(spec, on_progress, should_stop):
+        now[0] += spec["takes"]
+        return {"took": spec["takes"]}
+
+    pool = Pool(0, fn=job, key=repr, clock=lambda: now[0], reaper_every=None)
+    assert pool.pace() == 1.0
+    pool.submit("a", {"takes": 10.0, "n": 0}, 10.0)
+    pool.submit("b", {"takes": 5.0, "n": 1}, 10.0)
+    assert only(pool, "b").wait == 10.0  # behind a's estimate, as estimated
+    pool.run_inline("a")
+    pool.submit("c", {"takes": 5.0, "n": 2}, 10.0)
+    assert only(pool, "c").wait == 10.0  # a took what was estimated: pace 1
+    pool.run_inline("b")  # 5 s for 10 estimated
+    assert pool.pace() == 0.75  # the median of 1.0 and 0.5
+    pool.submit("d", {"takes": 1.0, "n": 3}, 100.0)
+    assert only(pool, "d").wait == 7.5  # behind c: 10 s estimated x 0.75
+    for _ in range(9):  # far slower than estimated: the factor stops at 5
+        pool.submit("e", {"takes": 1000.0, "n": now[0]}, 1.0)
+        pool.run_inline("e")
+        pool.poll("e")
+    assert pool.pace() == 5.0

@@ -25,9 +25,10 @@ import heapq
 import itertools
 import logging
 import os
+import statistics
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from lrcore.train.job import job_key, train_job
 
 log = logging.getLogger("lrcore.pool")
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+PACE_JOBS = 8  # finished jobs whose measured / estimated time scales the queue's waits
 MESSAGES_PER_SECOND = 5.0  # progress messages a worker sends at most (final ones always)
 
 
@@ -185,6 +187,10 @@ class Pool:
         self._running: dict[int, _Job] = {}
         self._finished: dict[int, _Job] = {}  # awaiting delivery to their watchers
         self._cache: OrderedDict[str, object] = OrderedDict()
+        # measured / estimated seconds of the last finished jobs: the queue's waits are scaled
+        # by their median (the cost model's speed was measured once, maybe on a busy host: a
+        # class's first queue showed "~1 min 34 s" for waits of 27 s at most)
+        self._paces: deque[float] = deque(maxlen=PACE_JOBS)
         self._context = self._executor = self._manager = self._messages = self._flags = None
         self._closed = threading.Event()
         if reaper_every:
@@ -362,15 +368,23 @@ class Pool:
             max(1, len(job.watchers)),
         )
 
+    def pace(self) -> float:
+        """How the last finished jobs' measured times compare with their estimates: the
+        median ratio (1.0 before any), within [1/5, 5]."""
+        if not self._paces:
+            return 1.0
+        return min(5.0, max(0.2, statistics.median(self._paces)))
+
     def _waits(self) -> dict[int, float]:
         """Estimated start of each queued job: the running jobs' remaining seconds fill the
-        slots, then each queued job takes the slot that frees first (FIFO)."""
-        now, slots = self.clock(), []
+        slots, then each queued job takes the slot that frees first (FIFO). Every estimate is
+        scaled by :meth:`pace`."""
+        now, slots, pace = self.clock(), [], self.pace()
         for job in self._running.values():
             elapsed, share = now - (job.started or now), job.progress.get("share", 0.0)
             # the cost model's estimate, or the progress so far extrapolated when longer (a
             # slower machine; the share does not foresee lr-grid extensions: never below)
-            left = max(0.0, job.estimate - elapsed)
+            left = max(0.0, job.estimate * pace - elapsed)
             slots.append(max(left, elapsed * (1 - share) / share) if share > 0.02 else left)
         slots += [0.0] * (max(self.workers, 1) - len(slots))
         heapq.heapify(slots)
@@ -378,7 +392,7 @@ class Pool:
         for job in self._queue:
             start = heapq.heappop(slots)
             waits[job.id] = start
-            heapq.heappush(slots, start + job.estimate)
+            heapq.heappush(slots, start + job.estimate * pace)
         return waits
 
     def _cancel(self, job: _Job) -> None:
@@ -480,6 +494,8 @@ class Pool:
                 job.state = CANCELLED
             else:  # complete (even if cancelled after its last step): cached for everyone
                 self._cache[job.key] = result
+                if job.estimate > 0 and job.started is not None and job.state != CANCELLED:
+                    self._paces.append((self.clock() - job.started) / job.estimate)
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
                 job.state, job.result = (
