@@ -178,7 +178,7 @@ def test_a_session_over_the_protocol_alone(server, tmp_path):
         assert pool.submit(asyncio.run, student()).result() == []
 
 
-def test_train_on_a_fresh_server_does_not_wait_for_the_speed_measurement():
+def test_train_on_a_fresh_server_does_not_wait_for_the_speed_measurement(monkeypatch):
     """The server measures its speed once, in a child process that imports torch (seconds).
     The first Train page says so at once instead of waiting, then shows the estimate by
     itself, and stops polling after that."""
@@ -203,6 +203,9 @@ def test_train_on_a_fresh_server_does_not_wait_for_the_speed_measurement():
         finally:
             await s.close()
 
+    # a server as hosted, runs in worker processes (tests/_apptest.py, once imported by the
+    # suite, sets LRCORE_WORKERS=0 for this process and so for the servers it starts)
+    monkeypatch.setenv("LRCORE_WORKERS", "1")
     with shots.serve() as url, concurrent.futures.ThreadPoolExecutor(1) as pool:
         start = time.monotonic()
         measuring, shown, still, later = pool.submit(asyncio.run, student(url)).result()
