@@ -328,49 +328,67 @@ class Student:
         for page in names[k + 1 :] + names[:k]:
             await self.visit(page)
 
+    async def _look(self, text: str) -> tuple[list[str], bool, str | None]:
+        """What the page shows now: the texts to read queue lines from, whether ``text`` is
+        among them, and what went wrong if anything did."""
+        body = await self.page.evaluate(
+            "() => (document.querySelector('[data-testid=\"stMain\"]') || {}).innerText || ''"
+        )
+        problem = "traceback while waiting" if "Traceback (most recent call last)" in body else None
+        return [body], text in body, problem
+
     async def wait_text(self, text: str, action: str, start: float) -> bool:
         """Poll the page until ``text`` shows; collect queue lines meanwhile."""
         while time.perf_counter() - start < self.timeout:
-            body = await self.page.evaluate(
-                "() => (document.querySelector('[data-testid=\"stMain\"]') || {}).innerText || ''"
-            )
-            for line in QUEUE.findall(body):
-                if line.strip() and line.strip() not in self.rec.queue:
-                    self.rec.queue.append(line.strip()[:120])
-            if text in body:
+            sources, found, problem = await self._look(text)
+            for source in sources:
+                for line in QUEUE.findall(source):
+                    if line.strip() and line.strip()[:120] not in self.rec.queue:
+                        self.rec.queue.append(line.strip()[:120])
+            if found:
                 return True
-            if "Traceback (most recent call last)" in body:
-                self.error(f"traceback while waiting for {action}")
+            if problem:
+                self.error(f"{problem} for {action}")
                 return False
             await asyncio.sleep(0.5)
         self.error(f"timeout: no '{text}' for {action} in {self.timeout:.0f} s")
         return False
+
+    async def _set_steps(self, steps: int) -> None:
+        box = self.page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps")
+        await box.locator("input").fill(str(steps))
+        await box.locator("input").press("Enter")
+        await asyncio.sleep(0.5)  # the change's rerun starts
+        await self.drawn("Train")
+
+    async def _press(self, label: str) -> None:
+        await self.page.get_by_role("button", name=label).first.click()
+
+    async def _after(self, page: str) -> bool:
+        """The page drawn again once a result came (nothing to wait for without a browser)."""
+        return await self.drawn(page)
 
     async def train(self, steps: int | None) -> None:
         action = "train default" if steps is None else "train changed"
         if self.current != "Train":
             await self.visit("Train")
         if steps is not None:
-            box = self.page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps")
-            await box.locator("input").fill(str(steps))
-            await box.locator("input").press("Enter")
-            await asyncio.sleep(0.5)  # the change's rerun starts
-            await self.drawn("Train")
+            await self._set_steps(steps)
         start = time.perf_counter()
-        await self.page.get_by_role("button", name="Start").first.click()
+        await self._press("Start")
         self.say(f"{action}: Start pressed")
         if await self.wait_text("Done:", action, start):
             self.rec.waits.setdefault(action, []).append(took := time.perf_counter() - start)
             self.say(f"{action}: Done after {took:.1f} s")
-        await self.drawn("Train")
+        await self._after("Train")
 
     async def demo(self) -> None:
         if self.current != "See it work":
             await self.visit("See it work")
         start = time.perf_counter()
-        await self.page.get_by_role("button", name="Run this experiment").click()
+        await self._press("Run this experiment")
         # the experiment's own result (the page's language-model section has metrics too)
-        if await self.wait_text("refined: objective", "see it work", start) and await self.drawn(
+        if await self.wait_text("refined: objective", "see it work", start) and await self._after(
             "See it work"
         ):
             self.rec.waits.setdefault("see it work", []).append(took := time.perf_counter() - start)
@@ -458,41 +476,18 @@ class ProtoStudent(Student):
             self.closing = True
             await self.s.close()
 
-    async def wait_text(self, text: str, action: str, start: float) -> bool:
-        while time.perf_counter() - start < self.timeout:
-            for alert in self.s.alerts:
-                for line in QUEUE.findall(alert):
-                    if line.strip() and line.strip()[:120] not in self.rec.queue:
-                        self.rec.queue.append(line.strip()[:120])
-            if self.s.shows(text):
-                return True
-            if self.s.ws.close_code is not None:
-                self.error(f"lost session while waiting for {action}")
-                return False
-            await asyncio.sleep(0.5)
-        self.error(f"timeout: no '{text}' for {action} in {self.timeout:.0f} s")
-        return False
+    async def _look(self, text: str) -> tuple[list[str], bool, str | None]:
+        closed = self.s.ws.close_code is not None
+        return self.s.alerts, self.s.shows(text), "lost session while waiting" if closed else None
 
-    async def train(self, steps: int | None) -> None:
-        action = "train default" if steps is None else "train changed"
-        if self.current != "Train":
-            await self.visit("Train")
-        if steps is not None:
-            await self.s.set_number("Steps", steps)
-        start = time.perf_counter()
-        await self.s.click("Start")
-        self.say(f"{action}: Start pressed")
-        if await self.wait_text("Done:", action, start):
-            self.rec.waits.setdefault(action, []).append(took := time.perf_counter() - start)
-            self.say(f"{action}: Done after {took:.1f} s")
+    async def _set_steps(self, steps: int) -> None:
+        await self.s.set_number("Steps", steps)
 
-    async def demo(self) -> None:
-        if self.current != "See it work":
-            await self.visit("See it work")
-        start = time.perf_counter()
-        await self.s.click("Run this experiment")
-        if await self.wait_text("refined: objective", "see it work", start):
-            self.rec.waits.setdefault("see it work", []).append(time.perf_counter() - start)
+    async def _press(self, label: str) -> None:
+        await self.s.click(label)
+
+    async def _after(self, page: str) -> bool:
+        return True
 
     async def upload(self, path: Path) -> None:
         if self.current != "Refine":

@@ -456,24 +456,24 @@ def test_a_worker_started_while_another_script_run_takes_main_does_not_run_it(tm
     page = types.ModuleType("__main__")
     page.__file__, page.__spec__ = str(script), None
     real = sys.modules["__main__"]
-    with _workers_skip_main():
-        sys.modules["__main__"] = page  # another session's script run begins
+
+    def spawn_with_page_as_main() -> int | None:
+        """A spawned process started while ``page`` is __main__; its exit code."""
+        sys.modules["__main__"] = page
         try:
             proc = multiprocessing.get_context("spawn").Process(target=os.getpid)
             proc.start()
             proc.join(60)
+            return proc.exitcode
         finally:
             sys.modules["__main__"] = real
-    assert proc.exitcode == 0 and not marker.exists()
+
+    with _workers_skip_main():
+        code = spawn_with_page_as_main()  # another session's script run begins
+    assert code == 0 and not marker.exists()
     # outside the context manager the standard behaviour holds: the script does run
-    sys.modules["__main__"] = page
-    try:
-        proc = multiprocessing.get_context("spawn").Process(target=os.getpid)
-        proc.start()
-        proc.join(60)
-    finally:
-        sys.modules["__main__"] = real
-    assert marker.exists() and proc.exitcode != 0
+    code = spawn_with_page_as_main()
+    assert marker.exists() and code != 0
 
 
 def test_a_local_executor_ignores_the_dask_scheduler_variable(monkeypatch):
