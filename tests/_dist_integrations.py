@@ -19,6 +19,11 @@ GLOBAL_BATCH, STEPS = 16, 6
 WORLD = int(os.environ.get("WORLD_SIZE", "1"))
 RANK = int(os.environ.get("RANK", "0"))
 os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # loopback only
+# The wrapped models live until os._exit below. Freed when recorder() returned, DDP's reducer
+# destroyed the gloo process group on the main thread, which joins gloo's worker thread while
+# holding the GIL, and that thread waits for the GIL to free the barrier's work: both ranks
+# hung until the test's 240 s timeout (py-spy, about 1 run in 6 on this 2-core machine).
+KEEP: list = []
 
 
 def recorder(fsdp: bool = False):
@@ -39,6 +44,7 @@ def recorder(fsdp: bool = False):
             model = fully_shard(model)
         else:
             model = DDP(model)
+    KEEP.append(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     rec = GradNormRecorder(model)
     X, y = data()

@@ -4,6 +4,7 @@ global batch."""
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,19 @@ MODES = [
 
 
 def _run(argv, out, env):
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # its own process group: on a timeout, torchrun's workers end with it (and what they
+    # printed is shown) instead of living on after the test
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"no result within 240 s: {' '.join(argv[-3:])}\n{output[-3000:]}")
+    assert proc.returncode == 0, output[-3000:]
     return np.load(out)
 
 
