@@ -1,7 +1,9 @@
 """A class at once: N students open the dashboard together (issue 26, item 6).
 
-Starts the app server itself (``streamlit run app/main.py --server.headless true`` on a free
-local port, a fresh server for each N so that no cache is carried from one N to the next) and
+Starts the app server itself (``streamlit run app/serve.py --server.headless true``, what
+``lrcore app`` and the Dockerfile serve; ``--script main.py`` for ``streamlit run app/main.py``,
+whose frontend files go uncompressed; on a free local port, a fresh server for each N so that
+no cache is carried from one N to the next) and
 drives N students, one session each, all starting together. ``--browsers`` of them (default 3,
 spread over the class) are tabs of one headless Chromium (Playwright, ``/usr/bin/chromium``):
 their page time is the page drawn, as a student sees it. The others speak the app's own
@@ -28,7 +30,8 @@ With ``--students 1`` one student does each of the five in turn (each in a fresh
 "10 students, results <= 60 s" target).
 
 Measured: page time (in Chromium: from navigation to the page's heading, every visible chart
-and table drawn, the script idle; over the protocol: to the script finished with the page's
+and table drawn (a chart still loading its code shows a placeholder: not drawn), the script
+idle; over the protocol: to the script finished with the page's
 heading among its elements), p50 and p95 over all visits, and per page below the table; wait
 for results (Start to the "Done:" line; Run to the results; upload to the page naming the
 log); the server's peak RSS (psutil: the server and its child processes, sampled every 0.2 s);
@@ -94,6 +97,9 @@ DRAWN_JS = """([title, name]) => {
   const live = e => e.offsetParent !== null && !e.closest('[data-stale="true"]');
   const heads = [...document.querySelectorAll('h1')].filter(live);
   if (!heads.some(h => h.innerText.trim().startsWith(title))) return false;
+  // an element whose code is still downloading (the chart library: 4.7 MB) is a placeholder
+  if ([...document.querySelectorAll('[data-testid="stMain"] [data-testid="stSkeleton"]')]
+      .some(live)) return false;
   const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(live);
   if (charts.some(c => !c.querySelector('.main-svg'))) return false;
   // a table draws its canvas once scrolled into view
@@ -143,16 +149,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SCRIPT = "serve.py"  # --script
 SERVER_LOGS: list[str] = []  # each server's output, kept for the report (its exceptions)
 
 
 @contextlib.contextmanager
 def serve(timeout: float = 180):
-    """``streamlit run app/main.py`` on a free port; yields (url, psutil.Process). The
+    """``streamlit run app/SCRIPT`` on a free port; yields (url, psutil.Process). The
     server's output is kept in :data:`SERVER_LOGS` (a page's "This app has encountered an
     error" is explained there only)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py")]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / SCRIPT)]
     cmd += ["--server.headless", "true", "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     url = f"http://127.0.0.1:{port}"
@@ -801,13 +808,21 @@ def main(argv: list[str] | None = None) -> None:
         help="the teacher opens every page once before each class starts (not counted)",
     )
     ap.add_argument("--cold", action="store_true", help="each page first on a cold server")
+    ap.add_argument(
+        "--script",
+        choices=("serve.py", "main.py"),
+        default="serve.py",
+        help="the app's file to run: serve.py (lrcore app, the Dockerfile: frontend files "
+        "compressed) or main.py (streamlit run app/main.py)",
+    )
     ap.add_argument("--verbose", action="store_true", help="print every step on stderr")
     args = ap.parse_args(argv)
-    global VERBOSE
-    VERBOSE = args.verbose
+    global VERBOSE, SCRIPT
+    VERBOSE, SCRIPT = args.verbose, args.script
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium")
     print(f"host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"server: streamlit run app/{SCRIPT}")
     if args.cold:
         times = asyncio.run(cold(args.timeout))
         print(

@@ -400,14 +400,15 @@ _COMMAND_EXTRAS = {"run": "train", "compare": "train", "study": "train", "app": 
 
 
 def _app_paths() -> tuple[Path, Path | None]:
-    """The dashboard's ``main.py`` and its Streamlit settings: ``lrcore/_app/`` in an
-    installed wheel (settings in ``streamlit/``), ``app/`` beside ``.streamlit/`` in a
-    checkout (an editable install included)."""
+    """The dashboard's ``serve.py`` (``main.py``'s pages, Streamlit's frontend files served
+    compressed: app/serve.py) and its Streamlit settings: ``lrcore/_app/`` in an installed
+    wheel (settings in ``streamlit/``), ``app/`` beside ``.streamlit/`` in a checkout (an
+    editable install included)."""
     here = Path(__file__).resolve().parent
     apps = [here / "_app", here.parent / "app"]
-    app = next((a for a in apps if (a / "main.py").is_file()), apps[0])
+    app = next((a for a in apps if (a / "serve.py").is_file()), apps[0])
     configs = [app / "streamlit" / "config.toml", app.parent / ".streamlit" / "config.toml"]
-    return app / "main.py", next((c for c in configs if c.is_file()), None)
+    return app / "serve.py", next((c for c in configs if c.is_file()), None)
 
 
 def _streamlit_flags(config: Path | None) -> list[str]:

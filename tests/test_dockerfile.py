@@ -29,6 +29,15 @@ from test_install_extras import wheel as checkout_wheel  # noqa: F401  (a fixtur
 
 ROOT = Path(__file__).parents[1]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# fetches the page's main script (named in the page) with gzip accepted; prints the encoding,
+# the bytes sent and their size unpacked
+BUNDLE = """import gzip, re, sys, urllib.request as u
+base = sys.argv[1]
+js = re.search(r"static/js/index[.][^.]+[.]js", u.urlopen(base).read().decode()).group(0)
+r = u.urlopen(u.Request(base + js, headers={"Accept-Encoding": "gzip"}))
+body = r.read()
+print(r.headers.get("Content-Encoding"), len(body), len(gzip.decompress(body)))
+"""
 
 
 def parse(text: str) -> list[tuple[str, str]]:
@@ -335,6 +344,8 @@ def test_the_image_command_serves_offline_and_answers_its_health_check(image_whe
         environ = Path(f"/proc/{server.pid}/environ").read_bytes().decode().split("\0")
         fetch = "import sys, urllib.request as u; print(len(u.urlopen(sys.argv[1]).read()))"
         page = _in_netns(server.pid, env, "python", "-c", fetch, f"http://127.0.0.1:{port}/")
+        # the page's own script bundle, as a browser asks for it: compressed (app/serve.py)
+        bundle = _in_netns(server.pid, env, "python", "-c", BUNDLE, f"http://127.0.0.1:{port}/")
         routes = _in_netns(server.pid, env, "ip", "-o", "route").stdout
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -345,12 +356,15 @@ def test_the_image_command_serves_offline_and_answers_its_health_check(image_whe
     assert "external IP" not in said and "External URL" not in said, said[-2000:]
     assert argv[1:4] == ["-m", "streamlit", "run"]
     python = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    assert argv[4] == str(venv / "lib" / python / "site-packages" / "lrcore" / "_app" / "main.py")
+    assert argv[4] == str(venv / "lib" / python / "site-packages" / "lrcore" / "_app" / "serve.py")
     assert "--server.address=0.0.0.0" in argv and "--browser.gatherUsageStats=false" in argv
     nproc = subprocess.run(["nproc"], env=env, capture_output=True, text=True).stdout.strip()
     workers = [e for e in environ if e.startswith("LRCORE_WORKERS=")]
     assert workers == [f"LRCORE_WORKERS={nproc}"], (workers, nproc)
     assert page.returncode == 0 and int(page.stdout) > 500, page.stderr[-1000:]
+    assert bundle.returncode == 0, bundle.stderr[-1000:]
+    encoding, sent, size = bundle.stdout.split()
+    assert encoding == "gzip" and int(sent) < int(size) / 2, bundle.stdout
     assert routes.strip() == "", routes  # no route out: what it served, it served offline
     # where nothing answers on the port (this host's namespace), the same check fails
     assert subprocess.run(check, env=env, capture_output=True).returncode != 0

@@ -8,6 +8,7 @@ one would also show up as broken here."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import streamlit
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "docs"))
 import make_screenshots as shots  # noqa: E402
@@ -100,6 +102,15 @@ def test_every_page_makes_requests_to_its_own_host_only(server):
     with shots.chromium() as browser:
         context = browser.new_context(viewport=shots.DESKTOP)
         context.on("request", lambda r: seen.append(r.url))
+        # the app's scripts, as sent (lrcore app serves app/serve.py: compressed)
+        scripts: dict[str, str | None] = {}
+        context.on(
+            "response",
+            lambda r: (
+                "/static/js/" in r.url
+                and scripts.setdefault(r.url, r.headers.get("content-encoding"))
+            ),
+        )
 
         def route(r):  # nothing reaches another host, even where this machine could
             (r.abort() if outside([r.request.url], server) else r.continue_())
@@ -130,3 +141,13 @@ def test_every_page_makes_requests_to_its_own_host_only(server):
     assert results >= 2, results
     assert icon and icon.startswith("data:image/svg+xml"), icon  # the page icon is inline
     assert outside(seen, server) == ["http://192.0.2.1/probe"]
+    # every script came gzip-compressed but for the few that compress by less than a tenth
+    # (a few hundred bytes each), the chart library's bundle (4.7 MB) among them
+    files = Path(streamlit.__file__).parent / "static" / "static" / "js"
+    plain = {u.rsplit("/", 1)[1] for u, enc in scripts.items() if enc != "gzip"}
+    sizes = {
+        n: ((files / n).stat().st_size, len(gzip.compress((files / n).read_bytes()))) for n in plain
+    }
+    assert len(scripts) > 50 and len(plain) < len(scripts) / 5, plain
+    assert all(packed >= 0.9 * raw for raw, packed in sizes.values()), sizes
+    assert [enc for u, enc in scripts.items() if "/PlotlyChart." in u] == ["gzip"], scripts

@@ -1,0 +1,20 @@
+"""The dashboard for a class: ``streamlit run app/serve.py`` (what ``lrcore app`` and the
+Dockerfile start). The same pages as ``streamlit run app/main.py``, with Streamlit's own
+frontend files (``/static/...``: the page's scripts, styles and fonts) served gzip-compressed
+and from memory.
+
+Why: every student's first page downloads about 10 MB of those files (the Plotly chart alone
+is 4.7 MB), which Streamlit serves uncompressed, reading each file in 64 KB pieces on the
+server's one event loop (it leaves compression to a reverse proxy). With 30 students opening
+the app together that was most of the server's work while their first pages waited
+(benchmarks/bench_classroom.py). Compressed once (about a quarter of the bytes) and kept in
+memory, each file is one write.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from starlette.middleware import Middleware
+from static_files import CompressedStatic
+
+app = st.App("main.py", middleware=[Middleware(CompressedStatic)])

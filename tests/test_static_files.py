@@ -1,0 +1,106 @@
+"""app/static_files.py: Streamlit's frontend files, compressed once and sent from memory
+(``lrcore app`` serves app/serve.py, which puts it before Streamlit)."""
+
+import asyncio
+import gzip
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "app"))
+from static_files import ROOT, CompressedStatic  # noqa: E402
+
+JS = sorted((ROOT / "static" / "js").glob("*.js"))
+
+
+def _ask(middleware, path, method="GET", **headers):
+    """What the middleware sends for one request: (status, headers, body), or "streamlit"
+    where it hands the request on."""
+    sent = []
+
+    async def streamlit_app(scope, receive, send):
+        sent.append("streamlit")
+
+    middleware.app = streamlit_app
+    headers = {"accept-encoding": "gzip, deflate, br", **headers}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+    }
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(middleware(scope, None, send))
+    if sent == ["streamlit"]:
+        return "streamlit"
+    start, body = sent
+    return start["status"], dict(start["headers"]), body["body"]
+
+
+def test_a_script_comes_compressed_and_unpacks_to_the_file():
+    m = CompressedStatic(None, preload=False)
+    big = max(JS, key=lambda p: p.stat().st_size)  # the chart library's bundle, 4.7 MB
+    status, head, body = _ask(m, f"/static/js/{big.name}")
+    assert status == 200 and head[b"content-encoding"] == b"gzip"
+    assert head[b"content-type"].startswith((b"text/javascript", b"application/javascript"))
+    assert int(head[b"content-length"]) == len(body) < big.stat().st_size / 2
+    assert gzip.decompress(body) == big.read_bytes()
+    # HEAD: the same headers, no body
+    status, head2, body = _ask(m, f"/static/js/{big.name}", method="HEAD")
+    assert (status, head2, body) == (200, head, b"")
+
+
+def test_fonts_are_sent_as_they_are():
+    font = next((ROOT / "static" / "media").glob("*.woff2"))
+    status, head, body = _ask(CompressedStatic(None, preload=False), f"/static/media/{font.name}")
+    assert status == 200 and b"content-encoding" not in head and body == font.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../index.html",  # out of the folder
+        "/static/js/../../index.html",
+        "/static/js/%2e%2e/x.js",
+        "/static/js/missing.js",
+        "/static/js",  # a folder
+        "/static/",
+        "/",  # the page itself: Streamlit's (not cached, its own headers)
+        "/favicon.png",
+    ],
+)
+def test_what_is_not_one_of_the_files_goes_to_streamlit(path):
+    m = CompressedStatic(None, preload=False)
+    assert _ask(m, path) == "streamlit"
+    assert m._files == {}  # a made-up path takes no memory
+
+
+def test_no_gzip_a_range_or_a_post_go_to_streamlit():
+    m = CompressedStatic(None, preload=False)
+    path = f"/static/js/{JS[0].name}"
+    assert _ask(m, path, **{"accept-encoding": "identity"}) == "streamlit"
+    assert _ask(m, path, range="bytes=0-10") == "streamlit"
+    assert _ask(m, path, method="POST") == "streamlit"
+
+
+def test_under_a_base_url_only_its_prefix_is_served():
+    m = CompressedStatic(None, base_url="/class/", preload=False)
+    assert _ask(m, f"/class/static/js/{JS[0].name}")[0] == 200
+    assert _ask(m, f"/static/js/{JS[0].name}") == "streamlit"
+
+
+def test_every_file_is_compressed_in_the_background_when_it_starts():
+    m = CompressedStatic(None)
+    files = [p for p in (ROOT / "static").rglob("*") if p.is_file()]
+    deadline = time.monotonic() + 60
+    while len(m._files) < len(files) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(m._files) == len(files) > 300
+    packed = sum(len(e.body) for e in m._files.values())
+    raw = sum(p.stat().st_size for p in files)
+    assert packed < raw / 2, (packed, raw)
