@@ -146,8 +146,11 @@ def show_estimate(form: TrainForm) -> None:
     the server's one speed measurement runs (its first minute), a line that says so, redrawn
     every 2 s until the estimate can be shown: the page does not wait for it (every student
     opening Train at once on a fresh server waited 5-10 s). With ``LRCORE_WORKERS=0`` (runs
-    in the page's own thread: the tests) the page waits, as Start does."""
-    if not the_pool().inline and not machine.ready():
+    in the page's own thread: the tests) the page waits, as Start does. The pool's workers
+    are started here, the first time the page opens (:meth:`Pool.warm`)."""
+    pool = the_pool()
+    pool.warm()  # the workers start now (once), while the student reads the form
+    if not pool.inline and not machine.ready():
         _estimate_when_measured(form)
         return
     _show_estimate(form)

@@ -85,6 +85,21 @@ PAGES = {
 }
 ROLES = ("train default", "train changed", "see it work", "upload", "visit")
 QUEUE = re.compile(r"[^\n]*\b(?:queued|queue|position)\b[^\n]*", re.IGNORECASE)
+ESTIMATE = re.compile(r"estimated wait ~((?:\d[\d,]* (?:h|min|s) ?)+)")
+
+
+def seconds(text: str) -> float:
+    """``"1 min 2 s"`` -> 62.0 (what :func:`lrcore.train.cost.duration` writes).
+
+    >>> seconds("1 min 2 s"), seconds("45 s"), seconds("2 h 5 min")
+    (62.0, 45.0, 7500.0)
+    """
+    unit = {"h": 3600.0, "min": 60.0, "s": 1.0}
+    return sum(
+        float(n.replace(",", "")) * unit[u] for n, u in re.findall(r"([\d,]+) (h|min|s)", text)
+    )
+
+
 MiB = 1024**2
 VERBOSE = False  # --verbose: every step on stderr
 
@@ -257,6 +272,8 @@ class Record:
     waits: dict[str, list[float]] = field(default_factory=dict)  # action -> seconds
     errors: list[str] = field(default_factory=list)
     queue: list[str] = field(default_factory=list)  # queue lines seen while waiting
+    # (the wait the first queue line estimated, the seconds until no queue line showed)
+    estimates: list[tuple[float, float]] = field(default_factory=list)
 
 
 class Student:
@@ -345,13 +362,22 @@ class Student:
         return [body], text in body, problem
 
     async def wait_text(self, text: str, action: str, start: float) -> bool:
-        """Poll the page until ``text`` shows; collect queue lines meanwhile."""
+        """Poll the page until ``text`` shows; collect queue lines meanwhile, and the first
+        one's estimated wait against the seconds until the run left the queue."""
+        queued: tuple[float, float] | None = None  # (first seen at, its estimate)
+        counted = False
         while time.perf_counter() - start < self.timeout:
             sources, found, problem = await self._look(text)
-            for source in sources:
-                for line in QUEUE.findall(source):
-                    if line.strip() and line.strip()[:120] not in self.rec.queue:
-                        self.rec.queue.append(line.strip()[:120])
+            lines = [line.strip() for source in sources for line in QUEUE.findall(source)]
+            for line in lines:
+                if line and line[:120] not in self.rec.queue:
+                    self.rec.queue.append(line[:120])
+            guess = next((m for line in lines if (m := ESTIMATE.search(line))), None)
+            if queued is None and guess:
+                queued = (time.perf_counter(), seconds(guess.group(1)))
+            elif queued is not None and not guess and not counted:  # started (or done)
+                self.rec.estimates.append((queued[1], time.perf_counter() - queued[0]))
+                counted = True
             if found:
                 return True
             if problem:
@@ -788,6 +814,12 @@ def report(results: dict[int, tuple[Record, dict]]) -> None:
             print(f"  ... {len(rec.errors) - 20} more errors")
         for q in rec.queue[:8]:
             print(f"  queue text seen: {q}")
+        if rec.estimates:
+            shown = sorted(rec.estimates, key=lambda x: x[1])
+            print(
+                f"  queued runs: {len(shown)}; first estimate shown / seconds until started "
+                "(polled every 0.5 s): " + ", ".join(f"~{e:.0f}/{w:.0f}" for e, w in shown)
+            )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -107,7 +107,8 @@ def test_queue_positions_and_the_wait_from_the_estimates(fake):
     assert (b.state, b.position, b.queued, b.wait) == (QUEUED, 1, 2, 10.0)
     assert (c.position, c.queued, c.wait) == (2, 2, 30.0)  # A's 10 s, then B's 20 s
     clock.t += 4
-    assert only(pool, "s2").wait == 6.0
+    # no progress message from A yet (its worker starting): all of A's 10 s are still ahead
+    assert only(pool, "s2").wait == 10.0
     ex.report("A", {"share": 0.2})  # 4 s for a fifth: 16 s left, more than the estimate's 6
     deadline = time.time() + 10
     while only(pool, "s2").wait != 16.0 and time.time() < deadline:
@@ -519,3 +520,51 @@ def test_the_queue_s_waits_follow_how_long_finished_jobs_really_took():
         pool.run_inline("e")
         pool.poll("e")
     assert pool.pace() == 5.0
+
+
+def test_before_any_job_finished_the_waits_follow_the_running_jobs_progress(fake):
+    """A class's first queue said "~2 s" for runs that started 24 s later: nothing had
+    finished to correct the cost model, whose speed was measured on an idle host. The running
+    jobs' progress corrects it (their time over their share done), and a job without progress
+    yet (its worker starting) still has its whole run ahead, plus what is left of the
+    workers' usual start."""
+    make, ex, clock = fake
+    pool = make(1)
+    pool.submit("s1", "A", 10.0)
+    pool.submit("s2", "B", 10.0)
+    pool.submit("s3", "C", 10.0)
+    assert pool.pace() == 1.0 and only(pool, "s2").wait == 10.0
+    clock.t += 3
+    ex.report("A", {"share": 0.1})  # 3 s for a tenth: the runs take 3x their estimate here
+    deadline = time.time() + 10
+    while only(pool, "s2").wait != pytest.approx(27.0) and time.time() < deadline:
+        time.sleep(0.05)
+    assert pool.pace() == pytest.approx(3.0)
+    assert only(pool, "s2").wait == pytest.approx(27.0)  # 30 s in all, 3 of them gone
+    assert only(pool, "s3").wait == pytest.approx(57.0)  # then B's 10 s x 3
+    clock.t += 7
+    ex.finish("A")  # 10 s for 10 estimated: the finished job's pace (1.0) now rules
+    clock.t += 1  # B handed over 1 s ago, no progress yet; A's worker took 3 s to start
+    assert pool.pace() == 1.0
+    assert only(pool, "s3").wait == pytest.approx(12.0)  # B's 10 s + the 2 s left of a start
+
+
+def test_warm_starts_every_worker_once_before_any_job():
+    pool = Pool(2, fn=job, key=repr, reaper_every=None)
+    try:
+        assert pool.warm() is True
+        procs = pool._executor._processes
+        deadline = time.time() + 120
+        while len(procs) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(procs) == 2  # both spawned at once, before any job
+        assert pool.warm() is False  # once
+        pool.submit("a", tiny(), 10.0)
+        while (status := only(pool, "a")).active and time.time() < deadline:
+            time.sleep(0.2)
+        assert status.state == DONE, status.error
+        assert len(pool._executor._processes) == 2  # the job ran in a warmed worker
+    finally:
+        pool.close()
+    inline = Pool(0, fn=job, key=repr, reaper_every=None)
+    assert inline.warm() is False and inline._executor is None  # nothing to start

@@ -106,6 +106,12 @@ def _precompute_optimum(spec: JobSpec, send, stop, clock: Clock) -> None:
         f_star(spec.cfg.with_(seed=seed))
 
 
+def warm() -> None:
+    """What a worker imports before its first :func:`train_job` (torch, scikit-learn, the
+    experiments): :meth:`lrcore.train.pool.Pool.warm` runs it in each worker at once."""
+    from lrcore.train import experiments  # noqa: F401
+
+
 def train_job(
     spec: JobSpec,
     on_progress: Callable[[Progress], None] | None = None,

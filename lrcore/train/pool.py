@@ -32,7 +32,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lrcore.train.job import job_key, train_job
+from lrcore.train.job import job_key, train_job, warm
 
 log = logging.getLogger("lrcore.pool")
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -52,7 +52,8 @@ class _Job:
     estimate: float  # seconds, from the cost model
     watchers: dict[str, float]  # session -> last time it was heard from
     state: str = QUEUED
-    started: float | None = None
+    started: float | None = None  # handed to the executor
+    working: float | None = None  # its first progress message: the worker had started
     progress: dict = field(default_factory=dict)
     result: object = None
     error: str | None = None
@@ -122,6 +123,12 @@ def _work(fn, spec, job_id: int, messages, flags, home: int | None = None):
     return fn(spec, on_progress, lambda: bool(flags.get(job_id, False)))
 
 
+def _warm_worker(warm: Callable[[], None], home: int | None = None) -> None:
+    """In a worker, once: its priority as :func:`_work` sets it, then ``warm``."""
+    _lower_priority(home)
+    warm()
+
+
 def _cores() -> int:
     """The cores this process may use (``nproc``: a container's CPU set, not the host's)."""
     try:
@@ -160,6 +167,7 @@ class Pool:
         session_runs: int = 1,
         fn: Callable = train_job,
         key: Callable = job_key,
+        warm: Callable[[], None] | None = warm,
         cache_size: int = 32,
         stale_after: float = 15.0,
         alive: Callable[[str], bool] | None = None,
@@ -174,6 +182,7 @@ class Pool:
         if isinstance(session_runs, bool) or not isinstance(session_runs, int) or session_runs < 1:
             raise ValueError(f"Pool: session_runs must be an integer >= 1, got {session_runs!r}")
         self.workers, self.session_runs, self.fn, self.key = workers, session_runs, fn, key
+        self._warm = warm
         self.cache_size, self.stale_after, self.alive, self.clock = (
             cache_size,
             stale_after,
@@ -191,6 +200,9 @@ class Pool:
         # by their median (the cost model's speed was measured once, maybe on a busy host: a
         # class's first queue showed "~1 min 34 s" for waits of 27 s at most)
         self._paces: deque[float] = deque(maxlen=PACE_JOBS)
+        # seconds from a job's hand-over to its first progress message (a worker's start:
+        # spawning, importing torch), for the last jobs
+        self._startups: deque[float] = deque(maxlen=PACE_JOBS)
         self._context = self._executor = self._manager = self._messages = self._flags = None
         self._closed = threading.Event()
         if reaper_every:
@@ -314,6 +326,8 @@ class Pool:
                 self._running[job.id] = job
 
             def on_progress(msg: dict, job=job) -> None:
+                with self._lock:
+                    self._working(job)
                 job.progress = msg
                 if listener is not None:
                     listener(msg)
@@ -369,22 +383,47 @@ class Pool:
         )
 
     def pace(self) -> float:
-        """How the last finished jobs' measured times compare with their estimates: the
-        median ratio (1.0 before any), within [1/5, 5]."""
-        if not self._paces:
+        """How the last finished jobs' measured times compare with their estimates: the median
+        ratio; before any finished, the running jobs' time so far over the share they have
+        done (once 5 % is); 1.0 before either. Within [1/5, 5]. A class's first queue showed
+        "~2 s" for runs that started 24 s later: the cost model's speed was measured on an
+        idle host, and the runs shared it."""
+        paces = list(self._paces)
+        if not paces:
+            now = self.clock()
+            paces = [
+                (now - job.started) / job.progress["share"] / job.estimate
+                for job in self._running.values()
+                if job.started is not None
+                and job.estimate > 0
+                and job.progress.get("share", 0.0) >= 0.05
+            ]
+        if not paces:
             return 1.0
-        return min(5.0, max(0.2, statistics.median(self._paces)))
+        return min(5.0, max(0.2, statistics.median(paces)))
+
+    def _working(self, job: _Job) -> None:
+        """``job`` sent its first progress message: its worker has started."""
+        if job.working is None:
+            job.working = self.clock()
+            if job.started is not None:
+                self._startups.append(job.working - job.started)
 
     def _waits(self) -> dict[int, float]:
         """Estimated start of each queued job: the running jobs' remaining seconds fill the
         slots, then each queued job takes the slot that frees first (FIFO). Every estimate is
         scaled by :meth:`pace`."""
         now, slots, pace = self.clock(), [], self.pace()
+        startup = statistics.median(self._startups) if self._startups else 0.0
         for job in self._running.values():
-            elapsed, share = now - (job.started or now), job.progress.get("share", 0.0)
+            run, elapsed = job.estimate * pace, now - (job.started or now)
+            if job.working is None:  # no progress yet, its worker starting: the whole run left
+                slots.append(run + max(0.0, startup - elapsed))
+                continue
+            share = job.progress.get("share", 0.0)
             # the cost model's estimate, or the progress so far extrapolated when longer (a
             # slower machine; the share does not foresee lr-grid extensions: never below)
-            left = max(0.0, job.estimate * pace - elapsed)
+            left = max(0.0, run - elapsed)
             slots.append(max(left, elapsed * (1 - share) / share) if share > 0.02 else left)
         slots += [0.0] * (max(self.workers, 1) - len(slots))
         heapq.heapify(slots)
@@ -432,6 +471,29 @@ class Pool:
             )
             future.add_done_callback(lambda f, job=job: self._on_done(job, f))
             log.info("job %d: started", job.id)
+
+    def warm(self) -> bool:
+        """Start the workers now, each running the pool's ``warm`` (importing what a job
+        needs), so that the first runs do not wait for that (the app calls this when the Train
+        page opens: a worker's start took 3-10 s, the first jobs' estimates did not know it).
+        Only for local worker processes, once; True when it started them."""
+        import concurrent.futures
+
+        with self._lock:
+            if self.inline or self._warm is None or self._executor is not None:
+                return False
+            if self._closed.is_set():
+                return False
+            try:
+                self._start_executor()
+            except Exception as e:  # noqa: BLE001 - the first job will try (and say) again
+                log.warning("starting the pool's workers: %s", e)
+                return False
+            if not isinstance(self._executor, concurrent.futures.ProcessPoolExecutor):
+                return False  # a Dask cluster's workers are its own
+            for _ in range(self.workers):  # no idle worker yet: each call spawns one
+                self._executor.submit(_warm_worker, self._warm, os.getpid())
+            return True
 
     def _start_executor(self) -> None:
         import multiprocessing
@@ -514,6 +576,7 @@ class Pool:
                 continue
             with self._lock:
                 if job_id in self._running:
+                    self._working(self._running[job_id])
                     self._running[job_id].progress = msg
 
     def _reaper(self, every: float) -> None:
