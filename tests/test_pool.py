@@ -534,7 +534,11 @@ def test_before_any_job_finished_the_waits_follow_the_running_jobs_progress(fake
     pool.submit("s2", "B", 10.0)
     pool.submit("s3", "C", 10.0)
     assert pool.pace() == 1.0 and only(pool, "s2").wait == 10.0
-    clock.t += 3
+    clock.t += 2
+    ex.report("A", {"share": 0.0, "phase": "optimum"})  # solving f*: no training done yet
+    time.sleep(1.0)  # the pool's pump thread has read it
+    assert only(pool, "s2").wait == 10.0  # A's whole run is still ahead (not 10 - 2)
+    clock.t += 1
     ex.report("A", {"share": 0.1})  # 3 s for a tenth: the runs take 3x their estimate here
     deadline = time.time() + 10
     while only(pool, "s2").wait != pytest.approx(27.0) and time.time() < deadline:

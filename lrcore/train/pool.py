@@ -53,7 +53,7 @@ class _Job:
     watchers: dict[str, float]  # session -> last time it was heard from
     state: str = QUEUED
     started: float | None = None  # handed to the executor
-    working: float | None = None  # its first progress message: the worker had started
+    working: float | None = None  # its first progress with a share done: training began
     progress: dict = field(default_factory=dict)
     result: object = None
     error: str | None = None
@@ -200,8 +200,8 @@ class Pool:
         # by their median (the cost model's speed was measured once, maybe on a busy host: a
         # class's first queue showed "~1 min 34 s" for waits of 27 s at most)
         self._paces: deque[float] = deque(maxlen=PACE_JOBS)
-        # seconds from a job's hand-over to its first progress message (a worker's start:
-        # spawning, importing torch), for the last jobs
+        # seconds from a job's hand-over to its first share of training done (a worker's
+        # start, its imports, the exact optimum f*), for the last jobs
         self._startups: deque[float] = deque(maxlen=PACE_JOBS)
         self._context = self._executor = self._manager = self._messages = self._flags = None
         self._closed = threading.Event()
@@ -327,7 +327,7 @@ class Pool:
 
             def on_progress(msg: dict, job=job) -> None:
                 with self._lock:
-                    self._working(job)
+                    self._working(job, msg)
                 job.progress = msg
                 if listener is not None:
                     listener(msg)
@@ -402,9 +402,10 @@ class Pool:
             return 1.0
         return min(5.0, max(0.2, statistics.median(paces)))
 
-    def _working(self, job: _Job) -> None:
-        """``job`` sent its first progress message: its worker has started."""
-        if job.working is None:
+    def _working(self, job: _Job, msg: dict) -> None:
+        """``job`` reported ``msg``: the first with a share done (past the worker's start,
+        the imports, the exact optimum f*) marks the start of its training."""
+        if job.working is None and msg.get("share", 0.0) > 0:
             job.working = self.clock()
             if job.started is not None:
                 self._startups.append(job.working - job.started)
@@ -417,7 +418,7 @@ class Pool:
         startup = statistics.median(self._startups) if self._startups else 0.0
         for job in self._running.values():
             run, elapsed = job.estimate * pace, now - (job.started or now)
-            if job.working is None:  # no progress yet, its worker starting: the whole run left
+            if job.working is None:  # not training yet (its worker starting, f*): all of it left
                 slots.append(run + max(0.0, startup - elapsed))
                 continue
             share = job.progress.get("share", 0.0)
@@ -576,7 +577,7 @@ class Pool:
                 continue
             with self._lock:
                 if job_id in self._running:
-                    self._working(self._running[job_id])
+                    self._working(self._running[job_id], msg)
                     self._running[job_id].progress = msg
 
     def _reaper(self, every: float) -> None:
