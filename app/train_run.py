@@ -280,10 +280,17 @@ class Panel:
 
     def show(self, status: Status) -> None:
         if status.position:
+            workers = the_pool().workers
+            guess = (
+                "; a first guess: no run has gone far enough on this server yet to show how "
+                "long runs take while others train"
+                if status.guessed
+                else ""
+            )
             self.line.info(
                 f"Your run is queued: position {status.position} of {status.queued}, estimated "
-                f"wait ~{duration(status.wait)} ({the_pool().workers} run{'s' * (the_pool().workers != 1)} "
-                "at a time on this server)."
+                f"wait ~{duration(status.wait)} ({workers} run{'s' * (workers != 1)} at a time "
+                f"on this server{guess})."
             )
         else:
             self.show_progress(status.progress, polled=True)

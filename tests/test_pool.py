@@ -534,6 +534,7 @@ def test_before_any_job_finished_the_waits_follow_the_running_jobs_progress(fake
     pool.submit("s2", "B", 10.0)
     pool.submit("s3", "C", 10.0)
     assert pool.pace() == 1.0 and only(pool, "s2").wait == 10.0
+    assert only(pool, "s2").guessed  # nothing measured yet: the page says it is a guess
     clock.t += 2
     ex.report("A", {"share": 0.0, "phase": "optimum"})  # solving f*: no training done yet
     time.sleep(1.0)  # the pool's pump thread has read it
@@ -543,7 +544,7 @@ def test_before_any_job_finished_the_waits_follow_the_running_jobs_progress(fake
     deadline = time.time() + 10
     while only(pool, "s2").wait != pytest.approx(27.0) and time.time() < deadline:
         time.sleep(0.05)
-    assert pool.pace() == pytest.approx(3.0)
+    assert pool.pace() == pytest.approx(3.0) and not only(pool, "s2").guessed
     assert only(pool, "s2").wait == pytest.approx(27.0)  # 30 s in all, 3 of them gone
     assert only(pool, "s3").wait == pytest.approx(57.0)  # then B's 10 s x 3
     clock.t += 7

@@ -72,6 +72,9 @@ class Status:
     result: object = None
     error: str | None = None
     watchers: int = 1  # sessions sharing it (0: answered from the cache)
+    # the wait is the cost model's alone: no run has finished or progressed far enough to
+    # show how long runs take on this server now (a busy host makes them take longer)
+    guessed: bool = False
 
     @property
     def active(self) -> bool:
@@ -380,6 +383,7 @@ class Pool:
             result,
             job.error,
             max(1, len(job.watchers)),
+            bool(position) and self._measured_pace() is None,
         )
 
     def pace(self) -> float:
@@ -388,6 +392,10 @@ class Pool:
         done (once 5 % is); 1.0 before either. Within [1/5, 5]. A class's first queue showed
         "~2 s" for runs that started 24 s later: the cost model's speed was measured on an
         idle host, and the runs shared it."""
+        measured = self._measured_pace()
+        return 1.0 if measured is None else min(5.0, max(0.2, measured))
+
+    def _measured_pace(self) -> float | None:
         paces = list(self._paces)
         if not paces:
             now = self.clock()
@@ -398,9 +406,7 @@ class Pool:
                 and job.estimate > 0
                 and job.progress.get("share", 0.0) >= 0.05
             ]
-        if not paces:
-            return 1.0
-        return min(5.0, max(0.2, statistics.median(paces)))
+        return statistics.median(paces) if paces else None
 
     def _working(self, job: _Job, msg: dict) -> None:
         """``job`` reported ``msg``: the first with a share done (past the worker's start,
