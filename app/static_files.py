@@ -49,6 +49,27 @@ def _load(path: Path) -> Entry:
     return Entry(raw, False, media.encode())
 
 
+def accepts_gzip(header: bytes) -> bool:
+    """An ``Accept-Encoding`` header allows gzip (``gzip;q=0`` refuses it).
+
+    >>> [accepts_gzip(h) for h in (b"gzip, deflate, br", b"br;q=1.0, gzip;q=0", b"*", b"")]
+    [True, False, True, False]
+    """
+    allowed = {}
+    for part in header.decode("latin-1").lower().split(","):
+        name, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        allowed[name.strip()] = q > 0
+    return allowed.get("gzip", allowed.get("x-gzip", allowed.get("*", False)))
+
+
 class CompressedStatic:
     """ASGI middleware: ``Middleware(CompressedStatic)`` in ``st.App(..., middleware=[...])``.
 
@@ -89,6 +110,7 @@ class CompressedStatic:
         self.prefix = f"/{base}{PREFIX}" if base else PREFIX
         # request path -> its entry (set whole by one thread or the event loop: no lock)
         self._files: dict[str, Entry] = {}
+        self._loading: dict[str, asyncio.Future[Entry]] = {}  # the event loop's own
         if preload:
             threading.Thread(target=self._preload, name="static-gzip", daemon=True).start()
 
@@ -104,21 +126,30 @@ class CompressedStatic:
         rel = path[len(self.prefix) :]
         if not rel or "\\" in rel or any(p in ("", ".", "..") for p in rel.split("/")):
             return None
-        file = (self.root / "static" / rel).resolve()
-        if not file.is_relative_to(self.root) or not file.is_file():
+        try:  # a NUL byte or an over-long name in a stranger's path: not a file
+            file = (self.root / "static" / rel).resolve()
+            if not file.is_relative_to(self.root) or not file.is_file():
+                return None
+        except (OSError, ValueError):
             return None
         return file
 
     async def _entry(self, path: str) -> Entry | None:
         entry = self._files.get(path)
-        if entry is None:
+        if entry is not None:
+            return entry
+        loading = self._loading.get(path)
+        if loading is None:  # one load per file, however many ask for it at once
             file = self._file(path)
             if file is None:  # not remembered: a stranger's made-up paths take no memory
                 return None
-            try:
-                entry = self._files[path] = await asyncio.to_thread(_load, file)
-            except OSError:
-                return None
+            loading = self._loading[path] = asyncio.ensure_future(asyncio.to_thread(_load, file))
+        try:
+            entry = self._files[path] = await asyncio.shield(loading)
+        except OSError:
+            return None
+        finally:
+            self._loading.pop(path, None)
         return entry
 
     async def __call__(self, scope, receive, send) -> None:
@@ -129,7 +160,7 @@ class CompressedStatic:
             and scope["path"].startswith(self.prefix)
         ):
             headers = dict(scope["headers"])
-            if b"range" not in headers and b"gzip" in headers.get(b"accept-encoding", b""):
+            if b"range" not in headers and accepts_gzip(headers.get(b"accept-encoding", b"")):
                 entry = await self._entry(scope["path"])
         if entry is None:
             await self.app(scope, receive, send)

@@ -539,19 +539,20 @@ def test_before_any_job_finished_the_waits_follow_the_running_jobs_progress(fake
     ex.report("A", {"share": 0.0, "phase": "optimum"})  # solving f*: no training done yet
     time.sleep(1.0)  # the pool's pump thread has read it
     assert only(pool, "s2").wait == 10.0  # A's whole run is still ahead (not 10 - 2)
-    clock.t += 1
-    ex.report("A", {"share": 0.1})  # 3 s for a tenth: the runs take 3x their estimate here
+    clock.t += 3
+    ex.report("A", {"share": 0.1})  # 3 s of training for a tenth, after 2 s of lead-in
     deadline = time.time() + 10
     while only(pool, "s2").wait != pytest.approx(27.0) and time.time() < deadline:
         time.sleep(0.05)
-    assert pool.pace() == pytest.approx(3.0) and not only(pool, "s2").guessed
-    assert only(pool, "s2").wait == pytest.approx(27.0)  # 30 s in all, 3 of them gone
-    assert only(pool, "s3").wait == pytest.approx(57.0)  # then B's 10 s x 3
-    clock.t += 7
+    # A takes 2 + 3 / 0.1 = 32 s: the runs take 3.2x their estimate here
+    assert pool.pace() == pytest.approx(3.2) and not only(pool, "s2").guessed
+    assert only(pool, "s2").wait == pytest.approx(27.0)  # 32 s in all, 5 of them gone
+    assert only(pool, "s3").wait == pytest.approx(59.0)  # then B's 10 s x 3.2
+    clock.t += 5
     ex.finish("A")  # 10 s for 10 estimated: the finished job's pace (1.0) now rules
-    clock.t += 1  # B handed over 1 s ago, no progress yet; A's worker took 3 s to start
+    clock.t += 1  # B handed over 1 s ago, not training yet; A took 5 s to start training
     assert pool.pace() == 1.0
-    assert only(pool, "s3").wait == pytest.approx(12.0)  # B's 10 s + the 2 s left of a start
+    assert only(pool, "s3").wait == pytest.approx(14.0)  # B's 10 s + the 4 s left of a start
 
 
 def test_warm_starts_every_worker_once_before_any_job():

@@ -72,6 +72,8 @@ def test_fonts_are_sent_as_they_are():
         "/static/",
         "/",  # the page itself: Streamlit's (not cached, its own headers)
         "/favicon.png",
+        "/static/js/a\x00b.js",  # a NUL byte: Path.resolve raised ValueError (a 500)
+        "/static/js/" + "x" * 300 + ".js",  # too long a name: OSError (a 500)
     ],
 )
 def test_what_is_not_one_of_the_files_goes_to_streamlit(path):
@@ -84,6 +86,7 @@ def test_no_gzip_a_range_or_a_post_go_to_streamlit():
     m = CompressedStatic(None, preload=False)
     path = f"/static/js/{JS[0].name}"
     assert _ask(m, path, **{"accept-encoding": "identity"}) == "streamlit"
+    assert _ask(m, path, **{"accept-encoding": "br, gzip;q=0"}) == "streamlit"
     assert _ask(m, path, range="bytes=0-10") == "streamlit"
     assert _ask(m, path, method="POST") == "streamlit"
 
@@ -104,3 +107,25 @@ def test_every_file_is_compressed_in_the_background_when_it_starts():
     packed = sum(len(e.body) for e in m._files.values())
     raw = sum(p.stat().st_size for p in files)
     assert packed < raw / 2, (packed, raw)
+
+
+def test_students_asking_at_once_share_one_compression(monkeypatch):
+    import static_files
+
+    calls = []
+    real = static_files._load
+
+    def counted(file):
+        calls.append(file)
+        time.sleep(0.2)  # long enough for every request to find the load under way
+        return real(file)
+
+    monkeypatch.setattr(static_files, "_load", counted)
+    m = CompressedStatic(None, preload=False)
+    path = f"/static/js/{JS[0].name}"
+
+    async def ten():
+        return await asyncio.gather(*(m._entry(path) for _ in range(10)))
+
+    entries = asyncio.run(ten())
+    assert len(calls) == 1 and all(e is entries[0] for e in entries)

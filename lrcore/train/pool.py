@@ -54,6 +54,7 @@ class _Job:
     state: str = QUEUED
     started: float | None = None  # handed to the executor
     working: float | None = None  # its first progress with a share done: training began
+    lead: float = 0.0  # seconds from hand-over to its last progress before any share done
     progress: dict = field(default_factory=dict)
     result: object = None
     error: str | None = None
@@ -130,6 +131,13 @@ def _warm_worker(warm: Callable[[], None], home: int | None = None) -> None:
     """In a worker, once: its priority as :func:`_work` sets it, then ``warm``."""
     _lower_priority(home)
     warm()
+
+
+def _say_if_failed(future) -> None:
+    """A worker that could not start (or import) says so in the server's log now; the first
+    job on it reports the error to its student."""
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("starting a worker: %s", future.exception())
 
 
 def _cores() -> int:
@@ -399,8 +407,9 @@ class Pool:
         paces = list(self._paces)
         if not paces:
             now = self.clock()
+            # the lead-in (worker start, f*) once, the training so far over its share
             paces = [
-                (now - job.started) / job.progress["share"] / job.estimate
+                (job.lead + (now - job.started - job.lead) / job.progress["share"]) / job.estimate
                 for job in self._running.values()
                 if job.started is not None
                 and job.estimate > 0
@@ -411,6 +420,8 @@ class Pool:
     def _working(self, job: _Job, msg: dict) -> None:
         """``job`` reported ``msg``: the first with a share done (past the worker's start,
         the imports, the exact optimum f*) marks the start of its training."""
+        if job.working is None and job.started is not None and msg.get("share", 0.0) <= 0:
+            job.lead = self.clock() - job.started  # still starting (f*): not training time
         if job.working is None and msg.get("share", 0.0) > 0:
             job.working = self.clock()
             if job.started is not None:
@@ -430,8 +441,8 @@ class Pool:
             share = job.progress.get("share", 0.0)
             # the cost model's estimate, or the progress so far extrapolated when longer (a
             # slower machine; the share does not foresee lr-grid extensions: never below)
-            left = max(0.0, run - elapsed)
-            slots.append(max(left, elapsed * (1 - share) / share) if share > 0.02 else left)
+            left, trained = max(0.0, run - elapsed), max(0.0, elapsed - job.lead)
+            slots.append(max(left, trained * (1 - share) / share) if share > 0.02 else left)
         slots += [0.0] * (max(self.workers, 1) - len(slots))
         heapq.heapify(slots)
         waits = {}
@@ -499,7 +510,8 @@ class Pool:
             if not isinstance(self._executor, concurrent.futures.ProcessPoolExecutor):
                 return False  # a Dask cluster's workers are its own
             for _ in range(self.workers):  # no idle worker yet: each call spawns one
-                self._executor.submit(_warm_worker, self._warm, os.getpid())
+                future = self._executor.submit(_warm_worker, self._warm, os.getpid())
+                future.add_done_callback(_say_if_failed)
             return True
 
     def _start_executor(self) -> None:
