@@ -49,6 +49,20 @@ def _load(path: Path) -> Entry:
     return Entry(raw, False, media.encode())
 
 
+def _vary(send):
+    """``send`` with ``Vary: Accept-Encoding`` added to a response's headers."""
+
+    async def sending(message) -> None:
+        if message["type"] == "http.response.start":
+            head = list(message.get("headers", []))
+            if not any(k.lower() == b"vary" for k, _ in head):
+                head.append((b"vary", b"Accept-Encoding"))
+            message = {**message, "headers": head}
+        await send(message)
+
+    return sending
+
+
 def accepts_gzip(header: bytes) -> bool:
     """An ``Accept-Encoding`` header allows gzip (``gzip;q=0`` refuses it).
 
@@ -153,17 +167,20 @@ class CompressedStatic:
         return entry
 
     async def __call__(self, scope, receive, send) -> None:
-        entry = None
+        entry, ours = None, False
         if (
             scope["type"] == "http"
             and scope["method"] in ("GET", "HEAD")
             and scope["path"].startswith(self.prefix)
         ):
+            ours = True
             headers = dict(scope["headers"])
             if b"range" not in headers and accepts_gzip(headers.get(b"accept-encoding", b"")):
                 entry = await self._entry(scope["path"])
         if entry is None:
-            await self.app(scope, receive, send)
+            # one of these files sent plain by Streamlit (no gzip asked for, a Range): a shared
+            # cache must not hand that copy to a browser that asks for gzip, nor the reverse
+            await self.app(scope, receive, _vary(send) if ours else send)
             return
         head = [
             (b"content-type", entry.media_type),

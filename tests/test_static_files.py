@@ -129,3 +129,22 @@ def test_students_asking_at_once_share_one_compression(monkeypatch):
 
     entries = asyncio.run(ten())
     assert len(calls) == 1 and all(e is entries[0] for e in entries)
+
+
+def test_a_file_streamlit_sends_plain_still_varies_with_the_encoding():
+    sent = []
+
+    async def streamlit_app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"a", b"1")]})
+        await send({"type": "http.response.body", "body": b"x"})
+
+    async def send(message):
+        sent.append(message)
+
+    m = CompressedStatic(streamlit_app, preload=False)
+    for path, vary in ((f"/static/js/{JS[0].name}", True), ("/", False)):
+        sent.clear()
+        scope = {"type": "http", "method": "GET", "path": path, "headers": []}  # no gzip
+        asyncio.run(m(scope, None, send))
+        head = dict(sent[0]["headers"])
+        assert head[b"a"] == b"1" and (head.get(b"vary") == b"Accept-Encoding") == vary
