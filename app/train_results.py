@@ -72,11 +72,13 @@ def _bold(name: str) -> str:
     return f"**{for_markdown(ui.schedule_label(name))}**"
 
 
-def show() -> None:
-    """The last finished training's results, or a hint to press Start."""
+def show(hint: bool = True) -> None:
+    """The last finished training's results, or (with ``hint``: no run queued or running) a
+    hint to press Start."""
     result = state.train_result()
     if result is None:
-        st.info("Choose a problem and schedules, then press **Start**.")
+        if hint:
+            st.info("Choose a problem and schedules, then press **Start**.")
         st.stop()
 
     table, runs, cfg = result["table"], result["runs"], result["cfg"]

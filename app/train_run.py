@@ -351,14 +351,17 @@ def live_figure(live: dict):
     return fig
 
 
-def watch() -> None:
-    """The session's finished jobs into state; its active ones polled by a fragment."""
+def watch() -> bool:
+    """The session's finished jobs into state; its active ones polled by a fragment. True
+    while one is queued or running."""
     statuses = the_pool().poll(state.session_id())
     for status in statuses:
         if not status.active:
             deliver(status)
-    if any(s.active for s in statuses):
+    busy = any(s.active for s in statuses)
+    if busy:
         _poll_fragment()
+    return busy
 
 
 @st.fragment(run_every=POLL_SECONDS)

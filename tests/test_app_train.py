@@ -430,6 +430,8 @@ def test_a_queued_run_shows_its_place_then_its_results_and_an_identical_one_is_n
         assert_clean(at)
         (line,) = [i.value for i in at.info if "queued: position" in i.value]
         assert re.match(r"Your run is queued: position 1 of 1, estimated wait ~\d+ s", line), line
+        assert "a first guess" in line  # nothing has run on this pool: said, not hidden
+        assert not [i for i in at.info if "then press **Start**" in i.value]  # it is pressed
         assert any(b.key.startswith("tr_stop_") for b in at.button)
         at.number_input(key="tr_steps_logreg").set_value(31).run()
         at.button(key="tr_start").click().run()

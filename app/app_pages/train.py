@@ -11,5 +11,5 @@ setup = train_form.form()
 train_run.show_estimate(setup)  # the library's cost model, before Start
 if setup.start:
     train_run.run(setup)
-train_run.watch()  # the session's run in the worker pool: queue place, progress, results
-train_results.show()
+busy = train_run.watch()  # the session's run in the worker pool: queue place, progress, results
+train_results.show(hint=not busy)  # no "press Start" under a run that is queued or running
