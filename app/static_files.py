@@ -5,9 +5,11 @@ Streamlit serves these files uncompressed, reading each one in 64 KB pieces on t
 event loop; its own notes leave compression to a reverse proxy. Each file here is read and
 compressed once, in a background thread started with the server (all of them: about 0.8 s of
 CPU for 23 MB of scripts, 7 MB once compressed), and every request is one write from memory.
-A file asked for before the thread reached it is loaded then, in a thread of its own. Only files under Streamlit's ``static/static/`` folder (content-hashed
-bundles, styles, fonts, images) are served here, only for GET or HEAD without a Range; all
-else (the page itself, a Range, a path that is not such a file) goes to Streamlit unchanged.
+A file asked for before the thread reached it is loaded then, in a thread of its own.
+
+Only files under Streamlit's ``static/static/`` folder (content-hashed bundles, styles, fonts,
+images) are served here, only for GET or HEAD without a Range; all else (the page itself, a
+Range, a path that is not such a file) goes to Streamlit unchanged.
 """
 
 from __future__ import annotations

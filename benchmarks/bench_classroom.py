@@ -104,9 +104,10 @@ def seconds(text: str) -> float:
 MiB = 1024**2
 VERBOSE = False  # --verbose: every step on stderr
 
-# the page has finished: its heading is shown, nothing spins, no element is left stale from
-# the last run (the script state is not asked: a page that polls in an st.fragment(run_every)
-# runs every second), and every visible chart and table has been drawn
+# the page has finished: its script is not running, its heading is shown, nothing spins, no
+# element is left stale from the last run or still a placeholder, and every visible chart and
+# table has been drawn; all of it at two polls in a row (a page that polls in an
+# st.fragment(run_every) runs its fragment every second, briefly)
 DRAWN_JS = """([title, name]) => {
   // drawn: every check below true at two polls in a row (the counter is reset by drawn())
   const ok = (() => {
@@ -178,12 +179,13 @@ SERVER_LOGS: list[str] = []  # each server's output, kept for the report (its ex
 
 
 @contextlib.contextmanager
-def serve(timeout: float = 180):
-    """``streamlit run app/SCRIPT`` on a free port; yields (url, psutil.Process). The
+def serve(timeout: float = 180, script: str | None = None):
+    """``streamlit run app/SCRIPT`` (or ``script``) on a free port; yields (url,
+    psutil.Process). The
     server's output is kept in :data:`SERVER_LOGS` (a page's "This app has encountered an
     error" is explained there only)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / SCRIPT)]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / (script or SCRIPT))]
     cmd += ["--server.headless", "true", "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     url = f"http://127.0.0.1:{port}"

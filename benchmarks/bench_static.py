@@ -43,7 +43,6 @@ async def recorded() -> list[str]:
 
 
 async def one_class(script: str, paths: list[str], n: int) -> dict:
-    bc.SCRIPT = script
     loop = asyncio.get_running_loop()
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(6 * n + 6))
 
@@ -52,7 +51,7 @@ async def one_class(script: str, paths: list[str], n: int) -> dict:
         got = await Session(url, 180).load_assets(paths)
         return time.perf_counter() - start, got
 
-    with bc.serve() as (url, server):
+    with bc.serve(script=script) as (url, server):
         await student(url)  # warm: the OS's file cache, the preloaded files
         cpu0 = sum(server.cpu_times()[:2])
         start = time.perf_counter()

@@ -420,12 +420,14 @@ class Pool:
     def _working(self, job: _Job, msg: dict) -> None:
         """``job`` reported ``msg``: the first with a share done (past the worker's start,
         the imports, the exact optimum f*) marks the start of its training."""
-        if job.working is None and job.started is not None and msg.get("share", 0.0) <= 0:
-            job.lead = self.clock() - job.started  # still starting (f*): not training time
-        if job.working is None and msg.get("share", 0.0) > 0:
-            job.working = self.clock()
-            if job.started is not None:
-                self._startups.append(job.working - job.started)
+        if job.working is not None or job.started is None:
+            return
+        now = self.clock()
+        if msg.get("share", 0.0) > 0:
+            job.working = now
+            self._startups.append(now - job.started)
+        else:  # still starting (f*): not training time
+            job.lead = now - job.started
 
     def _waits(self) -> dict[int, float]:
         """Estimated start of each queued job: the running jobs' remaining seconds fill the
@@ -500,7 +502,7 @@ class Pool:
         with self._lock:
             if self.inline or self._warm is None or self._executor is not None:
                 return False
-            if self._closed.is_set():
+            if self._closed.is_set():  # closing: no workers to start
                 return False
             try:
                 self._start_executor()
