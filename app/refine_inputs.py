@@ -53,8 +53,9 @@ def chosen_logs() -> tuple[list[GradNormLog], list[str]]:
         help="Logs made by this project's own runs, or one sent from 'Train and check'. "
         "Uploaded files take the sample's place; '(none)' clears the page.",
     )
-    with st.expander("How do I get gradient norms?"):
-        st.markdown(RECIPES)
+    recipes = st.expander("How do I get gradient norms?", key="recipes", on_change="rerun")
+    if recipes.open:  # built only when opened: its code blocks load a 1.5 MB highlighter
+        recipes.markdown(RECIPES)
 
     kept, restored = state.kept_uploads("refine_kept", uploads, "Refine a log")
     del uploads  # Streamlit's copy of the bytes: read already, not held past this line

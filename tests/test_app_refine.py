@@ -221,8 +221,13 @@ def test_none_clears_the_page_and_a_sent_log_agrees_with_the_picker():
     assert not at.get("plotly_chart")
 
 
-def test_grad_norm_recipes_are_on_the_page():
+def test_grad_norm_recipes_are_on_the_page_when_opened():
     at = app()
+    (exp,) = [e for e in at.expander if e.label == "How do I get gradient norms?"]
+    assert len(exp.markdown) == 0  # closed: nothing sent (its code blocks load a highlighter)
+    at.session_state[exp.key] = True  # what clicking it does
+    at.run()
+    assert_clean(at)
     (exp,) = [e for e in at.expander if e.label == "How do I get gradient norms?"]
     text = " ".join(m.value for m in exp.markdown)
     for needle in (

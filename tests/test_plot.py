@@ -82,6 +82,18 @@ def test_schedules_are_drawn_from_at_most_4000_points_at_any_length():
     assert fig.data[0].x[-1] == 999_999
 
 
+def test_every_figure_draws_in_svg_not_one_webgl_context_per_chart():
+    """Scattergl made each chart a WebGL context: 0.7 s a chart in a browser without a GPU."""
+    log = load_log(SAMPLE)
+    figs = [
+        lp.schedules(["linear", "cosine"], 1_000_000),
+        lp.norms(log),
+        lp.refined([lrcore.analyse(log)], 0.1, extras=["cosine"]),
+    ]
+    types = {trace.type for fig in figs for trace in fig.data}
+    assert types == {"scatter"}, types
+
+
 @pytest.mark.parametrize(
     ("specs", "total", "match"),
     [

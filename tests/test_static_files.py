@@ -148,3 +148,31 @@ def test_a_file_streamlit_sends_plain_still_varies_with_the_encoding():
         asyncio.run(m(scope, None, send))
         head = dict(sent[0]["headers"])
         assert head[b"a"] == b"1" and (head.get(b"vary") == b"Accept-Encoding") == vary
+
+
+def test_serve_imports_the_pages_modules_before_the_server_answers():
+    """The first student's first page does not pay for lrcore, scipy, pandas and plotly."""
+    import subprocess
+
+    app_dir = Path(__file__).parents[1] / "app"
+    code = (
+        f"import sys; sys.path.insert(0, {str(app_dir)!r}); import serve; "
+        "print(sorted(m for m in ('cached', 'train_run', 'lrcore.analysis', 'scipy.optimize', "
+        "'plotly.graph_objects', 'pandas', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    # every helper module and what it needs, and still no torch (training runs in workers)
+    assert out.split("\n")[-2] == str(
+        sorted(
+            [
+                "cached",
+                "train_run",
+                "lrcore.analysis",
+                "scipy.optimize",
+                "plotly.graph_objects",
+                "pandas",
+            ]
+        )
+    )
