@@ -14,13 +14,20 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
 
 import lrcore
 
-CODE = "from lrcore.train.cost import machine_speed; print(machine_speed())"
+# also how long a training worker takes to start here (a new interpreter importing what
+# lrcore.train.job.warm imports): the queue's first estimates count it (Pool's startup_guess)
+CODE = (
+    "import sys, time; from lrcore.train.job import warm; warm(); "
+    "started = time.time() - float(sys.argv[1]); "
+    "from lrcore.train.cost import machine_speed; print(started, machine_speed())"
+)
 TIMEOUT = 300  # seconds for the child (a cold torch import on a loaded 2-core host: ~30 s)
 DELAY = 10  # seconds before it starts, unless asked for: the first page loads first
 
@@ -31,15 +38,16 @@ def _measure(box: dict) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     try:
         out = subprocess.run(
-            [sys.executable, "-c", CODE],
+            [sys.executable, "-c", CODE, repr(time.time())],
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
             check=True,
             env=env,
         )
-        box["speed"] = float(out.stdout.split()[-1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        startup, speed = out.stdout.split()[-2:]
+        box["startup"], box["speed"] = float(startup), float(speed)
+    except (OSError, subprocess.SubprocessError, ValueError):
         box["speed"] = None
     finally:
         box["done"].set()
@@ -47,7 +55,7 @@ def _measure(box: dict) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _measurement() -> dict:
-    box = {"done": threading.Event(), "wanted": threading.Event(), "speed": None}
+    box = {"done": threading.Event(), "wanted": threading.Event(), "speed": None, "startup": None}
     threading.Thread(target=_measure, args=(box,), daemon=True, name="machine-speed").start()
     return box
 
@@ -70,3 +78,10 @@ def speed() -> float | None:
     box["wanted"].set()
     box["done"].wait(DELAY + TIMEOUT + 5)
     return box["speed"]
+
+
+def startup() -> float | None:
+    """Seconds a training worker took to start on this server (measured with the speed), or
+    None before that ended or when it failed; never waits and never asks for it."""
+    box = _measurement()
+    return box["startup"] if box["done"].is_set() else None

@@ -189,7 +189,7 @@ def _alive(session: str) -> bool:
 @st.cache_resource(show_spinner=False)
 def the_pool() -> Pool:
     """The process-wide pool (``LRCORE_WORKERS``, ``LRCORE_SESSION_RUNS``)."""
-    return Pool.from_env(alive=_alive)
+    return Pool.from_env(alive=_alive, startup_guess=machine.startup)
 
 
 def job_spec(s: Setup) -> JobSpec:

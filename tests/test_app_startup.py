@@ -39,6 +39,7 @@ for page in PAGES:
 sys.path.insert(0, MAIN.rsplit("/", 1)[0])
 import machine
 out["speed"] = machine.speed()  # the child's measurement (torch imported there, not here)
+out["startup"] = machine.startup()  # and how long a training worker took to start there
 out["speed_heavy"] = sorted(m for m in HEAVY if m in sys.modules)
 import lrcore.train.loop  # the control: the check sees torch once it is imported
 out["control"] = sorted(m for m in HEAVY if m in sys.modules)
@@ -59,5 +60,8 @@ def test_pages_open_without_torch():
         assert not r["errors"], f"{page}: {r['errors']}"
         assert r["heavy"] == [], f"{page} imported {r['heavy']} into the server"
     assert out["speed"] is not None and out["speed"] > 0, out["speed"]
+    # a new interpreter importing torch and the experiments: more than an instant, and less
+    # than the child's whole time limit
+    assert 0.2 < out["startup"] < 300, out["startup"]
     assert out["speed_heavy"] == []
     assert "torch" in out["control"]

@@ -182,6 +182,7 @@ class Pool:
         cache_size: int = 32,
         stale_after: float = 15.0,
         alive: Callable[[str], bool] | None = None,
+        startup_guess: Callable[[], float | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         executor_factory: Callable | None = None,
         scheduler: str | None = None,
@@ -194,6 +195,9 @@ class Pool:
             raise ValueError(f"Pool: session_runs must be an integer >= 1, got {session_runs!r}")
         self.workers, self.session_runs, self.fn, self.key = workers, session_runs, fn, key
         self._warm = warm
+        # seconds a worker takes to start (spawn, imports) before the pool has seen one: the
+        # app measures it on this host in a child process; None (or no guess) counts 0
+        self._startup_guess = startup_guess
         self.cache_size, self.stale_after, self.alive, self.clock = (
             cache_size,
             stale_after,
@@ -397,11 +401,35 @@ class Pool:
     def pace(self) -> float:
         """How the last finished jobs' measured times compare with their estimates: the median
         ratio; before any finished, the running jobs' time so far over the share they have
-        done (once 5 % is); 1.0 before either. Within [1/5, 5]. A class's first queue showed
-        "~2 s" for runs that started 24 s later: the cost model's speed was measured on an
-        idle host, and the runs shared it."""
+        done (once 5 % is); before either, how much longer than :meth:`startup` the running
+        jobs' lead-ins already last (at least 1). Within [1/5, 5]. A class's first queue
+        showed "~2 s" for runs that started 24 s later: the cost model's speed was measured
+        on an idle host, and the runs shared it."""
         measured = self._measured_pace()
-        return 1.0 if measured is None else min(5.0, max(0.2, measured))
+        if measured is None:
+            measured = self._slow_start(self.clock(), self.startup())
+        return min(5.0, max(0.2, measured))
+
+    def startup(self) -> float:
+        """Seconds from a job's hand-over to its training: the median of the last jobs' (a
+        worker's start, its imports, the exact optimum f*); before any, the ``startup_guess``
+        (0 without one)."""
+        if self._startups:
+            return statistics.median(self._startups)
+        guess = self._startup_guess() if self._startup_guess is not None else None
+        return float(guess) if guess else 0.0
+
+    def _slow_start(self, now: float, startup: float) -> float:
+        """The running jobs still in their lead-in past ``startup`` seconds say the host is
+        slower now than when the startup was measured: their median elapsed / startup (a
+        class's first runs took 5.2 s to start where 2-3 s had been measured); 1.0 when
+        none is late."""
+        late = [
+            (now - job.started) / startup
+            for job in self._running.values()
+            if startup > 0 and job.started is not None and job.working is None
+        ]
+        return max(1.0, statistics.median(late)) if late else 1.0
 
     def _measured_pace(self) -> float | None:
         paces = list(self._paces)
@@ -433,8 +461,7 @@ class Pool:
         """Estimated start of each queued job: the running jobs' remaining seconds fill the
         slots, then each queued job takes the slot that frees first (FIFO). Every estimate is
         scaled by :meth:`pace`."""
-        now, slots, pace = self.clock(), [], self.pace()
-        startup = statistics.median(self._startups) if self._startups else 0.0
+        now, slots, pace, startup = self.clock(), [], self.pace(), self.startup()
         for job in self._running.values():
             run, elapsed = job.estimate * pace, now - (job.started or now)
             if job.working is None:  # not training yet (its worker starting, f*): all of it left
@@ -584,7 +611,19 @@ class Pool:
                 job.state, job.result = (
                     (CANCELLED, None) if job.state == CANCELLED else (DONE, result)
                 )
-            log.info("job %d: %s", job.id, job.state)
+            if job.started is not None:  # what the queue's estimates can be checked against
+                now = self.clock()
+                log.info(
+                    "job %d: %s after %.1f s (lead-in %.1f s, training %s; estimated %.1f s)",
+                    job.id,
+                    job.state,
+                    now - job.started,
+                    (job.working or now) - job.started,
+                    "-" if job.working is None else f"{now - job.working:.1f} s",
+                    job.estimate,
+                )
+            else:
+                log.info("job %d: %s", job.id, job.state)
             if job.watchers:
                 self._finished[job.id] = job
 
