@@ -19,13 +19,6 @@ import pathlib
 import streamlit as st
 from starlette.middleware import Middleware
 from static_files import CompressedStatic
-from streamlit import config
-
-# A class's server does not rerun its pages when their files change: without this, every
-# session polled the app's source files (6 % of the server's samples with 30 students, py-spy).
-# `--server.fileWatcherType` on the command line still decides.
-if not config.is_manually_set("server.fileWatcherType"):
-    config.set_option("server.fileWatcherType", "none", "app/serve.py")
 
 # The pages' modules (lrcore with scipy, pandas, plotly: 0.9 s on the 2-core host) are
 # imported now, before the server answers, instead of in the first student's first page.

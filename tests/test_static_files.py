@@ -177,22 +177,3 @@ def test_serve_imports_the_pages_modules_before_the_server_answers():
         )
     )
 
-
-@pytest.mark.parametrize(("flag", "expected"), [("", "none"), ("poll", "poll")])
-def test_serve_stops_watching_the_source_files_unless_told_to(flag, expected):
-    """Every session polled the app's files for changes (6 % of a 30-student server's samples);
-    a class's server does not reload them. A command-line choice still wins."""
-    import subprocess
-
-    app_dir = Path(__file__).parents[1] / "app"
-    code = (
-        "import sys; from streamlit import config; "
-        f"flag = {flag!r}; "
-        "flag and config.set_option('server.fileWatcherType', flag, 'command-line'); "
-        f"sys.path.insert(0, {str(app_dir)!r}); import serve; "
-        "print(config.get_option('server.fileWatcherType'))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
-    assert out.split()[-1] == expected
