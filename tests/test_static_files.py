@@ -176,4 +176,3 @@ def test_serve_imports_the_pages_modules_before_the_server_answers():
             ]
         )
     )
-
