@@ -14,6 +14,7 @@ memory, each file is one write.
 from __future__ import annotations
 
 import importlib
+import logging
 import pathlib
 
 import streamlit as st
@@ -22,8 +23,12 @@ from static_files import CompressedStatic
 
 # The pages' modules (lrcore with scipy, pandas, plotly: 0.9 s on the 2-core host) are
 # imported now, before the server answers, instead of in the first student's first page.
+# One that fails is left to its page, which shows the error as it did (the server starts).
 for _module in sorted(pathlib.Path(__file__).parent.glob("*.py")):
     if _module.stem not in ("main", "serve"):
-        importlib.import_module(_module.stem)
+        try:
+            importlib.import_module(_module.stem)
+        except Exception as e:  # noqa: BLE001 - any import error: the page will say it
+            logging.getLogger("lrcore.app").warning("preloading %s: %s", _module.stem, e)
 
 app = st.App("main.py", middleware=[Middleware(CompressedStatic)])

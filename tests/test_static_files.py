@@ -176,3 +176,25 @@ def test_serve_imports_the_pages_modules_before_the_server_answers():
             ]
         )
     )
+
+
+def test_a_module_that_fails_to_preload_does_not_stop_the_server():
+    """Its page shows the error when it imports the module, as before the preload."""
+    import subprocess
+
+    app_dir = Path(__file__).parents[1] / "app"
+    code = (
+        "import sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'words':\n"
+        "            raise ImportError('no words today')\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        f"sys.path.insert(0, {str(app_dir)!r})\n"
+        "import serve\n"
+        "print('app' in vars(serve), 'cached' in sys.modules, 'words' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("\n")[-2] == "True True False"  # the others preloaded
+    assert "preloading words: no words today" in proc.stderr
