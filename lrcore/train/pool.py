@@ -73,8 +73,9 @@ class Status:
     result: object = None
     error: str | None = None
     watchers: int = 1  # sessions sharing it (0: answered from the cache)
-    # the wait is the cost model's alone: no run has finished or progressed far enough to
-    # show how long runs take on this server now (a busy host makes them take longer)
+    # no run has finished or progressed far enough to show how long runs take on this server
+    # now (a busy host makes them take longer): the wait is the cost model's, with the
+    # measured worker start (Pool.startup)
     guessed: bool = False
 
     @property
@@ -401,14 +402,11 @@ class Pool:
     def pace(self) -> float:
         """How the last finished jobs' measured times compare with their estimates: the median
         ratio; before any finished, the running jobs' time so far over the share they have
-        done (once 5 % is); before either, how much longer than :meth:`startup` the running
-        jobs' lead-ins already last (at least 1). Within [1/5, 5]. A class's first queue
-        showed "~2 s" for runs that started 24 s later: the cost model's speed was measured
-        on an idle host, and the runs shared it."""
+        done (once 5 % is); 1.0 before either. Within [1/5, 5]. A class's first queue showed
+        "~2 s" for runs that started 24 s later: the cost model's speed was measured on an
+        idle host, and the runs shared it."""
         measured = self._measured_pace()
-        if measured is None:
-            measured = self._slow_start(self.clock(), self.startup())
-        return min(5.0, max(0.2, measured))
+        return 1.0 if measured is None else min(5.0, max(0.2, measured))
 
     def startup(self) -> float:
         """Seconds from a job's hand-over to its training: the median of the last jobs' (a
@@ -418,18 +416,6 @@ class Pool:
             return statistics.median(self._startups)
         guess = self._startup_guess() if self._startup_guess is not None else None
         return float(guess) if guess else 0.0
-
-    def _slow_start(self, now: float, startup: float) -> float:
-        """The running jobs still in their lead-in past ``startup`` seconds say the host is
-        slower now than when the startup was measured: their median elapsed / startup (a
-        class's first runs took 5.2 s to start where 2-3 s had been measured); 1.0 when
-        none is late."""
-        late = [
-            (now - job.started) / startup
-            for job in self._running.values()
-            if startup > 0 and job.started is not None and job.working is None
-        ]
-        return max(1.0, statistics.median(late)) if late else 1.0
 
     def _measured_pace(self) -> float | None:
         paces = list(self._paces)
