@@ -24,11 +24,20 @@ from static_files import CompressedStatic
 # The pages' modules (lrcore with scipy, pandas, plotly: 0.9 s on the 2-core host) are
 # imported now, before the server answers, instead of in the first student's first page.
 # One that fails is left to its page, which shows the error as it did (the server starts).
-for _module in sorted(pathlib.Path(__file__).parent.glob("*.py")):
-    if _module.stem not in ("main", "serve"):
-        try:
-            importlib.import_module(_module.stem)
-        except Exception as e:  # noqa: BLE001 - any import error: the page will say it
-            logging.getLogger("lrcore.app").warning("preloading %s: %s", _module.stem, e)
+# Their @st.cache_data lines check their settings against a throwaway in-memory cache while no
+# runtime exists yet, and say so ("No runtime found, using MemoryCacheStorageManager"); the
+# first call uses the runtime's cache: that warning is muted here.
+_cache_log = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+_level = _cache_log.level
+_cache_log.setLevel(logging.ERROR)
+try:
+    for _module in sorted(pathlib.Path(__file__).parent.glob("*.py")):
+        if _module.stem not in ("main", "serve"):
+            try:
+                importlib.import_module(_module.stem)
+            except Exception as e:  # noqa: BLE001 - any import error: the page will say it
+                logging.getLogger("lrcore.app").warning("preloading %s: %s", _module.stem, e)
+finally:
+    _cache_log.setLevel(_level)
 
 app = st.App("main.py", middleware=[Middleware(CompressedStatic)])

@@ -72,6 +72,8 @@ KEPT_WIDGETS = (
     "extras",
     "want_opt",
     "refine_sample",
+    "recipes",  # Refine's "How do I get gradient norms?" (open or closed)
+    "show_torch:",  # Refine's torch snippet preview, per log
     "variant:",
     "steps:",
     "log_y:",

@@ -56,7 +56,10 @@ class Session:
         self.values: dict[str, WidgetState] = {}  # widget id -> value set by this client
         # the deltas of the current page's run and its fragments': (element kind, bytes)
         self.texts: list[tuple[str, bytes]] = []
-        self.alerts: list[str] = []  # the current page's st.info/warning/error texts
+        # the current page's st.info/warning/error texts, by their place on the page: an
+        # element a fragment redraws in the same place (a queue line that becomes a progress
+        # bar) replaces the alert that was there
+        self._alerts: dict[tuple[int, ...], str] = {}
         self.headings: list[str] = []  # and its headings (st.title, st.header...)
         self.problems: list[str] = []  # exceptions and st.error shown, lost session
         self.closed = False
@@ -149,7 +152,7 @@ class Session:
                     task.cancel()
                 self._fragments.clear()
                 self.texts = []
-                self.widgets, self.alerts, self.headings = {}, [], []
+                self.widgets, self._alerts, self.headings = {}, {}, []
                 self._started = True
         elif kind == "navigation":  # the page this run drew (the frontend's current page)
             self._pages(msg.navigation.app_pages)
@@ -158,7 +161,8 @@ class Session:
             element = ""
             if msg.delta.WhichOneof("type") == "new_element":
                 element = msg.delta.new_element.WhichOneof("type")
-                self._element(msg.delta.new_element)
+                self._alerts.pop(tuple(msg.metadata.delta_path), None)
+                self._element(msg.delta.new_element, tuple(msg.metadata.delta_path))
             self.texts.append((element, data))
         elif kind == "script_finished":
             if msg.script_finished != FINISHED.FINISHED_FRAGMENT_RUN_SUCCESSFULLY and (
@@ -188,7 +192,12 @@ class Session:
         for p in pages:
             self.pages[p.url_pathname] = p.page_script_hash
 
-    def _element(self, el) -> None:
+    @property
+    def alerts(self) -> list[str]:
+        """The alerts on the page now, in the order they were drawn."""
+        return list(self._alerts.values())
+
+    def _element(self, el, path: tuple[int, ...] = ()) -> None:
         kind = el.WhichOneof("type")
         if kind in ("button", "number_input", "file_uploader", "selectbox", "checkbox"):
             w = getattr(el, kind)
@@ -198,7 +207,7 @@ class Session:
         elif kind == "exception":
             self.problems.append(f"exception: {el.exception.type}: {el.exception.message[:200]}")
         elif kind == "alert":
-            self.alerts.append(el.alert.body)
+            self._alerts[path] = el.alert.body
             if el.alert.format == ERROR_ALERT:
                 self.problems.append(f"st.error: {el.alert.body[:200]}")
 

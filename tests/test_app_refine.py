@@ -238,6 +238,11 @@ def test_grad_norm_recipes_are_on_the_page_when_opened():
         "trainer_state.json",
     ):
         assert needle in text
+    at.switch_page("app_pages/learn.py").run()  # another page, and back: still open
+    at.switch_page("app_pages/refine.py").run()
+    assert_clean(at)
+    (exp,) = [e for e in at.expander if e.label == "How do I get gradient norms?"]
+    assert "trainer_state.json" in " ".join(m.value for m in exp.markdown)
 
 
 MALFORMED = {

@@ -212,3 +212,28 @@ def test_train_on_a_fresh_server_does_not_wait_for_the_speed_measurement(monkeyp
     assert measuring and shown and not still, (measuring, shown, still)
     assert later == 0  # nothing redrawn once the estimate is there
     assert time.monotonic() - start < shots.PAGE_TIMEOUT
+
+
+def test_a_protocol_student_sees_an_alert_replaced_where_a_fragment_redraws():
+    """The Train page's queue line (an st.info in an st.empty) becomes a progress bar in the
+    same place when the run starts; a student without a browser kept every alert it was ever
+    sent, so bench_classroom counted the run itself as time in the queue."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit_client import Session
+
+    s = Session("http://127.0.0.1:9")
+
+    def element(path: list[int], fill) -> None:
+        msg = ForwardMsg()
+        msg.metadata.delta_path[:] = path
+        fill(msg.delta.new_element)
+        s._handle(msg, msg.SerializeToString())
+
+    element([0, 1], lambda e: setattr(e.alert, "body", "Pick a setup"))
+    element([0, 4], lambda e: setattr(e.alert, "body", "Your run is queued: position 1 of 1"))
+    assert s.alerts == ["Pick a setup", "Your run is queued: position 1 of 1"]
+    element([0, 4], lambda e: setattr(e.alert, "body", "Your run is queued: ~3 s"))  # redrawn
+    assert s.alerts == ["Pick a setup", "Your run is queued: ~3 s"]
+    element([0, 4], lambda e: setattr(e.progress, "value", 5))  # started: a bar in its place
+    assert s.alerts == ["Pick a setup"]

@@ -13,7 +13,7 @@ import pytest
 import lrcore
 from lrcore.train import RunConfig
 from lrcore.train.job import JobSpec, job_key, train_job
-from lrcore.train.pool import DONE, QUEUED, RUNNING, Pool, SessionLimit
+from lrcore.train.pool import BEGUN, DONE, QUEUED, RUNNING, Pool, SessionLimit
 
 
 class FakeClock:
@@ -62,6 +62,10 @@ class FakeExecutor:
             j for j in self.jobs if j[1][1] == spec
         )
         messages().put((job_id, msg))
+
+    def begin(self, spec) -> None:
+        """``spec``'s worker begins it (what ``_work`` says first)."""
+        self.report(spec, {BEGUN: True})
 
 
 def never(spec, on_progress, should_stop):  # FakeExecutor never calls it
@@ -581,6 +585,46 @@ def test_before_any_job_started_the_waits_count_the_measured_start(fake):
     while pool.startup() != 6.0 and time.time() < deadline:
         time.sleep(0.05)
     assert pool.startup() == 6.0  # A's, not the guess
+
+
+def settle(condition, seconds: float = 10.0) -> None:
+    """Wait for the pool's pump thread to have read the messages ``condition`` needs."""
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.02)
+    assert condition()
+
+
+def test_a_cold_worker_s_start_is_kept_apart_from_the_job_s_own_time(fake):
+    """A review found the first job's cold start counted twice: in the pace (its whole time
+    over its estimate) and again as every later job's start, and a wait of 0 s while the job
+    ahead had just begun training. The worker says when it begins a job: the time before is
+    the worker's start (:meth:`Pool.startup`), the time after is the job's."""
+    make, ex, clock = fake
+    pool = make(1, startup_guess=lambda: 0.6)
+    for session, spec in (("s1", "A"), ("s2", "B"), ("s3", "C")):
+        pool.submit(session, spec, 2.0)
+    assert only(pool, "s2").wait == pytest.approx(2.6)  # A: the guessed start, then its 2 s
+    clock.t += 3
+    ex.begin("A")  # its worker was cold: 3 s to start and import
+    settle(lambda: pool.startup() == 3.0)
+    assert only(pool, "s2").wait == 2.0  # A's whole run ahead, its start behind it
+    clock.t += 5
+    ex.report("A", {"share": 0.0, "phase": "optimum"})
+    ex.report("A", {"share": 0.01})  # training just began, after 5 s of f*
+    settle(lambda: pool._running[1].working is not None)
+    assert only(pool, "s2").wait == 2.0  # not 0: its training is still ahead
+    clock.t += 1
+    assert only(pool, "s2").wait == 1.0
+    clock.t += 1
+    ex.finish("A")
+    settle(lambda: 1 not in pool._running)
+    assert pool.pace() == pytest.approx(3.5)  # 7 s from its beginning for 2 estimated
+    assert pool.startup() == 3.0
+    ex.begin("B")  # a warm worker: at once
+    settle(lambda: pool.startup() == pytest.approx(1.5))  # the median of 3 and 0
+    # B has begun: no start counted again; its 2 s at the measured pace
+    assert only(pool, "s3").wait == pytest.approx(7.0)
 
 
 def test_warm_starts_every_worker_once_before_any_job():

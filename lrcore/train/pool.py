@@ -38,6 +38,7 @@ log = logging.getLogger("lrcore.pool")
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 PACE_JOBS = 8  # finished jobs whose measured / estimated time scales the queue's waits
 MESSAGES_PER_SECOND = 5.0  # progress messages a worker sends at most (final ones always)
+BEGUN = "_begun"  # a worker's first message for a job: it began it (not a progress message)
 
 
 class SessionLimit(ValueError):
@@ -53,6 +54,7 @@ class _Job:
     watchers: dict[str, float]  # session -> last time it was heard from
     state: str = QUEUED
     started: float | None = None  # handed to the executor
+    begun: float | None = None  # a worker began it (after its start and imports, if cold)
     working: float | None = None  # its first progress with a share done: training began
     lead: float = 0.0  # seconds from hand-over to its last progress before any share done
     progress: dict = field(default_factory=dict)
@@ -118,6 +120,7 @@ def _work(fn, spec, job_id: int, messages, flags, home: int | None = None):
     (``home``: its pid)."""
     _lower_priority(home)
     messages, flags, last = messages(), flags(), [0.0]
+    messages.put((job_id, {BEGUN: True}))  # the time before this was the worker's, not the job's
 
     def on_progress(msg: dict) -> None:
         now = time.monotonic()
@@ -339,6 +342,7 @@ class Pool:
                     return
                 self._queue.remove(job)
                 job.state, job.started = RUNNING, self.clock()
+                job.begun = job.started  # this thread: nothing to start
                 self._running[job.id] = job
 
             def on_progress(msg: dict, job=job) -> None:
@@ -409,9 +413,9 @@ class Pool:
         return 1.0 if measured is None else min(5.0, max(0.2, measured))
 
     def startup(self) -> float:
-        """Seconds from a job's hand-over to its training: the median of the last jobs' (a
-        worker's start, its imports, the exact optimum f*); before any, the ``startup_guess``
-        (0 without one)."""
+        """Seconds from a job's hand-over to a worker beginning it: the median of the last
+        jobs' (a cold worker's start and imports; next to nothing for a warm one); before any,
+        the ``startup_guess`` (0 without one)."""
         if self._startups:
             return statistics.median(self._startups)
         guess = self._startup_guess() if self._startup_guess is not None else None
@@ -423,7 +427,8 @@ class Pool:
             now = self.clock()
             # the lead-in (worker start, f*) once, the training so far over its share
             paces = [
-                (job.lead + (now - job.started - job.lead) / job.progress["share"]) / job.estimate
+                (job.lead + (now - self._origin(job) - job.lead) / job.progress["share"])
+                / job.estimate
                 for job in self._running.values()
                 if job.started is not None
                 and job.estimate > 0
@@ -431,17 +436,32 @@ class Pool:
             ]
         return statistics.median(paces) if paces else None
 
+    @staticmethod
+    def _origin(job: _Job) -> float:
+        """When ``job``'s own time began: a worker began it, or (no word from the worker)
+        its hand-over."""
+        return job.begun if job.begun is not None else job.started
+
+    def _begun(self, job: _Job) -> None:
+        """A worker began ``job``: the time since its hand-over was the worker's start."""
+        if job.begun is None and job.started is not None:
+            job.begun = self.clock()
+            self._startups.append(job.begun - job.started)
+
     def _working(self, job: _Job, msg: dict) -> None:
-        """``job`` reported ``msg``: the first with a share done (past the worker's start,
-        the imports, the exact optimum f*) marks the start of its training."""
+        """``job`` reported ``msg``: the first with a share done (past the exact optimum f*
+        and the data) marks the start of its training; the time before it, from when a
+        worker began the job, is its lead-in. Without word of its beginning, the worker's
+        start is in the lead-in and counts as the start (:meth:`startup`)."""
         if job.working is not None or job.started is None:
             return
         now = self.clock()
         if msg.get("share", 0.0) > 0:
             job.working = now
-            self._startups.append(now - job.started)
-        else:  # still starting (f*): not training time
-            job.lead = now - job.started
+            if job.begun is None:
+                self._startups.append(now - job.started)
+        else:  # still preparing (f*): not training time
+            job.lead = now - self._origin(job)
 
     def _waits(self) -> dict[int, float]:
         """Estimated start of each queued job: the running jobs' remaining seconds fill the
@@ -449,15 +469,21 @@ class Pool:
         scaled by :meth:`pace`."""
         now, slots, pace, startup = self.clock(), [], self.pace(), self.startup()
         for job in self._running.values():
-            run, elapsed = job.estimate * pace, now - (job.started or now)
-            if job.working is None:  # not training yet (its worker starting, f*): all of it left
-                slots.append(run + max(0.0, startup - elapsed))
+            run = job.estimate * pace
+            if job.begun is None and job.working is None:  # its worker not ready yet
+                slots.append(run + max(0.0, startup - (now - (job.started or now))))
                 continue
-            share = job.progress.get("share", 0.0)
-            # the cost model's estimate, or the progress so far extrapolated when longer (a
-            # slower machine; the share does not foresee lr-grid extensions: never below)
-            left, trained = max(0.0, run - elapsed), max(0.0, elapsed - job.lead)
-            slots.append(max(left, trained * (1 - share) / share) if share > 0.02 else left)
+            if job.working is None:  # preparing (its data, f*): all of its run still ahead
+                slots.append(run)
+                continue
+            elapsed, share = now - self._origin(job), job.progress.get("share", 0.0)
+            trained = max(0.0, elapsed - job.lead)
+            if share > 0.02:
+                # the cost model's estimate, or the progress so far extrapolated when longer (a
+                # slower machine; the share does not foresee lr-grid extensions: never below)
+                slots.append(max(max(0.0, run - elapsed), trained * (1 - share) / share))
+            else:  # training just began: its run, less the training done
+                slots.append(max(0.0, run - trained))
         slots += [0.0] * (max(self.workers, 1) - len(slots))
         heapq.heapify(slots)
         waits = {}
@@ -591,7 +617,7 @@ class Pool:
             else:  # complete (even if cancelled after its last step): cached for everyone
                 self._cache[job.key] = result
                 if job.estimate > 0 and job.started is not None and job.state != CANCELLED:
-                    self._paces.append((self.clock() - job.started) / job.estimate)
+                    self._paces.append((self.clock() - self._origin(job)) / job.estimate)
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
                 job.state, job.result = (
@@ -600,11 +626,13 @@ class Pool:
             if job.started is not None:  # what the queue's estimates can be checked against
                 now = self.clock()
                 log.info(
-                    "job %d: %s after %.1f s (lead-in %.1f s, training %s; estimated %.1f s)",
+                    "job %d: %s after %.1f s (worker ready after %s, lead-in %.1f s, training %s; "
+                    "estimated %.1f s)",
                     job.id,
                     job.state,
                     now - job.started,
-                    (job.working or now) - job.started,
+                    "-" if job.begun is None else f"{job.begun - job.started:.1f} s",
+                    (job.working or now) - self._origin(job),
                     "-" if job.working is None else f"{now - job.working:.1f} s",
                     job.estimate,
                 )
@@ -622,6 +650,9 @@ class Pool:
                 continue
             with self._lock:
                 if job_id in self._running:
+                    if msg.get(BEGUN):
+                        self._begun(self._running[job_id])
+                        continue
                     self._working(self._running[job_id], msg)
                     self._running[job_id].progress = msg
 
