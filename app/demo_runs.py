@@ -114,13 +114,25 @@ def _demo_pool() -> Pool:
     )
 
 
+def _spec(key: str) -> tuple:
+    """What the pool computes for the experiment ``key``."""
+    setup = EXPERIMENTS[key].setup
+    return (config_of(setup), tuple(float(p) for p in setup["peaks"].split(",")), tuple(SEEDS))
+
+
+def computing_first(key: str) -> int:
+    """How many other experiments the server computes before ``key`` would start (running or
+    queued: one at a time), for the page to say so instead of "Training…" while it waits."""
+    mine = repr(_spec(key))
+    return sum(k != mine for k in _demo_pool().active_keys())
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def run_experiment(key: str) -> dict:
     """Linear decay over the grid, refined from linear's runs at its best peak lr, refined
     over the grid (:func:`demo_job.experiment`); cached per setup, so a class demo reruns
     instantly, and computed once when several students ask at the same time."""
-    setup = EXPERIMENTS[key].setup
-    spec = (config_of(setup), tuple(float(p) for p in setup["peaks"].split(",")), tuple(SEEDS))
+    spec = _spec(key)
     # a watcher of its own for this call: a page rerun leaves the old call waiting in its own
     # thread of the same session, and the pool hands a finished job to each watcher once (with
     # the session as the watcher, the new call could take the old one's result and lose it)

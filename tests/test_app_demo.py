@@ -145,3 +145,27 @@ def test_open_on_train_prefills_the_same_setup():
     assert at.text_input(key="tr_peaks_svm_sgd").value == "0.05, 0.1, 0.2"
     assert at.multiselect(key="tr_sched").value == ["linear", "refined (from a linear run first)"]
     assert any("(a) Noise that rises late" in i.value for i in at.info)
+
+
+def test_a_student_is_told_when_other_experiments_compute_first(monkeypatch):
+    """The demo pool runs one experiment at a time: a student who asks for another one while
+    it computes waits, and the page said "Training…" all along."""
+    import demo_runs
+    from test_pool import FakeExecutor
+
+    from lrcore.train.pool import Pool
+
+    ex = FakeExecutor()
+    pool = Pool(1, fn=None, key=repr, executor_factory=lambda n: ex, reaper_every=None)
+    monkeypatch.setattr(demo_runs, "_demo_pool", lambda: pool)
+    first, second, third = list(demo_runs.EXPERIMENTS)[:3]
+    try:
+        assert demo_runs.computing_first(second) == 0  # nothing computing
+        pool.submit("ann", demo_runs._spec(first))
+        assert demo_runs.computing_first(first) == 0  # the same one: joined, not behind it
+        assert demo_runs.computing_first(second) == 1
+        pool.submit("bob", demo_runs._spec(third))  # queued behind ann's
+        assert demo_runs.computing_first(second) == 2
+        assert demo_runs.computing_first(third) == 1
+    finally:
+        pool.close()

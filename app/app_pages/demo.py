@@ -6,7 +6,14 @@ import presets
 import state
 import streamlit as st
 import words
-from demo_runs import EXPERIMENTS, SEEDS, lm_section, norm_ticks, run_experiment
+from demo_runs import (
+    EXPERIMENTS,
+    SEEDS,
+    computing_first,
+    lm_section,
+    norm_ticks,
+    run_experiment,
+)
 
 from lrcore import REGISTRY, smooth_norms
 from lrcore.diagnose import refined_shape
@@ -57,7 +64,14 @@ if c2.button("Open this setup on 'Train and check'", key="demo_open"):
 
 done = state.demos_done()
 if ran:
-    with st.spinner(f"Training {exp.title[4:].lower()}: {LIN}, then refined…"):
+    ahead = computing_first(key)  # experiments run one at a time on this server
+    before = (
+        ("Another experiment is" if ahead == 1 else f"{ahead} other experiments are")
+        + " computing first (one at a time on this server), then: t"
+        if ahead
+        else "T"
+    )
+    with st.spinner(f"{before}raining {exp.title[4:].lower()}: {LIN}, then refined…"):
         try:
             run_experiment(key)
             done.add(key)

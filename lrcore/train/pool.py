@@ -298,6 +298,19 @@ class Pool:
                     del self._finished[job.id]
             return out
 
+    def active_keys(self) -> list[str]:
+        """The keys of the running jobs, then of the queued ones in the order they will run:
+        what a new job of another key waits behind (See it work tells a student so).
+
+        >>> pool = Pool(0, fn=lambda spec, on_progress, should_stop: {}, key=str,
+        ...             reaper_every=None)
+        >>> _ = pool.submit("ann", 1), pool.submit("bob", 2)
+        >>> pool.active_keys()
+        ['1', '2']
+        """
+        with self._lock:
+            return [j.key for j in self._active()]
+
     def heartbeat(self, session: str) -> None:
         with self._lock:
             now = self.clock()
