@@ -385,7 +385,7 @@ class Student:
             for line in lines:
                 if line and line[:120] not in self.rec.queue:
                     self.rec.queue.append(line[:120])
-            # the latest: a student without a browser keeps every alert the page sent
+            # the latest line, should the page show more than one
             guess = next((m for line in reversed(lines) if (m := ESTIMATE.search(line))), None)
             if guess and not counted:
                 seen.append((time.perf_counter(), seconds(guess.group(1))))

@@ -64,14 +64,14 @@ if c2.button("Open this setup on 'Train and check'", key="demo_open"):
 
 done = state.demos_done()
 if ran:
+    what = f"{exp.title[4:].lower()}: {LIN}, then refined…"
     ahead = computing_first(key)  # experiments run one at a time on this server
-    before = (
-        ("Another experiment is" if ahead == 1 else f"{ahead} other experiments are")
-        + " computing first (one at a time on this server), then: t"
-        if ahead
-        else "T"
-    )
-    with st.spinner(f"{before}raining {exp.title[4:].lower()}: {LIN}, then refined…"):
+    if ahead:
+        others = "Another experiment is" if ahead == 1 else f"{ahead} other experiments are"
+        waiting = f"{others} computing first (one at a time on this server), then: training {what}"
+    else:
+        waiting = f"Training {what}"
+    with st.spinner(waiting):
         try:
             run_experiment(key)
             done.add(key)

@@ -56,7 +56,8 @@ class _Job:
     started: float | None = None  # handed to the executor
     begun: float | None = None  # a worker began it (after its start and imports, if cold)
     working: float | None = None  # its first progress with a share done: training began
-    lead: float = 0.0  # seconds from hand-over to its last progress before any share done
+    lead: float = 0.0  # seconds from its own start (Pool._origin) to its last progress before
+    # any share done: the data and the exact optimum f*
     progress: dict = field(default_factory=dict)
     result: object = None
     error: str | None = None
@@ -219,8 +220,8 @@ class Pool:
         # by their median (the cost model's speed was measured once, maybe on a busy host: a
         # class's first queue showed "~1 min 34 s" for waits of 27 s at most)
         self._paces: deque[float] = deque(maxlen=PACE_JOBS)
-        # seconds from a job's hand-over to its first share of training done (a worker's
-        # start, its imports, the exact optimum f*), for the last jobs
+        # seconds from a job's hand-over to a worker beginning it (a cold worker's start and
+        # imports), for the last jobs; without word from the worker, to its first share done
         self._startups: deque[float] = deque(maxlen=PACE_JOBS)
         self._context = self._executor = self._manager = self._messages = self._flags = None
         self._closed = threading.Event()
