@@ -13,6 +13,7 @@ memory, each file is one write.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import pathlib
@@ -40,4 +41,18 @@ try:
 finally:
     _cache_log.setLevel(_level)
 
-app = st.App("main.py", middleware=[Middleware(CompressedStatic)])
+
+@contextlib.asynccontextmanager
+async def _lifespan(_app):
+    """On the way out (Ctrl-C, ``docker stop``'s SIGTERM): the training workers end and the
+    pools' queues close before the server does. Without it the process ended by its signal
+    with them open, and Python's resource tracker warned of 5 leaked semaphores."""
+    yield
+    from lrcore.train.pool import close_all
+
+    closed = close_all()
+    if closed:
+        logging.getLogger("lrcore.app").info("closed %d worker pool(s)", closed)
+
+
+app = st.App("main.py", middleware=[Middleware(CompressedStatic)], lifespan=_lifespan)

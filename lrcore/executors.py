@@ -226,6 +226,7 @@ class _SpawnPool(ProcessPoolExecutor):
     def terminate_workers(self) -> None:
         """Cancel what is queued and end the worker processes at once (SIGTERM)."""
         procs = list((getattr(self, "_processes", None) or {}).values())
+        manager = getattr(self, "_executor_manager_thread", None)
         self.shutdown(wait=False, cancel_futures=True)
         for proc in procs:
             with contextlib.suppress(Exception):
@@ -233,6 +234,11 @@ class _SpawnPool(ProcessPoolExecutor):
         for proc in procs:
             with contextlib.suppress(Exception):
                 proc.join(5)
+        # its thread holds the queues (and their semaphores) until it has seen the workers go:
+        # a server stopped by a signal right after this ended with them, and Python's
+        # resource tracker warned of 5 leaked semaphores (tests/test_shutdown.py)
+        if manager is not None:
+            manager.join(5)
 
 
 @contextmanager

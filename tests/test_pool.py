@@ -12,6 +12,7 @@ import pytest
 
 import lrcore
 from lrcore.train import RunConfig
+from lrcore.train import pool as pool_module
 from lrcore.train.job import JobSpec, job_key, train_job
 from lrcore.train.pool import BEGUN, DONE, QUEUED, RUNNING, Pool, SessionLimit
 
@@ -170,6 +171,23 @@ def test_cancelling_a_queued_job_removes_it_and_it_never_starts(fake):
     assert only(pool, "s3").position == 1
     ex.finish("A")
     assert ex.specs() == ["A", "C"]  # B never reached the executor
+
+
+def test_close_all_closes_every_open_pool_once(fake, monkeypatch):
+    """The server's shutdown (app/serve.py): every pool's jobs cancelled, each pool once."""
+    import weakref
+
+    monkeypatch.setattr(pool_module, "_OPEN", weakref.WeakSet())  # this test's pools only
+    make, ex, _ = fake
+    first, second = make(1), make(1)
+    first.submit("s1", "A")
+    first.submit("s2", "B")  # queued behind A
+    assert set(pool_module._OPEN) == {first, second}
+    assert pool_module.close_all() == 2
+    assert first._closed.is_set() and second._closed.is_set()
+    assert ex.specs() == ["A"]  # the queued job never reached the executor
+    assert first.poll("s1") == [] and first.poll("s2") == []  # cancelled, not running/queued
+    assert pool_module.close_all() == 0
 
 
 def test_cancelling_a_running_job_sets_its_flag_and_a_shared_one_only_detaches(fake):

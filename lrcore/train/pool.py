@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import heapq
 import itertools
 import logging
@@ -28,6 +29,7 @@ import os
 import statistics
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +41,22 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 PACE_JOBS = 8  # finished jobs whose measured / estimated time scales the queue's waits
 MESSAGES_PER_SECOND = 5.0  # progress messages a worker sends at most (final ones always)
 BEGUN = "_begun"  # a worker's first message for a job: it began it (not a progress message)
+_OPEN: weakref.WeakSet[Pool] = weakref.WeakSet()  # pools not closed yet: close_all()
+
+
+def close_all() -> int:
+    """Close every pool of this process not closed yet (:meth:`Pool.close`: jobs cancelled,
+    workers ended); how many. For a server's shutdown: the app's pools live in Streamlit's
+    cache, and a server stopped by a signal otherwise ended with its workers and the
+    executor's queues still open (Python's resource tracker warned of 5 leaked semaphores)."""
+    pools = list(_OPEN)
+    for pool in pools:
+        pool.close()
+    # a closed executor's queues sit in reference cycles until the collector runs; a server
+    # then ended by its signal (no exit handlers) left their semaphores, and the resource
+    # tracker warned. Collected now, their finalizers release them.
+    gc.collect()
+    return len(pools)
 
 
 class SessionLimit(ValueError):
@@ -225,6 +243,7 @@ class Pool:
         self._startups: deque[float] = deque(maxlen=PACE_JOBS)
         self._context = self._executor = self._manager = self._messages = self._flags = None
         self._closed = threading.Event()
+        _OPEN.add(self)
         if reaper_every:
             threading.Thread(target=self._reaper, args=(reaper_every,), daemon=True).start()
 
@@ -378,6 +397,7 @@ class Pool:
         is left outside the lock: its futures' callbacks (a Dask client's event loop among
         them) take the lock, and leaving waits for that loop."""
         self._closed.set()
+        _OPEN.discard(self)
         with self._lock:
             for job in list(self._active()):
                 self._cancel(job)
