@@ -1,6 +1,5 @@
 """'See it work': the three ready-made experiments and how each is run (cached per setup)."""
 
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from lrcore._text import for_markdown
 from lrcore.executors import get_executor
 from lrcore.train import RunConfig
 from lrcore.train.findings import UNIT, fmt_pm, fmt_short, lm_findings
-from lrcore.train.pool import DONE, Pool
+from lrcore.train.pool import DONE, Pool, env_workers
 
 SEEDS = (0, 1, 2)
 RESULTS_CSV = DATA_ROOT / "docs" / "results.csv"  # the study's numbers
@@ -103,7 +102,7 @@ def _demo_pool() -> Pool:
     like Train's workers), not in the page's thread: one took 7 % of the server's busy time
     with 30 students, holding the interpreter lock while every other student's page waited.
     ``LRCORE_WORKERS=0`` (the tests): in the page's thread."""
-    inline = os.environ.get("LRCORE_WORKERS", "").strip() == "0"
+    inline = env_workers() == 0
     return Pool(
         0 if inline else 1,
         fn=demo_job.job,

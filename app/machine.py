@@ -1,5 +1,5 @@
-"""This machine's speed for the cost model (:func:`lrcore.train.cost.machine_speed`), measured
-once per server in a child process.
+"""This machine's speed for the cost model (:func:`lrcore.train.cost.cpu_speed`: the CPU's,
+without the load of the moment), measured once per server in a child process.
 
 The measurement runs a small torch kernel, and importing torch takes seconds of the server's
 one interpreter (every session waits on its lock) and ~300 MB that the server never needs
@@ -22,11 +22,13 @@ import streamlit as st
 import lrcore
 
 # also how long a training worker takes to start here (a new interpreter importing what
-# lrcore.train.job.warm imports): the queue's first estimates count it (Pool's startup_guess)
+# lrcore.train.job.warm imports): the queue's first estimates count it (Pool's startup_guess).
+# The speed is the CPU's alone (cpu_speed): kept for the server's lifetime, it must not carry
+# the load of the moment it was measured (often a class opening Train together)
 CODE = (
     "import sys, time; from lrcore.train.job import warm; warm(); "
     "started = time.time() - float(sys.argv[1]); "
-    "from lrcore.train.cost import machine_speed; print(started, machine_speed())"
+    "from lrcore.train.cost import cpu_speed; print(started, cpu_speed())"
 )
 TIMEOUT = 300  # seconds for the child (a cold torch import on a loaded 2-core host: ~30 s)
 DELAY = 10  # seconds before it starts, unless asked for: the first page loads first

@@ -50,6 +50,8 @@ students every page's p95 <= 5 s, no error, no lost session, server RSS <= 4 GB.
     python benchmarks/bench_classroom.py --students 30 --browsers 30   # all in Chromium here
     python benchmarks/bench_classroom.py --students 30 --warm  # the teacher opened it first
     python benchmarks/bench_classroom.py --cold           # each page first on a cold server
+    python benchmarks/bench_classroom.py --server-cores 0  # server and workers on core 0, the
+                                                          # class (students, Chromium) on the rest
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ def free_port() -> int:
 
 
 SCRIPT = "serve.py"  # --script
+SERVER_CORES: set[int] = set()  # --server-cores: the server's CPUs (empty: all)
 SERVER_LOGS: list[str] = []  # each server's output, kept for the report (its exceptions)
 
 
@@ -196,7 +199,15 @@ def serve(timeout: float = 180, script: str | None = None):
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         }
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cores = SERVER_CORES  # its workers and the speed measurement inherit them
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
+        )
         try:
             deadline = time.time() + timeout
             while True:
@@ -878,10 +889,33 @@ def main(argv: list[str] | None = None) -> None:
         help="the app's file to run: serve.py (lrcore app, the Dockerfile: frontend files "
         "compressed) or main.py (streamlit run app/main.py)",
     )
+    ap.add_argument(
+        "--server-cores",
+        default="",
+        help="comma-separated CPU numbers for the server and its workers (LRCORE_WORKERS: "
+        "their count); this benchmark, its students and Chromium run on the others. Default: "
+        "all share every core",
+    )
     ap.add_argument("--verbose", action="store_true", help="print every step on stderr")
     args = ap.parse_args(argv)
-    global VERBOSE, SCRIPT
+    global VERBOSE, SCRIPT, SERVER_CORES
     VERBOSE, SCRIPT = args.verbose, args.script
+    if args.server_cores:
+        every = os.sched_getaffinity(0)
+        try:
+            SERVER_CORES = {int(c) for c in args.server_cores.split(",")}
+        except ValueError:
+            SERVER_CORES = set()
+        if not SERVER_CORES or not every > SERVER_CORES:
+            raise ValueError(
+                f"bench_classroom: --server-cores must be some, not all, of the cores "
+                f"{sorted(every)}, got {args.server_cores!r}"
+            )
+        os.sched_setaffinity(0, every - SERVER_CORES)  # Chromium, started later, inherits it
+        print(
+            f"server and workers on cores {sorted(SERVER_CORES)}, this benchmark and its "
+            f"students on {sorted(every - SERVER_CORES)}"
+        )
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium")
     print(f"host: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")

@@ -151,7 +151,7 @@ def test_a_student_is_told_when_other_experiments_compute_first(monkeypatch):
     """The demo pool runs one experiment at a time: a student who asks for another one while
     it computes waits, and the page said "Training…" all along."""
     import demo_runs
-    from test_pool import FakeExecutor
+    from _pool_fakes import FakeExecutor
 
     from lrcore.train.pool import Pool
 

@@ -416,7 +416,7 @@ def test_a_queued_run_shows_its_place_then_its_results_and_an_identical_one_is_n
     Stop, a second Start refused, then the results; another session's identical setup is
     answered from the pool's cache."""
     import train_run
-    from test_pool import FakeExecutor
+    from _pool_fakes import FakeExecutor
 
     from lrcore.train.job import train_job
     from lrcore.train.pool import Pool

@@ -131,3 +131,18 @@ def test_held_out_sequences_past_the_documented_limit_are_refused_by_name(capsys
     assert time.perf_counter() - start < 10
     err = capsys.readouterr().err
     assert "run: --lm-heldout must be an integer in [2, 100,000], got 10000000" in err
+
+
+def test_the_cpu_speed_leaves_out_the_load_of_the_moment(monkeypatch):
+    """machine_speed counts the share of a core this process gets now (a CLI run meets that
+    load); cpu_speed, which the app measures once and keeps for hours, does not: measured while
+    30 students' pages loaded on the server's core, it put every estimate 6x high."""
+    monkeypatch.setattr(cost, "_kernel", lambda: (2 * cost.KERNEL_SECONDS, 3.0))  # 1/3 of a core
+    cost.machine_speed.cache_clear()
+    cost.cpu_speed.cache_clear()
+    try:
+        assert cost.machine_speed() == pytest.approx(6.0)
+        assert cost.cpu_speed() == pytest.approx(2.0)
+    finally:
+        cost.machine_speed.cache_clear()
+        cost.cpu_speed.cache_clear()

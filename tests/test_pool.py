@@ -4,69 +4,17 @@ limit, the reaper (a fake clock), and the same numbers from a worker process as 
 
 import os
 import time
-from concurrent.futures import Future
 
 import numpy as np
 import pandas as pd
 import pytest
+from _pool_fakes import FakeClock, FakeExecutor
 
 import lrcore
 from lrcore.train import RunConfig
 from lrcore.train import pool as pool_module
 from lrcore.train.job import JobSpec, job_key, train_job
-from lrcore.train.pool import BEGUN, DONE, QUEUED, RUNNING, Pool, SessionLimit
-
-
-class FakeClock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-class FakeExecutor:
-    """Holds every submitted job until the test finishes it."""
-
-    def __init__(self):
-        self.jobs: list[tuple[Future, tuple]] = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def submit(self, fn, *args):
-        future = Future()
-        future.set_running_or_notify_cancel()
-        self.jobs.append((future, args))
-        return future
-
-    def specs(self) -> list:
-        return [args[1] for _, args in self.jobs]
-
-    def finish(self, spec, result=None) -> None:
-        future, _ = next(j for j in self.jobs if j[1][1] == spec and not j[0].done())
-        future.set_result({"value": spec} if result is None else result)
-
-    def flag(self, spec) -> bool:
-        """The stop flag the worker of ``spec`` would read."""
-        _, (_fn, _spec, job_id, _messages, flags, _home) = next(
-            j for j in self.jobs if j[1][1] == spec
-        )
-        return bool(flags().get(job_id, False))
-
-    def report(self, spec, msg: dict) -> None:
-        """A progress message from ``spec``'s worker (through the pool's real channel)."""
-        _, (_fn, _spec, job_id, messages, _flags, _home) = next(
-            j for j in self.jobs if j[1][1] == spec
-        )
-        messages().put((job_id, msg))
-
-    def begin(self, spec) -> None:
-        """``spec``'s worker begins it (what ``_work`` says first)."""
-        self.report(spec, {BEGUN: True})
+from lrcore.train.pool import DONE, QUEUED, RUNNING, Pool, SessionLimit
 
 
 def never(spec, on_progress, should_stop):  # FakeExecutor never calls it
@@ -276,6 +224,10 @@ def test_settings_from_the_environment(monkeypatch):
         ValueError, match=r"from_env: LRCORE_WORKERS must be an integer >= 0, got 'two'"
     ):
         Pool.from_env()
+    with pytest.raises(ValueError, match="LRCORE_WORKERS must be an integer >= 0, got 'two'"):
+        pool_module.env_workers()  # what See it work's pool reads: the same rule, same words
+    monkeypatch.delenv("LRCORE_WORKERS")
+    assert pool_module.env_workers() is None  # the host's cores
     monkeypatch.setenv("LRCORE_WORKERS", "1")
     monkeypatch.setenv("LRCORE_SESSION_RUNS", "0")
     with pytest.raises(ValueError, match="LRCORE_SESSION_RUNS must be an integer >= 1, got '0'"):
@@ -590,6 +542,8 @@ def test_before_any_job_started_the_waits_count_the_measured_start(fake):
     assert pool.startup() == 0.0 and only(pool, "s2").wait == 10.0  # no guess yet: as before
     guess[0] = 2.5  # the measurement ended
     assert pool.startup() == 2.5
+    guess[0] = 99.0
+    assert pool.startup() == 2.5  # known: not asked again (the pool asks under its lock)
     assert only(pool, "s2").wait == 12.5  # A: its start, then its 10 s
     assert only(pool, "s3").wait == 22.5
     clock.t += 2

@@ -257,6 +257,18 @@ def machine_speed() -> float:
     return cpu / KERNEL_SECONDS * share
 
 
+@lru_cache(maxsize=1)
+def cpu_speed() -> float:
+    """:func:`machine_speed` on an idle core: this CPU's time for :func:`_kernel` over the
+    calibration's, without the share of a core this process gets at that moment. For a
+    measurement kept long after it is taken, where one moment's load does not last: the app
+    measures once per server, and a class's first Train page, measured while 30 students'
+    pages loaded on the server's one core, put every run's estimate 6x high for the server's
+    lifetime (~10.5 s a run for runs of 1.6 s). The load the runs then meet is measured from
+    the runs themselves (:meth:`lrcore.train.pool.Pool.pace`)."""
+    return _kernel()[0] / KERNEL_SECONDS
+
+
 # ---------------------------------------------------------------- sizes of a config
 def data_shape(cfg: RunConfig) -> tuple[int, int, int, int]:
     """(features, classes, training examples, scored examples) of ``cfg``'s data; lm: (seq_len,
@@ -659,6 +671,7 @@ __all__ = [
     "estimate_compare",
     "estimate_study",
     "machine_speed",
+    "cpu_speed",
     "memory_limit",
     "size",
 ]

@@ -178,6 +178,21 @@ def _default_executor(workers: int, scheduler: str | None):
     return get_executor(workers, scheduler)
 
 
+def _env_int(name: str, default: int | None, least: int) -> int | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < least:
+        raise ValueError(f"Pool.from_env: {name} must be an integer >= {least}, got {text!r}")
+    return int(text)
+
+
+def env_workers() -> int | None:
+    """``LRCORE_WORKERS``: the pool's worker processes (None when unset: the host's cores; 0:
+    jobs run in the submitting thread); ValueError naming it when it is not such a number."""
+    return _env_int("LRCORE_WORKERS", None, 0)
+
+
 class Pool:
     """See the module docstring. ``fn(spec, on_progress, should_stop) -> dict`` is the job
     (``{"cancelled": True}`` when stopped); ``clock`` is injectable for tests. On a Dask
@@ -221,6 +236,7 @@ class Pool:
         # seconds a worker takes to start (spawn, imports) before the pool has seen one: the
         # app measures it on this host in a child process; None (or no guess) counts 0
         self._startup_guess = startup_guess
+        self._startup_known = 0.0
         self.cache_size, self.stale_after, self.alive, self.clock = (
             cache_size,
             stale_after,
@@ -251,19 +267,9 @@ class Pool:
     def from_env(cls, **kw) -> Pool:
         """A pool with ``LRCORE_WORKERS`` and ``LRCORE_SESSION_RUNS`` (see the module)."""
 
-        def number(name: str, default: int | None, least: int) -> int | None:
-            text = os.environ.get(name, "").strip()
-            if not text:
-                return default
-            if not text.isdigit() or int(text) < least:
-                raise ValueError(
-                    f"Pool.from_env: {name} must be an integer >= {least}, got {text!r}"
-                )
-            return int(text)
-
         return cls(
-            number("LRCORE_WORKERS", None, 0),
-            session_runs=number("LRCORE_SESSION_RUNS", 1, 1),
+            env_workers(),
+            session_runs=_env_int("LRCORE_SESSION_RUNS", 1, 1),
             **kw,
         )
 
@@ -452,8 +458,11 @@ class Pool:
         the ``startup_guess`` (0 without one)."""
         if self._startups:
             return statistics.median(self._startups)
-        guess = self._startup_guess() if self._startup_guess is not None else None
-        return float(guess) if guess else 0.0
+        if self._startup_guess is not None:
+            guess = self._startup_guess()
+            if guess is not None:  # known now: not asked again (it is asked under the lock)
+                self._startup_guess, self._startup_known = None, float(guess)
+        return self._startup_known
 
     def _measured_pace(self) -> float | None:
         paces = list(self._paces)
