@@ -26,7 +26,8 @@ import lrcore
 # The speed is the CPU's alone (cpu_speed): kept for the server's lifetime, it must not carry
 # the load of the moment it was measured (often a class opening Train together)
 CODE = (
-    "import sys, time; from lrcore.train.job import warm; warm(); "
+    "import sys, time; from lrcore._procs import die_with_parent; die_with_parent(); "
+    "from lrcore.train.job import warm; warm(); "
     "started = time.time() - float(sys.argv[1]); "
     "from lrcore.train.cost import cpu_speed; print(started, cpu_speed())"
 )

@@ -8,6 +8,8 @@ import state
 import streamlit as st
 
 import lrcore
+from lrcore._text import for_markdown
+from lrcore.train.pool import check_env
 
 # numpy asks the kernel for huge pages for every large array; where the kernel compacts memory
 # to find them on request (transparent_hugepage/defrag = madvise, a common default), reading a
@@ -21,6 +23,12 @@ st.set_page_config(
     page_icon="📉",  # an emoji: drawn in the page (a :material: icon fetches from a font host)
     layout="wide",
 )
+
+try:  # the server's settings (LRCORE_WORKERS, LRCORE_SESSION_RUNS): said before any page
+    check_env()
+except ValueError as e:
+    st.error(f"This server cannot start its pages: {for_markdown(str(e))}.", icon="🛑")
+    st.stop()
 
 pages = [
     st.Page(

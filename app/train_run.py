@@ -127,14 +127,27 @@ def estimate(s: Setup) -> Cost:
     )
 
 
-def check(cost: Cost, device: str) -> None:
-    """Refuse a setup past the page's time budget or the memory limit (``ValueError``)."""
+def paced(cost: Cost) -> tuple[Cost, float]:
+    """``cost`` at the pace runs have had on this server, and that pace (:meth:`Pool.pace`:
+    the last runs' measured times over their estimates, within [1/5, 5]; 1 before any). The
+    cost model's speed is the CPU's alone (app/machine.py): with the server's core loaded, a
+    default run estimated at ~2 s took 84 s, and the page went on saying ~2 s."""
+    pace = the_pool().pace()
+    return cost.scaled(pace), pace
+
+
+def check(cost: Cost, device: str, pace: float = 1.0) -> None:
+    """Refuse a setup past the page's time budget or the memory limit (``ValueError``);
+    ``cost`` and ``pace`` as :func:`paced` gives them."""
+    speed = machine.speed()
     model.check(
         cost,
         "Train and check",
         lambda f: FORM_NAMES.get(f),
         max_seconds=model.APP_SECONDS if device == "cpu" else None,
         force_hint=" (or run it with `lrcore compare`)",
+        # not measured again in the server (that would import torch here)
+        speed=pace * (speed if speed is not None else model.machine_speed()),
     )
 
 
@@ -166,15 +179,17 @@ def _estimate_when_measured(form: TrainForm) -> None:
 def _show_estimate(form: TrainForm) -> None:
     try:
         s = setup(form)
-        cost = estimate(s)
+        cost, pace = paced(estimate(s))
     except ValueError as e:
         st.caption(f"Estimate: not available ({for_markdown(str(e))})")
         return
     device = device_type(s.cfg.device, s.cfg.convex)
     note = model.cpu_note(device)
+    if not 0.8 <= pace <= 1.25:
+        note += f"; runs here have taken {pace:.1f}x the cost model's estimate lately"
     st.caption(f"**Estimate**: {cost.runs} runs, {cost.text()}{note}")
     try:
-        check(cost, device)
+        check(cost, device, pace)
     except ValueError as e:
         st.warning(for_markdown(str(e)))
 
@@ -218,7 +233,9 @@ def run(form: TrainForm) -> None:
     try:
         s = setup(form)
         cost = estimate(s)
-        check(cost, device_type(s.cfg.device, s.cfg.convex))
+        at_pace, pace = paced(cost)
+        check(at_pace, device_type(s.cfg.device, s.cfg.convex), pace)
+        # the pool gets the cost model's own estimate: it measures the pace against that
         status = pool.submit(session, job_spec(s), cost.seconds)
         if status.state == DONE:  # computed before (by anyone): no wait
             deliver(status)

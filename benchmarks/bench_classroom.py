@@ -907,9 +907,9 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError:
             SERVER_CORES = set()
         if not SERVER_CORES or not every > SERVER_CORES:
-            raise ValueError(
-                f"bench_classroom: --server-cores must be some, not all, of the cores "
-                f"{sorted(every)}, got {args.server_cores!r}"
+            ap.error(
+                f"--server-cores must be some, not all, of the cores {sorted(every)}, "
+                f"got {args.server_cores!r}"
             )
         os.sched_setaffinity(0, every - SERVER_CORES)  # Chromium, started later, inherits it
         print(

@@ -439,6 +439,9 @@ def cmd_app(args) -> int:
     from lrcore._app_args import check_streamlit_args
 
     check_streamlit_args(args.streamlit_args)
+    from lrcore.train.pool import check_env
+
+    check_env()  # LRCORE_WORKERS, LRCORE_SESSION_RUNS: said here, not in a page
     port = ["--server.port", str(args.port)] if args.port is not None else []
     cmd = [sys.executable, "-m", "streamlit", "run", str(main), *_streamlit_flags(config)]
     cmd = [*cmd, *port, *args.streamlit_args]

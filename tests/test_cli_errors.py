@@ -199,3 +199,22 @@ def test_warnings_are_one_line_without_a_source_line(monkeypatch, capsys):
         "not support sep=None; you can avoid this warning by specifying engine='python'.",
         "warning: (from test_cli_errors) a warning raised here",
     ]
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [("LRCORE_WORKERS", "two"), ("LRCORE_WORKERS", "-1"), ("LRCORE_SESSION_RUNS", "0")],
+)
+def test_app_refuses_a_bad_pool_setting_before_it_starts_the_server(
+    name, value, monkeypatch, capsys
+):
+    """A bad value broke See it work and Train with Streamlit's error box once the server ran;
+    `lrcore app` says it first (and never starts Streamlit: os.execv would replace this test)."""
+    from lrcore import cli
+
+    monkeypatch.setenv(name, value)
+    monkeypatch.setattr(cli.os, "execv", lambda *a: pytest.fail("the server was started"))
+    assert main(["app"]) != 0
+    err = capsys.readouterr().err
+    assert f"environment variable {name} must be an integer" in err and repr(value) in err
+    assert "Traceback" not in err

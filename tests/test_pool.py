@@ -221,7 +221,7 @@ def test_settings_from_the_environment(monkeypatch):
     assert Pool.from_env(reaper_every=None).inline
     monkeypatch.setenv("LRCORE_WORKERS", "two")
     with pytest.raises(
-        ValueError, match=r"from_env: LRCORE_WORKERS must be an integer >= 0, got 'two'"
+        ValueError, match=r"environment variable LRCORE_WORKERS must be an integer >= 0, got 'two'"
     ):
         Pool.from_env()
     with pytest.raises(ValueError, match="LRCORE_WORKERS must be an integer >= 0, got 'two'"):

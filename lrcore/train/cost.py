@@ -39,7 +39,7 @@ import numbers
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from lrcore.train.config import EVAL_CHUNK, RunConfig
@@ -174,6 +174,16 @@ class Cost:
 
     def slowest(self) -> Term:
         return max(self.terms, key=lambda t: t.seconds)
+
+    def scaled(self, factor: float) -> Cost:
+        """The same cost with every time ``factor`` times as long (memory unchanged): at the
+        pace runs have really had on a machine (the app's :meth:`lrcore.train.pool.Pool.pace`)."""
+        return replace(
+            self,
+            seconds=self.seconds * factor,
+            seconds_max=self.seconds_max * factor,
+            terms=tuple(replace(t, seconds=t.seconds * factor) for t in self.terms),
+        )
 
     def largest(self) -> Term:
         return max(self.terms, key=lambda t: t.nbytes)
@@ -614,12 +624,14 @@ def check(
     force: bool = False,
     force_hint: str = "",
     max_bytes: float | None = None,
+    speed: float | None = None,
 ) -> None:
     """Raise ``ValueError`` when ``cost`` is past the memory limit (always) or past
     ``max_seconds`` (unless ``force``), naming the settings that make it large as the user
     knows them (``option`` maps a RunConfig field, or "runs", to that name) and giving the
     estimate. ``max_bytes``: the memory limit (default :func:`memory_limit`), never more than
-    the free memory."""
+    the free memory. ``speed``: how much slower than the calibration runs are here, for the
+    refusal's words (default :func:`machine_speed`, measured in this process)."""
     name = option.get if isinstance(option, Mapping) else option
     limit = memory_limit() if max_bytes is None else min(float(max_bytes), free_memory())
     what = f"the smaller of {size(MEMORY_LIMIT)} and " if max_bytes is None else ""
@@ -641,7 +653,7 @@ def check(
         )
     if max_seconds is not None and not force and cost.seconds > max_seconds:
         t = cost.slowest()
-        speed = machine_speed()
+        speed = machine_speed() if speed is None else speed
         busy = f" (this machine runs {speed:.1f}x slower now)" if speed > 1.5 else ""
         raise ValueError(
             f"{fn}: this setup would take ~{duration(cost.seconds)}{busy}, more than the limit "

@@ -156,9 +156,12 @@ def _warm_worker(warm: Callable[[], None], home: int | None = None) -> None:
     warm()
 
 
-def _say_if_failed(future) -> None:
+def _say_if_failed(future, closed: threading.Event | None = None) -> None:
     """A worker that could not start (or import) says so in the server's log now; the first
-    job on it reports the error to its student."""
+    job on it reports the error to its student. Not when its pool was closed meanwhile (the
+    server stopping while its workers started: they were ended on purpose)."""
+    if closed is not None and closed.is_set():
+        return
     if not future.cancelled() and future.exception() is not None:
         log.warning("starting a worker: %s", future.exception())
 
@@ -183,8 +186,17 @@ def _env_int(name: str, default: int | None, least: int) -> int | None:
     if not text:
         return default
     if not text.isdigit() or int(text) < least:
-        raise ValueError(f"Pool.from_env: {name} must be an integer >= {least}, got {text!r}")
+        raise ValueError(f"environment variable {name} must be an integer >= {least}, got {text!r}")
     return int(text)
+
+
+def check_env() -> None:
+    """The pool's settings in the environment (``LRCORE_WORKERS``, ``LRCORE_SESSION_RUNS``):
+    ValueError naming the one that is not a number it allows. ``lrcore app`` checks them
+    before it starts the server, and the app's pages before anything else (a bad value broke
+    See it work and Train with Streamlit's error box)."""
+    env_workers()
+    _env_int("LRCORE_SESSION_RUNS", 1, 1)
 
 
 def env_workers() -> int | None:
@@ -595,7 +607,7 @@ class Pool:
                 return False  # a Dask cluster's workers are its own
             for _ in range(self.workers):  # no idle worker yet: each call spawns one
                 future = self._executor.submit(_warm_worker, self._warm, os.getpid())
-                future.add_done_callback(_say_if_failed)
+                future.add_done_callback(functools.partial(_say_if_failed, closed=self._closed))
             return True
 
     def _start_executor(self) -> None:
