@@ -27,7 +27,9 @@ st.set_page_config(
 try:  # the server's settings (LRCORE_WORKERS, LRCORE_SESSION_RUNS): said before any page
     check_env()
 except ValueError as e:
-    st.error(f"This server cannot start its pages: {for_markdown(str(e))}.", icon="🛑")
+    st.error(
+        f"This server cannot start its pages: {for_markdown(str(e))}.", icon=":material/error:"
+    )
     st.stop()
 
 pages = [
