@@ -461,7 +461,8 @@ class Pool:
         done (once 5 % is); 1.0 before either. Within [1/5, 5]. A class's first queue showed
         "~2 s" for runs that started 24 s later: the cost model's speed was measured on an
         idle host, and the runs shared it."""
-        measured = self._measured_pace()
+        with self._lock:  # the page asks from its own thread (the Train page's Estimate)
+            measured = self._measured_pace()
         return 1.0 if measured is None else min(5.0, max(0.2, measured))
 
     def startup(self) -> float:
