@@ -53,8 +53,6 @@ def serve(port: int | None = None, timeout: float = START_TIMEOUT) -> Iterator[s
 
 
 def _serve_logged(port: int, timeout: float, log) -> Iterator[str]:
-    import requests
-
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -68,22 +66,28 @@ def _serve_logged(port: int, timeout: float, log) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                if requests.get(f"{url}/_stcore/health", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                _stop(proc)
-                log.seek(0)
-                output = log.read().decode(errors="replace")
-                raise RuntimeError(f"the app server did not start in {timeout} s: {output}")
-            time.sleep(0.3)
+        wait_for_health(url, proc, log, timeout)
         yield url
     finally:
         _stop(proc)
+
+
+def wait_for_health(url: str, proc: subprocess.Popen, log, timeout: float = START_TIMEOUT) -> None:
+    """Return once the app server ``proc`` at ``url`` answers its health check; RuntimeError
+    with the end of its output (the file ``log``) when it exits first or ``timeout`` seconds
+    pass. The caller stops it."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/_stcore/health", timeout=5).ok:
+                return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            output = log.read().decode(errors="replace")[-3000:]
+            raise RuntimeError(f"the app server did not start within {timeout} s: {output}")
+        time.sleep(0.3)
 
 
 def _stop(proc: subprocess.Popen, grace: float = 30) -> None:

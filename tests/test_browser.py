@@ -113,6 +113,22 @@ def test_stopping_a_server_that_ignores_sigterm_does_not_fail():
     shots._stop(proc)  # an ended process: returns at once
 
 
+def test_a_server_that_exits_before_it_answers_is_an_error_with_its_output():
+    """wait_for_health (every test that starts the app) does not wait out its timeout for a
+    server that has already ended, and says what the server printed."""
+    import subprocess
+    import tempfile
+    import time
+
+    with tempfile.TemporaryFile() as log:
+        code = "print('no module named streamlit_app_here'); raise SystemExit(1)"
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT)
+        start = time.monotonic()
+        with pytest.raises(RuntimeError, match="no module named streamlit_app_here"):
+            shots.wait_for_health(f"http://127.0.0.1:{shots.free_port()}", proc, log, 120)
+        assert time.monotonic() - start < 30
+
+
 def test_make_screenshots_writes_small_pictures_at_both_widths(tmp_path):
     """``python docs/make_screenshots.py --out DIR --phone --pages learn`` (one page: quick)."""
     import subprocess

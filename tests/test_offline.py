@@ -7,7 +7,6 @@ one would also show up as broken here."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import subprocess
@@ -66,24 +65,10 @@ def server(tmp_path_factory):
         proc = subprocess.Popen(cmd, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_for_health(url, proc, log)
+            shots.wait_for_health(url, proc, log)
             yield url
         finally:
             shots._stop(proc)
-
-
-def _wait_for_health(url: str, proc, log) -> None:
-    import requests
-
-    deadline = time.monotonic() + shots.START_TIMEOUT
-    while True:
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{url}/_stcore/health", timeout=5).ok:
-                return
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            raise RuntimeError(f"lrcore app did not start: {log.read().decode()[-3000:]}")
-        time.sleep(0.3)
 
 
 def _plots(page, at_least: int = 1, wait_s: float = 15.0) -> int:

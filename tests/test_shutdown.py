@@ -17,7 +17,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-import requests
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "docs"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
@@ -60,15 +59,7 @@ def test_stopping_the_server_while_a_run_trains_ends_its_workers_first(sig):
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.time() + shots.START_TIMEOUT
-            while True:
-                try:
-                    if requests.get(f"{url}/_stcore/health", timeout=5).ok:
-                        break
-                except requests.RequestException:
-                    pass
-                assert proc.poll() is None and time.time() < deadline, "the server did not start"
-                time.sleep(0.3)
+            shots.wait_for_health(url, proc, log)
             server = psutil.Process(proc.pid)
             asyncio.run(_start_a_run(url))
             deadline = time.time() + shots.PAGE_TIMEOUT
