@@ -136,7 +136,7 @@ def paced(cost: Cost) -> tuple[Cost, float]:
     return cost.scaled(pace), pace
 
 
-def check(cost: Cost, device: str, pace: float = 1.0) -> None:
+def check(cost: Cost, device: str, pace: float) -> None:
     """Refuse a setup past the page's time budget or the memory limit (``ValueError``);
     ``cost`` and ``pace`` as :func:`paced` gives them."""
     speed = machine.speed()

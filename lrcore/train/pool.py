@@ -156,11 +156,11 @@ def _warm_worker(warm: Callable[[], None], home: int | None = None) -> None:
     warm()
 
 
-def _say_if_failed(future, closed: threading.Event | None = None) -> None:
+def _say_if_failed(future, closed: threading.Event) -> None:
     """A worker that could not start (or import) says so in the server's log now; the first
     job on it reports the error to its student. Not when its pool was closed meanwhile (the
     server stopping while its workers started: they were ended on purpose)."""
-    if closed is not None and closed.is_set():
+    if closed.is_set():
         return
     if not future.cancelled() and future.exception() is not None:
         log.warning("starting a worker: %s", future.exception())
