@@ -107,9 +107,18 @@ def _precompute_optimum(spec: JobSpec, send, stop, clock: Clock) -> None:
 
 
 def warm() -> None:
-    """What a worker imports before its first :func:`train_job` (torch, scikit-learn, the
-    experiments): :meth:`lrcore.train.pool.Pool.warm` runs it in each worker at once."""
-    from lrcore.train import experiments  # noqa: F401
+    """What a worker imports before its first :func:`train_job` (torch, scikit-learn, SciPy's
+    solvers, the experiments): :meth:`lrcore.train.pool.Pool.warm` runs it in each worker at
+    once. The modules import them where they are used (``import lrcore.train.experiments``
+    stays light), so they are named here: importing ``experiments`` alone left 2.4 s of
+    imports (torch 1.5 s, scikit-learn 0.75 s) to a worker's first job, 8-9 s when a class
+    opened Train together."""
+    import scipy.optimize  # noqa: F401 - f* (objective.py)
+    import scipy.sparse  # noqa: F401
+    import sklearn.datasets  # noqa: F401 - data.py
+    import sklearn.model_selection  # noqa: F401
+
+    from lrcore.train import experiments, loop  # noqa: F401 - loop: torch, the models
 
 
 def train_job(

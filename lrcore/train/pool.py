@@ -27,6 +27,7 @@ import itertools
 import logging
 import os
 import statistics
+import sys
 import threading
 import time
 import weakref
@@ -39,8 +40,15 @@ from lrcore.train.job import job_key, train_job, warm
 log = logging.getLogger("lrcore.pool")
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 PACE_JOBS = 8  # finished jobs whose measured / estimated time scales the queue's waits
+# a running job's share done from which its progress tells its pace and remaining time: at
+# 2-5 %, a class's first jobs (their first steps and scoring) extrapolated to 4.6x, then 2.4x
+MEASURED_SHARE = 0.2
 MESSAGES_PER_SECOND = 5.0  # progress messages a worker sends at most (final ones always)
 BEGUN = "_begun"  # a worker's first message for a job: it began it (not a progress message)
+# a worker's share of a core while it ran a job, every SHARE_SECONDS (not a progress message)
+CPU_SHARE, SHARE_SECONDS = "_cpu_share", 0.5
+SHARE_WINDOW = 3.0  # seconds of the workers' latest shares that the queue's first guess uses
+SHARES_NEEDED = 3  # shares in that window before they count (one 0.04 made a guess 5x)
 _OPEN: weakref.WeakSet[Pool] = weakref.WeakSet()  # pools not closed yet: close_all()
 
 
@@ -136,7 +144,7 @@ def _lower_priority(home: int | None) -> None:
 def _work(fn, spec, job_id: int, messages, flags, home: int | None = None):
     """In the worker: run ``fn`` with throttled progress into ``messages`` and the stop flag
     ``flags[job_id]`` (both :func:`_portable`), at :data:`WORKER_NICE` below the server
-    (``home``: its pid)."""
+    (``home``: its pid); its share of a core meanwhile (:func:`_report_shares`)."""
     _lower_priority(home)
     messages, flags, last = messages(), flags(), [0.0]
     messages.put((job_id, {BEGUN: True}))  # the time before this was the worker's, not the job's
@@ -147,11 +155,40 @@ def _work(fn, spec, job_id: int, messages, flags, home: int | None = None):
             last[0] = now
             messages.put((job_id, msg))
 
-    return fn(spec, on_progress, lambda: bool(flags.get(job_id, False)))
+    done = threading.Event()
+    reporter = threading.Thread(
+        target=_report_shares, args=(job_id, messages, done), daemon=True, name="cpu-share"
+    )
+    reporter.start()
+    try:
+        return fn(spec, on_progress, lambda: bool(flags.get(job_id, False)))
+    finally:
+        done.set()
+        reporter.join(timeout=5)
+
+
+def _report_shares(job_id: int, messages, done: threading.Event) -> None:
+    """Every :data:`SHARE_SECONDS` while the job runs: the CPU time this process got over the
+    time passed, at most 1 (a training job is one thread). On a host busy drawing a class's
+    pages, niced workers got a fraction of a core and their first runs took 2-4x the cost
+    model's estimate before any had progressed far enough to measure (:meth:`Pool._waits`).
+    Nothing is sent once the process uses a GPU: its CPU then waits on the device."""
+    cpu, wall = time.process_time(), time.monotonic()
+    while not done.wait(SHARE_SECONDS):
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():
+            return
+        now_cpu, now = time.process_time(), time.monotonic()
+        share = min(1.0, (now_cpu - cpu) / max(now - wall, 1e-9))
+        cpu, wall = now_cpu, now
+        with contextlib.suppress(Exception):  # the manager gone (the server stopping)
+            messages.put((job_id, {CPU_SHARE: share}))
 
 
 def _warm_worker(warm: Callable[[], None], home: int | None = None) -> None:
-    """In a worker, once: its priority as :func:`_work` sets it, then ``warm``."""
+    """In a worker, once: its priority as :func:`_work` sets it, then ``warm``. (Its share of a
+    core is not reported: a class opens its pages, and the workers warm up, in a heavier burst
+    than when it presses Start; shares of 2-5 % there would have put a first guess at 5x.)"""
     _lower_priority(home)
     warm()
 
@@ -269,6 +306,8 @@ class Pool:
         # seconds from a job's hand-over to a worker beginning it (a cold worker's start and
         # imports), for the last jobs; without word from the worker, to its first share done
         self._startups: deque[float] = deque(maxlen=PACE_JOBS)
+        # (when, share of a core) the workers reported while running jobs (CPU_SHARE)
+        self._shares: deque[tuple[float, float]] = deque(maxlen=64)
         self._context = self._executor = self._manager = self._messages = self._flags = None
         self._closed = threading.Event()
         _OPEN.add(self)
@@ -457,10 +496,15 @@ class Pool:
 
     def pace(self) -> float:
         """How the last finished jobs' measured times compare with their estimates: the median
-        ratio; before any finished, the running jobs' time so far over the share they have
-        done (once 5 % is); 1.0 before either. Within [1/5, 5]. A class's first queue showed
-        "~2 s" for runs that started 24 s later: the cost model's speed was measured on an
-        idle host, and the runs shared it."""
+        ratio; before any finished, the running jobs' training so far over the share they have
+        done (once :data:`MEASURED_SHARE` is); 1.0 before either. Within [1/5, 5]. A class's
+        first queue showed "~2 s" for runs that started 24 s later: the cost model's speed was
+        measured on an idle host, and the runs shared it.
+
+        A job's lead-in (its data and f*, before its first share done) is not in its measured
+        time: a worker caches both, so the next jobs on the same data skip it. Counted, a
+        class's first two jobs (lead-ins of 5 s where 0.2 s is usual, on a host loading 30
+        pages) made the queue show ~31 s for waits of 9 s."""
         with self._lock:  # the page asks from its own thread (the Train page's Estimate)
             measured = self._measured_pace()
         return 1.0 if measured is None else min(5.0, max(0.2, measured))
@@ -481,14 +525,13 @@ class Pool:
         paces = list(self._paces)
         if not paces:
             now = self.clock()
-            # the lead-in (worker start, f*) once, the training so far over its share
+            # the training so far over its share (not the lead-in: see pace)
             paces = [
-                (job.lead + (now - self._origin(job) - job.lead) / job.progress["share"])
-                / job.estimate
+                (now - self._origin(job) - job.lead) / job.progress["share"] / job.estimate
                 for job in self._running.values()
                 if job.started is not None
                 and job.estimate > 0
-                and job.progress.get("share", 0.0) >= 0.05
+                and job.progress.get("share", 0.0) >= MEASURED_SHARE
             ]
         return statistics.median(paces) if paces else None
 
@@ -519,11 +562,26 @@ class Pool:
         else:  # still preparing (f*): not training time
             job.lead = now - self._origin(job)
 
+    def _queue_pace(self) -> float:
+        """:meth:`pace` once measured; before, how much less than a core the workers got in
+        their jobs lately (1 / the median of their shares of the last :data:`SHARE_WINDOW`
+        seconds, within [1, 5], once there are :data:`SHARES_NEEDED`), else 1.0. A class's
+        first queues showed ~2-7 s for waits of 11-18 s: 30 pages loading at once left the
+        niced workers a fraction of the 2 cores. (The Train page's Estimate keeps
+        :meth:`pace`: a share of the moment is for the next seconds, not for a whole run.)"""
+        if self._measured_pace() is not None:
+            return self.pace()
+        since = self.clock() - SHARE_WINDOW
+        shares = [share for t, share in self._shares if t >= since]
+        if len(shares) < SHARES_NEEDED:
+            return 1.0
+        return min(5.0, max(1.0, 1.0 / max(statistics.median(shares), 1e-9)))
+
     def _waits(self) -> dict[int, float]:
         """Estimated start of each queued job: the running jobs' remaining seconds fill the
         slots, then each queued job takes the slot that frees first (FIFO). Every estimate is
-        scaled by :meth:`pace`."""
-        now, slots, pace, startup = self.clock(), [], self.pace(), self.startup()
+        scaled by :meth:`_queue_pace`."""
+        now, slots, pace, startup = self.clock(), [], self._queue_pace(), self.startup()
         for job in self._running.values():
             run = job.estimate * pace
             if job.begun is None and job.working is None:  # its worker not ready yet
@@ -534,10 +592,10 @@ class Pool:
                 continue
             elapsed, share = now - self._origin(job), job.progress.get("share", 0.0)
             trained = max(0.0, elapsed - job.lead)
-            if share > 0.02:
+            if share >= MEASURED_SHARE:
                 # the cost model's estimate, or the progress so far extrapolated when longer (a
                 # slower machine; the share does not foresee lr-grid extensions: never below)
-                slots.append(max(max(0.0, run - elapsed), trained * (1 - share) / share))
+                slots.append(max(max(0.0, run - trained), trained * (1 - share) / share))
             else:  # training just began: its run, less the training done
                 slots.append(max(0.0, run - trained))
         slots += [0.0] * (max(self.workers, 1) - len(slots))
@@ -606,6 +664,7 @@ class Pool:
                 return False
             if not isinstance(self._executor, concurrent.futures.ProcessPoolExecutor):
                 return False  # a Dask cluster's workers are its own
+            log.info("starting %d workers", self.workers)
             for _ in range(self.workers):  # no idle worker yet: each call spawns one
                 future = self._executor.submit(_warm_worker, self._warm, os.getpid())
                 future.add_done_callback(functools.partial(_say_if_failed, closed=self._closed))
@@ -673,7 +732,8 @@ class Pool:
             else:  # complete (even if cancelled after its last step): cached for everyone
                 self._cache[job.key] = result
                 if job.estimate > 0 and job.started is not None and job.state != CANCELLED:
-                    self._paces.append((self.clock() - self._origin(job)) / job.estimate)
+                    took = self.clock() - self._origin(job) - job.lead  # see pace
+                    self._paces.append(took / job.estimate)
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
                 job.state, job.result = (
@@ -708,6 +768,9 @@ class Pool:
                 if job_id in self._running:
                     if msg.get(BEGUN):
                         self._begun(self._running[job_id])
+                        continue
+                    if CPU_SHARE in msg:
+                        self._shares.append((self.clock(), float(msg[CPU_SHARE])))
                         continue
                     self._working(self._running[job_id], msg)
                     self._running[job_id].progress = msg
