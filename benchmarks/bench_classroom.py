@@ -68,13 +68,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import psutil
 from streamlit_client import ProtocolError, Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
+import make_screenshots as shots  # noqa: E402 - the app server's health wait and stop
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -209,26 +211,10 @@ def serve(timeout: float = 180, script: str | None = None):
             preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
         )
         try:
-            deadline = time.time() + timeout
-            while True:
-                with (
-                    contextlib.suppress(OSError),
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r,
-                ):
-                    if r.status == 200:
-                        break
-                if time.time() > deadline or proc.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"the server did not start: {log.read()[-3000:]!r}")
-                time.sleep(0.3)
+            shots.wait_for_health(url, proc, log, timeout)
             yield url, psutil.Process(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            shots._stop(proc)
             log.seek(0)
             SERVER_LOGS.append(log.read().decode(errors="replace"))
 

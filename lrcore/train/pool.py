@@ -175,14 +175,24 @@ def _report_shares(job_id: int, messages, done: threading.Event) -> None:
     Nothing is sent once the process uses a GPU: its CPU then waits on the device."""
     cpu, wall = time.process_time(), time.monotonic()
     while not done.wait(SHARE_SECONDS):
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_initialized():
+        if _on_gpu():
             return
         now_cpu, now = time.process_time(), time.monotonic()
         share = min(1.0, (now_cpu - cpu) / max(now - wall, 1e-9))
         cpu, wall = now_cpu, now
         with contextlib.suppress(Exception):  # the manager gone (the server stopping)
             messages.put((job_id, {CPU_SHARE: share}))
+
+
+def _on_gpu() -> bool:
+    """This process has started CUDA. Asked from another thread than the job's, which may be
+    importing torch at that moment (a partly imported torch has no ``cuda`` yet: the first
+    version of this check ended the reporting thread with an AttributeError)."""
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)
+    try:
+        return bool(cuda is not None and cuda.is_initialized())
+    except Exception:  # noqa: BLE001 - half imported: not started yet
+        return False
 
 
 def _warm_worker(warm: Callable[[], None], home: int | None = None) -> None:
