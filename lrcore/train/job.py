@@ -111,7 +111,7 @@ def warm() -> None:
     solvers, the experiments): :meth:`lrcore.train.pool.Pool.warm` runs it in each worker at
     once. The modules import them where they are used (``import lrcore.train.experiments``
     stays light), so they are named here: importing ``experiments`` alone left 2.4 s of
-    imports (torch 1.5 s, scikit-learn 0.75 s) to a worker's first job, 8-9 s when a class
+    imports (torch 1.5 s, scikit-learn 0.75 s) to a worker's first job, 5-9 s when a class
     opened Train together."""
     import scipy.optimize  # noqa: F401 - f* (objective.py)
     import scipy.sparse  # noqa: F401

@@ -27,7 +27,6 @@ import itertools
 import logging
 import os
 import statistics
-import sys
 import threading
 import time
 import weakref
@@ -35,7 +34,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lrcore.train import shares
 from lrcore.train.job import job_key, train_job, warm
+from lrcore.train.shares import CPU_SHARE, Shares
 
 log = logging.getLogger("lrcore.pool")
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -45,10 +46,7 @@ PACE_JOBS = 8  # finished jobs whose measured / estimated time scales the queue'
 MEASURED_SHARE = 0.2
 MESSAGES_PER_SECOND = 5.0  # progress messages a worker sends at most (final ones always)
 BEGUN = "_begun"  # a worker's first message for a job: it began it (not a progress message)
-# a worker's share of a core while it ran a job, every SHARE_SECONDS (not a progress message)
-CPU_SHARE, SHARE_SECONDS = "_cpu_share", 0.5
-SHARE_WINDOW = 3.0  # seconds of the workers' latest shares that the queue's first guess uses
-SHARES_NEEDED = 3  # shares in that window before they count (one 0.04 made a guess 5x)
+QUEUE_PACE = (0.2, 20.0)  # the queue's pace at least and at most (a tenth of a core: 16x)
 _OPEN: weakref.WeakSet[Pool] = weakref.WeakSet()  # pools not closed yet: close_all()
 
 
@@ -87,6 +85,12 @@ class _Job:
     progress: dict = field(default_factory=dict)
     result: object = None
     error: str | None = None
+    shares: list = field(default_factory=list)  # the shares of a core its worker reported
+
+    @property
+    def share(self) -> float:
+        """The mean share of a core its worker got so far (1.0 before any word)."""
+        return statistics.fmean(self.shares) if self.shares else 1.0
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ def _lower_priority(home: int | None) -> None:
 def _work(fn, spec, job_id: int, messages, flags, home: int | None = None):
     """In the worker: run ``fn`` with throttled progress into ``messages`` and the stop flag
     ``flags[job_id]`` (both :func:`_portable`), at :data:`WORKER_NICE` below the server
-    (``home``: its pid); its share of a core meanwhile (:func:`_report_shares`)."""
+    (``home``: its pid); its share of a core meanwhile (:func:`lrcore.train.shares.report`)."""
     _lower_priority(home)
     messages, flags, last = messages(), flags(), [0.0]
     messages.put((job_id, {BEGUN: True}))  # the time before this was the worker's, not the job's
@@ -155,44 +159,8 @@ def _work(fn, spec, job_id: int, messages, flags, home: int | None = None):
             last[0] = now
             messages.put((job_id, msg))
 
-    done = threading.Event()
-    reporter = threading.Thread(
-        target=_report_shares, args=(job_id, messages, done), daemon=True, name="cpu-share"
-    )
-    reporter.start()
-    try:
+    with shares.reported(job_id, messages):
         return fn(spec, on_progress, lambda: bool(flags.get(job_id, False)))
-    finally:
-        done.set()
-        reporter.join(timeout=5)
-
-
-def _report_shares(job_id: int, messages, done: threading.Event) -> None:
-    """Every :data:`SHARE_SECONDS` while the job runs: the CPU time this process got over the
-    time passed, at most 1 (a training job is one thread). On a host busy drawing a class's
-    pages, niced workers got a fraction of a core and their first runs took 2-4x the cost
-    model's estimate before any had progressed far enough to measure (:meth:`Pool._waits`).
-    Nothing is sent once the process uses a GPU: its CPU then waits on the device."""
-    cpu, wall = time.process_time(), time.monotonic()
-    while not done.wait(SHARE_SECONDS):
-        if _on_gpu():
-            return
-        now_cpu, now = time.process_time(), time.monotonic()
-        share = min(1.0, (now_cpu - cpu) / max(now - wall, 1e-9))
-        cpu, wall = now_cpu, now
-        with contextlib.suppress(Exception):  # the manager gone (the server stopping)
-            messages.put((job_id, {CPU_SHARE: share}))
-
-
-def _on_gpu() -> bool:
-    """This process has started CUDA. Asked from another thread than the job's, which may be
-    importing torch at that moment (a partly imported torch has no ``cuda`` yet: the first
-    version of this check ended the reporting thread with an AttributeError)."""
-    cuda = getattr(sys.modules.get("torch"), "cuda", None)
-    try:
-        return bool(cuda is not None and cuda.is_initialized())
-    except Exception:  # noqa: BLE001 - half imported: not started yet
-        return False
 
 
 def _warm_worker(warm: Callable[[], None], home: int | None = None) -> None:
@@ -312,12 +280,12 @@ class Pool:
         # measured / estimated seconds of the last finished jobs: the queue's waits are scaled
         # by their median (the cost model's speed was measured once, maybe on a busy host: a
         # class's first queue showed "~1 min 34 s" for waits of 27 s at most)
-        self._paces: deque[float] = deque(maxlen=PACE_JOBS)
+        self._paces: deque[tuple[float, float]] = deque(maxlen=PACE_JOBS)  # (pace, share)
         # seconds from a job's hand-over to a worker beginning it (a cold worker's start and
         # imports), for the last jobs; without word from the worker, to its first share done
         self._startups: deque[float] = deque(maxlen=PACE_JOBS)
-        # (when, share of a core) the workers reported while running jobs (CPU_SHARE)
-        self._shares: deque[tuple[float, float]] = deque(maxlen=64)
+        # the shares of a core the workers reported while running jobs (CPU_SHARE)
+        self._shares = Shares(clock)
         self._context = self._executor = self._manager = self._messages = self._flags = None
         self._closed = threading.Event()
         _OPEN.add(self)
@@ -531,19 +499,24 @@ class Pool:
                 self._startup_guess, self._startup_known = None, float(guess)
         return self._startup_known
 
+    def _measured(self) -> list[tuple[float, float]]:
+        """(measured / estimated time, the mean share of a core its worker got) of the last
+        finished jobs; before any, of the running jobs far enough along."""
+        if self._paces:
+            return list(self._paces)
+        now = self.clock()
+        # the training so far over its share done (not the lead-in: see pace)
+        return [
+            ((now - self._origin(job) - job.lead) / job.progress["share"] / job.estimate, job.share)
+            for job in self._running.values()
+            if job.started is not None
+            and job.estimate > 0
+            and job.progress.get("share", 0.0) >= MEASURED_SHARE
+        ]
+
     def _measured_pace(self) -> float | None:
-        paces = list(self._paces)
-        if not paces:
-            now = self.clock()
-            # the training so far over its share (not the lead-in: see pace)
-            paces = [
-                (now - self._origin(job) - job.lead) / job.progress["share"] / job.estimate
-                for job in self._running.values()
-                if job.started is not None
-                and job.estimate > 0
-                and job.progress.get("share", 0.0) >= MEASURED_SHARE
-            ]
-        return statistics.median(paces) if paces else None
+        measured = self._measured()
+        return statistics.median(p for p, _ in measured) if measured else None
 
     @staticmethod
     def _origin(job: _Job) -> float:
@@ -560,32 +533,43 @@ class Pool:
     def _working(self, job: _Job, msg: dict) -> None:
         """``job`` reported ``msg``: the first with a share done (past the exact optimum f*
         and the data) marks the start of its training; the time before it, from when a
-        worker began the job, is its lead-in. Without word of its beginning, the worker's
+        worker began the job, is its lead-in (a training job reports within 1 /
+        :data:`MESSAGES_PER_SECOND` s of its first steps). Without word of its beginning, the worker's
         start is in the lead-in and counts as the start (:meth:`startup`)."""
         if job.working is not None or job.started is None:
             return
         now = self.clock()
         if msg.get("share", 0.0) > 0:
             job.working = now
-            if job.begun is None:
+            if job.begun is not None:
+                # the lead-in runs to here: a share-0 message comes before each seed's f*, not
+                # after the last one (nor after the data that compare loads)
+                job.lead = now - job.begun
+            else:  # no word of its beginning: the time so far was its worker's start
                 self._startups.append(now - job.started)
         else:  # still preparing (f*): not training time
             job.lead = now - self._origin(job)
 
     def _queue_pace(self) -> float:
-        """:meth:`pace` once measured; before, how much less than a core the workers got in
-        their jobs lately (1 / the median of their shares of the last :data:`SHARE_WINDOW`
-        seconds, within [1, 5], once there are :data:`SHARES_NEEDED`), else 1.0. A class's
-        first queues showed ~2-7 s for waits of 11-18 s: 30 pages loading at once left the
-        niced workers a fraction of the 2 cores. (The Train page's Estimate keeps
-        :meth:`pace`: a share of the moment is for the next seconds, not for a whole run.)"""
-        if self._measured_pace() is not None:
+        """How much longer than the cost model's estimates the queue counts runs: the share of
+        a core the workers get now (:class:`lrcore.train.shares.Shares`), with what the
+        measured jobs (:meth:`pace`) needed at the shares they got: their paces times their
+        shares, over the share of now (1 before any is measured), within :data:`QUEUE_PACE`;
+        :meth:`pace` when no worker has said its share lately.
+
+        A class's first queues showed ~2-7 s for waits of 11-18 s: 30 pages loading at once
+        left the niced workers a fraction of the 2 cores, and no run had progressed far enough
+        to tell. A pace measured before the class (a teacher's run on an idle host) would have
+        kept that idle pace through the class's burst, and one measured in the burst would
+        have stayed after it. (The Train page's Estimate keeps :meth:`pace`: a share of the
+        moment is for the next seconds, not for a whole run.)"""
+        now = self._shares.now()
+        if now is None:
             return self.pace()
-        since = self.clock() - SHARE_WINDOW
-        shares = [share for t, share in self._shares if t >= since]
-        if len(shares) < SHARES_NEEDED:
-            return 1.0
-        return min(5.0, max(1.0, 1.0 / max(statistics.median(shares), 1e-9)))
+        measured = self._measured()
+        cpu = statistics.median(p * share for p, share in measured) if measured else 1.0
+        low, high = QUEUE_PACE
+        return min(high, max(low, cpu / max(now, 1e-9)))
 
     def _waits(self) -> dict[int, float]:
         """Estimated start of each queued job: the running jobs' remaining seconds fill the
@@ -743,7 +727,7 @@ class Pool:
                 self._cache[job.key] = result
                 if job.estimate > 0 and job.started is not None and job.state != CANCELLED:
                     took = self.clock() - self._origin(job) - job.lead  # see pace
-                    self._paces.append(took / job.estimate)
+                    self._paces.append((took / job.estimate, job.share))
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
                 job.state, job.result = (
@@ -780,7 +764,8 @@ class Pool:
                         self._begun(self._running[job_id])
                         continue
                     if CPU_SHARE in msg:
-                        self._shares.append((self.clock(), float(msg[CPU_SHARE])))
+                        self._shares.add(msg[CPU_SHARE])
+                        self._running[job_id].shares.append(float(msg[CPU_SHARE]))
                         continue
                     self._working(self._running[job_id], msg)
                     self._running[job_id].progress = msg
