@@ -74,7 +74,7 @@ def _bold(name: str) -> str:
 
 def show(hint: bool = True) -> None:
     """The last finished training's results, or (with ``hint``: no run queued or running) a
-    hint to press Start."""
+    hint to press Start. Without ``hint``, the results are said to be the previous run's."""
     result = state.train_result()
     if result is None:
         if hint:
@@ -82,7 +82,13 @@ def show(hint: bool = True) -> None:
         st.stop()
 
     table, runs, cfg = result["table"], result["runs"], result["cfg"]
-    st.progress(1.0, text=result["done"])
+    if hint:
+        st.progress(1.0, text=result["done"])
+    else:  # a full "Done" bar under the queue line read as the new run's (a reviewer's shot)
+        st.caption(
+            "Below: your previous run's results, until the run above finishes. "
+            + for_markdown(result["done"])
+        )
     convex, lm = cfg.task in CONVEX_TASKS, cfg.task == "lm"
     scored = convex or lm  # f* is known: the score is objective - f*
     score, objective, acc = names(cfg.task)

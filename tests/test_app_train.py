@@ -448,5 +448,16 @@ def test_a_queued_run_shows_its_place_then_its_results_and_an_identical_one_is_n
         done = other.get("progress")[0].proto.text
         assert "identical setup's result, computed earlier" in done, done
         assert len(ex.specs()) == 2  # not computed again
+        # a next run queued: the results below are said to be the previous run's, and no
+        # "Done" bar sits under the queue line
+        pool.submit("another student", "theirs again", 30.0)
+        at.number_input(key="tr_steps_logreg").set_value(32).run()
+        at.button(key="tr_start").click().run()
+        assert_clean(at)
+        assert [i for i in at.info if "queued: position" in i.value]
+        assert not [p for p in at.get("progress") if p.proto.text.startswith("Done: ")]
+        (said,) = [c.value for c in at.caption if "your previous run's results" in c.value]
+        assert re.search(r"Done\\?: \d+ runs", said), said  # markdown-escaped
+        assert shown_table(at)["schedule"].tolist() == ["Linear decay"]
     finally:
         pool.close()
