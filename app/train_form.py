@@ -218,6 +218,10 @@ def form() -> TrainForm:
         or busy  # a disabled button reads False: the flag, set only by its click, says it was
     )
     if message := state.take_train_error():
+        if state.train_result() is not None:  # not to be read as the failed run's (a reviewer)
+            message = (
+                message.rstrip(".") + ". Results of the last finished training are kept below."
+            )
         st.error(message)
 
     if state.take_flag("train_stopped"):

@@ -3,6 +3,7 @@ values in the results table, the flags, and the setups other pages open here."""
 
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -458,6 +459,20 @@ def test_a_queued_run_shows_its_place_then_its_results_and_an_identical_one_is_n
         assert not [p for p in at.get("progress") if p.proto.text.startswith("Done: ")]
         (said,) = [c.value for c in at.caption if "your previous run's results" in c.value]
         assert re.search(r"Done\\?: \d+ runs", said), said  # markdown-escaped
+        assert shown_table(at)["schedule"].tolist() == ["Linear decay"]
+        # that run fails: said, and the results below are said to be the last finished one's
+        ex.finish("theirs again")
+        future, _ = next(
+            j for j in ex.jobs if not isinstance(j[1][1], str) and j[1][1].cfg.steps == 32
+        )
+        future.set_exception(ValueError("the data were bad"))
+        at.run()
+        deadline = time.time() + 10
+        while not at.error and time.time() < deadline:
+            time.sleep(0.2)
+            at.run()
+        (error,) = [e.value for e in at.error]
+        assert error == "the data were bad. Results of the last finished training are kept below."
         assert shown_table(at)["schedule"].tolist() == ["Linear decay"]
     finally:
         pool.close()

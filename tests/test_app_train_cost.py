@@ -70,12 +70,12 @@ def test_the_estimate_follows_the_pace_runs_have_had_here(monkeypatch):
     at = app(PAGE)
     assert _estimate(at).startswith("**Estimate**: 27 runs, ~2 min 30 s, ~")
     assert "lately" not in _estimate(at) and not at.warning
-    pool._paces.extend([3.0, 3.0, 3.0])  # three runs took 3x their estimates
+    pool._paces.extend([(3.0, None)] * 3)  # three runs took 3x their estimates (no share said)
     at.run()
     assert _estimate(at).startswith("**Estimate**: 27 runs, ~7 min 30 s, ~")
     assert "runs here have taken 3.0x the cost model's estimate lately" in _estimate(at)
     assert not at.warning  # 450 s: within the 600 s budget
-    pool._paces.extend([9.0] * 5)  # the median 9, taken as 5 (the pace's bound)
+    pool._paces.extend([(9.0, None)] * 5)  # the median 9, taken as 5 (the pace's bound)
     at.run()
     assert f"27 runs, ~{cost.duration(750.0)}, ~" in _estimate(at)
     (warning,) = [w.value.replace("\\", "") for w in at.warning]

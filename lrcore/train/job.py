@@ -104,6 +104,17 @@ def _precompute_optimum(spec: JobSpec, send, stop, clock: Clock) -> None:
             }
         )
         f_star(spec.cfg.with_(seed=seed))
+    # the pool's lead-in (data and f*, kept by the worker) ends here, not at the last seed's start
+    send(
+        {
+            "phase": "optimum",
+            "fraction": 1.0,
+            "share": 0.0,
+            "text": f"Computed the optimum f* · {clock.elapsed:.0f} s elapsed",
+            "live": {},
+            "final": False,
+        }
+    )
 
 
 def warm() -> None:

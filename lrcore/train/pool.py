@@ -85,12 +85,14 @@ class _Job:
     progress: dict = field(default_factory=dict)
     result: object = None
     error: str | None = None
-    shares: list = field(default_factory=list)  # the shares of a core its worker reported
+    # the shares of a core its worker reported while it trained (not in its lead-in, which
+    # is not in its pace either)
+    shares: list = field(default_factory=list)
 
     @property
-    def share(self) -> float:
-        """The mean share of a core its worker got so far (1.0 before any word)."""
-        return statistics.fmean(self.shares) if self.shares else 1.0
+    def share(self) -> float | None:
+        """The mean share of a core its worker got while it trained (None: no word)."""
+        return statistics.fmean(self.shares) if self.shares else None
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,9 @@ def _work(fn, spec, job_id: int, messages, flags, home: int | None = None):
 
     def on_progress(msg: dict) -> None:
         now = time.monotonic()
-        if msg.get("final") or now - last[0] >= 1 / MESSAGES_PER_SECOND:
+        if not msg.get("share"):  # a phase before training: always sent (it ends the lead-in),
+            messages.put((job_id, msg))  # and the first training message after it too
+        elif msg.get("final") or now - last[0] >= 1 / MESSAGES_PER_SECOND:
             last[0] = now
             messages.put((job_id, msg))
 
@@ -280,7 +284,7 @@ class Pool:
         # measured / estimated seconds of the last finished jobs: the queue's waits are scaled
         # by their median (the cost model's speed was measured once, maybe on a busy host: a
         # class's first queue showed "~1 min 34 s" for waits of 27 s at most)
-        self._paces: deque[tuple[float, float]] = deque(maxlen=PACE_JOBS)  # (pace, share)
+        self._paces: deque[tuple[float, float | None]] = deque(maxlen=PACE_JOBS)  # pace, share
         # seconds from a job's hand-over to a worker beginning it (a cold worker's start and
         # imports), for the last jobs; without word from the worker, to its first share done
         self._startups: deque[float] = deque(maxlen=PACE_JOBS)
@@ -499,7 +503,7 @@ class Pool:
                 self._startup_guess, self._startup_known = None, float(guess)
         return self._startup_known
 
-    def _measured(self) -> list[tuple[float, float]]:
+    def _measured(self) -> list[tuple[float, float | None]]:
         """(measured / estimated time, the mean share of a core its worker got) of the last
         finished jobs; before any, of the running jobs far enough along."""
         if self._paces:
@@ -533,19 +537,15 @@ class Pool:
     def _working(self, job: _Job, msg: dict) -> None:
         """``job`` reported ``msg``: the first with a share done (past the exact optimum f*
         and the data) marks the start of its training; the time before it, from when a
-        worker began the job, is its lead-in (a training job reports within 1 /
-        :data:`MESSAGES_PER_SECOND` s of its first steps). Without word of its beginning, the worker's
+        worker began the job to its last message with no share done, is its lead-in (a job
+        says so after its last f*, and such messages are never dropped: :func:`_work`). Without word of its beginning, the worker's
         start is in the lead-in and counts as the start (:meth:`startup`)."""
         if job.working is not None or job.started is None:
             return
         now = self.clock()
         if msg.get("share", 0.0) > 0:
             job.working = now
-            if job.begun is not None:
-                # the lead-in runs to here: a share-0 message comes before each seed's f*, not
-                # after the last one (nor after the data that compare loads)
-                job.lead = now - job.begun
-            else:  # no word of its beginning: the time so far was its worker's start
+            if job.begun is None:  # no word of its beginning: the time so far was its start
                 self._startups.append(now - job.started)
         else:  # still preparing (f*): not training time
             job.lead = now - self._origin(job)
@@ -554,8 +554,8 @@ class Pool:
         """How much longer than the cost model's estimates the queue counts runs: the share of
         a core the workers get now (:class:`lrcore.train.shares.Shares`), with what the
         measured jobs (:meth:`pace`) needed at the shares they got: their paces times their
-        shares, over the share of now (1 before any is measured), within :data:`QUEUE_PACE`;
-        :meth:`pace` when no worker has said its share lately.
+        shares (those that said their share), over the share of now (1 before any is
+        measured), within :data:`QUEUE_PACE`; :meth:`pace` when no share is known.
 
         A class's first queues showed ~2-7 s for waits of 11-18 s: 30 pages loading at once
         left the niced workers a fraction of the 2 cores, and no run had progressed far enough
@@ -563,11 +563,11 @@ class Pool:
         kept that idle pace through the class's burst, and one measured in the burst would
         have stayed after it. (The Train page's Estimate keeps :meth:`pace`: a share of the
         moment is for the next seconds, not for a whole run.)"""
-        now = self._shares.now()
-        if now is None:
+        now, measured = self._shares.now(), self._measured()
+        known = [p * share for p, share in measured if share is not None]
+        if now is None or (measured and not known):  # no share to count with: as measured
             return self.pace()
-        measured = self._measured()
-        cpu = statistics.median(p * share for p, share in measured) if measured else 1.0
+        cpu = statistics.median(known) if known else 1.0
         low, high = QUEUE_PACE
         return min(high, max(low, cpu / max(now, 1e-9)))
 
@@ -765,7 +765,8 @@ class Pool:
                         continue
                     if CPU_SHARE in msg:
                         self._shares.add(msg[CPU_SHARE])
-                        self._running[job_id].shares.append(float(msg[CPU_SHARE]))
+                        if self._running[job_id].working is not None:
+                            self._running[job_id].shares.append(float(msg[CPU_SHARE]))
                         continue
                     self._working(self._running[job_id], msg)
                     self._running[job_id].progress = msg

@@ -18,11 +18,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 CPU_SHARE = "_cpu_share"  # the message's key (not a progress message)
 SHARE_SECONDS = 0.5
 SHARE_WINDOW = 3.0  # seconds of the workers' latest shares that make the share of the moment
 SHARES_NEEDED = 3  # shares in that window before they count (a single 0.04 put a guess at 5x)
+# fewer in the window (a worker between jobs, or starting): the last ones, this recent at most
+SHARE_STALE = 30.0
 
 
 def on_gpu() -> bool:
@@ -36,26 +39,45 @@ def on_gpu() -> bool:
         return False
 
 
-def report(job_id: int, messages, done: threading.Event) -> None:
+def _clock(tid: int) -> tuple[float, float | None]:
+    """(seconds the thread ``tid`` of this process ran on a core, seconds it waited for one):
+    the kernel's ``schedstat`` (Linux); elsewhere (the process's CPU time, None)."""
+    try:
+        ran, waited, _ = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()
+        return int(ran) / 1e9, int(waited) / 1e9
+    except (OSError, ValueError):
+        return time.process_time(), None
+
+
+def report(job_id: int, messages, done: threading.Event, tid: int) -> None:
     """Until ``done``: every :data:`SHARE_SECONDS`, ``(job_id, {CPU_SHARE: share})`` into
-    ``messages``, the share at most 1 (a training job is one thread)."""
-    cpu, wall = time.process_time(), time.monotonic()
+    ``messages``: of the time the job's thread ``tid`` wanted a core, the share it had one
+    (a training job is one thread). A thread that waited on a file, the network or a device
+    wanted no core: nothing is sent then (a reviewer's job reading for 4 s had put the queue
+    at its 20x bound). Where the kernel does not say (not Linux): CPU time over time passed."""
+    (cpu, waited), wall = _clock(tid), time.monotonic()
     while not done.wait(SHARE_SECONDS):
         if on_gpu():
             return
-        now_cpu, now = time.process_time(), time.monotonic()
-        share = min(1.0, (now_cpu - cpu) / max(now - wall, 1e-9))
-        cpu, wall = now_cpu, now
+        (now_cpu, now_waited), now = _clock(tid), time.monotonic()
+        ran = now_cpu - cpu
+        wanted = now - wall if waited is None else ran + (now_waited - waited)
+        cpu, waited, wall = now_cpu, now_waited, now
+        if wanted < 0.1 * SHARE_SECONDS:  # asleep or waiting on I/O: no word of the cores
+            continue
         with contextlib.suppress(Exception):  # the manager gone (the server stopping)
-            messages.put((job_id, {CPU_SHARE: share}))
+            messages.put((job_id, {CPU_SHARE: min(1.0, ran / wanted)}))
 
 
 @contextlib.contextmanager
 def reported(job_id: int, messages):
-    """:func:`report` on a thread of its own while the block runs."""
+    """:func:`report` on a thread of its own while the block runs (in the job's thread)."""
     done = threading.Event()
     thread = threading.Thread(
-        target=report, args=(job_id, messages, done), daemon=True, name="cpu-share"
+        target=report,
+        args=(job_id, messages, done, threading.get_native_id()),
+        daemon=True,
+        name="cpu-share",
     )
     thread.start()
     try:
@@ -75,6 +97,9 @@ class Shares:
     >>> shares.now()  # the median of the last SHARE_WINDOW seconds
     0.25
     >>> t[0] = SHARE_WINDOW + 1
+    >>> shares.now()  # none in the window: the last ones
+    0.25
+    >>> t[0] = SHARE_STALE + 1
     >>> shares.now() is None  # none recent: not known
     True
     """
@@ -87,11 +112,18 @@ class Shares:
         self._recent.append((self.clock(), float(share)))
 
     def now(self) -> float | None:
-        """The median share of the last :data:`SHARE_WINDOW` seconds, or None with fewer than
-        :data:`SHARES_NEEDED` there."""
-        since = self.clock() - SHARE_WINDOW
-        recent = [share for t, share in self._recent if t >= since]
-        return statistics.median(recent) if len(recent) >= SHARES_NEEDED else None
+        """The median share of the last :data:`SHARE_WINDOW` seconds; with fewer than
+        :data:`SHARES_NEEDED` there, of the last :data:`SHARES_NEEDED` if the newest is at
+        most :data:`SHARE_STALE` s old (between two jobs the queue fell back to the measured
+        pace alone for ~2 s: a tenfold drop and back); else None."""
+        now = self.clock()
+        recent = [share for t, share in self._recent if t >= now - SHARE_WINDOW]
+        if len(recent) >= SHARES_NEEDED:
+            return statistics.median(recent)
+        last = list(self._recent)[-SHARES_NEEDED:]
+        if len(last) == SHARES_NEEDED and last[-1][0] >= now - SHARE_STALE:
+            return statistics.median(share for _, share in last)
+        return None
 
     def __len__(self) -> int:
         return len(self._recent)
