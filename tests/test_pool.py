@@ -703,18 +703,24 @@ def test_before_any_progress_the_waits_follow_the_workers_share_of_a_core(fake):
     assert only(pool, "s3").wait == pytest.approx(9.3)  # then B's 10 s x 0.62
 
 
-def test_a_measured_pace_counts_the_shares_its_runs_had(fake):
-    """A pace measured on an idle host (a teacher's run before class) would have kept the
-    queue at that pace through the class's burst, and one measured in the burst would have
-    stayed after it: the queue counts what the measured runs needed at the share of a core
-    they had, over the share of now."""
-    make, ex, clock = fake
+def a_training_b_and_c_queued(make, ex) -> Pool:
+    """A pool of one worker: A training (its worker began it), B and C queued; 10 s each."""
     pool = make(1)
     for session, spec in (("s1", "A"), ("s2", "B"), ("s3", "C")):
         pool.submit(session, spec, 10.0)
     ex.begin("A")
     ex.report("A", {"share": 0.01})
     settle(lambda: pool._running[1].working is not None)
+    return pool
+
+
+def test_a_measured_pace_counts_the_shares_its_runs_had(fake):
+    """A pace measured on an idle host (a teacher's run before class) would have kept the
+    queue at that pace through the class's burst, and one measured in the burst would have
+    stayed after it: the queue counts what the measured runs needed at the share of a core
+    they had, over the share of now."""
+    make, ex, clock = fake
+    pool = a_training_b_and_c_queued(make, ex)
     for _ in range(4):
         ex.report("A", {CPU_SHARE: 0.5})  # half a core while it ran
     settle(lambda: len(pool._running[1].shares) == 4)
@@ -776,12 +782,7 @@ def test_runs_that_said_no_share_count_as_measured(fake):
     second) is not counted at a whole core: with no share to count with, the queue keeps the
     measured pace (a reviewer's case: a median of (1, 10, 10) / 0.1, 20x for a true 10x)."""
     make, ex, clock = fake
-    pool = make(1)
-    for session, spec in (("s1", "A"), ("s2", "B"), ("s3", "C")):
-        pool.submit(session, spec, 10.0)
-    ex.begin("A")
-    ex.report("A", {"share": 0.01})
-    settle(lambda: pool._running[1].working is not None)
+    pool = a_training_b_and_c_queued(make, ex)
     clock.t += 20
     ex.finish("A")  # 20 s for 10, no share said
     settle(lambda: 1 not in pool._running)
