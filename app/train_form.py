@@ -129,8 +129,9 @@ class TrainForm:
     start: bool
 
 
-def form() -> TrainForm:
-    """Draw the form; returns what it holds and whether Start was pressed."""
+def form(running: bool = False) -> TrainForm:
+    """Draw the form; returns what it holds and whether Start was pressed. ``running``: this
+    session has a run queued or running in the worker pool (Start is greyed out)."""
     st.title("Train and check")
     st.caption(
         "Run small, fast problems with several schedules and seeds, each at its best peak lr on a "
@@ -203,8 +204,9 @@ def form() -> TrainForm:
         format_func=ui.schedule_label,
         key="tr_sched",
     )
-    # Start is greyed out while its runs go on (the click sets the flag; every run consumes it,
-    # and the page reruns when the runs end, so Start comes back)
+    # Start is greyed out while its runs go on: in the page's thread (the click sets the flag;
+    # every run consumes it) or in the worker pool (``running``); the page reruns when the runs
+    # end, so Start comes back
     busy = state.take_flag("tr_busy")
     start = (
         st.button(
@@ -213,7 +215,7 @@ def form() -> TrainForm:
             key="tr_start",
             on_click=state.set_true,
             args=("tr_busy",),
-            disabled=busy,
+            disabled=busy or running,
         )
         or busy  # a disabled button reads False: the flag, set only by its click, says it was
     )

@@ -368,6 +368,11 @@ def live_figure(live: dict):
     return fig
 
 
+def session_busy() -> bool:
+    """This session has a run queued or running in the pool (Start is greyed out then)."""
+    return the_pool().has_active(state.session_id())
+
+
 def watch() -> bool:
     """The session's finished jobs into state; its active ones polled by a fragment. True
     while one is queued or running."""

@@ -7,7 +7,7 @@ import train_form
 import train_results
 import train_run
 
-setup = train_form.form()
+setup = train_form.form(running=train_run.session_busy())
 train_run.show_estimate(setup)  # the library's cost model, before Start
 if setup.start:
     train_run.run(setup)

@@ -357,6 +357,18 @@ class Pool:
                     del self._finished[job.id]
             return out
 
+    def has_active(self, session: str) -> bool:
+        """``session`` has a job queued or running (asks nothing else: no heartbeat, nothing
+        delivered; the Train page greys out Start with it).
+
+        >>> pool = Pool(0, fn=lambda spec, on_progress, should_stop: {}, reaper_every=None)
+        >>> _ = pool.submit("ann", 1)
+        >>> pool.has_active("ann"), pool.has_active("bob")
+        (True, False)
+        """
+        with self._lock:
+            return any(session in j.watchers for j in self._active())
+
     def active_keys(self) -> list[str]:
         """The keys of the running jobs, then of the queued ones in the order they will run:
         what a new job of another key waits behind (See it work tells a student so).
