@@ -219,19 +219,16 @@ def form(running: bool = False) -> TrainForm:
         )
         or busy  # a disabled button reads False: the flag, set only by its click, says it was
     )
+    # the results below are the last finished run's, not to be read as this one's (a reviewer)
+    kept = (
+        " Results of the last finished training are kept below."
+        if state.train_result() is not None
+        else ""
+    )
     if message := state.take_train_error():
-        if state.train_result() is not None:  # not to be read as the failed run's (a reviewer)
-            message = (
-                message.rstrip(".") + ". Results of the last finished training are kept below."
-            )
-        st.error(message)
+        st.error((message.rstrip(".") + "." if kept else message) + kept)
 
     if state.take_flag("train_stopped"):
-        kept = (
-            " Results of the last finished training are kept below."
-            if state.train_result() is not None
-            else ""
-        )
         st.warning("Training was stopped before it finished." + kept)
 
     device = device_type("auto")  # without torch on a CPU build (seconds at first visit)

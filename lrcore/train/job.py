@@ -89,32 +89,26 @@ def _precompute_optimum(spec: JobSpec, send, stop, clock: Clock) -> None:
 
     if spec.cfg.task not in CONVEX_TASKS:
         return
-    n = len(spec.seeds)
-    for i, seed in enumerate(spec.seeds):
-        stop()
+
+    def say(fraction: float, text: str) -> None:
         send(
             {
                 "phase": "optimum",
-                "fraction": i / n,
+                "fraction": fraction,
                 "share": 0.0,
-                "text": f"Computing the optimum f* (float64 solver), seed {i + 1} of {n} · "
-                f"{clock.elapsed:.0f} s elapsed",
+                "text": f"{text} · {clock.elapsed:.0f} s elapsed",
                 "live": {},
                 "final": False,
             }
         )
+
+    n = len(spec.seeds)
+    for i, seed in enumerate(spec.seeds):
+        stop()
+        say(i / n, f"Computing the optimum f* (float64 solver), seed {i + 1} of {n}")
         f_star(spec.cfg.with_(seed=seed))
     # the pool's lead-in (data and f*, kept by the worker) ends here, not at the last seed's start
-    send(
-        {
-            "phase": "optimum",
-            "fraction": 1.0,
-            "share": 0.0,
-            "text": f"Computed the optimum f* · {clock.elapsed:.0f} s elapsed",
-            "live": {},
-            "final": False,
-        }
-    )
+    say(1.0, "Computed the optimum f*")
 
 
 def warm() -> None:

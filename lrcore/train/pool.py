@@ -550,8 +550,9 @@ class Pool:
         """``job`` reported ``msg``: the first with a share done (past the exact optimum f*
         and the data) marks the start of its training; the time before it, from when a
         worker began the job to its last message with no share done, is its lead-in (a job
-        says so after its last f*, and such messages are never dropped: :func:`_work`). Without word of its beginning, the worker's
-        start is in the lead-in and counts as the start (:meth:`startup`)."""
+        says so after its last f*, and such messages are never dropped: :func:`_work`).
+        Without word of its beginning, the worker's start is in the lead-in and counts as the
+        start (:meth:`startup`)."""
         if job.working is not None or job.started is None:
             return
         now = self.clock()

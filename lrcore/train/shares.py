@@ -4,9 +4,9 @@ estimates: :mod:`lrcore.train.pool`).
 The pool's workers run below the server's priority. On a host busy drawing a class's pages they
 got a fraction of a core (0.25-0.6 while 30 pages loaded on 2 cores; 0.06 beside two busy loops
 at the server's priority), and their runs took that much longer than the cost model's estimate,
-which is of CPU time. A worker reports, every :data:`SHARE_SECONDS` while it runs a job, the CPU
-time its process got over the time passed (:func:`report`); the pool keeps them
-(:class:`Shares`) and divides by the share of the moment.
+which is of CPU time. A worker reports, every :data:`SHARE_SECONDS` while it runs a job, the
+share of a core its job's thread had of the time it wanted one (:func:`report`); the pool
+keeps them (:class:`Shares`) and divides by the share of the moment.
 """
 
 from __future__ import annotations
